@@ -1,0 +1,96 @@
+"""The `dsgen` command: new, examples."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from . import __version__
+from .hooks.post_generate import init_git, next_steps
+from .render import TEMPLATE_ROOT, AnswerError, load_answers, parse_data_pairs, render
+
+
+def _cmd_new(args: argparse.Namespace) -> int:
+    answers = load_answers(Path(args.data_file)) if args.data_file else {}
+    answers.update(parse_data_pairs(args.data))
+    interactive = not (args.defaults or args.data_file or args.data)
+    if interactive and not sys.stdin.isatty():
+        raise AnswerError("no answers given and no terminal to ask on: pass --data-file, --data or --defaults")
+    tool = answers.get("tool_name")
+    if args.dest:
+        dest = Path(args.dest)
+    elif tool:
+        dest = Path(f"Distributed-{tool}")
+    else:
+        raise AnswerError("give DEST, or tool_name in the answers, to name the new folder")
+    started = time.perf_counter()
+    dest = render(dest, answers, template=args.template, vcs_ref=args.vcs_ref, defaults=not interactive)
+    if not args.no_git:
+        init_git(dest)
+    print(next_steps(dest))
+    print(f"(rendered in {time.perf_counter() - started:.1f} s)")
+    return 0
+
+
+def _cmd_examples(args: argparse.Namespace) -> int:
+    from .examples import regenerate
+
+    report = regenerate(check=args.check)
+    stale = {name: files for name, files in report.items() if files}
+    for name, files in report.items():
+        state = ("differs" if args.check else "regenerated") if files else "up to date"
+        print(f"{name}: {state}")
+        for path in files:
+            print(f"  {path}")
+    if args.check and stale:
+        print("generated-examples/ is stale: run `dsgen examples` and commit the result", file=sys.stderr)
+        return 1
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dsgen",
+        description="Generate a Distributed-X repository that runs a Dockerized tool over many jobs on AWS.",
+    )
+    parser.add_argument("--version", action="version", version=f"dsgen {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    new = sub.add_parser(
+        "new",
+        help="write a new Distributed-X repository",
+        description="Render a Distributed-X repository, make it a git repository with a first commit, "
+        "and print the next steps. Without answers, copier asks the questions interactively.",
+    )
+    new.add_argument("dest", nargs="?", help="folder to create (default: Distributed-<tool_name>)")
+    new.add_argument("--data", action="append", default=[], metavar="QUESTION=VALUE", help="answer one question")
+    new.add_argument("--data-file", metavar="ANSWERS.yml", help="answers as a YAML mapping (see examples/)")
+    new.add_argument("--defaults", action="store_true", help="use the default for every unanswered question")
+    new.add_argument("--template", default=str(TEMPLATE_ROOT), help="template source, path or git URL")
+    new.add_argument("--vcs-ref", default="HEAD", help="template git ref to render (default HEAD)")
+    new.add_argument("--no-git", action="store_true", help="skip git init and the first commit")
+    new.set_defaults(run=_cmd_new)
+
+    examples = sub.add_parser(
+        "examples",
+        help="re-render generated-examples/ from examples/*.yml",
+        description="Re-render every generated-examples/<name>/ from its answers file in examples/.",
+    )
+    examples.add_argument("--check", action="store_true", help="change nothing; exit 1 listing files that differ")
+    examples.set_defaults(run=_cmd_examples)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except AnswerError as exc:
+        print(f"dsgen: {exc}\nNothing was written.", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

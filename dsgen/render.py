@@ -1,0 +1,107 @@
+"""Rendering a Distributed-X repository with copier, all or nothing.
+
+copier asks the questions and runs the validators in copier.yml; this module adds
+what a one-command generator needs around it: answers from a file, a staging folder
+so that a refused answer leaves nothing behind, and errors that name the question.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import copier
+import yaml
+
+# The dsgen checkout this module belongs to: copier.yml beside template/.
+TEMPLATE_ROOT = Path(__file__).resolve().parents[1]
+_VALIDATION = re.compile(r"Validation error for question '([^']+)': (.*)", re.S)
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+class AnswerError(ValueError):
+    """An answer was refused; the message names the question and the fix."""
+
+
+def load_answers(path: Path) -> dict[str, Any]:
+    """An answers file: a YAML mapping of question name to answer."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise AnswerError(f"{path}: answers file not found") from None
+    except yaml.YAMLError as exc:
+        raise AnswerError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise AnswerError(f"{path}: must be a YAML mapping of question: answer")
+    # Copier's own keys (_src_path, _commit) in a copied .copier-answers.yml are not answers.
+    return {k: v for k, v in data.items() if not str(k).startswith("_")}
+
+
+def parse_data_pairs(pairs: list[str]) -> dict[str, str]:
+    """`--data key=value` pairs; copier casts each value to its question's type."""
+    data = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise AnswerError(f"--data {pair!r}: write it as question=value, e.g. --data tool_name=Fiji")
+        data[key.strip()] = value
+    return data
+
+
+def known_questions(template: Path = TEMPLATE_ROOT) -> set[str]:
+    config = yaml.safe_load((template / "copier.yml").read_text())
+    return {k for k in config if not k.startswith("_")}
+
+
+def render(
+    dest: Path,
+    answers: Mapping[str, Any],
+    *,
+    template: str | Path = TEMPLATE_ROOT,
+    vcs_ref: str | None = "HEAD",
+    defaults: bool = True,
+    quiet: bool = True,
+) -> Path:
+    """Render into `dest` (which must not exist or be empty); nothing is written on error."""
+    dest = Path(dest).resolve()
+    if dest.exists() and any(dest.iterdir()):
+        raise AnswerError(f"{dest} exists and is not empty; choose a new folder")
+    if isinstance(template, Path) or Path(str(template)).is_dir():
+        unknown = set(answers) - known_questions(Path(template))
+        if unknown:
+            raise AnswerError(f"unknown question(s) {', '.join(sorted(unknown))}; see copier.yml for the questions")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        copier.run_copy(
+            str(template),
+            str(staging),
+            data=dict(answers),
+            defaults=defaults,
+            vcs_ref=vcs_ref,
+            quiet=quiet,
+            unsafe=False,
+            overwrite=True,
+        )
+        if dest.exists():
+            dest.rmdir()
+        staging.chmod(0o777 & ~_umask())  # mkdtemp made it private; give it a normal folder's mode
+        staging.rename(dest)
+    except ValueError as exc:
+        match = _VALIDATION.search(str(exc))
+        if match:
+            raise AnswerError(f"answer to {match.group(1)!r} refused: {match.group(2).strip()}") from None
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return dest
