@@ -62,7 +62,7 @@ def jobs_from_data(data: Any, spec: ToolSpec, source: str = "job file") -> list[
     if not isinstance(data, dict):
         raise JobFileError(f"{source}: must be a JSON object with shared keys and a list {key!r}")
     if key not in data:
-        raise JobFileError(f"{source}: no job list {key!r}; add \"{key}\": [{{...}}, ...] with one object per job")
+        raise JobFileError(f'{source}: no job list {key!r}; add "{key}": [{{...}}, ...] with one object per job')
     groups = data[key]
     if not isinstance(groups, list) or not groups:
         raise JobFileError(f"{source}: {key!r} must be a non-empty list of objects, one per job")

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from ds_runtime.jobs import read_job_file
 from ds_runtime.spec import load_spec
 

@@ -1,0 +1,28 @@
+"""Fixtures for dsgen's own tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _git_identity(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Commits made by tests (template repos, generated repos) need an identity on a bare machine."""
+    for key, value in {
+        "GIT_AUTHOR_NAME": "dsgen tests",
+        "GIT_AUTHOR_EMAIL": "tests@localhost",
+        "GIT_COMMITTER_NAME": "dsgen tests",
+        "GIT_COMMITTER_EMAIL": "tests@localhost",
+    }.items():
+        monkeypatch.setenv(key, os.environ.get(key, value))
+
+
+def git(cwd: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True)
+    return done.stdout.strip()
