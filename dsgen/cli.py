@@ -50,6 +50,18 @@ def _cmd_examples(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from .demo import run_demo
+
+    dest = Path(args.dest or "Distributed-ObjectCounter")
+    started = time.perf_counter()
+    code = run_demo(dest, Console())
+    print(f"demo finished in {time.perf_counter() - started:.1f} s")
+    return code
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dsgen",
@@ -80,6 +92,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     examples.add_argument("--check", action="store_true", help="change nothing; exit 1 listing files that differ")
     examples.set_defaults(run=_cmd_examples)
+
+    demo = sub.add_parser(
+        "demo",
+        help="generate Distributed-ObjectCounter and run it end to end on this computer, for free",
+        description="Generate a small real tool's repository, then run its whole lifecycle (setup, submitJob, "
+        "startCluster, monitor) locally on an AWS emulator with 2 workers, and show the results.",
+    )
+    demo.add_argument("dest", nargs="?", help="folder to create (default: Distributed-ObjectCounter)")
+    demo.set_defaults(run=_cmd_demo)
     return parser
 
 

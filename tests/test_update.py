@@ -92,8 +92,12 @@ def test_renamed_file_follows_with_a_migration(tmp_path: Path) -> None:
     copier_yml = tpl / "copier.yml"
     copier_yml.write_text(
         copier_yml.read_text()
-        + "\n_migrations:\n  - version: v2\n    when: \"{{ _stage == 'before' }}\"\n"
-        + "    command: [git, mv, files/exampleJob.json, files/job_example.json]\n"
+        # copier merges per path, so the user's copy is parked before the update and put in place after it.
+        + "\n_migrations:\n"
+        + "  - version: v2\n    when: \"{{ _stage == 'before' }}\"\n"
+        + "    command: [mv, files/exampleJob.json, files/.exampleJob.json.moving]\n"
+        + "  - version: v2\n    when: \"{{ _stage == 'after' }}\"\n"
+        + "    command: [mv, -f, files/.exampleJob.json.moving, files/job_example.json]\n"
     )
     _commit_and_tag(tpl, "v2")
 

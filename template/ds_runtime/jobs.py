@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .jsonfile import read_json
 from .spec import JobError, ToolSpec
 
 JOB_ID_KEY = "_job_id"
+JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,128}")
 SQS_MAX_MESSAGE_BYTES = 262_144
 
 
@@ -48,12 +51,7 @@ def read_job_file(path: str | Path, spec: ToolSpec) -> list[Job]:
     fixes the file in one pass.
     """
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise JobFileError(f"{path}: job file not found") from None
-    except json.JSONDecodeError as exc:
-        raise JobFileError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}") from None
+    data = read_json(path, JobFileError, "give the path of a Job file, e.g. files/exampleJob.json")
     return jobs_from_data(data, spec, source=str(path))
 
 
@@ -102,7 +100,10 @@ def job_from_message(body: str, spec: ToolSpec) -> Job:
     if not isinstance(data, dict):
         raise JobError([("message", "(body)", "not a JSON object")])
     given_id = data.pop(JOB_ID_KEY, None)
+    if given_id is not None and not (isinstance(given_id, str) and JOB_ID_PATTERN.fullmatch(given_id)):
+        # The id names S3 keys and log streams: only plain ids are taken from a message.
+        raise JobError([("message", JOB_ID_KEY, f"{given_id!r} is not a plain id ([A-Za-z0-9_-], at most 128)")])
     shared = {f.name: data[f.name] for f in spec.shared_fields if f.name in data}
     group = {k: v for k, v in data.items() if k not in shared}
     values = spec.check_job(shared, group, "message")
-    return Job(str(given_id) if given_id else job_id_of(values), values)
+    return Job(given_id or job_id_of(values), values)

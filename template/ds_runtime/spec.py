@@ -7,13 +7,14 @@ tool's argv (a list, never a shell string) and its S3 output prefix.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .jsonfile import read_json
 
 FieldType = Literal["string", "integer", "number", "boolean", "s3_key", "s3_prefix", "mapping"]
 
@@ -286,10 +287,12 @@ class ToolSpec(_Strict):
                     values[field.name] = field.default
         if problems:
             raise JobError(problems)
-        try:
-            self.output_key(values, "0" * 16)
-        except ValueError as exc:
-            raise JobError([(where, "output_prefix", str(exc))]) from exc
+        # Keys built from the values must stay inside their prefix: refuse at submit time.
+        for name, build in (("output_prefix", self.output_key), ("done.required_file", self.required_file)):
+            try:
+                build(values, "0" * 16)
+            except ValueError as exc:
+                raise JobError([(where, name, str(exc))]) from exc
         return values
 
     def group_of(self, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -383,12 +386,7 @@ def coerce(field: FieldSpec, value: Any) -> Any:
 def load_spec(path: str | Path) -> ToolSpec:
     """Load tool/spec.json; a SpecError names the file and what is wrong."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise SpecError(f"{path}: not found; it is rendered by dsgen (run `copier update` to restore it)") from None
-    except json.JSONDecodeError as exc:
-        raise SpecError(f"{path}: not valid JSON: {exc}") from None
+    data = read_json(path, SpecError, "it is rendered by dsgen (run `copier update` to restore it)")
     try:
         return ToolSpec.model_validate(data)
     except ValidationError as exc:

@@ -144,3 +144,15 @@ def test_load_spec_names_the_file_and_the_problem(tmp_path: Path) -> None:
     assert str(path) in str(bad.value) and "command" in str(bad.value)
     with pytest.raises(SpecError, match="not found"):
         load_spec(tmp_path / "missing.json")
+
+
+def test_required_file_is_rendered_per_job_and_kept_inside_outputs() -> None:
+    spec = make_spec(
+        output_prefix="{output}/{job_id}",
+        done={"required_file": "{Metadata|values}.ome.zarr/.zattrs", "required_content": "plate"},
+    )
+    values = spec.check_job(SHARED, {"Metadata": "Plate=P1"}, "groups[0]")
+    assert spec.required_file(values, "id") == "P1.ome.zarr/.zattrs"
+    escaping = make_spec(output_prefix="{output}/{job_id}", done={"required_file": "{Metadata|values}/x"})
+    with pytest.raises(JobError, match="required file"):
+        escaping.check_job(SHARED, {"Metadata": "Plate=.."}, "groups[0]")

@@ -11,6 +11,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, fields
 
+from ..outcomes import default_prefix
+
 
 def _bool(text: str) -> bool:
     value = text.strip().lower()
@@ -40,7 +42,7 @@ class WorkerSettings:
 
     @property
     def outcome_prefix(self) -> str:
-        return (self.status_prefix or f"_ds_status/{self.app_name}").strip("/")
+        return (self.status_prefix or default_prefix(self.app_name)).strip("/")
 
     def to_env(self) -> dict[str, str]:
         return {ENV_NAMES[f.name]: _text(getattr(self, f.name)) for f in fields(self)}

@@ -1,0 +1,130 @@
+"""Benchmark: submitJob (batches of 10, a few threads) vs DS's one SendMessage per job.
+
+Both send the same jobs to their own fresh queue on one local moto server and are
+timed end to end (reading the job file included). moto's SQS slows down as a queue
+deepens, so absolute rates are the emulator's, not AWS's; the API-call counts and
+the ratio are what carry over.
+
+    python bench/bench_submit.py                 # 1,000 and 3,000 jobs
+    python bench/bench_submit.py --sizes 10000   # slow on moto (about 15 minutes)
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import os
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import boto3
+from moto.server import ThreadedMotoServer
+from rich.console import Console
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ds_runtime.aws import make_session
+from ds_runtime.config import config_from_mapping
+from ds_runtime.control.context import Context
+from ds_runtime.control.submit import submit
+from ds_runtime.jobs import read_job_file
+from ds_runtime.spec import ToolSpec
+
+REGION = "us-east-1"
+SPEC = ToolSpec.model_validate(
+    {
+        "tool_name": "Bench",
+        "app_name": "DistributedBench",
+        "docker_image": "bench:1",
+        "command": ["echo", "{sample}"],
+        "shared_fields": [{"name": "output", "type": "s3_prefix"}],
+        "job_fields": [{"name": "sample", "type": "string"}],
+        "output_prefix": "{output}/{sample}",
+    }
+)
+CONFIG = {
+    "APP_NAME": "DistributedBench",
+    "DOCKERHUB_TAG": "bench:1",
+    "AWS_REGION": REGION,
+    "AWS_BUCKET": "bench-bucket",
+    "CLUSTER_MACHINES": 1,
+    "TASKS_PER_MACHINE": 1,
+    "MACHINE_TYPE": ["m5.large"],
+    "MACHINE_PRICE": 0.1,
+    "EBS_VOL_SIZE": 30,
+    "CPU_SHARES": 1024,
+    "MEMORY": 1000,
+    "SQS_MESSAGE_VISIBILITY": 600,
+    "SQS_DEAD_LETTER_QUEUE": "BenchDead",
+    "LOG_GROUP_NAME": "bench",
+}
+
+
+def count_calls(client: object) -> list[int]:
+    calls: list[int] = []
+    client.meta.events.register("before-call.sqs.*", lambda **kw: calls.append(1))  # type: ignore[attr-defined]
+    return calls
+
+
+def ours(job_file: Path, queue: str) -> tuple[float, int]:
+    config = config_from_mapping({**CONFIG, "SQS_QUEUE_NAME": queue}, SPEC, source="bench", warn=print)
+    ctx = Context(config, SPEC, make_session(None, REGION), Console(file=io.StringIO()))
+    calls = count_calls(ctx.client("sqs"))
+    started = time.perf_counter()
+    assert submit(ctx, job_file) == 0
+    return time.perf_counter() - started, len(calls)
+
+
+def ds_way(job_file: Path, queue: str) -> tuple[float, int]:
+    """DS's submitJob: one SendMessage per job, in one thread."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    calls = count_calls(sqs)
+    started = time.perf_counter()
+    jobs = read_job_file(job_file, SPEC)
+    url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+    for job in jobs:
+        sqs.send_message(QueueUrl=url, MessageBody=job.message_body())
+    return time.perf_counter() - started, len(calls)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 3000], help="job counts (default 1000 3000)")
+    args = parser.parse_args()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    os.environ.update(
+        AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}", AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench"
+    )
+    sqs = boto3.client("sqs", region_name=REGION)
+    print(f"{'jobs':>7} | {'ours: calls/job':>15} {'jobs/s':>8} | {'DS: calls/job':>13} {'jobs/s':>8} | speed-up")
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for size in args.sizes:
+                job_file = Path(tmp) / f"jobs{size}.json"
+                groups = [{"sample": f"s{i}"} for i in range(size)]
+                job_file.write_text(json.dumps({"output": "out", "groups": groups}))
+                for queue in (f"ours{size}", f"ds{size}"):
+                    sqs.create_queue(QueueName=queue)
+                t_ours, c_ours = ours(job_file, f"ours{size}")
+                t_ds, c_ds = ds_way(job_file, f"ds{size}")
+                print(
+                    f"{size:>7} | {c_ours / size:>15.3f} {size / t_ours:>8.0f} | {c_ds / size:>13.3f} "
+                    f"{size / t_ds:>8.0f} | {t_ds / t_ours:>7.1f}x",
+                    flush=True,
+                )
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+"""`python run.py localRun JOBFILE`: a whole run on this computer, for free, in one command.
+
+The same steps as on AWS, in one process: an emulator, setup, inputs up, submitJob,
+startCluster (local worker processes in place of ECS tasks), monitor (shrink, then
+tear down), outputs down. A live bar shows queued / running / done / failed; a
+table sums the run up, with the reason of every failed job.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ..aws import make_session
+from ..config import DSConfig
+from ..control.cluster import start_cluster
+from ..control.context import Context
+from ..control.monitor import Monitor, load_monitor_file, queue_load
+from ..control.setup import setup
+from ..control.submit import submit
+from ..control.teardown import Plan, Teardown, report
+from ..jobs import Job, read_job_file
+from ..outcomes import Outcome, default_prefix, latest_outcomes
+from ..spec import ToolSpec
+from ..worker.done import listed_objects
+from ..worker.transfer import download, upload
+from .backend import LocalState, activate, prepare_account, start_local_tasks
+from .emulator import start_emulator
+from .workers import IDLE_STOP_GRACE_SECONDS, STOP_GRACE_SECONDS, stop_tasks
+
+POLL_SECONDS = 1.0
+
+
+@dataclass
+class Tally:
+    total: int
+    queued: int = 0
+    running: int = 0
+    dead: int = 0
+    states: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def finished(self) -> int:
+        return self.states["done"] + self.states["skipped"] + self.dead
+
+    def text(self) -> str:
+        s = self.states
+        return (
+            f"queued {self.queued}  running {self.running}  done {s['done']}  skipped {s['skipped']}  "
+            f"failed {self.dead} (+{max(0, s['failed'] - self.dead)} retrying)"
+        )
+
+
+@dataclass(frozen=True)
+class LocalRunRequest:
+    job_file: Path
+    fleet_file: Path
+    inputs: Path | None
+    input_prefix: str
+    outputs: Path
+
+
+def local_run(config: DSConfig, spec: ToolSpec, repo: Path, request: LocalRunRequest, console: Console) -> int:
+    started = time.monotonic()
+    jobs = read_job_file(request.job_file, spec)  # a bad job file is refused before anything starts
+    if request.inputs is not None and not request.inputs.is_dir():
+        raise FileNotFoundError(f"{request.inputs}: input folder not found; give a folder of files to upload")
+    with start_emulator() as emulator:
+        activate(emulator.endpoint_url)
+        # The commands' own chatter is kept for AWS runs; here the bar and the summary speak.
+        ctx = Context(config, spec, make_session(None, config.AWS_REGION), Console(quiet=True), local=True)
+        prepare_account(ctx)
+        setup(ctx)
+        if request.inputs is not None:
+            sent = upload(ctx.client("s3"), config.AWS_BUCKET, request.inputs, request.input_prefix)
+            console.print(f"{len(sent)} input file(s) from {request.inputs} uploaded")
+        submit(ctx, request.job_file)
+        start_cluster(ctx, request.fleet_file, wait_seconds=30, poll_seconds=0.2)
+        monitor_file = request.fleet_file.parent / f"{config.APP_NAME}SpotFleetRequestId.json"
+        plan = load_monitor_file(monitor_file)
+        pids = start_local_tasks(ctx, repo, LocalState(endpoint_url=emulator.endpoint_url))
+        console.print(f"{len(jobs)} job(s) on {len(pids)} local worker task(s) x {config.DOCKER_CORES} worker(s)")
+        drained = False
+        try:
+            tally = _watch(ctx, plan, len(jobs), console)
+            drained = True
+            outcomes = latest_outcomes(ctx.client("s3"), config.AWS_BUCKET, default_prefix(config.APP_NAME))
+            fetched = _fetch_outputs(ctx, jobs, request.outputs)
+            steps = Teardown(plan, ctx.session).run()
+        finally:
+            stop_tasks(pids, grace=IDLE_STOP_GRACE_SECONDS if drained else STOP_GRACE_SECONDS)
+            monitor_file.unlink(missing_ok=True)
+    _summary(console, tally, outcomes, fetched, request.outputs, time.monotonic() - started)
+    torn_down = all(step.ok for step in steps)
+    if not torn_down:
+        for line in report(steps):
+            console.print(line)
+    return 0 if tally.finished == len(jobs) and not tally.dead and torn_down else 1
+
+
+def _tally(ctx: Context, plan: Plan, total: int) -> tuple[Tally, bool]:
+    load = queue_load(ctx, plan)
+    outcomes = latest_outcomes(ctx.client("s3"), ctx.config.AWS_BUCKET, default_prefix(ctx.config.APP_NAME))
+    tally = Tally(total=total, states=Counter(o.state for o in outcomes.values()), dead=_dead_letters(ctx))
+    if load is not None:
+        tally.queued, tally.running = load.visible, load.in_flight
+    return tally, load is None or load.empty
+
+
+def _dead_letters(ctx: Context) -> int:
+    url = ctx.queue_url(ctx.config.SQS_DEAD_LETTER_QUEUE)
+    if url is None:
+        return 0
+    attrs = ctx.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+    return int(attrs["Attributes"]["ApproximateNumberOfMessages"])
+
+
+def _watch(ctx: Context, plan: Plan, total: int, console: Console) -> Tally:
+    """Poll until the queue is empty, showing progress; the monitor's shrinking runs as on AWS."""
+    monitor = Monitor(ctx, plan, interval=POLL_SECONDS)
+    columns = (TextColumn("jobs"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"))
+    with Progress(*columns, TimeElapsedColumn(), console=console) as progress:
+        bar = progress.add_task("", total=total)
+        while True:
+            tally, empty = _tally(ctx, plan, total)
+            progress.update(bar, completed=tally.finished, description=tally.text())
+            if empty or monitor.poll():
+                return tally
+            time.sleep(POLL_SECONDS)
+
+
+def _fetch_outputs(ctx: Context, jobs: list[Job], outputs: Path) -> int:
+    s3, bucket = ctx.client("s3"), ctx.config.AWS_BUCKET
+    prefixes = {ctx.spec.output_key(job.values, job.job_id) for job in jobs}
+    keys = sorted({key for prefix in prefixes for key, _ in listed_objects(s3, bucket, prefix)})
+    download(s3, bucket, keys, outputs)
+    return len(keys)
+
+
+def _summary(
+    console: Console, tally: Tally, outcomes: dict[str, Outcome], fetched: int, outputs: Path, seconds: float
+) -> None:
+    table = Table(title="local run", show_header=False)
+    table.add_row("jobs", str(tally.total))
+    table.add_row("done", str(tally.states["done"]))
+    table.add_row("skipped (already done)", str(tally.states["skipped"]))
+    table.add_row("failed (dead-lettered)", str(tally.dead))
+    table.add_row("wall time", f"{seconds:.1f} s")
+    table.add_row("outputs", f"{fetched} file(s) under {outputs}")
+    console.print(table)
+    failures = [o for o in outcomes.values() if o.state == "failed"]
+    if failures:
+        why = Table(title="failed jobs", show_lines=True)
+        for column in ("job id", "attempts", "exit code", "why", "last output"):
+            why.add_column(column)
+        for o in failures:
+            why.add_row(o.job_id, str(o.attempt), str(o.exit_code), o.error, "\n".join(o.tail[-5:]))
+        console.print(why)

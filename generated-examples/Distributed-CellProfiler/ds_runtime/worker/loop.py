@@ -1,0 +1,157 @@
+"""The worker loop: take one message, run its job, record the outcome, settle the message.
+
+Settling: done or skipped jobs are deleted (after their outputs are checked in S3);
+failed ones become visible again after a growing delay, until the queue's redrive
+policy moves them to the dead-letter queue; interrupted ones become visible at once.
+No exception from one job ends the loop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from typing import Any
+
+from ..jobs import JOB_ID_KEY, Job, job_from_message
+from ..outcomes import Outcome, utc_now, write_outcome
+from .attempt import Result, run_attempt
+from .context import WorkerContext
+from .done import enough_outputs, listed_objects
+from .joblog import JobLog
+from .visibility import Heartbeat, retry_delay, set_visibility
+
+log = logging.getLogger(__name__)
+
+MAX_LONG_POLL = 20  # SQS's longest receive wait
+RECEIVE_ERROR_PAUSE = 5.0
+SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
+
+def run_worker(ctx: WorkerContext) -> int:
+    """Work until the queue has been empty for idle_exit_seconds or a stop is asked; the exit code."""
+    settings = ctx.settings
+    wait = max(1, min(MAX_LONG_POLL, settings.idle_exit_seconds))
+    idle_since = time.monotonic()
+    while not ctx.stop.is_set():
+        if time.monotonic() - idle_since >= settings.idle_exit_seconds:
+            log.info("queue empty for %s s: exiting", settings.idle_exit_seconds)
+            return 0
+        try:
+            messages = ctx.sqs.receive_message(
+                QueueUrl=settings.queue_url,
+                MaxNumberOfMessages=1,
+                WaitTimeSeconds=wait,
+                MessageSystemAttributeNames=["ApproximateReceiveCount"],
+            ).get("Messages", [])
+        except ctx.sqs.exceptions.QueueDoesNotExist:
+            log.error("queue %s does not exist (torn down?): exiting", settings.queue_url)
+            return 1
+        except Exception as exc:  # a network blip must not end the worker
+            log.warning("receive failed: %s", exc)
+            ctx.stop.wait(RECEIVE_ERROR_PAUSE)
+            continue
+        for message in messages:
+            handle_message(ctx, message)
+            idle_since = time.monotonic()
+    log.info("stopped")
+    return 0
+
+
+def handle_message(ctx: WorkerContext, message: dict[str, Any]) -> Outcome:
+    """Run one message's job and settle the message; never raises."""
+    settings = ctx.settings
+    attempt = int(message.get("Attributes", {}).get("ApproximateReceiveCount", 1))
+    receipt = message["ReceiptHandle"]
+    started, clock = utc_now(), time.monotonic()
+    job, job_id, problem = _parse(ctx, message)
+    joblog = JobLog(ctx.logs, settings.log_group, f"{job_id}/attempt-{attempt}", job_id)
+    output_prefix = ""
+    # The heartbeat ends with this block, before settling, so no late extension undoes the settling.
+    with Heartbeat(ctx.sqs, settings.queue_url, receipt, settings.visibility_timeout):
+        try:
+            if job is None:
+                result = Result("failed", error=problem)
+            elif ctx.stop.is_set():
+                result = Result("interrupted", error="the worker was stopped before the job started")
+            else:
+                output_prefix = ctx.spec.output_key(job.values, job.job_id)
+                joblog.line(f"job {job_id}, attempt {attempt}, output s3://{settings.bucket}/{output_prefix}/")
+                if settings.check_if_done and _already_done(ctx, output_prefix):
+                    joblog.line("outputs already present (CHECK_IF_DONE_BOOL): skipped")
+                    result = Result("skipped")
+                else:
+                    result = run_attempt(ctx, job, output_prefix, joblog)
+        except Exception as exc:  # recorded as this job's failure
+            result = Result("failed", error=f"{type(exc).__name__}: {exc}")
+    if result.error:
+        joblog.line(f"{result.state}: {result.error}")
+    joblog.close()
+    outcome = Outcome(
+        job_id=job_id,
+        attempt=attempt,
+        state=result.state,
+        started_at=started,
+        finished_at=utc_now(),
+        duration_seconds=round(time.monotonic() - clock, 3),
+        host=ctx.host,
+        exit_code=result.exit_code,
+        tool_seconds=round(result.tool_seconds, 3),
+        output_prefix=output_prefix,
+        log_group=settings.log_group,
+        log_stream=joblog.stream,
+        error=result.error,
+        tail=list(joblog.tail),
+        message_id=message.get("MessageId", ""),
+    )
+    _settle(ctx, receipt, outcome)
+    return outcome
+
+
+def _settle(ctx: WorkerContext, receipt: str, outcome: Outcome) -> None:
+    """Record first, then delete or release: a crash in between only repeats the job."""
+    settings = ctx.settings
+    try:
+        write_outcome(ctx.s3, settings.bucket, settings.outcome_prefix, outcome)
+    except Exception as exc:  # settling the message matters more than its record
+        log.error("job %s: could not record its outcome: %s", outcome.job_id, exc)
+    try:
+        if outcome.state in ("done", "skipped"):
+            ctx.sqs.delete_message(QueueUrl=settings.queue_url, ReceiptHandle=receipt)
+        else:
+            delay = 0 if outcome.state == "interrupted" else retry_delay(outcome.attempt, settings.visibility_timeout)
+            set_visibility(ctx.sqs, settings.queue_url, receipt, delay)
+        log.info("job %s: %s (attempt %s)%s", outcome.job_id, outcome.state, outcome.attempt, _why(outcome))
+    except Exception as exc:  # the message reappears after its timeout anyway
+        log.error("job %s: could not settle its message: %s", outcome.job_id, exc)
+
+
+def _already_done(ctx: WorkerContext, output_prefix: str) -> bool:
+    s = ctx.settings
+    objects = listed_objects(ctx.s3, s.bucket, output_prefix)
+    return enough_outputs(objects, s.expected_number_files, s.min_file_size_bytes, s.necessary_string)
+
+
+def _parse(ctx: WorkerContext, message: dict[str, Any]) -> tuple[Job | None, str, str]:
+    """(job, job id, problem): a bad message still gets an id for its record and log stream."""
+    try:
+        job = job_from_message(message["Body"], ctx.spec)
+    except Exception as exc:  # anyone with queue access can send anything
+        return None, _given_id(message["Body"]) or f"msg-{message['MessageId']}", f"not a valid job: {exc}"
+    # The id names S3 keys, a folder and a log stream: it must be a plain word.
+    if not SAFE_ID.fullmatch(job.job_id):
+        return None, f"msg-{message['MessageId']}", f"{JOB_ID_KEY} {job.job_id!r} is not a plain id"
+    return job, job.job_id, ""
+
+
+def _given_id(body: str) -> str:
+    try:
+        given = json.loads(body).get(JOB_ID_KEY)
+    except (ValueError, AttributeError):
+        return ""
+    return given if isinstance(given, str) and SAFE_ID.fullmatch(given) else ""
+
+
+def _why(outcome: Outcome) -> str:
+    return f": {outcome.error}" if outcome.error else ""

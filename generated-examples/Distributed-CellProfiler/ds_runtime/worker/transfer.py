@@ -1,0 +1,81 @@
+"""Inputs down from S3 and outputs up, concurrently, through boto3's transfer manager."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from boto3.s3.transfer import TransferConfig, create_transfer_manager
+
+from ..spec import ToolSpec, join_key, local_path
+from .done import listed_objects, output_files
+
+CONCURRENCY = 16
+TRANSFER = TransferConfig(max_concurrency=CONCURRENCY)
+
+
+class TransferError(RuntimeError):
+    """An input or output could not be moved, or arrived incomplete."""
+
+
+def input_keys(s3: Any, bucket: str, spec: ToolSpec, values: Mapping[str, Any]) -> list[str]:
+    """Every S3 key the job reads: s3_key fields as they are, s3_prefix fields expanded."""
+    keys: list[str] = []
+    for name in spec.input_fields:
+        value = values.get(name)
+        if not value:
+            continue
+        if spec.fields[name].type == "s3_key":
+            keys.append(value)
+            continue
+        found = [key for key, _ in listed_objects(s3, bucket, value) if not key.endswith("/")]
+        if not found:
+            raise TransferError(f"input {name}: nothing in s3://{bucket}/{value.rstrip('/')}/")
+        keys.extend(found)
+    return keys
+
+
+def download(s3: Any, bucket: str, keys: list[str], input_dir: Path) -> None:
+    """Each key to input_dir/<key> (the spec's argv points there)."""
+    targets = [(key, Path(local_path(str(input_dir), key))) for key in keys]
+    for _, path in targets:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    _run_all(s3, [("download", key, path) for key, path in targets], bucket)
+
+
+def upload(s3: Any, bucket: str, output_dir: Path, prefix: str) -> list[str]:
+    """Every output file to <prefix>/<relative path>, each checked by size; the keys written."""
+    root = output_dir.resolve()
+    plan: list[tuple[str, Path]] = []
+    for path in output_files(output_dir):
+        if not path.resolve().is_relative_to(root):
+            raise TransferError(f"output {path.relative_to(output_dir)} links outside the output folder")
+        plan.append((join_key(prefix, path.relative_to(output_dir).as_posix()), path))
+    _run_all(s3, [("upload", key, path) for key, path in plan], bucket)
+    with ThreadPoolExecutor(CONCURRENCY) as pool:
+        sizes = list(pool.map(lambda item: s3.head_object(Bucket=bucket, Key=item[0])["ContentLength"], plan))
+    short = [key for (key, path), size in zip(plan, sizes, strict=True) if size != path.stat().st_size]
+    if short:
+        raise TransferError(f"{len(short)} upload(s) arrived with the wrong size, e.g. {short[0]}")
+    return [key for key, _ in plan]
+
+
+def _run_all(s3: Any, transfers: list[tuple[str, str, Path]], bucket: str) -> None:
+    """Start every transfer at once on one manager, then wait for all; the first error is raised."""
+    if not transfers:
+        return
+    with create_transfer_manager(s3, TRANSFER) as manager:
+        futures = [
+            manager.upload(os.fspath(path), bucket, key)
+            if kind == "upload"
+            else manager.download(bucket, key, os.fspath(path))
+            for kind, key, path in transfers
+        ]
+        for (kind, key, _), future in zip(transfers, futures, strict=True):
+            try:
+                future.result()
+            except Exception as exc:
+                raise TransferError(f"{kind} of s3://{bucket}/{key} failed: {exc}") from exc

@@ -1,0 +1,152 @@
+"""startCluster: the DS fleet file as is, config applied, checked before anything starts."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from ds_runtime.control import cluster
+from ds_runtime.control.account import setup_account
+from ds_runtime.control.cluster import FleetFileError, build_request, load_fleet_file, start_cluster
+from ds_runtime.control.context import CommandError, Context
+from ds_runtime.control.setup import setup
+from ds_runtime.control.submit import submit
+from tests._control_support import APP, REGION, fleet_data, make_ctx, network, write_fleet_file, write_job_file
+
+
+@pytest.fixture
+def ready(tmp_path: Path) -> Iterator[Path]:
+    with mock_aws():
+        ctx = make_ctx(tmp_path)
+        setup_account(ctx)
+        setup(ctx)
+        yield tmp_path
+
+
+def fleets() -> list[dict]:
+    return boto3.client("ec2", region_name=REGION).describe_spot_fleet_requests()["SpotFleetRequestConfigs"]
+
+
+def request_for(tmp_path: Path, **overrides: str) -> dict:
+    ctx = make_ctx(tmp_path, **overrides)
+    return build_request(ctx, load_fleet_file(write_fleet_file(tmp_path)), "run-1")
+
+
+def test_config_applied_to_ds_fleet_file(ready: Path) -> None:
+    request = request_for(ready)
+    specs = request["LaunchSpecifications"]
+    assert [s["InstanceType"] for s in specs] == ["m5.large", "c5.large"]  # one spec per machine type
+    account = boto3.client("sts").get_caller_identity()["Account"]
+    assert request["IamFleetRole"] == f"arn:aws:iam::{account}:role/{APP}-fleet"
+    assert (request["SpotPrice"], request["TargetCapacity"], request["Type"]) == ("0.1000", 2, "maintain")
+    assert request["TagSpecifications"][0]["Tags"] == [
+        {"Key": "ds:app", "Value": APP},
+        {"Key": "ds:run", "Value": "run-1"},
+    ]
+    for spec in specs:
+        assert spec["IamInstanceProfile"]["Arn"] == f"arn:aws:iam::{account}:instance-profile/{APP}-instance"
+        assert spec["NetworkInterfaces"][0]["AssociatePublicIpAddress"] is False  # ASSIGN_IP = 'False'
+        assert spec["KeyName"] == "my-key"
+        assert spec["BlockDeviceMappings"][0]["Ebs"]["VolumeSize"] == 8  # the root volume is left alone
+        assert spec["BlockDeviceMappings"][1]["Ebs"]["VolumeSize"] == 30  # DS's Docker volume gets EBS_VOL_SIZE
+        assert "ECS_CLUSTER=echo-cluster\n" in base64.b64decode(spec["UserData"]).decode()
+        assert spec["TagSpecifications"][0]["ResourceType"] == "instance"
+
+
+def test_assign_ip_true_and_ssm_image(ready: Path) -> None:
+    ctx = make_ctx(ready, ASSIGN_IP="True", SSH_KEY_NAME="''")
+    data = {"_comment1": "a note for people", **fleet_data(*network())}
+    data["LaunchSpecifications"][0]["ImageId"] = (
+        "resolve:ssm:/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id"
+    )
+    request = build_request(ctx, data, "run-1")
+    assert "_comment1" not in request  # AWS would refuse it
+    spec = request["LaunchSpecifications"][0]
+    assert spec["NetworkInterfaces"][0]["AssociatePublicIpAddress"] is True
+    assert "KeyName" not in spec
+    assert spec["ImageId"].startswith("ami-")
+
+
+def test_start_cluster(ready: Path) -> None:
+    ctx = make_ctx(ready)
+    fleet_file = write_fleet_file(ready)
+    assert start_cluster(ctx, fleet_file, wait_seconds=5, poll_seconds=0.01) == 0
+    [fleet] = fleets()
+    assert fleet["SpotFleetRequestState"] == "active"
+    tags = {t["Key"]: t["Value"] for t in fleet.get("Tags", [])}
+    assert tags["ds:app"] == APP and tags["ds:run"]
+    ecs = boto3.client("ecs", region_name=REGION)
+    [service] = ecs.describe_services(cluster="echo-cluster", services=[f"{APP}Service"])["services"]
+    assert service["desiredCount"] == 4  # CLUSTER_MACHINES x TASKS_PER_MACHINE
+    groups = boto3.client("logs", region_name=REGION).describe_log_groups()["logGroups"]
+    assert {(g["logGroupName"], g.get("retentionInDays")) for g in groups} == {(APP, 60), (f"{APP}_perInstance", 60)}
+    monitor = json.loads((fleet_file.parent / f"{APP}SpotFleetRequestId.json").read_text())  # valid JSON
+    assert monitor["MONITOR_FLEET_ID"] == fleet["SpotFleetRequestId"]
+    assert monitor["MONITOR_QUEUE_NAME"] == f"{APP}Queue" and monitor["MONITOR_ECS_CLUSTER"] == "echo-cluster"
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda d: d.pop("LaunchSpecifications"), "LaunchSpecifications: must be a non-empty list"),
+        (lambda d: d.update(IamFleetRole=""), "IamFleetRole: must be the ARN"),
+        (lambda d: d["LaunchSpecifications"][0].pop("ImageId"), "LaunchSpecifications[0].ImageId: missing"),
+        (lambda d: None, "NetworkInterfaces[0].SubnetId: 'subnet-WWWWWWWW' is the example's stand-in"),
+    ],
+)
+def test_bad_fleet_file_starts_nothing(ready: Path, edit, expected: str) -> None:
+    data = fleet_data()  # the example's stand-in subnet and group
+    if edit(data) is None and "stand-in" not in expected:
+        data["LaunchSpecifications"][0]["NetworkInterfaces"][0].update(SubnetId="subnet-1", Groups=["sg-1"])
+    path = write_fleet_file(ready, data)
+    with pytest.raises(FleetFileError) as caught:
+        start_cluster(make_ctx(ready), path, wait_seconds=1)
+    assert str(path) in str(caught.value) and expected in str(caught.value)
+    assert fleets() == []
+    assert not (path.parent / f"{APP}SpotFleetRequestId.json").exists()
+
+
+def test_fleet_file_not_json(ready: Path) -> None:
+    path = ready / "fleet.json"
+    path.write_text('{"IamFleetRole": ')
+    with pytest.raises(FleetFileError, match=r"fleet\.json: not valid JSON \(line 1"):
+        start_cluster(make_ctx(ready), path)
+    assert fleets() == []
+
+
+def test_refused_fleet_is_cancelled(ready: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refused(ctx: Context, fleet_id: str, since: object) -> list[tuple[str, str]]:
+        return [("iamFleetRoleInvalid", cluster.CONFIG_ERRORS["iamFleetRoleInvalid"] + ": role not trusted")]
+
+    monkeypatch.setattr(cluster, "fleet_errors", refused)
+    ctx = make_ctx(ready)
+    path = write_fleet_file(ready)
+    with pytest.raises(CommandError, match="cannot be used by EC2 Spot"):
+        start_cluster(ctx, path, wait_seconds=5, poll_seconds=0.01)
+    assert all(f["SpotFleetRequestState"].startswith("cancelled") for f in fleets())
+    assert not (path.parent / f"{APP}SpotFleetRequestId.json").exists()
+    ecs = boto3.client("ecs", region_name=REGION)
+    assert ecs.describe_services(cluster="echo-cluster", services=[f"{APP}Service"])["services"][0]["desiredCount"] == 0
+
+
+def test_start_cluster_needs_setup(tmp_path: Path) -> None:
+    with mock_aws():
+        with pytest.raises(CommandError, match=r"run `python run\.py setup` first"):
+            start_cluster(make_ctx(tmp_path), write_fleet_file(tmp_path))
+        assert fleets() == []
+
+
+def test_against_moto_server_history_500_is_handled(moto_server: str, tmp_path: Path) -> None:
+    """The server answers DescribeSpotFleetRequestHistory with HTTP 500 (ResponseParserError in boto3)."""
+    ctx = make_ctx(tmp_path)
+    setup_account(ctx)
+    setup(ctx)
+    submit(ctx, write_job_file(tmp_path, 3))
+    assert start_cluster(ctx, write_fleet_file(tmp_path), wait_seconds=10, poll_seconds=0.05) == 0
+    assert "machine(s) running" in ctx.console.file.getvalue()

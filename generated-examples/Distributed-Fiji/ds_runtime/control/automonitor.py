@@ -1,0 +1,109 @@
+"""AUTO_MONITOR: teardown that does not need the user's terminal to stay open.
+
+A CloudWatch alarm watches the queue; when no job has been waiting or running for
+15 minutes it invokes a Lambda whose handler is `teardown.lambda_handler`, the
+same code `monitor` runs at its end. The Lambda's package is built here from this
+repository's own files (teardown and wait need only boto3, which Lambda provides).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+from botocore.exceptions import ClientError
+
+from .account import role_name
+from .context import Context, error_code
+from .teardown import PLAN_ENV, Plan
+
+PACKAGE = Path(__file__).resolve().parents[1]  # ds_runtime/
+SHIPPED = ["__init__.py", "control/__init__.py", "control/teardown.py", "control/wait.py"]
+HANDLER = "ds_runtime.control.teardown.lambda_handler"
+EMPTY_PERIODS = 3  # x 5 minutes with nothing visible or in flight
+
+
+def function_name(ctx: Context) -> str:
+    return f"{ctx.config.APP_NAME}-teardown"
+
+
+def alarm_name(ctx: Context) -> str:
+    # Starts with the plan's alarm prefix, so teardown deletes it with the others.
+    return f"{ctx.config.APP_NAME}-queue-empty"
+
+
+def package() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in SHIPPED:
+            archive.write(PACKAGE / name, f"ds_runtime/{name}")
+    return buffer.getvalue()
+
+
+def create(ctx: Context, plan: Plan) -> None:
+    lam = ctx.client("lambda")
+    name = function_name(ctx)
+    settings = {
+        "Role": ctx.role_arn(role_name(ctx, "monitor")),
+        "Handler": HANDLER,
+        "Runtime": "python3.12",
+        "Timeout": 600,
+        "Environment": {"Variables": {PLAN_ENV: json.dumps(plan.to_monitor()["plan"])}},
+        "Description": f"Tears down {plan.app_name} run {plan.run_id} when its queue is empty",
+    }
+    try:
+        arn = lam.create_function(FunctionName=name, Code={"ZipFile": package()}, Tags=plan.tags, **settings)[
+            "FunctionArn"
+        ]
+    except ClientError as exc:
+        if "ResourceConflict" not in error_code(exc):
+            raise
+        # A previous run's function: point it at this run.
+        lam.update_function_code(FunctionName=name, ZipFile=package())
+        arn = lam.update_function_configuration(FunctionName=name, **settings)["FunctionArn"]
+    try:
+        lam.add_permission(
+            FunctionName=name,
+            StatementId="cloudwatch-alarm",
+            Action="lambda:InvokeFunction",
+            Principal="lambda.alarms.cloudwatch.amazonaws.com",
+            SourceArn=f"arn:aws:cloudwatch:{plan.region}:{ctx.account_id}:alarm:{alarm_name(ctx)}",
+        )
+    except ClientError as exc:
+        if "ResourceConflict" not in error_code(exc):
+            raise
+    ctx.client("cloudwatch").put_metric_alarm(
+        AlarmName=alarm_name(ctx),
+        AlarmDescription=f"{plan.app_name}: no job waiting or running; tears the run down",
+        ComparisonOperator="LessThanOrEqualToThreshold",
+        Threshold=0,
+        EvaluationPeriods=EMPTY_PERIODS,
+        TreatMissingData="missing",  # no data (e.g. a new queue) never tears down
+        Metrics=[
+            {"Id": "jobs", "Expression": "visible + in_flight", "ReturnData": True},
+            *(
+                {
+                    "Id": key,
+                    "ReturnData": False,
+                    "MetricStat": {
+                        "Metric": {
+                            "Namespace": "AWS/SQS",
+                            "MetricName": metric,
+                            "Dimensions": [{"Name": "QueueName", "Value": plan.queue_name}],
+                        },
+                        "Period": 300,
+                        "Stat": "Maximum",
+                    },
+                }
+                for key, metric in (
+                    ("visible", "ApproximateNumberOfMessagesVisible"),
+                    ("in_flight", "ApproximateNumberOfMessagesNotVisible"),
+                )
+            ),
+        ],
+        AlarmActions=[arn],
+        Tags=[{"Key": k, "Value": v} for k, v in plan.tags.items()],
+    )
+    ctx.console.print(f"auto-monitor: alarm {alarm_name(ctx)} will run {name} when the queue stays empty")

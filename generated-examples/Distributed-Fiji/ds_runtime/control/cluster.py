@@ -1,0 +1,251 @@
+"""`run.py startCluster FLEETFILE`: ask for spot machines, start the service, write the monitor file.
+
+The DS fleet file is used as it is; config.py decides machine types, price, disk,
+public IP, SSH key and count. The whole request is built and checked before AWS is
+asked for anything; a fleet AWS refuses for its configuration is cancelled at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import re
+import secrets
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from ..jsonfile import read_json
+from . import automonitor, dashboard
+from .context import AWS_ERRORS, CommandError, Context
+from .teardown import Plan
+from .wait import WaitTimeout, wait_for
+
+ACCOUNT_PLACEHOLDER = "XXXXXXXXXXXX"  # DS fleet files' stand-in for the account id
+SSM_PREFIX = "resolve:ssm:"  # ImageId "resolve:ssm:<parameter>" = the AMI that parameter names
+EXAMPLE_ID = re.compile(r"^(subnet|sg|ami)-([A-Z])\2{3,}$")  # subnet-WWWWWWWW, sg-ZZZZZZZZ...
+LOG_RETENTION_DAYS = 60
+FAILED_STATES = ("failed", "cancelled", "cancelled_running", "cancelled_terminating")
+# Fleet history events that mean the request itself is wrong, in plain words.
+CONFIG_ERRORS = {
+    "iamFleetRoleInvalid": "the IamFleetRole cannot be used by EC2 Spot; check its ARN and trust policy",
+    "spotFleetRequestConfigurationInvalid": "AWS refused the request's configuration",
+    "launchSpecUnusable": "a launch specification cannot be used (image, subnet, key or security group)",
+    "allLaunchSpecsTemporarilyBlacklisted": "no launch specification could start a machine",
+    "spotInstanceCountLimitExceeded": "your account's spot instance limit is reached; ask AWS for more",
+}
+
+
+class FleetFileError(CommandError):
+    """The fleet file cannot be used: the message names the file, the field and the fix."""
+
+
+def load_fleet_file(path: Path, allow_stand_ins: bool = False) -> dict[str, Any]:
+    """The fleet file, checked; `allow_stand_ins` (local mode) accepts the example's placeholder ids."""
+    data = read_json(path, FleetFileError, "start from files/exampleFleet.json")
+    problems = []
+    if not isinstance(data, dict):
+        raise FleetFileError(f"{path}: must be a JSON object like files/exampleFleet.json")
+    if not isinstance(data.get("IamFleetRole"), str) or not data["IamFleetRole"].startswith("arn:"):
+        problems.append("IamFleetRole: must be the ARN of your spot fleet role (see `python run.py setupAccount`)")
+    specs = data.get("LaunchSpecifications")
+    if not isinstance(specs, list) or not specs or not all(isinstance(s, dict) for s in specs):
+        problems.append("LaunchSpecifications: must be a non-empty list of launch specifications (objects)")
+        specs = []
+    for i, spec in enumerate(specs):
+        where = f"LaunchSpecifications[{i}]"
+        if not isinstance(spec.get("ImageId"), str):
+            problems.append(f"{where}.ImageId: missing; give an ECS-optimised AMI id, or {SSM_PREFIX}<parameter>")
+        for j, nic in enumerate(spec.get("NetworkInterfaces", [])):
+            for key, value in [("SubnetId", nic.get("SubnetId"))] + [("Groups", g) for g in nic.get("Groups", [])]:
+                if isinstance(value, str) and EXAMPLE_ID.match(value) and not allow_stand_ins:
+                    problems.append(
+                        f"{where}.NetworkInterfaces[{j}].{key}: {value!r} is the example's stand-in; "
+                        "put your own id (EC2 console > VPC > Subnets / Security groups)"
+                    )
+        if isinstance(spec.get("ImageId"), str) and EXAMPLE_ID.match(spec["ImageId"]) and not allow_stand_ins:
+            problems.append(f"{where}.ImageId: {spec['ImageId']!r} is a stand-in; give a real AMI id")
+    if problems:
+        raise FleetFileError(f"{path}: {len(problems)} problem(s), nothing was started:\n  " + "\n  ".join(problems))
+    return data
+
+
+def user_data(ctx: Context) -> str:
+    """The ECS agent's settings for each machine, base64 as EC2 wants."""
+    script = (
+        "#!/bin/bash\n"
+        "cat >> /etc/ecs/ecs.config <<'EOF'\n"
+        f"ECS_CLUSTER={ctx.config.ECS_CLUSTER}\n"
+        'ECS_AVAILABLE_LOGGING_DRIVERS=["json-file","awslogs"]\n'
+        "EOF\n"
+    )
+    return base64.b64encode(script.encode()).decode()
+
+
+def _resolve_image(ctx: Context, image: str) -> str:
+    if not image.startswith(SSM_PREFIX):
+        return image
+    name = image[len(SSM_PREFIX) :]
+    try:
+        return ctx.client("ssm").get_parameter(Name=name)["Parameter"]["Value"]
+    except ClientError as exc:
+        raise FleetFileError(f"ImageId {image!r}: SSM parameter {name} not found ({exc}); give an AMI id") from None
+
+
+def build_request(ctx: Context, fleet: dict[str, Any], run_id: str) -> dict[str, Any]:
+    """The RequestSpotFleet configuration: the fleet file with config.py applied."""
+    c = ctx.config
+    # `_comment` keys are notes for people (as in Job files); AWS would refuse them.
+    request = {k: copy.deepcopy(v) for k, v in fleet.items() if not k.startswith("_comment")}
+    file_specs = request.pop("LaunchSpecifications")
+    tags = ctx.tag_list(run_id)
+    launch_specs = []
+    # One launch specification per machine type: the file's i-th, or its first if it has fewer.
+    for i, machine_type in enumerate(c.MACHINE_TYPE):
+        spec = copy.deepcopy(file_specs[i] if i < len(file_specs) else file_specs[0])
+        spec["InstanceType"] = machine_type
+        spec["ImageId"] = _resolve_image(ctx, spec["ImageId"])
+        spec["UserData"] = user_data(ctx)
+        spec.pop("SpotPrice", None)  # one price for the whole fleet, from config
+        if c.SSH_KEY_NAME:
+            spec["KeyName"] = c.SSH_KEY_NAME.removesuffix(".pem")
+        else:
+            spec.pop("KeyName", None)
+        if "IamInstanceProfile" in spec and "Arn" in spec["IamInstanceProfile"]:
+            spec["IamInstanceProfile"]["Arn"] = spec["IamInstanceProfile"]["Arn"].replace(
+                ACCOUNT_PLACEHOLDER, ctx.account_id
+            )
+        mappings = spec.setdefault("BlockDeviceMappings", [])
+        if not mappings:
+            mappings.append({"DeviceName": "/dev/xvda", "Ebs": {"DeleteOnTermination": True, "VolumeType": "gp3"}})
+        # DS's files end with the Docker volume; with a single volume, Docker lives on the root.
+        mappings[-1].setdefault("Ebs", {})["VolumeSize"] = c.EBS_VOL_SIZE
+        for nic in spec.get("NetworkInterfaces", []):
+            if nic.get("DeviceIndex", 0) == 0:
+                nic["AssociatePublicIpAddress"] = c.ASSIGN_IP
+        spec["TagSpecifications"] = [{"ResourceType": "instance", "Tags": tags}]
+        launch_specs.append(spec)
+    request.update(
+        LaunchSpecifications=launch_specs,
+        IamFleetRole=request["IamFleetRole"].replace(ACCOUNT_PLACEHOLDER, ctx.account_id),
+        SpotPrice=f"{c.MACHINE_PRICE:.4f}",
+        TargetCapacity=c.CLUSTER_MACHINES,
+        Type=request.get("Type", "maintain"),
+        TagSpecifications=[{"ResourceType": "spot-fleet-request", "Tags": tags}],
+        ClientToken=run_id,  # a retried request cannot start a second fleet
+    )
+    request.pop("ValidFrom", None)  # DS files may carry stale dates; the fleet ends with monitor
+    request.pop("ValidUntil", None)
+    return request
+
+
+def _require_setup(ctx: Context) -> None:
+    ctx.require_queue()
+    services = ctx.client("ecs").describe_services(cluster=ctx.config.ECS_CLUSTER, services=[ctx.service_name])
+    if not any(s["status"] == "ACTIVE" for s in services["services"]):
+        raise CommandError(f"service {ctx.service_name} does not exist; run `python run.py setup` first")
+
+
+def _ensure_log_groups(ctx: Context, run_id: str) -> None:
+    logs = ctx.client("logs")
+    for group in ctx.log_groups:
+        if not any(g["logGroupName"] == group for g in logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]):
+            logs.create_log_group(logGroupName=group, tags=ctx.tags())
+        logs.put_retention_policy(logGroupName=group, retentionInDays=LOG_RETENTION_DAYS)
+
+
+def fleet_errors(ctx: Context, fleet_id: str, since: datetime) -> list[tuple[str, str]]:
+    """(event subtype, plain words) for the fleet's error events; [] if the history cannot be read."""
+    try:
+        events = ctx.client("ec2").describe_spot_fleet_request_history(
+            SpotFleetRequestId=fleet_id, StartTime=since, EventType="error"
+        )["HistoryRecords"]
+    except (*AWS_ERRORS, NotImplementedError):  # moto answers HTTP 500 (ResponseParserError) or raises
+        return []
+    found = []
+    for event in events:
+        info = event.get("EventInformation", {})
+        sub = info.get("EventSubType", "")
+        found.append((sub, f"{CONFIG_ERRORS.get(sub, sub)}: {info.get('EventDescription', '')}"))
+    return found
+
+
+def _capacity(ctx: Context, fleet_id: str, since: datetime) -> int | None:
+    """Machines running for the fleet, None while there are none; CommandError if the request failed."""
+    ec2 = ctx.client("ec2")
+    config = ec2.describe_spot_fleet_requests(SpotFleetRequestIds=[fleet_id])["SpotFleetRequestConfigs"][0]
+    errors = fleet_errors(ctx, fleet_id, since)
+    if config["SpotFleetRequestState"] in FAILED_STATES or any(sub in CONFIG_ERRORS for sub, _ in errors):
+        raise CommandError(
+            f"AWS refused spot fleet {fleet_id} ({config['SpotFleetRequestState']}): "
+            + ("; ".join(words for _, words in errors) or "see the EC2 console > Spot Requests > History")
+        )
+    running = ec2.describe_spot_fleet_instances(SpotFleetRequestId=fleet_id)["ActiveInstances"]
+    return len(running) or None
+
+
+def write_monitor_file(path: Path, plan: Plan) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    with tmp.open("w") as handle:
+        json.dump(plan.to_monitor(), handle, indent=2)
+    tmp.replace(path)  # never a half-written monitor file
+
+
+def start_cluster(ctx: Context, fleet_file: Path, wait_seconds: float = 600, poll_seconds: float = 15) -> int:
+    c = ctx.config
+    fleet = load_fleet_file(fleet_file, allow_stand_ins=ctx.local)
+    _require_setup(ctx)
+    run_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
+    request = build_request(ctx, fleet, run_id)  # may still refuse: an SSM image that is not there
+    started = datetime.now(timezone.utc)
+    _ensure_log_groups(ctx, run_id)
+    fleet_id = ctx.client("ec2").request_spot_fleet(SpotFleetRequestConfig=request)["SpotFleetRequestId"]
+    ctx.console.print(f"spot fleet {fleet_id} requested: {c.CLUSTER_MACHINES} x {', '.join(c.MACHINE_TYPE)}")
+    plan = Plan(
+        app_name=c.APP_NAME,
+        region=c.AWS_REGION,
+        run_id=run_id,
+        fleet_id=fleet_id,
+        cluster=c.ECS_CLUSTER,
+        service=ctx.service_name,
+        task_family=ctx.task_family,
+        queue_name=c.SQS_QUEUE_NAME,
+        dead_letter_queue=c.SQS_DEAD_LETTER_QUEUE,
+        bucket=c.AWS_BUCKET,
+        log_groups=ctx.log_groups,
+        start_time_ms=int(time.time() * 1000),
+        alarm_prefix=f"{c.APP_NAME}-",
+        dashboard=ctx.dashboard_name if c.CREATE_DASHBOARD and c.CLEAN_DASHBOARD else "",
+        function_name=automonitor.function_name(ctx) if c.AUTO_MONITOR else "",
+        tags=ctx.tags(run_id),
+    )
+    monitor_file = fleet_file.parent / f"{c.APP_NAME}SpotFleetRequestId.json"
+    write_monitor_file(monitor_file, plan)  # at once: an interrupted wait must still leave a way to tear down
+    try:
+        machines = wait_for(
+            lambda: _capacity(ctx, fleet_id, started),
+            what="the first machine",
+            timeout=wait_seconds,
+            interval=poll_seconds,
+        )
+        ctx.console.print(f"{machines} machine(s) running")
+    except WaitTimeout:
+        ctx.console.print(f"no machine yet after {wait_seconds:g} s (spot capacity may be short); the request stays")
+    except CommandError:
+        ctx.client("ec2").cancel_spot_fleet_requests(SpotFleetRequestIds=[fleet_id], TerminateInstances=True)
+        monitor_file.unlink()
+        ctx.console.print(f"spot fleet {fleet_id} cancelled; nothing else was started. Fix the fleet file and retry.")
+        raise
+    tasks = c.CLUSTER_MACHINES * c.TASKS_PER_MACHINE
+    ctx.client("ecs").update_service(cluster=c.ECS_CLUSTER, service=ctx.service_name, desiredCount=tasks)
+    ctx.console.print(f"service {ctx.service_name}: {tasks} task(s) wanted")
+    if c.CREATE_DASHBOARD:
+        dashboard.create(ctx, fleet_id)
+    if c.AUTO_MONITOR:
+        automonitor.create(ctx, plan)
+    ctx.console.print(f"monitor file: {monitor_file}\nnext: python run.py monitor {monitor_file}")
+    return 0

@@ -1,0 +1,109 @@
+"""Job files (DS format) and job messages.
+
+A Job file is a JSON object: shared keys (one value for every job), keys starting
+with `_comment` (ignored), and one list of jobs under the spec's job_list_key
+(`groups` in DS). Each job becomes one SQS message: its checked values plus
+`_job_id`, a stable id derived from the values, so that status, retries and
+skip-if-done can name a job the same way every time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .jsonfile import read_json
+from .spec import JobError, ToolSpec
+
+JOB_ID_KEY = "_job_id"
+JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,128}")
+SQS_MAX_MESSAGE_BYTES = 262_144
+
+
+@dataclass(frozen=True)
+class Job:
+    job_id: str
+    values: dict[str, Any]
+
+    def message_body(self) -> str:
+        return json.dumps({**self.values, JOB_ID_KEY: self.job_id}, sort_keys=True, separators=(",", ":"))
+
+
+def job_id_of(values: Mapping[str, Any]) -> str:
+    """16 hex digits of the SHA-256 of the job's values in canonical JSON."""
+    canonical = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+class JobFileError(ValueError):
+    """A job file cannot be used; the message names the file, the place and the fix."""
+
+
+def read_job_file(path: str | Path, spec: ToolSpec) -> list[Job]:
+    """Every job of a DS-format job file, checked; nothing partial on error.
+
+    All problems across all jobs are collected into one JobFileError, so a user
+    fixes the file in one pass.
+    """
+    path = Path(path)
+    data = read_json(path, JobFileError, "give the path of a Job file, e.g. files/exampleJob.json")
+    return jobs_from_data(data, spec, source=str(path))
+
+
+def jobs_from_data(data: Any, spec: ToolSpec, source: str = "job file") -> list[Job]:
+    key = spec.job_list_key
+    if not isinstance(data, dict):
+        raise JobFileError(f"{source}: must be a JSON object with shared keys and a list {key!r}")
+    if key not in data:
+        raise JobFileError(f'{source}: no job list {key!r}; add "{key}": [{{...}}, ...] with one object per job')
+    groups = data[key]
+    if not isinstance(groups, list) or not groups:
+        raise JobFileError(f"{source}: {key!r} must be a non-empty list of objects, one per job")
+    shared = {k: v for k, v in data.items() if k != key and not k.startswith("_comment")}
+    problems: list[str] = []
+    jobs: list[Job] = []
+    for index, group in enumerate(groups):
+        where = f"{key}[{index}]"
+        if not isinstance(group, dict):
+            if len(spec.job_fields) != 1 or isinstance(group, list):
+                problems.append(f"{where}: must be an object of job fields, got {type(group).__name__}")
+                continue
+            # A bare value (e.g. "plates": ["P1", "P2"]) is the tool's only job field.
+            group = {spec.job_fields[0].name: group}
+        group = {k: v for k, v in group.items() if not str(k).startswith("_comment")}
+        try:
+            values = spec.check_job(shared, group, where)
+        except JobError as exc:
+            problems.extend(f"{w}: {f}: {m}" for w, f, m in exc.problems)
+            continue
+        job = Job(job_id_of(values), values)
+        size = len(job.message_body().encode())
+        if size > SQS_MAX_MESSAGE_BYTES:
+            problems.append(f"{where}: message is {size} bytes, over SQS's {SQS_MAX_MESSAGE_BYTES}; shorten its values")
+            continue
+        jobs.append(job)
+    if problems:
+        # The same shared-key problem repeats for every job: say it once.
+        unique = list(dict.fromkeys(problems))
+        raise JobFileError(f"{source}: {len(unique)} problem(s), nothing was sent:\n  " + "\n  ".join(unique))
+    return jobs
+
+
+def job_from_message(body: str, spec: ToolSpec) -> Job:
+    """The job a worker received; re-checked, since anyone with queue access can send."""
+    data = json.loads(body)
+    if not isinstance(data, dict):
+        raise JobError([("message", "(body)", "not a JSON object")])
+    given_id = data.pop(JOB_ID_KEY, None)
+    if given_id is not None and not (isinstance(given_id, str) and JOB_ID_PATTERN.fullmatch(given_id)):
+        # The id names S3 keys and log streams: only plain ids are taken from a message.
+        raise JobError([("message", JOB_ID_KEY, f"{given_id!r} is not a plain id ([A-Za-z0-9_-], at most 128)")])
+    shared = {f.name: data[f.name] for f in spec.shared_fields if f.name in data}
+    group = {k: v for k, v in data.items() if k not in shared}
+    values = spec.check_job(shared, group, "message")
+    return Job(given_id or job_id_of(values), values)

@@ -1,0 +1,45 @@
+"""Container entry point: `python -m ds_runtime.worker`.
+
+With DOCKER_CORES above 1 this process supervises that many worker processes;
+`--single` (used by the supervisor) runs one worker loop here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+
+from ..spec import SpecError
+from .context import WorkerContext
+from .loop import run_worker
+from .settings import WorkerSettings
+from .supervisor import supervise
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ds_runtime.worker", description=__doc__)
+    parser.add_argument("--single", action="store_true", help="run one worker loop, whatever DOCKER_CORES says")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        stream=sys.stdout, level=logging.INFO, format="%(asctime)s worker %(process)d %(levelname)s %(message)s"
+    )
+    logging.getLogger("botocore").setLevel(logging.WARNING)
+    try:
+        settings = WorkerSettings.from_env()
+        if settings.docker_cores > 1 and not args.single:
+            command = [sys.executable, "-m", "ds_runtime.worker", "--single"]
+            return supervise(command, settings.docker_cores, settings.seconds_to_start)
+        ctx = WorkerContext.from_settings(settings)
+    except (ValueError, SpecError) as exc:
+        logging.error("cannot start: %s", exc)
+        return 2
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        # ECS stop or spot interruption: the loop stops the tool, releases the message, exits.
+        signal.signal(sig, lambda _signum, _frame: ctx.stop.set())
+    return run_worker(ctx)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""Local mode: run.py's commands on this computer, with an emulator and local worker processes.
+
+Each test builds a small repository (this ds_runtime, a toy tool, DS-format config,
+Job and Fleet files) and runs run.py as a user would, in a subprocess. Afterwards no
+worker or emulator process and no listening port may be left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ._control_support import SPEC, fleet_data, write_config, write_job_file
+
+REPO = Path(__file__).resolve().parents[1]
+TOY_TOOL = Path(__file__).with_name("toy_tool.py")
+JOBS = 4
+
+
+def _listening_ports() -> set[int]:
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        if os.path.exists(table):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A":  # LISTEN
+                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def _descendants() -> set[int]:
+    """Processes whose parent chain reaches this test process (or that are session leaders we started)."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(text.rsplit(")", 1)[1].split()[1])
+    found, frontier = set(), {os.getpid()}
+    while frontier:
+        frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _ds_processes() -> set[int]:
+    """Every process running this repository's worker or emulator, whoever its parent."""
+    found = set()
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"ds_runtime.worker" in args or b"ds_runtime.local.emulator" in args:
+            found.add(int(cmdline.parent.name))
+    return found
+
+
+@pytest.fixture
+def local_repo(tmp_path: Path) -> Path:
+    repo = tmp_path / "repo"
+    (repo / "tool").mkdir(parents=True)
+    (repo / "ds_runtime").symlink_to(REPO / "ds_runtime")
+    (repo / "run.py").write_text((REPO / "run.py").read_text())
+    command = [sys.executable, str(TOY_TOOL), "{output_dir}", "--files", "2", "--echo", "--", "{sample}"]
+    (repo / "tool" / "spec.json").write_text(json.dumps({**SPEC, "command": command}))
+    write_config(
+        repo,
+        AWS_BUCKET="'local-test-bucket'",
+        CLUSTER_MACHINES="1",
+        TASKS_PER_MACHINE="2",
+        SQS_MESSAGE_VISIBILITY="30",
+    )
+    (repo / "files").mkdir()
+    write_job_file(repo / "files", JOBS)
+    (repo / "files" / "fleet.json").write_text(json.dumps(fleet_data()))  # the example's stand-in ids, as is
+    return repo
+
+
+def run_py(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
+    return subprocess.run(
+        [sys.executable, "run.py", *args], cwd=repo, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def _check_outputs(folder: Path) -> None:
+    for i in range(JOBS):
+        job_outputs = folder / "projects" / "echo" / "outputs" / f"sample-{i}"
+        assert json.loads((job_outputs / "argv.json").read_text()) == ["--files", "2", "--echo", "--", f"sample-{i}"]
+        assert len([p for p in job_outputs.rglob("*") if p.is_file()]) == 3  # 2 files + argv.json
+
+
+def test_local_run_does_the_whole_lifecycle_and_leaves_nothing_running(local_repo: Path) -> None:
+    ports, processes = _listening_ports(), _ds_processes()
+    done = run_py(local_repo, "localRun", "files/job.json", "--fleet", "files/fleet.json", "--outputs", "out")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"│ done                   │ {JOBS}" in done.stdout
+    _check_outputs(local_repo / "out")
+    assert _listening_ports() <= ports, "a port is still listening"
+    assert _ds_processes() <= processes, "a worker or emulator process is still running"
+    assert not _descendants()
+
+
+def test_the_four_commands_with_local_flag_share_one_emulator(local_repo: Path) -> None:
+    ports, processes = _listening_ports(), _ds_processes()
+    for command in (["setup"], ["submitJob", "files/job.json"], ["startCluster", "files/fleet.json"]):
+        done = run_py(local_repo, "--local", *command)
+        assert done.returncode == 0, f"{command}: {done.stdout}{done.stderr}"
+    state = json.loads((local_repo / ".local" / "state.json").read_text())
+    assert len(state["task_pids"]) == 2
+    monitor_file = "files/DistributedEchoSpotFleetRequestId.json"
+    done = run_py(local_repo, "--local", "monitor", monitor_file, "--interval", "1")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "delete queue" in done.stdout and "bucket saved" in done.stdout
+    _check_outputs(local_repo / "local-outputs")
+    assert not (local_repo / ".local" / "state.json").exists()
+    assert _listening_ports() <= ports, "a port is still listening"
+    assert _ds_processes() <= processes, "a worker or emulator process is still running"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["localRun", "files/job.json", "--inputs", "no-such-folder"], "no-such-folder: input folder not found"),
+        (["localRun", "files/broken.json"], "broken.json: not valid JSON (line 1"),
+        (["--local", "submitJob", "files/missing.json"], "missing.json: not found"),
+    ],
+)
+def test_bad_input_in_local_mode_gets_the_same_clear_errors(local_repo: Path, args: list[str], message: str) -> None:
+    (local_repo / "files" / "broken.json").write_text('{"groups": [')
+    ports, processes = _listening_ports(), _ds_processes()
+    done = run_py(local_repo, *args)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert _listening_ports() <= ports and _ds_processes() <= processes, "bad input started something"
+    assert not (local_repo / ".local" / "state.json").exists()

@@ -1,0 +1,296 @@
+"""The worker as it runs in a container: real `python -m ds_runtime.worker` processes on the emulator."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from ds_runtime.jobs import JOB_ID_KEY, Job, job_id_of
+from ds_runtime.outcomes import Outcome, latest_outcomes, outcome_keys, read_outcome
+from ds_runtime.spec import ToolSpec
+from ds_runtime.worker.settings import WorkerSettings
+
+REPO = Path(__file__).resolve().parents[1]
+TOY = str(Path(__file__).with_name("toy_tool.py"))
+BUCKET = "test-bucket"
+
+
+class Rig:
+    """A bucket, a queue with its dead-letter queue, a tool spec, and worker processes."""
+
+    def __init__(self, tmp: Path, visibility: int = 3, retries: int = 3):
+        self.tmp = tmp
+        self.started = tmp / "started"  # the toy tool's run markers
+        self.work = tmp / "work"  # TMPDIR of the workers: job folders land here
+        self.started.mkdir()
+        self.work.mkdir()
+        self.s3 = boto3.client("s3", region_name="us-east-1")
+        self.sqs = boto3.client("sqs", region_name="us-east-1")
+        self.s3.create_bucket(Bucket=BUCKET)
+        self.dlq_url = self.sqs.create_queue(QueueName="TestDeadMessages")["QueueUrl"]
+        dlq_arn = self.sqs.get_queue_attributes(QueueUrl=self.dlq_url, AttributeNames=["QueueArn"])["Attributes"]
+        redrive = {"deadLetterTargetArn": dlq_arn["QueueArn"], "maxReceiveCount": str(retries)}
+        self.queue_url = self.sqs.create_queue(
+            QueueName="TestQueue",
+            Attributes={"VisibilityTimeout": str(visibility), "RedrivePolicy": json.dumps(redrive)},
+        )["QueueUrl"]
+        boto3.client("logs", region_name="us-east-1").create_log_group(logGroupName="test-logs")
+        self.settings = WorkerSettings(
+            app_name="Test",
+            queue_url=self.queue_url,
+            bucket=BUCKET,
+            region="us-east-1",
+            log_group="test-logs",
+            visibility_timeout=visibility,
+            idle_exit_seconds=2,
+            spec_path=str(tmp / "spec.json"),
+        )
+        self.spec = self.use_spec()
+
+    def use_spec(
+        self, command: list[Any] | None = None, output_prefix: str = "results/{name}", **extra: Any
+    ) -> ToolSpec:
+        """The toy tool by default: one job field per toy option."""
+        fields = [
+            {"name": "name", "type": "string"},
+            {"name": "files", "type": "integer", "required": False, "default": 1},
+            {"name": "sleep", "type": "number", "required": False, "default": 0},
+            {"name": "code", "type": "integer", "required": False, "default": 0},
+        ]
+        default_command = [sys.executable, TOY, "{output_dir}", "--files", "{files}", "--sleep", "{sleep}"]
+        default_command += ["--exit", "{code}", "--started", str(self.started)]
+        spec = ToolSpec.model_validate(
+            {
+                "tool_name": "toy",
+                "app_name": "Test",
+                "docker_image": "toy:latest",
+                "command": command or default_command,
+                "job_fields": extra.pop("job_fields", fields),
+                "output_prefix": output_prefix,
+                "done": {"min_files": 1},
+                **extra,
+            }
+        )
+        Path(self.settings.spec_path).write_text(spec.model_dump_json())
+        self.spec = spec
+        return spec
+
+    def send(self, *groups: dict[str, Any]) -> list[Job]:
+        jobs = []
+        for group in groups:
+            values = self.spec.check_job({}, group, "test")
+            jobs.append(Job(job_id_of(values), values))
+        for job in jobs:
+            self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=job.message_body())
+        return jobs
+
+    def start(self, **settings: Any) -> subprocess.Popen[str]:
+        env = {**os.environ, **replace(self.settings, **settings).to_env(), "TMPDIR": str(self.work)}
+        return subprocess.Popen(
+            [sys.executable, "-m", "ds_runtime.worker"],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    def runs(self) -> list[int]:
+        """Pids of every toy tool run so far."""
+        return [int(p.read_text()) for p in self.started.glob("*.started")]
+
+    def wait_for_runs(self, count: int, timeout: float = 20) -> list[int]:
+        return wait_for(lambda: len(self.runs()) >= count, timeout) and self.runs()
+
+    def keys(self, prefix: str = "") -> dict[str, int]:
+        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
+        return {o["Key"]: o["Size"] for page in pages for o in page.get("Contents", [])}
+
+    def text(self, key: str) -> str:
+        return self.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read().decode()
+
+    def outcomes(self) -> dict[str, Outcome]:
+        return latest_outcomes(self.s3, BUCKET, self.settings.outcome_prefix)
+
+    def all_outcomes(self) -> list[Outcome]:
+        items = sorted(outcome_keys(self.s3, BUCKET, self.settings.outcome_prefix))
+        return [read_outcome(self.s3, BUCKET, item.key) for item in items]
+
+    def queue_counts(self, url: str | None = None) -> tuple[int, int]:
+        """(visible, in flight) messages."""
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        attrs = self.sqs.get_queue_attributes(QueueUrl=url or self.queue_url, AttributeNames=names)["Attributes"]
+        return int(attrs[names[0]]), int(attrs[names[1]])
+
+
+def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(0.1)
+    return True
+
+
+def finish(proc: subprocess.Popen[str], timeout: float = 40) -> str:
+    """Wait for a worker to exit by itself; its output, shown on failure."""
+    out, _ = proc.communicate(timeout=timeout)
+    print(out)
+    return out
+
+
+def kill_pids(pids: list[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def rig(moto_server: str, tmp_path: Path) -> Rig:
+    return Rig(tmp_path)
+
+
+def test_jobs_run_by_two_worker_processes(rig: Rig) -> None:
+    jobs = rig.send(*({"name": f"job{i}", "files": 3} for i in range(6)))
+    worker = rig.start(docker_cores=2)
+    out = finish(worker)
+    assert worker.returncode == 0, out
+    for i in range(6):
+        keys = rig.keys(f"results/job{i}/")
+        assert keys.keys() == {f"results/job{i}/{d}/out_{n}.txt" for n, d in ((0, "a"), (1, "b"), (2, "a"))}
+        assert rig.text(f"results/job{i}/b/out_1.txt") == "file 1\n"
+    assert rig.queue_counts() == (0, 0)
+    outcomes = rig.outcomes()
+    assert {o.state for o in outcomes.values()} == {"done"} and set(outcomes) == {j.job_id for j in jobs}
+    record = outcomes[jobs[0].job_id]
+    assert record.exit_code == 0 and record.output_prefix == "results/job0" and "toy done, exit 0" in record.tail
+    events = boto3.client("logs", region_name="us-east-1").get_log_events(
+        logGroupName=record.log_group, logStreamName=record.log_stream
+    )["events"]
+    assert "toy line 0" in [e["message"] for e in events]
+    assert list(rig.work.iterdir()) == []  # every job folder removed
+
+
+def test_killed_worker_job_is_redone_after_visibility_timeout(rig: Rig) -> None:
+    (job,) = rig.send({"name": "crash", "files": 2, "sleep": 1.5})
+    first = rig.start(idle_exit_seconds=30)
+    pids = rig.wait_for_runs(1)
+    first.kill()  # SIGKILL: no cleanup, no release, no heartbeat any more
+    first.communicate()
+    kill_pids(pids)  # in a container the tool dies with it
+    second = rig.start(idle_exit_seconds=4)
+    out = finish(second)
+    assert len(rig.runs()) == 2, out
+    assert rig.keys("results/crash/").keys() == {"results/crash/a/out_0.txt", "results/crash/b/out_1.txt"}
+    assert rig.outcomes()[job.job_id].state == "done" and rig.outcomes()[job.job_id].attempt == 2
+    assert rig.queue_counts() == (0, 0)
+
+
+def test_always_failing_job_ends_in_dead_letter_queue(moto_server: str, tmp_path: Path) -> None:
+    rig = Rig(tmp_path, visibility=2, retries=2)
+    (job,) = rig.send({"name": "bad", "code": 3})
+    out = finish(rig.start(idle_exit_seconds=4))
+    records = rig.all_outcomes()
+    assert [(o.attempt, o.state, o.exit_code) for o in records] == [(1, "failed", 3), (2, "failed", 3)], out
+    assert "exited with code 3, expected 0" in records[-1].error
+    assert "toy done, exit 3" in records[-1].tail
+    dead = rig.sqs.receive_message(QueueUrl=rig.dlq_url, WaitTimeSeconds=1)["Messages"]
+    assert json.loads(dead[0]["Body"])[JOB_ID_KEY] == job.job_id
+    assert rig.queue_counts() == (0, 0) and rig.keys("results/") == {}
+
+
+def test_sigterm_releases_messages_at_once(moto_server: str, tmp_path: Path) -> None:
+    rig = Rig(tmp_path, visibility=60)
+    rig.send({"name": "long1", "sleep": 30}, {"name": "long2", "sleep": 30})
+    supervisor = rig.start(docker_cores=2, seconds_to_start=1)
+    pids = rig.wait_for_runs(2)
+    start = time.monotonic()
+    supervisor.send_signal(signal.SIGTERM)
+    out = finish(supervisor, timeout=15)
+    assert supervisor.returncode == 0 and time.monotonic() - start < 5, out
+    assert rig.queue_counts() == (2, 0)  # visible again now, not in 60 s
+    assert {(o.state, o.attempt) for o in rig.outcomes().values()} == {("interrupted", 1)}
+    for pid in pids:  # the tools were stopped too
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert list(rig.work.iterdir()) == []
+
+
+def test_job_longer_than_visibility_timeout_runs_once(moto_server: str, tmp_path: Path) -> None:
+    rig = Rig(tmp_path, visibility=2)
+    (job,) = rig.send({"name": "slow", "sleep": 5})
+    worker = rig.start(docker_cores=2, seconds_to_start=1, idle_exit_seconds=3)
+    rig.wait_for_runs(1)
+    seen = []
+    while worker.poll() is None and not rig.outcomes():
+        seen.append(rig.queue_counts()[0])  # a visible message here would be picked up twice
+        time.sleep(0.3)
+    out = finish(worker)
+    assert max(seen) == 0 and len(seen) > 10, out
+    assert len(rig.runs()) == 1
+    assert rig.outcomes()[job.job_id].state == "done" and rig.outcomes()[job.job_id].attempt == 1
+    assert rig.queue_counts() == (0, 0)
+
+
+def test_hostile_values_stay_literal_arguments(moto_server: str, tmp_path: Path) -> None:
+    rig = Rig(tmp_path, retries=1)
+    pwned = tmp_path / "pwned"
+    hostile = {"a": "; rm -rf ~", "b": f"$(touch {pwned})", "c": "two words 'single' \"double\"", "d": "../../x"}
+    command = [sys.executable, TOY, "{output_dir}", "--echo", "--", "{a}", "{b}", "--c={c}", "{d}", "{where}"]
+    names = ["a", "b", "c", "d", "where"]
+    rig.use_spec(command, output_prefix="results/{where}", job_fields=[{"name": n} for n in names])
+    (good,) = rig.send({**hostile, "where": "ok"})
+    # Sent by hand, as anyone with queue access could: the control plane would refuse it.
+    body = {**hostile, "where": "../../escape", JOB_ID_KEY: "0123456789abcdef"}
+    rig.sqs.send_message(QueueUrl=rig.queue_url, MessageBody=json.dumps(body))
+    out = finish(rig.start())
+    recorded = json.loads(rig.text("results/ok/argv.json"))
+    assert recorded == ["--echo", "--", "; rm -rf ~", f"$(touch {pwned})", "--c=" + hostile["c"], "../../x", "ok"], out
+    assert not pwned.exists()
+    status = rig.settings.outcome_prefix + "/"
+    assert all(key == "results/ok/argv.json" or key.startswith(status) for key in rig.keys())  # noqa: SIM118 - a method, not a dict
+    outcomes = rig.outcomes()
+    assert outcomes[good.job_id].state == "done"
+    refused = outcomes["0123456789abcdef"]
+    assert refused.state == "failed" and refused.exit_code is None
+    assert "output prefix 'results/../../escape' contains a '.' or '..' segment" in refused.error
+
+
+def test_inputs_downloaded_under_their_keys(rig: Rig) -> None:
+    command = [sys.executable, TOY, "{output_dir}", "--ls", "{input_dir}", "--echo", "--", "{data}", "{single}"]
+    fields = [{"name": "data", "type": "s3_prefix"}, {"name": "single", "type": "s3_key"}, {"name": "name"}]
+    rig.use_spec(command, job_fields=fields, input_fields=["data", "single"])
+    inputs = {"in/plate/a.txt": "A", "in/plate/sub/b.txt": "B", "in/plate2/no.txt": "-", "other/c.txt": "C"}
+    for key, text in inputs.items():
+        rig.s3.put_object(Bucket=BUCKET, Key=key, Body=text.encode())
+    rig.send({"data": "in/plate", "single": "other/c.txt", "name": "x"})
+    out = finish(rig.start())
+    assert json.loads(rig.text("results/x/ls.json")) == {k: v for k, v in inputs.items() if "plate2" not in k}, out
+    argv = json.loads(rig.text("results/x/argv.json"))
+    assert [arg.rsplit("/input/", 1)[1] for arg in argv[-2:]] == ["in/plate", "other/c.txt"]
+
+
+def test_skip_if_done_counts_past_1000_objects(rig: Rig) -> None:
+    done, todo = rig.send({"name": "done"}, {"name": "todo"})
+    keys = [f"results/done/{i:04d}.txt" for i in range(1000)] + ["results/done/zz-final.txt"]
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda key: rig.s3.put_object(Bucket=BUCKET, Key=key, Body=b"0123456789"), keys))
+    settings = {"check_if_done": True, "expected_number_files": 1001, "min_file_size_bytes": 5}
+    out = finish(rig.start(necessary_string="zz-final", **settings))
+    outcomes = rig.outcomes()
+    assert outcomes[done.job_id].state == "skipped", out
+    assert outcomes[todo.job_id].state == "done"
+    assert len(rig.runs()) == 1 and rig.queue_counts() == (0, 0)

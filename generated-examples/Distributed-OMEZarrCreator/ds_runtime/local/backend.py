@@ -1,0 +1,146 @@
+"""Local mode: the same commands and boto3 calls, served by an emulator on this computer.
+
+`python run.py --local setup` (and every other command with --local) starts one
+emulator daemon the first time and reuses it until `monitor` tears the run down;
+its address and the local workers' process ids live in `.local/state.json`.
+`startCluster` requests the "fleet" from the emulator exactly as on AWS, then starts
+CLUSTER_MACHINES x TASKS_PER_MACHINE worker processes in place of ECS tasks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import requests
+
+from ..control.account import setup_account
+from ..control.context import CommandError, Context
+from ..worker.transfer import download
+from .emulator import READY_LINE
+from .workers import EMULATOR_KEYS, IDLE_STOP_GRACE_SECONDS, STOP_GRACE_SECONDS, alive, start_tasks, stop_tasks
+
+STATE_DIR = ".local"
+EMULATOR_START_SECONDS = 60
+
+
+@dataclass
+class LocalState:
+    endpoint_url: str = ""
+    emulator_pid: int = 0
+    task_pids: list[int] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, repo: Path) -> LocalState:
+        path = repo / STATE_DIR / "state.json"
+        return cls(**json.loads(path.read_text())) if path.is_file() else cls()
+
+    def save(self, repo: Path) -> None:
+        path = repo / STATE_DIR / "state.json"
+        path.parent.mkdir(exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=1))
+        tmp.replace(path)
+
+
+def activate(endpoint_url: str) -> None:
+    """Point this process's boto3 (and its children) at the emulator, with keys only it accepts."""
+    os.environ.update(EMULATOR_KEYS, AWS_ENDPOINT_URL=endpoint_url)
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN"):
+        os.environ.pop(name, None)
+
+
+def _answers(endpoint_url: str) -> bool:
+    try:
+        return requests.get(f"{endpoint_url}/moto-api/", timeout=2).ok
+    except requests.RequestException:
+        return False
+
+
+def ensure_emulator(repo: Path) -> LocalState:
+    """The run's emulator daemon, started if none answers; its state is kept in .local/."""
+    state = LocalState.load(repo)
+    if state.emulator_pid and alive(state.emulator_pid) and _answers(state.endpoint_url):
+        return state
+    (repo / STATE_DIR).mkdir(exist_ok=True)
+    log = (repo / STATE_DIR / "emulator.log").open("ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ds_runtime.local.emulator"],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+        start_new_session=True,  # outlives this command, until monitor stops it
+    )
+    deadline = time.monotonic() + EMULATOR_START_SECONDS
+    line = ""
+    while time.monotonic() < deadline and process.poll() is None:
+        line = process.stdout.readline() if process.stdout else ""
+        if line.startswith(READY_LINE):
+            break
+    if not line.startswith(READY_LINE):
+        process.kill()
+        raise CommandError(f"the local AWS emulator did not start; see {repo / STATE_DIR / 'emulator.log'}")
+    if process.stdout:
+        process.stdout.close()  # the daemon prints nothing more; do not keep a pipe to it
+    state = LocalState(endpoint_url=line.split()[2], emulator_pid=process.pid, task_pids=state.task_pids)
+    state.save(repo)
+    return state
+
+
+def prepare_account(ctx: Context) -> None:
+    """What a user of AWS has made once by hand or with setupAccount: the bucket and the roles."""
+    s3 = ctx.client("s3")
+    bucket = ctx.config.AWS_BUCKET
+    if bucket not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
+        region = ctx.config.AWS_REGION
+        extra = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        s3.create_bucket(Bucket=bucket, **extra)
+    iam = ctx.client("iam")
+    if not any(r["RoleName"].startswith(ctx.config.APP_NAME) for r in iam.list_roles()["Roles"]):
+        setup_account(ctx)
+
+
+def start_local_tasks(ctx: Context, repo: Path, state: LocalState) -> list[int]:
+    count = ctx.config.CLUSTER_MACHINES * ctx.config.TASKS_PER_MACHINE
+    tasks = start_tasks(ctx, repo, state.endpoint_url, count, repo / STATE_DIR / "workers")
+    state.task_pids += [t.pid for t in tasks]
+    state.save(repo)
+    ctx.console.print(f"local mode: {count} worker task(s) started; logs in {repo / STATE_DIR / 'workers'}")
+    return [t.pid for t in tasks]
+
+
+def save_bucket(ctx: Context, folder: Path) -> int:
+    """Copy the whole emulated bucket (outputs, outcome records, logs) to a folder: the emulator forgets."""
+    s3, bucket = ctx.client("s3"), ctx.config.AWS_BUCKET
+    keys = [
+        obj["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        for obj in page.get("Contents", [])
+        if not obj["Key"].endswith("/")
+    ]
+    download(s3, bucket, keys, folder)
+    return len(keys)
+
+
+def shutdown(repo: Path, drained: bool) -> None:
+    """Stop the local workers and the emulator: nothing of the run keeps running or listening.
+
+    `drained`: the queue is known empty, so the workers are idle and need no long grace.
+    """
+    state = LocalState.load(repo)
+    stop_tasks(state.task_pids, grace=IDLE_STOP_GRACE_SECONDS if drained else STOP_GRACE_SECONDS)
+    if state.emulator_pid and alive(state.emulator_pid):
+        os.kill(state.emulator_pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        while alive(state.emulator_pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if alive(state.emulator_pid):
+            os.kill(state.emulator_pid, signal.SIGKILL)
+    (repo / STATE_DIR / "state.json").unlink(missing_ok=True)

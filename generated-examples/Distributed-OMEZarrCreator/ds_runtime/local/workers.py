@@ -1,0 +1,96 @@
+"""Local workers: the "machines" of a local run, as processes on this computer.
+
+Each local task gets exactly the environment ECS would give its container (read back
+from the registered task definition), plus the emulator's address and throwaway
+keys that only the emulator accepts. The worker code is the one the image runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..control.context import Context
+
+# Keys the emulator accepts; never real credentials (those stay out of workers' environments).
+EMULATOR_KEYS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+STOP_GRACE_SECONDS = 20
+# Once the queue is empty every worker is idle (at most in a 20 s long poll): no job can be lost.
+IDLE_STOP_GRACE_SECONDS = 2
+
+
+@dataclass(frozen=True)
+class LocalTask:
+    pid: int
+    log: str
+
+
+def task_environment(ctx: Context, repo: Path, endpoint_url: str) -> dict[str, str]:
+    """What ECS would put in the container, from the registered task definition, for a local process."""
+    family = ctx.task_family
+    definition = ctx.client("ecs").describe_task_definition(taskDefinition=family)["taskDefinition"]
+    env = {item["name"]: item["value"] for item in definition["containerDefinitions"][0].get("environment", [])}
+    env["TOOL_SPEC"] = str((repo / env.get("TOOL_SPEC", "tool/spec.json")).resolve())
+    # The tool runs from this Python's environment (its scripts first on PATH), as it would from the image.
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    keep = {k: os.environ[k] for k in ("HOME", "LANG", "TMPDIR", "SYSTEMROOT") if k in os.environ}
+    return {**keep, **env, **EMULATOR_KEYS, "PATH": path, "AWS_ENDPOINT_URL": endpoint_url, "PYTHONUNBUFFERED": "1"}
+
+
+def start_tasks(ctx: Context, repo: Path, endpoint_url: str, count: int, log_dir: Path) -> list[LocalTask]:
+    """`count` worker containers' worth of processes (each runs DOCKER_CORES workers)."""
+    env = task_environment(ctx, repo, endpoint_url)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    tasks = []
+    for index in range(count):
+        log = log_dir / f"task-{index + 1}.log"
+        with log.open("ab") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "ds_runtime.worker"],
+                cwd=repo,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: stopped as a whole, like a container
+            )
+        tasks.append(LocalTask(process.pid, str(log)))
+    return tasks
+
+
+def alive(pid: int) -> bool:
+    try:
+        finished, _ = os.waitpid(pid, os.WNOHANG)
+        if finished:
+            return False
+    except ChildProcessError:
+        pass  # not our child (started by an earlier command): ask the kernel instead
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def stop_tasks(pids: list[int], grace: float = STOP_GRACE_SECONDS) -> None:
+    """SIGTERM each task's process group (as `docker stop`), then SIGKILL what is left after `grace`."""
+    for pid in pids:
+        _signal_group(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for pid in pids:
+        _signal_group(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:  # reaps our children
+        time.sleep(0.05)
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)

@@ -1,0 +1,58 @@
+"""One attempt at one job, in its own folder: inputs down, tool run, done rule, outputs up."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..jobs import Job
+from ..outcomes import State
+from .context import WorkerContext
+from .done import done_problem
+from .joblog import JobLog
+from .runner import run_tool
+from .transfer import download, input_keys, upload
+
+
+@dataclass(frozen=True)
+class Result:
+    state: State
+    exit_code: int | None = None
+    tool_seconds: float = 0.0
+    error: str = ""
+
+
+def run_attempt(ctx: WorkerContext, job: Job, output_prefix: str, log: JobLog) -> Result:
+    """Run the job; raises only for infrastructure errors (S3, disk), which the caller records."""
+    settings, spec = ctx.settings, ctx.spec
+    # A fresh folder per attempt, removed whatever happens: nothing leaks into the next job.
+    work = Path(tempfile.mkdtemp(prefix=f"ds-{job.job_id}-"))
+    try:
+        input_dir, output_dir = work / "input", work / "output"
+        input_dir.mkdir()
+        output_dir.mkdir()
+        keys = input_keys(ctx.s3, settings.bucket, spec, job.values)
+        if keys:
+            log.line(f"downloading {len(keys)} input file(s)")
+            download(ctx.s3, settings.bucket, keys, input_dir)
+        if ctx.stop.is_set():
+            return Result("interrupted", error="stopped before the tool started")
+        argv = spec.argv(job.values, job.job_id, str(work), str(input_dir), str(output_dir))
+        log.line(f"running: {argv!r}")
+        run = run_tool(argv, str(work), log.line, ctx.stop, settings.job_timeout_seconds)
+        log.line(f"the tool exited with code {run.exit_code} after {run.seconds:.1f} s")
+        if run.stopped:
+            return Result("interrupted", run.exit_code, run.seconds, "the worker was stopped (SIGTERM)")
+        if run.timed_out:
+            error = f"timed out after {settings.job_timeout_seconds} s (JOB_TIMEOUT_SECONDS)"
+            return Result("failed", run.exit_code, run.seconds, error)
+        problem = done_problem(spec.done, run.exit_code, output_dir, spec.required_file(job.values, job.job_id))
+        if problem:
+            return Result("failed", run.exit_code, run.seconds, problem)
+        written = upload(ctx.s3, settings.bucket, output_dir, output_prefix)
+        log.line(f"uploaded {len(written)} file(s) to s3://{settings.bucket}/{output_prefix}/")
+        return Result("done", run.exit_code, run.seconds)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

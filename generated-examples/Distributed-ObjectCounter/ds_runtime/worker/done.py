@@ -1,0 +1,68 @@
+"""When is a job done? After a run (the spec's done rule) and before one (skip-if-done)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from ..spec import DoneRule, safe_key
+
+
+def output_files(output_dir: Path) -> list[Path]:
+    """Every file under the output folder, at any depth; linked folders are not entered (no cycles)."""
+    found = []
+    for folder, _, names in os.walk(output_dir):
+        found.extend(Path(folder, name) for name in names if Path(folder, name).is_file())
+    return sorted(found)
+
+
+# The required file's content is searched in its first MiB: done markers are small.
+CONTENT_SCAN_BYTES = 1 << 20
+
+
+def done_problem(rule: DoneRule, exit_code: int | None, output_dir: Path, required_file: str = "") -> str:
+    """Why a finished run does not count as done; '' when it does.
+
+    `required_file` is the rule's file rendered for this job (ToolSpec.required_file).
+    """
+    if exit_code != rule.exit_code:
+        return f"the tool exited with code {exit_code}, expected {rule.exit_code}"
+    count = len(output_files(output_dir))
+    if count < rule.min_files:
+        return f"the tool wrote {count} output file(s), expected at least {rule.min_files}"
+    if required_file:
+        required = output_dir / safe_key(required_file, what="required_file")
+        if not required.is_file():
+            return f"the required output file {required_file!r} is missing"
+        if rule.required_content:
+            with required.open(errors="replace") as handle:
+                text = handle.read(CONTENT_SCAN_BYTES)
+            if rule.required_content not in text:
+                return f"{required_file!r} does not contain {rule.required_content!r}"
+    return ""
+
+
+def enough_outputs(objects: Iterable[tuple[str, int]], expected: int, min_size: int, necessary: str) -> bool:
+    """DS's check-if-done on (key, size) pairs: stops reading as soon as it is satisfied.
+
+    Done when at least `expected` objects have `min_size` bytes or more and, if
+    `necessary` is given, some key contains it. An empty prefix is never done,
+    even with `expected` 0.
+    """
+    expected = max(1, int(expected))
+    count, found = 0, not necessary
+    for key, size in objects:
+        count += int(size) >= int(min_size)
+        found = found or necessary in key
+        if count >= expected and found:
+            return True
+    return count >= expected and found
+
+
+def listed_objects(s3: Any, bucket: str, prefix: str) -> Iterable[tuple[str, int]]:
+    """(key, size) of every object under a folder-like prefix, all pages."""
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix.rstrip("/") + "/"):
+        for obj in page.get("Contents", []):
+            yield obj["Key"], obj["Size"]

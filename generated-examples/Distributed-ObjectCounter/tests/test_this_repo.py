@@ -1,0 +1,79 @@
+"""This repository's own files fit together: tool spec, config.py, example Job and Fleet files.
+
+These files are rendered from dsgen's answers (or edited since); the runtime tests
+beside this one cover the code that is the same in every repository.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from ds_runtime.config import load_config
+from ds_runtime.control.cli import main
+from ds_runtime.control.cluster import FleetFileError, load_fleet_file
+from ds_runtime.jobs import read_job_file
+from ds_runtime.spec import load_spec
+
+REPO = Path(__file__).resolve().parents[1]
+SPEC = REPO / "tool" / "spec.json"
+JOB_FILES = sorted((REPO / "files").glob("*Job*.json"))
+
+pytestmark = pytest.mark.skipif(not SPEC.exists(), reason="runs in a generated repository (tool/spec.json rendered)")
+
+
+def test_tool_spec_and_config_load() -> None:
+    spec = load_spec(SPEC)
+    config = load_config(REPO / "config.py", spec, warn=pytest.fail)
+    assert spec.app_name == config.APP_NAME
+    assert set(config.extra) == set(spec.config_keys)
+
+
+@pytest.mark.parametrize("job_file", JOB_FILES, ids=lambda p: p.name)
+def test_example_job_file_fits_the_tool(job_file: Path) -> None:
+    spec = load_spec(SPEC)
+    jobs = read_job_file(job_file, spec)
+    assert len({job.job_id for job in jobs}) == len(jobs) >= 1, "example jobs must be distinct"
+    for job in jobs:
+        argv = spec.argv(job.values, job.job_id, "/work/j", "/work/j/input", "/work/j/output")
+        assert argv and all(isinstance(arg, str) for arg in argv)
+        assert not spec.output_key(job.values, job.job_id).startswith(("/", ".."))
+
+
+def test_example_fleet_file_is_ds_format_with_stand_ins_to_replace() -> None:
+    fleet = json.loads((REPO / "files" / "exampleFleet.json").read_text())
+    assert {"IamFleetRole", "LaunchSpecifications"} <= fleet.keys()
+    with pytest.raises(FleetFileError, match="stand-in"):
+        load_fleet_file(REPO / "files" / "exampleFleet.json")
+
+
+def test_run_py_help() -> None:
+    done = subprocess.run([sys.executable, "run.py", "--help"], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0 and "submitJob" in done.stdout
+
+
+@pytest.mark.parametrize("job_file", JOB_FILES, ids=lambda p: p.name)
+def test_example_job_file_submits_one_message_per_job(job_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)
+    spec = load_spec(SPEC)
+    config = load_config(REPO / "config.py", spec, warn=lambda _: None)
+    with mock_aws():
+        assert main(["setupAccount"]) == 0
+        assert main(["setup"]) == 0
+        assert main(["submitJob", str(job_file)]) == 0
+        sqs = boto3.client("sqs", region_name=config.AWS_REGION)
+        url = sqs.get_queue_url(QueueName=config.SQS_QUEUE_NAME)["QueueUrl"]
+        count = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+        assert int(count["Attributes"]["ApproximateNumberOfMessages"]) == len(read_job_file(job_file, spec))
+
+
+def test_every_json_file_parses() -> None:
+    for path in REPO.rglob("*.json"):
+        if ".venv" not in path.parts:
+            json.loads(path.read_text())

@@ -1,0 +1,159 @@
+"""`python run.py COMMAND ...`: DS's four commands, with DS's names and arguments, plus account setup."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from botocore.exceptions import ProfileNotFound
+from rich.console import Console
+
+from ..aws import make_session
+from ..config import ConfigError, DSConfig, load_config
+from ..jobs import JobFileError, read_job_file
+from ..spec import SpecError, ToolSpec, load_spec
+from .account import setup_account, undo_account
+from .cluster import load_fleet_file, start_cluster
+from .context import AWS_ERRORS, CommandError, Context
+from .data import download_outputs, upload_inputs
+from .monitor import load_monitor_file, monitor
+from .setup import setup
+from .submit import submit
+
+CHEAPEST_WORDS = ("cheapest", "true")
+LOCAL_OUTPUTS = "local-outputs"  # where local mode puts what the emulated bucket held
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="run.py",
+        description="Run this repository's tool over many jobs on AWS (Distributed-Something).",
+        epilog="In order: setupAccount (once), setup, submitJob, startCluster, monitor.",
+    )
+    p.add_argument("--config", type=Path, default=Path("config.py"), help="settings file (default: config.py)")
+    p.add_argument("--spec", type=Path, default=Path("tool/spec.json"), help="tool spec (default: tool/spec.json)")
+    p.add_argument(
+        "--local",
+        action="store_true",
+        help="run on this computer for free: an AWS emulator and local workers instead of AWS",
+    )
+    commands = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("setup", help="create the queues, ECS cluster, task definition and service")
+    job = commands.add_parser("submitJob", help="check a job file and put one message per job on the queue")
+    job.add_argument("jobfile", type=Path, help="a Job file, e.g. files/exampleJob.json")
+    fleet = commands.add_parser("startCluster", help="ask for spot machines and start the workers")
+    fleet.add_argument("fleetfile", type=Path, help="a Fleet file, e.g. files/exampleFleet.json")
+    fleet.add_argument("--wait", type=float, default=600, help="seconds to wait for the first machine (default 600)")
+    mon = commands.add_parser("monitor", help="shrink the fleet as jobs finish and tear everything down at the end")
+    mon.add_argument("monitorfile", type=Path, help="the file startCluster wrote")
+    mon.add_argument(
+        "cheapest",
+        nargs="?",
+        default="",
+        help="'cheapest' (or True, as in DS): after 15 minutes, stop replacing machines lost to spot interruptions",
+    )
+    mon.add_argument("--interval", type=float, default=60, help="seconds between looks at the queue (default 60)")
+    commands.add_parser("setupAccount", help="once per account: create this app's least-privilege IAM roles")
+    commands.add_parser("undoAccount", help="delete the IAM roles setupAccount created")
+    up = commands.add_parser("uploadInputs", help="copy a local folder into the bucket (AWS_BUCKET)")
+    up.add_argument("folder", type=Path, help="local folder; its files keep their relative paths")
+    up.add_argument("prefix", nargs="?", default="", help="S3 prefix to put them under (default: bucket root)")
+    down = commands.add_parser("downloadOutputs", help="copy everything under an S3 prefix into a local folder")
+    down.add_argument("prefix", help="S3 prefix, e.g. the Job file's output")
+    down.add_argument("folder", type=Path, help="local folder; files land under folder/<key>")
+    trial = commands.add_parser(
+        "localRun",
+        help="try a Job file on this computer, free: setup, submitJob, startCluster and monitor in one go",
+    )
+    trial.add_argument("jobfile", type=Path, help="a Job file, e.g. files/exampleJob.json")
+    trial.add_argument("--fleet", type=Path, default=Path("files/exampleFleet.json"), help="Fleet file (as is)")
+    trial.add_argument("--inputs", type=Path, help="local folder to upload as inputs first")
+    trial.add_argument("--input-prefix", default="", help="S3 prefix for those inputs (default: bucket root)")
+    trial.add_argument("--outputs", type=Path, default=Path(LOCAL_OUTPUTS), help="where outputs are fetched")
+    return p
+
+
+def run_command(args: argparse.Namespace, ctx: Context) -> int:
+    if args.command == "uploadInputs":
+        return upload_inputs(ctx, args.folder, args.prefix)
+    if args.command == "downloadOutputs":
+        return download_outputs(ctx, args.prefix, args.folder)
+    if args.command == "setup":
+        return setup(ctx)
+    if args.command == "submitJob":
+        return submit(ctx, args.jobfile)
+    if args.command == "startCluster":
+        return start_cluster(ctx, args.fleetfile, wait_seconds=args.wait)
+    if args.command == "monitor":
+        word = args.cheapest.strip().lower()
+        if word not in ("", "false", *CHEAPEST_WORDS):
+            raise CommandError(f"monitor's last argument {args.cheapest!r}: use 'cheapest' or leave it out")
+        return monitor(ctx, args.monitorfile, cheapest=word in CHEAPEST_WORDS, interval=args.interval)
+    if args.command == "setupAccount":
+        return setup_account(ctx)
+    return undo_account(ctx)
+
+
+def run_local(args: argparse.Namespace, config: DSConfig, spec: ToolSpec, console: Console) -> int:
+    """The same command against the local emulator; startCluster adds local workers, monitor stops them."""
+    # Imported here: the emulator (moto) takes a second to load, and AWS runs never need it.
+    from ..local import backend
+    from ..local.oneshot import LocalRunRequest, local_run
+
+    repo = Path.cwd()
+    if args.command == "localRun":
+        request = LocalRunRequest(args.jobfile, args.fleet, args.inputs, args.input_prefix, args.outputs)
+        return local_run(config, spec, repo, request, console)
+    _check_files_first(args, spec)  # bad input starts nothing, not even the emulator
+    state = backend.ensure_emulator(repo)
+    backend.activate(state.endpoint_url)
+    ctx = Context(config, spec, make_session(None, config.AWS_REGION), console, local=True)
+    backend.prepare_account(ctx)
+    code = run_command(args, ctx)
+    if args.command == "startCluster" and code == 0:
+        backend.start_local_tasks(ctx, repo, state)
+    if args.command == "monitor":
+        saved = backend.save_bucket(ctx, repo / LOCAL_OUTPUTS)
+        backend.shutdown(repo, drained=code == 0)
+        console.print(
+            f"local mode: bucket saved to {repo / LOCAL_OUTPUTS} ({saved} files); workers and emulator stopped"
+        )
+    return code
+
+
+def _check_files_first(args: argparse.Namespace, spec: ToolSpec) -> None:
+    if args.command == "submitJob":
+        read_job_file(args.jobfile, spec)
+    elif args.command == "startCluster":
+        load_fleet_file(args.fleetfile, allow_stand_ins=True)
+    elif args.command == "monitor":
+        load_monitor_file(args.monitorfile)
+    elif args.command == "uploadInputs" and not args.folder.is_dir():
+        raise CommandError(f"{args.folder}: input folder not found; give a folder of files to upload")
+
+
+def _complain(kind: str, text: str) -> None:
+    # Plain print, not rich: no wrapping inside file paths a user may copy.
+    print(f"{kind}: {text}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None, console: Console | None = None) -> int:
+    args = parser().parse_args(argv)
+    console = console or Console()
+    try:
+        spec = load_spec(args.spec)
+        config = load_config(args.config, spec, warn=lambda text: _complain("warning", text))
+        if args.command == "localRun" or args.local:
+            return run_local(args, config, spec, console)
+        ctx = Context(config, spec, make_session(config.AWS_PROFILE, config.AWS_REGION), console)
+        return run_command(args, ctx)
+    except (SpecError, ConfigError, JobFileError, CommandError, ProfileNotFound, FileNotFoundError) as exc:
+        _complain("error", str(exc))
+        return 2
+    except AWS_ERRORS as exc:
+        _complain("AWS error", str(exc))
+        return 3
+    except KeyboardInterrupt:
+        _complain("stopped", "what runs in AWS keeps running (run monitor to watch it and tear it down)")
+        return 130

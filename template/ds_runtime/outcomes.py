@@ -1,0 +1,122 @@
+"""Outcome records: one small JSON object in S3 per job attempt, written by the worker.
+
+Layout: `<outcome_prefix>/<job_id>/<finished>-<attempt>-<state>.json`, where
+`finished` is a sortable UTC time. Job, time and state sit in the key, so a
+status summary needs only a listing; the body holds the details (exit code, last
+lines of output, log stream, error) for the jobs a user asks about.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+State = Literal["done", "failed", "skipped", "interrupted"]
+STATES: tuple[State, ...] = ("done", "failed", "skipped", "interrupted")
+FORMAT_VERSION = 1
+_KEY_TIME = "%Y%m%dT%H%M%S.%fZ"
+
+
+def default_prefix(app_name: str) -> str:
+    """Where outcome records go unless STATUS_PREFIX says otherwise."""
+    return f"_ds_status/{app_name}"
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    job_id: str
+    attempt: int  # SQS ApproximateReceiveCount of the message this attempt ran
+    state: State
+    started_at: str  # ISO 8601 UTC
+    finished_at: str
+    duration_seconds: float
+    host: str
+    exit_code: int | None = None  # None: the tool never ran or never finished
+    tool_seconds: float = 0.0  # the tool's own run time, part of duration_seconds
+    output_prefix: str = ""
+    log_group: str = ""
+    log_stream: str = ""
+    error: str = ""
+    tail: list[str] = field(default_factory=list)  # last lines of the tool's output
+    message_id: str = ""
+    format: int = FORMAT_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Outcome:
+        data = json.loads(text)
+        known = {f.name for f in fields(cls)}
+        # Ignore keys from newer formats, so an old status command still reads new records.
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(frozen=True, order=True)
+class OutcomeKey:
+    """What an outcome's S3 key tells without reading it."""
+
+    finished: str  # first, so that max() picks the latest
+    attempt: int
+    job_id: str
+    state: str
+    key: str
+
+
+def outcome_key(prefix: str, outcome: Outcome) -> str:
+    finished = datetime.fromisoformat(outcome.finished_at).astimezone(timezone.utc).strftime(_KEY_TIME)
+    return f"{prefix.strip('/')}/{outcome.job_id}/{finished}-{outcome.attempt:03d}-{outcome.state}.json"
+
+
+def parse_key(prefix: str, key: str) -> OutcomeKey | None:
+    """The parts of an outcome key; None for anything else under the prefix."""
+    rest = key[len(prefix.strip("/")) + 1 :]
+    job_id, _, name = rest.partition("/")
+    parts = name.removesuffix(".json").split("-")
+    if not job_id or "/" in name or len(parts) != 3 or not parts[1].isdigit() or parts[2] not in STATES:
+        return None
+    return OutcomeKey(parts[0], int(parts[1]), job_id, parts[2], key)
+
+
+def write_outcome(s3: Any, bucket: str, prefix: str, outcome: Outcome) -> str:
+    key = outcome_key(prefix, outcome)
+    s3.put_object(Bucket=bucket, Key=key, Body=outcome.to_json().encode(), ContentType="application/json")
+    return key
+
+
+def outcome_keys(s3: Any, bucket: str, prefix: str) -> Iterator[OutcomeKey]:
+    """Every outcome record under the prefix, all pages."""
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix.strip("/") + "/"):
+        for obj in page.get("Contents", []):
+            parsed = parse_key(prefix, obj["Key"])
+            if parsed is not None:
+                yield parsed
+
+
+def latest_keys(s3: Any, bucket: str, prefix: str) -> dict[str, OutcomeKey]:
+    """The latest outcome key of each job: enough to count jobs by state."""
+    latest: dict[str, OutcomeKey] = {}
+    for item in outcome_keys(s3, bucket, prefix):
+        if item.job_id not in latest or item > latest[item.job_id]:
+            latest[item.job_id] = item
+    return latest
+
+
+def read_outcome(s3: Any, bucket: str, key: str) -> Outcome:
+    return Outcome.from_json(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def latest_outcomes(s3: Any, bucket: str, prefix: str, threads: int = 16) -> dict[str, Outcome]:
+    """The latest full outcome record of each job (one GET per job, in parallel)."""
+    keys = latest_keys(s3, bucket, prefix)
+    with ThreadPoolExecutor(threads) as pool:
+        records = pool.map(lambda item: read_outcome(s3, bucket, item.key), keys.values())
+        return dict(zip(keys, records, strict=True))

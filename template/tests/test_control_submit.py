@@ -1,0 +1,112 @@
+"""submitJob: everything checked before anything is sent; batches of 10; failed entries retried."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from ds_runtime.control.account import setup_account
+from ds_runtime.control.cli import main
+from ds_runtime.control.context import CommandError
+from ds_runtime.control.setup import setup
+from ds_runtime.control.submit import Batch, batches, send_batch, submit
+from ds_runtime.jobs import Job, JobFileError
+from tests._control_support import APP, make_ctx, output, queue_counts, write_config, write_job_file, write_spec
+
+QUEUE = f"{APP}Queue"
+
+
+@pytest.fixture
+def ready(tmp_path: Path) -> Iterator[Path]:
+    """An emulated account after setupAccount and setup."""
+    with mock_aws():
+        ctx = make_ctx(tmp_path)
+        setup_account(ctx)
+        setup(ctx)
+        yield tmp_path
+
+
+def count_calls(ctx: Any, operation: str) -> list[int]:
+    calls: list[int] = []
+    ctx.client("sqs").meta.events.register(f"before-call.sqs.{operation}", lambda **kw: calls.append(1))
+    return calls
+
+
+def test_ds_job_file_sent_in_batches_of_ten(ready: Path) -> None:
+    ctx = make_ctx(ready)
+    calls = count_calls(ctx, "SendMessageBatch")
+    assert submit(ctx, write_job_file(ready, 25)) == 0
+    assert len(calls) == 3
+    assert queue_counts(QUEUE) == (25, 0)
+    assert "sent 25 of 25" in output(ctx)
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url = sqs.get_queue_url(QueueName=QUEUE)["QueueUrl"]
+    body = json.loads(sqs.receive_message(QueueUrl=url)["Messages"][0]["Body"])
+    assert body["input"] == "projects/echo/inputs/" and body["sample"].startswith("sample-") and body["_job_id"]
+
+
+def test_bad_job_file_sends_nothing(ready: Path) -> None:
+    path = write_job_file(ready, 30)
+    data = json.loads(path.read_text())
+    data["groups"][7] = {"sampel": "typo"}
+    data["groups"][29]["extra"] = 1
+    path.write_text(json.dumps(data))
+    with pytest.raises(JobFileError) as caught:
+        submit(make_ctx(ready), path)
+    message = str(caught.value)
+    assert str(path) in message and "groups[7]" in message and "groups[29]" in message and "nothing was sent" in message
+    assert queue_counts(QUEUE) == (0, 0)
+
+
+def test_cli_bad_job_file(ready: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = ready / "bad.json"
+    bad.write_text('{"groups": [ {"sample": "a"}, ]}')
+    args = ["--config", str(write_config(ready)), "--spec", str(write_spec(ready)), "submitJob", str(bad)]
+    assert main(args) == 2
+    assert "bad.json: not valid JSON (line 1" in capsys.readouterr().err
+    assert queue_counts(QUEUE) == (0, 0)
+
+
+def test_submit_without_setup_is_a_clear_error(tmp_path: Path) -> None:
+    with mock_aws(), pytest.raises(CommandError, match=r"run `python run\.py setup` first"):
+        submit(make_ctx(tmp_path), write_job_file(tmp_path, 3))
+
+
+def test_batches_respect_count_and_size_limits() -> None:
+    small = [Job(str(i), {"v": "x"}) for i in range(23)]
+    assert [len(b.bodies) for b in batches(small)] == [10, 10, 3]
+    assert [b.start for b in batches(small)] == [0, 10, 20]
+    big = [Job(str(i), {"v": "x" * 100_000}) for i in range(5)]
+    sizes = [len(b.bodies) for b in batches(big)]
+    assert sizes == [2, 2, 1]  # 3 x 100 kB would exceed the 256 KiB batch limit
+
+
+class FlakySQS:
+    """Fails entry 1 on SQS's side once, and refuses entry 2 as the sender's fault."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]:
+        ids = [e["Id"] for e in Entries]
+        self.calls.append(ids)
+        failed = []
+        if "1" in ids and len(self.calls) == 1:
+            failed.append({"Id": "1", "SenderFault": False, "Code": "InternalError"})
+        if "2" in ids:
+            failed.append({"Id": "2", "SenderFault": True, "Code": "InvalidMessageContents", "Message": "bad"})
+        return {"Successful": [], "Failed": failed}
+
+
+def test_failed_entries_are_retried_and_refusals_reported() -> None:
+    sqs = FlakySQS()
+    size, problems = send_batch(sqs, "url", Batch(20, ["a", "b", "c", "d"]), sleep=lambda s: None)
+    assert size == 4
+    assert sqs.calls == [["0", "1", "2", "3"], ["1"]]  # only the server-side failure is sent again
+    assert problems == ["job 22: refused by SQS: InvalidMessageContents: bad"]
