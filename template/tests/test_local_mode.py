@@ -2,13 +2,14 @@
 
 Each test builds a small repository (this ds_runtime, a toy tool, DS-format config,
 Job and Fleet files) and runs run.py as a user would, in a subprocess. Afterwards no
-worker or emulator process and no listening port may be left.
+worker or emulator process may be left, and the emulator's port must be closed.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -22,15 +23,11 @@ TOY_TOOL = Path(__file__).with_name("toy_tool.py")
 JOBS = 4
 
 
-def _listening_ports() -> set[int]:
-    ports = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        if os.path.exists(table):
-            for line in Path(table).read_text().splitlines()[1:]:
-                fields = line.split()
-                if fields[3] == "0A":  # LISTEN
-                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
-    return ports
+def _answers(endpoint_url: str) -> bool:
+    host, port = endpoint_url.removeprefix("http://").rsplit(":", 1)
+    with socket.socket() as probe:
+        probe.settimeout(2)
+        return probe.connect_ex((host, int(port))) == 0
 
 
 def _descendants() -> set[int]:
@@ -98,30 +95,30 @@ def _check_outputs(folder: Path) -> None:
 
 
 def test_local_run_does_the_whole_lifecycle_and_leaves_nothing_running(local_repo: Path) -> None:
-    ports, processes = _listening_ports(), _ds_processes()
+    processes = _ds_processes()
     done = run_py(local_repo, "localRun", "files/job.json", "--fleet", "files/fleet.json", "--outputs", "out")
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"│ done                   │ {JOBS}" in done.stdout
     _check_outputs(local_repo / "out")
-    assert _listening_ports() <= ports, "a port is still listening"
+    # The emulator served from run.py's own process: with it gone and no child left, its port is closed.
+    assert not _descendants(), "run.py left a process behind"
     assert _ds_processes() <= processes, "a worker or emulator process is still running"
-    assert not _descendants()
 
 
 def test_the_four_commands_with_local_flag_share_one_emulator(local_repo: Path) -> None:
-    ports, processes = _listening_ports(), _ds_processes()
+    processes = _ds_processes()
     for command in (["setup"], ["submitJob", "files/job.json"], ["startCluster", "files/fleet.json"]):
         done = run_py(local_repo, "--local", *command)
         assert done.returncode == 0, f"{command}: {done.stdout}{done.stderr}"
     state = json.loads((local_repo / ".local" / "state.json").read_text())
-    assert len(state["task_pids"]) == 2
+    assert len(state["task_pids"]) == 2 and _answers(state["endpoint_url"])
     monitor_file = "files/DistributedEchoSpotFleetRequestId.json"
     done = run_py(local_repo, "--local", "monitor", monitor_file, "--interval", "1")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "delete queue" in done.stdout and "bucket saved" in done.stdout
     _check_outputs(local_repo / "local-outputs")
     assert not (local_repo / ".local" / "state.json").exists()
-    assert _listening_ports() <= ports, "a port is still listening"
+    assert not _answers(state["endpoint_url"]), "the emulator's port is still open"
     assert _ds_processes() <= processes, "a worker or emulator process is still running"
 
 
@@ -135,9 +132,9 @@ def test_the_four_commands_with_local_flag_share_one_emulator(local_repo: Path) 
 )
 def test_bad_input_in_local_mode_gets_the_same_clear_errors(local_repo: Path, args: list[str], message: str) -> None:
     (local_repo / "files" / "broken.json").write_text('{"groups": [')
-    ports, processes = _listening_ports(), _ds_processes()
+    processes = _ds_processes()
     done = run_py(local_repo, *args)
     assert done.returncode == 2
     assert message in done.stderr
-    assert _listening_ports() <= ports and _ds_processes() <= processes, "bad input started something"
+    assert _ds_processes() <= processes and not _descendants(), "bad input started something"
     assert not (local_repo / ".local" / "state.json").exists()

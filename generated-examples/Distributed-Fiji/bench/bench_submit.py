@@ -1,12 +1,12 @@
 """Benchmark: submitJob (batches of 10, a few threads) vs DS's one SendMessage per job.
 
-Both send the same jobs to their own fresh queue on one local moto server and are
-timed end to end (reading the job file included). moto's SQS slows down as a queue
-deepens, so absolute rates are the emulator's, not AWS's; the API-call counts and
-the ratio are what carry over.
+Both send the same jobs to their own fresh queue on one emulator (local mode's: moto's
+server in its own process, with fast_sqs unless --plain) and are timed end to end
+(reading the job file included). Absolute rates are the emulator's, not AWS's; the
+API-call counts and the ratio are what carry over.
 
-    python bench/bench_submit.py                 # 1,000 and 3,000 jobs
-    python bench/bench_submit.py --sizes 10000   # slow on moto (about 15 minutes)
+    python bench/bench_submit.py                        # 1,000 and 10,000 jobs, local mode's emulator
+    python bench/bench_submit.py --plain --sizes 1000   # plain moto slows as the queue deepens
 """
 
 from __future__ import annotations
@@ -14,16 +14,14 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import logging
 import os
-import socket
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import boto3
-from moto.server import ThreadedMotoServer
 from rich.console import Console
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -33,6 +31,7 @@ from ds_runtime.config import config_from_mapping
 from ds_runtime.control.context import Context
 from ds_runtime.control.submit import submit
 from ds_runtime.jobs import read_job_file
+from ds_runtime.local.emulator import READY_LINE
 from ds_runtime.spec import ToolSpec
 
 REGION = "us-east-1"
@@ -94,17 +93,15 @@ def ds_way(job_file: Path, queue: str) -> tuple[float, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 3000], help="job counts (default 1000 3000)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000], help="job counts (default 1000 10000)")
+    parser.add_argument("--plain", action="store_true", help="plain moto, without local mode's fast_sqs")
     args = parser.parse_args()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    os.environ.update(
-        AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}", AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench"
-    )
+    command = [sys.executable, "-m", "ds_runtime.local.emulator", *(["--plain"] if args.plain else [])]
+    server = subprocess.Popen(command, cwd=Path(__file__).resolve().parents[1], stdout=subprocess.PIPE, text=True)
+    ready = server.stdout.readline() if server.stdout else ""
+    assert ready.startswith(READY_LINE), f"emulator did not start: {ready!r}"
+    print(ready.strip())
+    os.environ.update(AWS_ENDPOINT_URL=ready.split()[2], AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench")
     sqs = boto3.client("sqs", region_name=REGION)
     print(f"{'jobs':>7} | {'ours: calls/job':>15} {'jobs/s':>8} | {'DS: calls/job':>13} {'jobs/s':>8} | speed-up")
     try:
@@ -123,7 +120,8 @@ def main() -> None:
                     flush=True,
                 )
     finally:
-        server.stop()
+        server.terminate()
+        server.wait()
 
 
 if __name__ == "__main__":
