@@ -31,14 +31,31 @@ BAD_ANSWERS = [
     ("command", '["echo", "{sample|upper}"]', "filter |upper is unknown"),
     ("command", "[echo, 3]", "must be text"),
     ("command", "[echo, {when: nope, args: [x]}]", "is not a declared field"),
-    ("command", "[echo, {when: sample}]", "needs when (a field) and args"),
+    ("command", "[echo, {when: sample}]", "a conditional item needs when"),
+    ("command", '[echo, "{config.NOPE}"]', "NOPE is not a config key"),
+    ("command", "[echo, {when: config.NOPE, args: [x]}]", "NOPE is not a config key"),
+    ("command", "[echo, {when: [sample], args: [x]}]", "must name a field or config.NAME"),
+    ("command", "[echo, {when: sample, matches: 3, args: [x]}]", "matches must be a regular expression"),
+    ("command", '[echo, {split: "{sample}", when: sample}]', "a split item is"),
+    ("command", "[echo, {split: [a, b]}]", "a split item is"),
+    ("command", '[echo, {split: "{nope}"}]', "{nope} is neither a declared field nor a built-in"),
+    ("command", "[echo, {when: sample, args: [{split: 3}]}]", "must be text or {split"),
+    ("command", '[echo, {when: sample, args: [{split: "{config.NOPE}"}]}]', "NOPE is not a config key"),
     ("input_fields", "[sample]", "not a declared field of type s3_key or s3_prefix"),
+    ("input_fields", '["{input_dir}/x"]', "an input key is built from job fields only"),
+    ("input_fields", '["{config.AWS_BUCKET}/x"]', "an input key is built from job fields only"),
+    ("input_fields", '["../{sample}/"]', "must be a key relative to the bucket"),
+    ("input_fields", '["/{sample}"]', "must be a key relative to the bucket"),
+    ("input_fields", '["{sample|upper}/"]', "filter |upper is unknown"),
+    ("input_fields", "[[input]]", "must be a field name or a key template"),
     ("output_prefix", "/abs/{job_id}", "relative to the bucket"),
     ("output_prefix", "{output}/../{job_id}", "relative to the bucket"),
     ("output_prefix", "{output_dir}", "local folders cannot appear here"),
     ("output_prefix", "", "must not be empty"),
     ("output_prefix", "{output}/{sample|lower}", "filter |lower is unknown"),
     ("done_min_files", "-1", "0 or more"),
+    ("done_min_files", "config.NOPE", "NOPE is not a config key"),
+    ("done_min_files", "lots", "use a whole number"),
     ("done_required_file", "{nope}.txt", "{nope} is not a declared field"),
     ("aws_region", "mars-1", "not a region name"),
     ("machine_types", "[]", "non-empty YAML list"),
@@ -93,3 +110,42 @@ def test_every_question_has_help_and_a_validated_bad_case() -> None:
         if name not in free_text:
             assert question.get("validator"), f"question {name} has no validator"
             assert any(q == name for q, _, _ in BAD_ANSWERS), f"no bad-answer test for {name}"
+
+
+def test_config_keys_a_command_may_read_are_the_runtimes() -> None:
+    """copier.yml's validators list DS's worker keys literally; they must match spec.py's list."""
+    import re
+
+    from dsgen.render import TEMPLATE_ROOT
+
+    text = (TEMPLATE_ROOT / "copier.yml").read_text()
+    spec_py = (TEMPLATE_ROOT / "template" / "ds_runtime" / "spec.py").read_text()
+    runtime = re.search(r"DS_WORKER_CONFIG_KEYS = \(([^)]*)\)", spec_py).group(1)
+    runtime_keys = re.findall(r'"([A-Z_]+)"', runtime)
+    lists = re.findall(r"\+ \[('APP_NAME'[^\]]*)\]", text)
+    assert len(lists) == 2, "command and done_min_files validators"
+    for found in lists:
+        assert re.findall(r"'([A-Z_]+)'", found) == runtime_keys
+
+
+GOOD_ANSWERS = {
+    "extra_config": "{MY_FLAG: 'False', TOOL_HOME: /opt/tool}",
+    "fields": "[{name: prefix, scope: shared, type: s3_prefix}, {name: flags, scope: shared, required: false},"
+    " {name: sample, scope: job}]",
+    "command": '["{config.TOOL_HOME}/bin/tool", "{input_dir}/{prefix}/{sample}", {split: "{flags}"},'
+    ' {when: config.MY_FLAG, matches: "(?i)^true$", args: [--flag, {split: "{config.TOOL_HOME|basename} x"}]}]',
+    "input_fields": '["{prefix}/{sample}/", "{prefix}/{sample|stem}.txt"]',
+    "output_prefix": "{prefix}/{sample}",
+    "done_min_files": "config.EXPECTED_NUMBER_FILES",
+}
+
+
+def test_new_command_syntax_is_accepted_and_lands_in_the_spec(tmp_path: Path) -> None:
+    import json
+
+    dest = render(tmp_path / "out", GOOD_ANSWERS, vcs_ref=None)
+    spec = json.loads((dest / "tool" / "spec.json").read_text())
+    assert spec["command"][2] == {"split": "{flags}"}
+    assert spec["input_fields"] == ["{prefix}/{sample}/", "{prefix}/{sample|stem}.txt"]
+    assert spec["done"]["min_files"] == "config.EXPECTED_NUMBER_FILES"
+    assert spec["config_keys"] == ["MY_FLAG", "TOOL_HOME"]

@@ -41,6 +41,13 @@ AUTO_MONITOR = False  # True: tear down by itself (an AWS Lambda) when the queue
 CREATE_DASHBOARD = True  # a CloudWatch dashboard of jobs, machines, memory and errors
 CLEAN_DASHBOARD = True  # remove that dashboard at the end
 
+# ---------------------------------------------------------------- spending caps (0 = no cap)
+# When a cap is reached the machines are stopped and the run is torn down, with the reason
+# printed. `monitor` checks them while it runs; with AUTO_MONITOR = True they are also checked
+# every 5 minutes in AWS, so they hold even when your computer is off.
+MAX_COST = 0  # the most a run may spend, in US dollars (machine-hours x spot price)
+MAX_HOURS = 0  # the longest a run may last, in hours from startCluster
+
 # ---------------------------------------------------------------- skip jobs already done
 CHECK_IF_DONE_BOOL = False  # True: a job whose outputs are already in S3 is skipped
 EXPECTED_NUMBER_FILES = 1  # ... at least this many output files

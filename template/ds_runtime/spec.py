@@ -8,6 +8,7 @@ tool's argv (a list, never a shell string) and its S3 output prefix.
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -27,9 +28,34 @@ BUILTIN_PLACEHOLDERS: dict[str, str] = {
     "group": "all of this job's own fields, as a mapping",
 }
 
+# `{config.NAME}` in a command reads the tool's config key NAME, which the worker
+# receives as an environment variable of that name (`run.py setup` puts it there).
+CONFIG_PREFIX = "config."
+CONFIG_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+# DS's own config.py keys that reach the worker's environment under the same name.
+DS_WORKER_CONFIG_KEYS = (
+    "APP_NAME",
+    "AWS_BUCKET",
+    "AWS_REGION",
+    "LOG_GROUP_NAME",
+    "SQS_MESSAGE_VISIBILITY",
+    "CHECK_IF_DONE_BOOL",
+    "EXPECTED_NUMBER_FILES",
+    "MIN_FILE_SIZE_BYTES",
+    "NECESSARY_STRING",
+    "DOCKER_CORES",
+    "SECONDS_TO_START",
+)
+
 FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 # `{name}` or `{name|filter}`; `{{` and `}}` stand for literal braces.
 PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}|]*)(?:\|([^{}]*))?\}")
+
+
+def config_name(reference: str) -> str | None:
+    """NAME for a `config.NAME` reference, else None."""
+    reference = reference.strip()
+    return reference[len(CONFIG_PREFIX) :] if reference.startswith(CONFIG_PREFIX) else None
 
 
 class SpecError(ValueError):
@@ -175,12 +201,23 @@ class FieldSpec(_Strict):
         return name
 
 
+class SplitArg(_Strict):
+    """One template whose rendered text becomes several arguments, split into words as a
+    POSIX shell would (shlex: quotes group, nothing is expanded), and never run by a shell.
+    Empty text adds no argument."""
+
+    split: str
+
+
 class ArgGroup(_Strict):
-    """Arguments emitted only when field `when` has a value (matching `matches`, if given)."""
+    """Arguments emitted only when `when` has a value (matching `matches`, if given).
+
+    `when` names a job field or a config key (`config.NAME`, as the worker sees it).
+    """
 
     when: str
     matches: str | None = None
-    args: list[str] = Field(min_length=1)
+    args: list[str | SplitArg] = Field(min_length=1)
 
     @field_validator("matches")
     @classmethod
@@ -195,9 +232,19 @@ class ArgGroup(_Strict):
 
 class DoneRule(_Strict):
     exit_code: int = 0
-    min_files: int = Field(default=0, ge=0)
+    # A number, or `config.NAME`: the whole number in that config key (e.g. EXPECTED_NUMBER_FILES).
+    min_files: int | str = 0
     required_file: str = ""
     required_content: str = ""
+
+    @field_validator("min_files")
+    @classmethod
+    def _count_or_config(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 0:
+            raise ValueError("min_files must be 0 or more")
+        if isinstance(value, str) and not CONFIG_NAME.match(config_name(value) or ""):
+            raise ValueError(f"min_files {value!r}: use a whole number or config.NAME (config.EXPECTED_NUMBER_FILES)")
+        return value
 
 
 class ToolSpec(_Strict):
@@ -205,9 +252,11 @@ class ToolSpec(_Strict):
     app_name: str
     docker_image: str
     job_list_key: str = "groups"
-    command: list[str | ArgGroup] = Field(min_length=1)
+    command: list[str | ArgGroup | SplitArg] = Field(min_length=1)
     shared_fields: list[FieldSpec] = []
     job_fields: list[FieldSpec] = []
+    # Inputs downloaded to input_dir/<key>: a field name (s3_key or s3_prefix field), or a
+    # key template from fields, e.g. "{input_location}/{plate}/" (a trailing / marks a prefix).
     input_fields: list[str] = []
     output_prefix: str
     done: DoneRule = DoneRule()
@@ -219,12 +268,22 @@ class ToolSpec(_Strict):
     def fields(self) -> dict[str, FieldSpec]:
         return {f.name: f for f in [*self.shared_fields, *self.job_fields]}
 
+    @property
+    def config_names(self) -> set[str]:
+        """Config keys a command may read: the tool's own and DS's that reach the worker."""
+        return set(self.config_keys) | set(DS_WORKER_CONFIG_KEYS)
+
     def templates(self) -> list[tuple[str, str]]:
         """Every template string in the spec, with where it is, for checking."""
         found = []
         for i, item in enumerate(self.command):
-            for j, arg in enumerate(item.args if isinstance(item, ArgGroup) else [item]):
-                found.append((f"command[{i}]" + (f".args[{j}]" if isinstance(item, ArgGroup) else ""), arg))
+            args = item.args if isinstance(item, ArgGroup) else [item]
+            for j, arg in enumerate(args):
+                where = f"command[{i}]" + (f".args[{j}]" if isinstance(item, ArgGroup) else "")
+                found.append((where + (".split" if isinstance(arg, SplitArg) else ""), _text_of(arg)))
+        for i, entry in enumerate(self.input_fields):
+            if _is_template(entry):
+                found.append((f"input_fields[{i}]", entry))
         found.append(("output_prefix", self.output_prefix))
         if self.done.required_file:
             found.append(("done.required_file", self.done.required_file))
@@ -239,25 +298,53 @@ class ToolSpec(_Strict):
         clash = sorted(set(names) & (set(BUILTIN_PLACEHOLDERS) | {self.job_list_key}))
         if clash:
             raise ValueError(f"field names {', '.join(clash)} are reserved; rename them")
+        bad_config = sorted(k for k in self.config_keys if not CONFIG_NAME.match(k))
+        if bad_config:
+            raise ValueError(f"config keys {', '.join(bad_config)} must be UPPER_CASE names")
         known = set(names) | set(BUILTIN_PLACEHOLDERS)
-        for where, template in self.templates():
-            for name, filt in placeholders(template):
-                if name.strip() not in known:
-                    raise ValueError(f"{where} uses {{{name}}}, which is neither a declared field nor a built-in")
-                if filt is not None and filt.strip() not in FILTERS:
-                    raise ValueError(f"{where} uses unknown filter |{filt}; known: {', '.join(FILTERS)}")
-        for item in self.command:
-            if isinstance(item, ArgGroup) and item.when not in names:
-                raise ValueError(f"command group 'when: {item.when}' names no declared field")
-        fields = self.fields
-        for name in self.input_fields:
-            if name not in fields or fields[name].type not in ("s3_key", "s3_prefix"):
-                raise ValueError(f"input field {name!r} must be a declared field of type s3_key or s3_prefix")
+        config_names = self.config_names
         local = {"input_dir", "output_dir", "work_dir"}
         for where, template in self.templates():
-            used = local & {n.strip() for n, _ in placeholders(template)}
-            if used and not where.startswith("command"):
-                raise ValueError(f"{where} cannot use the local folder {{{used.pop()}}}; it is relative to outputs")
+            for name, filt in placeholders(template):
+                name = name.strip()
+                key = config_name(name)
+                if key is not None:
+                    if not where.startswith("command"):
+                        raise ValueError(f"{where} cannot use {{{name}}}: config keys may appear only in the command")
+                    if key not in config_names:
+                        raise ValueError(f"{where} uses {{{name}}}, but {key} is not a config key of this tool")
+                elif name not in known:
+                    raise ValueError(f"{where} uses {{{name}}}, which is neither a declared field nor a built-in")
+                elif name in local and not where.startswith("command"):
+                    raise ValueError(f"{where} cannot use the local folder {{{name}}}; it is relative to outputs")
+                elif name in BUILTIN_PLACEHOLDERS and where.startswith("input_fields"):
+                    raise ValueError(f"{where} uses {{{name}}}; an input key is built from job fields only")
+                if filt is not None and filt.strip() not in FILTERS:
+                    raise ValueError(f"{where} uses unknown filter |{filt}; known: {', '.join(FILTERS)}")
+        for i, item in enumerate(self.command):
+            if isinstance(item, ArgGroup):
+                key = config_name(item.when)
+                if key is not None and key not in config_names:
+                    raise ValueError(f"command[{i}] 'when: {item.when}': {key} is not a config key of this tool")
+                if key is None and item.when not in names:
+                    raise ValueError(f"command group 'when: {item.when}' names no declared field")
+        fields = self.fields
+        for i, entry in enumerate(self.input_fields):
+            if _is_template(entry):
+                try:  # the fixed parts must already be a safe key: no /, .. or s3://
+                    safe_key(PLACEHOLDER.sub("x", entry), what=f"input_fields[{i}]")
+                except ValueError as exc:
+                    raise ValueError(str(exc)) from None
+            elif entry not in fields or fields[entry].type not in ("s3_key", "s3_prefix"):
+                raise ValueError(
+                    f"input field {entry!r} must be a declared field of type s3_key or s3_prefix,"
+                    " or a key template such as {prefix_field}/{name_field}/"
+                )
+        minimum = self.done.min_files
+        if isinstance(minimum, str):
+            key = config_name(minimum)
+            if key is None or key not in config_names:
+                raise ValueError(f"done.min_files {minimum!r} must be a number or config.NAME of a config key")
         return self
 
     # ------------------------------------------------------------ jobs
@@ -276,7 +363,7 @@ class ToolSpec(_Strict):
                     hint = "a shared key" if scope_name == "shared" else "a key of each job"
                     problems.append((scope_name, str(key), f"unknown field; declared as {hint}: {sorted(allowed)}"))
             for field in declared:
-                if field.name in given and given[field.name] is not None:
+                if field.name in given and not _unset(field, given[field.name]):
                     try:
                         values[field.name] = coerce(field, given[field.name])
                     except ValueError as exc:
@@ -288,38 +375,113 @@ class ToolSpec(_Strict):
         if problems:
             raise JobError(problems)
         # Keys built from the values must stay inside their prefix: refuse at submit time.
-        for name, build in (("output_prefix", self.output_key), ("done.required_file", self.required_file)):
+        for name, build in (
+            ("output_prefix", self.output_key),
+            ("done.required_file", self.required_file),
+            ("input_fields", lambda v, _id: self.inputs(v)),
+        ):
             try:
                 build(values, "0" * 16)
             except ValueError as exc:
                 raise JobError([(where, name, str(exc))]) from exc
+        # And the command must build (filters fit the values, split text is well quoted);
+        # config keys are not known here and count as empty.
+        try:
+            self.argv(values, "0" * 16, "/w", "/w/input", "/w/output", config=None)
+        except (ValueError, TypeError) as exc:
+            raise JobError([(where, "command", str(exc))]) from exc
         return values
 
     def group_of(self, values: Mapping[str, Any]) -> dict[str, Any]:
         return {f.name: values[f.name] for f in self.job_fields if values.get(f.name) is not None}
 
     def _fill(self, values: Mapping[str, Any], job_id: str, **folders: str) -> dict[str, Any]:
-        return {**values, "job_id": job_id, "group": self.group_of(values), **folders}
+        # A prefix reads as a folder: `{prefix}/{name}` joins without a double slash.
+        prefixes = {f.name for f in [*self.shared_fields, *self.job_fields] if f.type == "s3_prefix"}
+        shown = {k: v.rstrip("/") if k in prefixes and isinstance(v, str) else v for k, v in values.items()}
+        return {**shown, "job_id": job_id, "group": self.group_of(values), **folders}
 
-    def argv(self, values: Mapping[str, Any], job_id: str, work_dir: str, input_dir: str, output_dir: str) -> list[str]:
-        """The tool's argv for one checked job: one template item, one argument.
+    def inputs(self, values: Mapping[str, Any]) -> list[tuple[str, bool]]:
+        """(S3 key, is a prefix) of every input this job downloads, in spec order.
+
+        A field entry is skipped when the field has no value; so is a template entry
+        when any field it names has none.
+        """
+        fields = self.fields
+        found: list[tuple[str, bool]] = []
+        for entry in self.input_fields:
+            if not _is_template(entry):
+                if values.get(entry):
+                    found.append((values[entry], fields[entry].type == "s3_prefix"))
+                continue
+            if any(values.get(name.strip()) in (None, "", {}) for name, _ in placeholders(entry)):
+                continue
+            key = safe_key(render(entry, self._fill(values, "")), what=f"input {entry!r}")
+            if not key.rstrip("/"):
+                raise ValueError(f"input {entry!r} is empty for this job")
+            found.append((key, entry.endswith("/")))
+        return found
+
+    def argv(
+        self,
+        values: Mapping[str, Any],
+        job_id: str,
+        work_dir: str,
+        input_dir: str,
+        output_dir: str,
+        config: Mapping[str, str] | None = None,
+    ) -> list[str]:
+        """The tool's argv for one checked job: one template item, one argument
+        (a `split` item: as many as its words).
 
         Input fields stand for where the worker downloaded them: `input_dir/<key>`.
+        `config` holds the tool's config keys as the worker's environment has them;
+        None (a check before submitting) reads every config key as empty.
         """
         env = self._fill(values, job_id, work_dir=work_dir, input_dir=input_dir, output_dir=output_dir)
         for name in self.input_fields:
-            if values.get(name):
+            if not _is_template(name) and values.get(name):
                 env[name] = local_path(input_dir, values[name])
+        for where, template in self.templates():
+            if where.startswith("command"):
+                for name, _ in placeholders(template):
+                    key = config_name(name)
+                    if key is not None:
+                        env[name.strip()] = _config_value(config, key)
         argv: list[str] = []
-        for item in self.command:
+        for index, item in enumerate(self.command):
             if isinstance(item, ArgGroup):
-                value = values.get(item.when)
+                key = config_name(item.when)
+                if key is not None:
+                    value: Any = None if config is None else config.get(key)
+                else:
+                    value = values.get(item.when)
                 if value in (None, "", {}) or (item.matches and not re.search(item.matches, _scalar_text(value))):
                     continue
-                argv.extend(render(arg, env) for arg in item.args)
+                args: list[str | SplitArg] = list(item.args)
             else:
-                argv.append(render(item, env))
+                args = [item]
+            for arg in args:
+                if isinstance(arg, SplitArg):
+                    text = render(arg.split, env)
+                    try:
+                        argv.extend(shlex.split(text))
+                    except ValueError as exc:
+                        raise ValueError(f"command[{index}]: cannot split {text!r} into arguments: {exc}") from None
+                else:
+                    argv.append(render(arg, env))
         return argv
+
+    def min_files(self, config: Mapping[str, str]) -> int:
+        """The done rule's least number of output files, read from config if it names a key."""
+        minimum = self.done.min_files
+        if isinstance(minimum, int):
+            return minimum
+        key = config_name(minimum) or minimum
+        text = _config_value(config, key).strip()
+        if not re.fullmatch(r"\d+", text):
+            raise ValueError(f"config {key}={text!r} is not a whole number (done rule: at least that many files)")
+        return int(text)
 
     def required_file(self, values: Mapping[str, Any], job_id: str) -> str:
         """The done rule's file for this job, relative to its output folder ('' if none)."""
@@ -334,6 +496,28 @@ class ToolSpec(_Strict):
         if not key:
             raise ValueError("output prefix is empty for this job")
         return key
+
+
+def _unset(field: FieldSpec, value: Any) -> bool:
+    """No value: null, or DS's habit of `false` for an optional field that is not boolean."""
+    return value is None or (value is False and field.type != "boolean" and not field.required)
+
+
+def _is_template(entry: str) -> bool:
+    """An input_fields entry is a key template when it holds a placeholder (or any brace)."""
+    return "{" in entry or "}" in entry
+
+
+def _text_of(arg: str | SplitArg) -> str:
+    return arg.split if isinstance(arg, SplitArg) else arg
+
+
+def _config_value(config: Mapping[str, str] | None, key: str) -> str:
+    if config is None:
+        return ""
+    if key not in config:
+        raise ValueError(f"config key {key} is not in the worker's environment; run `python run.py setup` again")
+    return str(config[key])
 
 
 def coerce(field: FieldSpec, value: Any) -> Any:

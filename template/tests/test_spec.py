@@ -129,6 +129,23 @@ def test_type_coercion_and_problems_listed_together() -> None:
         ({"output_prefix": "{output_dir}/x"}, "cannot use the local folder"),
         ({"job_fields": [{"name": "pipeline"}]}, "declared twice"),
         ({"job_fields": [{"name": "job_id"}]}, "reserved"),
+        ({"command": ["toy", "{config.NOPE}"]}, "NOPE is not a config key"),
+        ({"command": ["toy", {"when": "config.NOPE", "args": ["x"]}]}, "NOPE is not a config key"),
+        ({"command": ["toy", {"split": "{nope}"}]}, "neither a declared field nor a built-in"),
+        ({"command": ["toy", {"split": "{Metadata}", "when": "Metadata"}]}, "command"),
+        ({"command": ["toy", {"when": "data_file", "args": [{"split": 3}]}]}, "command"),
+        ({"output_prefix": "{output}/{config.AWS_BUCKET}"}, "config keys may appear only in the command"),
+        ({"done": {"required_file": "{config.AWS_BUCKET}.txt"}}, "config keys may appear only in the command"),
+        ({"input_fields": ["{output_dir}/x"]}, "cannot use the local folder"),
+        ({"input_fields": ["{job_id}/x"]}, "built from job fields only"),
+        ({"input_fields": ["{config.AWS_BUCKET}/x"]}, "config keys may appear only in the command"),
+        ({"input_fields": ["../{Metadata|values}/"]}, "'.' or '..' segment"),
+        ({"input_fields": ["/{Metadata|values}/"]}, "absolute"),
+        ({"input_fields": ["{Metadata|upper}/"]}, "unknown filter"),
+        ({"done": {"min_files": "config.NOPE"}}, "min_files"),
+        ({"done": {"min_files": "lots"}}, "min_files"),
+        ({"done": {"min_files": -1}}, "0 or more"),
+        ({"config_keys": ["lower"]}, "UPPER_CASE"),
     ],
 )
 def test_inconsistent_specs_are_refused(change: dict, message: str) -> None:
@@ -156,3 +173,129 @@ def test_required_file_is_rendered_per_job_and_kept_inside_outputs() -> None:
     escaping = make_spec(output_prefix="{output}/{job_id}", done={"required_file": "{Metadata|values}/x"})
     with pytest.raises(JobError, match="required file"):
         escaping.check_job(SHARED, {"Metadata": "Plate=.."}, "groups[0]")
+
+
+# ---------------------------------------------------------------- config keys, split, input templates
+
+
+def test_config_keys_fill_placeholders_and_conditions() -> None:
+    spec = make_spec(
+        config_keys=["TOOL_HOME", "VERBOSE", "SCRIPT_URL"],
+        command=[
+            "{config.TOOL_HOME}/bin/toy",
+            "{config.SCRIPT_URL|basename}",
+            {"when": "config.VERBOSE", "matches": "(?i)^true$", "args": ["--verbose"]},
+            {"when": "config.EXPECTED_NUMBER_FILES", "args": ["--expect={config.EXPECTED_NUMBER_FILES}"]},
+        ],
+    )
+    values = spec.check_job(SHARED, {"Metadata": "A=1"}, "groups[0]")  # config unknown: counts as empty
+    config = {
+        "TOOL_HOME": "/opt/toy",
+        "VERBOSE": "True",
+        "SCRIPT_URL": "https://x.test/s/run.py",
+        "EXPECTED_NUMBER_FILES": "3",
+    }
+    assert spec.argv(values, "id", "/w", "/w/i", "/w/o", config) == [
+        "/opt/toy/bin/toy",
+        "run.py",
+        "--verbose",
+        "--expect=3",
+    ]
+    quiet = {**config, "VERBOSE": "false", "EXPECTED_NUMBER_FILES": ""}
+    assert spec.argv(values, "id", "/w", "/w/i", "/w/o", quiet) == ["/opt/toy/bin/toy", "run.py"]
+    assert spec.argv(values, "id", "/w", "/w/i", "/w/o", None) == ["/bin/toy", ""]
+    with pytest.raises(ValueError, match="TOOL_HOME is not in the worker's environment"):
+        spec.argv(values, "id", "/w", "/w/i", "/w/o", {"VERBOSE": "True"})
+
+
+def test_split_items_become_words_never_shell_syntax() -> None:
+    spec = make_spec(
+        shared_fields=[
+            *make_spec().shared_fields,
+            {"name": "flags", "type": "string", "required": False, "default": ""},
+        ],
+        command=["toy", {"split": "{flags}"}, {"when": "flags", "args": ["--then", {"split": "x {flags}"}]}],
+    )
+    argv = {}
+    for flags in ["", "--a 1 --name 'two words' \"q\"", "$(touch /tmp/pwned); `id` | cat *"]:
+        values = spec.check_job({**SHARED, "flags": flags}, {"Metadata": "A=1"}, "groups[0]")
+        argv[flags] = spec.argv(values, "id", "/w", "/w/i", "/w/o")
+    assert argv[""] == ["toy"]
+    assert argv["--a 1 --name 'two words' \"q\""][:6] == ["toy", "--a", "1", "--name", "two words", "q"]
+    assert argv["$(touch /tmp/pwned); `id` | cat *"] == [
+        "toy", "$(touch", "/tmp/pwned);", "`id`", "|", "cat", "*",
+        "--then", "x", "$(touch", "/tmp/pwned);", "`id`", "|", "cat", "*",
+    ]  # fmt: skip
+    with pytest.raises(JobError, match="cannot split"):  # refused before it is sent
+        spec.check_job({**SHARED, "flags": "--name 'unclosed"}, {"Metadata": "A=1"}, "groups[0]")
+
+
+def test_input_templates_are_keys_from_fields_and_stay_inside_the_bucket() -> None:
+    spec = make_spec(
+        shared_fields=[
+            {"name": "input_location", "type": "s3_prefix"},
+            {"name": "path_to_metadata", "type": "string"},
+            {"name": "suffix", "type": "string", "required": False},
+        ],
+        job_fields=[{"name": "plate", "type": "string"}],
+        command=["b2r", "{input_dir}/{input_location}/{plate}/{path_to_metadata}", "{output_dir}/{plate}.zarr"],
+        input_fields=["{input_location}/{plate}/", "{input_location}/{plate}.{suffix}"],
+        output_prefix="out",
+    )
+    shared = {"input_location": "images//batch1/", "path_to_metadata": "Images/Index.xml"}
+    values = spec.check_job(shared, {"plate": "P1"}, "plates[0]")
+    assert spec.inputs(values) == [("images/batch1/P1/", True)]  # the unset {suffix} skips its entry
+    assert spec.inputs({**values, "suffix": "csv"})[1] == ("images/batch1/P1.csv", False)
+    argv = spec.argv(values, "id", "/w", "/w/input", "/w/output")
+    assert argv == ["b2r", "/w/input/images/batch1/P1/Images/Index.xml", "/w/output/P1.zarr"]
+    for bad in ["..", "../../etc", "a/../../b"]:
+        with pytest.raises(JobError, match="input_fields"):
+            spec.check_job(shared, {"plate": bad}, "plates[1]")
+
+
+def test_a_prefix_reads_as_a_folder_without_its_trailing_slash() -> None:
+    spec = make_spec(command=["toy", "{output}/x", "{output}"], output_prefix="{output}/{job_id}")
+    values = spec.check_job({**SHARED, "output": "results/run1/"}, {"Metadata": "A=1"}, "groups[0]")
+    assert spec.argv(values, "id", "/w", "/w/i", "/w/o") == ["toy", "results/run1/x", "results/run1"]
+    assert spec.output_key(values, "id") == "results/run1/id"
+
+
+def test_false_means_unset_for_optional_fields_as_in_ds_job_files() -> None:
+    spec = make_spec(
+        shared_fields=[
+            *make_spec().shared_fields,
+            {"name": "tile", "type": "integer", "required": False},
+            {"name": "flag", "type": "boolean", "required": False},
+        ],
+        command=["toy", {"when": "tile", "args": ["--tile", "{tile}"]}],
+    )
+    values = spec.check_job({**SHARED, "tile": False, "flag": False}, {"Metadata": "A=1"}, "groups[0]")
+    assert values["tile"] is None and values["flag"] is False
+    assert spec.argv(values, "id", "/w", "/w/i", "/w/o") == ["toy"]
+    with pytest.raises(JobError, match="pipeline"):  # a required field is still required
+        spec.check_job({**SHARED, "pipeline": False}, {"Metadata": "A=1"}, "groups[0]")
+
+
+def test_min_files_may_come_from_config() -> None:
+    spec = make_spec(done={"min_files": "config.EXPECTED_NUMBER_FILES"})
+    assert spec.min_files({"EXPECTED_NUMBER_FILES": "4"}) == 4
+    assert make_spec(done={"min_files": 2}).min_files({}) == 2
+    with pytest.raises(ValueError, match="not a whole number"):
+        spec.min_files({"EXPECTED_NUMBER_FILES": "four"})
+
+
+def test_mapping_filters_on_text_are_refused_at_submit() -> None:
+    spec = make_spec(command=["toy", "{pipeline|pairs}"])
+    with pytest.raises(JobError, match="command"):
+        spec.check_job(SHARED, {"Metadata": "A=1"}, "groups[0]")
+
+
+def test_ds_keys_a_command_may_read_reach_the_worker() -> None:
+    from ds_runtime.spec import DS_WORKER_CONFIG_KEYS
+    from ds_runtime.worker.context import tool_config
+    from ds_runtime.worker.settings import ENV_NAMES
+
+    assert set(DS_WORKER_CONFIG_KEYS) <= set(ENV_NAMES.values())
+    spec = make_spec(config_keys=["MINE"])
+    env = {"MINE": "1", "EXPECTED_NUMBER_FILES": "2", "PATH": "/bin", "AWS_SECRET_ACCESS_KEY": "no"}
+    assert tool_config(spec, env) == {"EXPECTED_NUMBER_FILES": "2", "MINE": "1"}

@@ -46,6 +46,11 @@ def test_done_rule(output_dir: Path) -> None:
     assert done_problem(DoneRule(exit_code=3), 3, output_dir) == ""
     assert done_problem(DoneRule(min_files=2), 0, output_dir) == ""  # counted at any depth
     assert "wrote 2 output file(s), expected at least 3" in done_problem(DoneRule(min_files=3), 0, output_dir)
+    from_config = DoneRule(min_files="config.EXPECTED_NUMBER_FILES")
+    assert done_problem(from_config, 0, output_dir, min_files=2) == ""
+    assert "expected at least 3" in done_problem(from_config, 0, output_dir, min_files=3)
+    with pytest.raises(ValueError, match="needs the config"):
+        done_problem(from_config, 0, output_dir)
     assert done_problem(DoneRule(), 0, output_dir, "deep/er/one.csv") == ""
     assert "missing" in done_problem(DoneRule(), 0, output_dir, "nope.txt")
     assert done_problem(DoneRule(required_content="OK"), 0, output_dir, "top.txt") == ""

@@ -88,6 +88,8 @@ class DSConfig(BaseModel):
     EXPECTED_NUMBER_FILES: Annotated[StrictInt, Field(ge=0)] = 0
     MIN_FILE_SIZE_BYTES: Annotated[StrictInt, Field(ge=0)] = 0
     NECESSARY_STRING: StrictStr = ""
+    MAX_COST: Annotated[Number, Field(ge=0)] = 0  # dollars; 0 = no cap
+    MAX_HOURS: Annotated[Number, Field(ge=0)] = 0  # hours since startCluster; 0 = no cap
     # The tool's own keys (spec.config_keys), passed to the worker as they are.
     extra: dict[str, Any] = {}
 
@@ -116,6 +118,8 @@ FIXES: dict[str, str] = {
     "LOG_GROUP_NAME": "letters, digits and _ / . # -, e.g. LOG_GROUP_NAME = APP_NAME",
     "EXPECTED_NUMBER_FILES": "a whole number, 0 or more",
     "MIN_FILE_SIZE_BYTES": "a whole number of bytes, 0 or more",
+    "MAX_COST": "the most a run may spend in dollars before it is stopped, e.g. MAX_COST = 50; 0 for no cap",
+    "MAX_HOURS": "the longest a run may last in hours before it is stopped, e.g. MAX_HOURS = 12; 0 for no cap",
 }
 BOOL_FIX = "write True or False"
 TEXT_FIX = "write a text value in quotes"

@@ -294,3 +294,35 @@ def test_skip_if_done_counts_past_1000_objects(rig: Rig) -> None:
     assert outcomes[done.job_id].state == "skipped", out
     assert outcomes[todo.job_id].state == "done"
     assert len(rig.runs()) == 1 and rig.queue_counts() == (0, 0)
+
+
+def test_input_templates_config_keys_and_split_in_a_real_worker(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plate folder built from fields comes down; config keys and split words reach the tool; the
+    done rule's count comes from config (EXPECTED_NUMBER_FILES)."""
+    monkeypatch.setenv("TOY_FLAGS", "--echo --files 2")
+    command = [sys.executable, TOY, "{output_dir}", "--ls", "{input_dir}", {"split": "{config.TOY_FLAGS}"}]
+    command += ["--", "{input_dir}/{where}/{name}/meta.xml", {"split": "{extra}"}]
+    fields = [
+        {"name": "where", "type": "s3_prefix"},
+        {"name": "name", "type": "string"},
+        {"name": "extra", "type": "string", "required": False, "default": ""},
+    ]
+    rig.use_spec(
+        command,
+        job_fields=fields,
+        input_fields=["{where}/{name}/"],
+        config_keys=["TOY_FLAGS"],
+        done={"min_files": "config.EXPECTED_NUMBER_FILES"},
+    )
+    for key in ["in/P1/meta.xml", "in/P1/img/a.tif", "in/P2/no.xml"]:
+        rig.s3.put_object(Bucket=BUCKET, Key=key, Body=key.encode())
+    (ok,) = rig.send({"where": "in/", "name": "P1", "extra": "-x 'two words'"})
+    out = finish(rig.start(expected_number_files=4))  # argv.json, ls.json and 2 files: 4, enough
+    assert json.loads(rig.text("results/P1/ls.json")) == {
+        "in/P1/meta.xml": "in/P1/meta.xml",
+        "in/P1/img/a.tif": "in/P1/img/a.tif",
+    }, out
+    argv = json.loads(rig.text("results/P1/argv.json"))
+    assert argv[-4:] == ["--", argv[-3], "-x", "two words"] and argv[-3].endswith("/input/in/P1/meta.xml")
+    assert "--echo" in argv and argv[argv.index("--files") + 1] == "2"
+    assert rig.outcomes()[ok.job_id].state == "done"

@@ -120,7 +120,8 @@ def network(region: str = REGION) -> tuple[str, str]:
     """A subnet and a security group in the emulator."""
     ec2 = boto3.client("ec2", region_name=region)
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/24")["Subnet"]["SubnetId"]
+    # A fixed zone: moto picks one at random otherwise, and has no spot prices for some (us-east-1e).
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/24", AvailabilityZone=f"{region}a")["Subnet"]["SubnetId"]
     group = ec2.create_security_group(GroupName="echo", Description="echo", VpcId=vpc)["GroupId"]
     return subnet, group
 

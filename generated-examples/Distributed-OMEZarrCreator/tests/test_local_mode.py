@@ -30,32 +30,15 @@ def _answers(endpoint_url: str) -> bool:
         return probe.connect_ex((host, int(port))) == 0
 
 
-def _descendants() -> set[int]:
-    """Processes whose parent chain reaches this test process (or that are session leaders we started)."""
-    parents = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue
-        parents[int(stat.parent.name)] = int(text.rsplit(")", 1)[1].split()[1])
-    found, frontier = set(), {os.getpid()}
-    while frontier:
-        frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return found
-
-
-def _ds_processes() -> set[int]:
-    """Every process running this repository's worker or emulator, whoever its parent."""
+def _running_in(repo: Path) -> set[int]:
+    """Every process whose working folder is the repository: its workers, its emulator, run.py itself."""
     found = set()
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+    for cwd in Path("/proc").glob("[0-9]*/cwd"):
         try:
-            args = cmdline.read_bytes().split(b"\0")
+            if Path(os.readlink(cwd)).is_relative_to(repo.resolve()):
+                found.add(int(cwd.parent.name))
         except OSError:
             continue
-        if b"ds_runtime.worker" in args or b"ds_runtime.local.emulator" in args:
-            found.add(int(cmdline.parent.name))
     return found
 
 
@@ -95,18 +78,15 @@ def _check_outputs(folder: Path) -> None:
 
 
 def test_local_run_does_the_whole_lifecycle_and_leaves_nothing_running(local_repo: Path) -> None:
-    processes = _ds_processes()
     done = run_py(local_repo, "localRun", "files/job.json", "--fleet", "files/fleet.json", "--outputs", "out")
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"│ done                   │ {JOBS}" in done.stdout
     _check_outputs(local_repo / "out")
-    # The emulator served from run.py's own process: with it gone and no child left, its port is closed.
-    assert not _descendants(), "run.py left a process behind"
-    assert _ds_processes() <= processes, "a worker or emulator process is still running"
+    # The emulator served from run.py's own process: with it and its workers gone, its port is closed.
+    assert not _running_in(local_repo), "run.py, a worker or the emulator is still running"
 
 
 def test_the_four_commands_with_local_flag_share_one_emulator(local_repo: Path) -> None:
-    processes = _ds_processes()
     for command in (["setup"], ["submitJob", "files/job.json"], ["startCluster", "files/fleet.json"]):
         done = run_py(local_repo, "--local", *command)
         assert done.returncode == 0, f"{command}: {done.stdout}{done.stderr}"
@@ -119,7 +99,7 @@ def test_the_four_commands_with_local_flag_share_one_emulator(local_repo: Path) 
     _check_outputs(local_repo / "local-outputs")
     assert not (local_repo / ".local" / "state.json").exists()
     assert not _answers(state["endpoint_url"]), "the emulator's port is still open"
-    assert _ds_processes() <= processes, "a worker or emulator process is still running"
+    assert not _running_in(local_repo), "a worker or emulator process is still running"
 
 
 @pytest.mark.parametrize(
@@ -132,9 +112,8 @@ def test_the_four_commands_with_local_flag_share_one_emulator(local_repo: Path) 
 )
 def test_bad_input_in_local_mode_gets_the_same_clear_errors(local_repo: Path, args: list[str], message: str) -> None:
     (local_repo / "files" / "broken.json").write_text('{"groups": [')
-    processes = _ds_processes()
     done = run_py(local_repo, *args)
     assert done.returncode == 2
     assert message in done.stderr
-    assert _ds_processes() <= processes and not _descendants(), "bad input started something"
+    assert not _running_in(local_repo), "bad input started something"
     assert not (local_repo / ".local" / "state.json").exists()

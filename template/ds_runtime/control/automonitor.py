@@ -2,7 +2,9 @@
 
 A CloudWatch alarm watches the queue; when no job has been waiting or running for
 15 minutes it invokes a Lambda whose handler is `teardown.lambda_handler`, the
-same code `monitor` runs at its end. The Lambda's package is built here from this
+same code `monitor` runs at its end. With MAX_COST or MAX_HOURS set, an
+EventBridge schedule also invokes it every CAP_CHECK_MINUTES minutes to check the
+caps (the handler tears down only if one is reached). The Lambda's package is built here from this
 repository's own files (teardown and wait need only boto3, which Lambda provides).
 """
 
@@ -17,12 +19,17 @@ from botocore.exceptions import ClientError
 
 from .account import role_name
 from .context import Context, error_code
-from .teardown import PLAN_ENV, Plan
+from .teardown import CHECK_CAPS, PLAN_ENV, Plan
 
 PACKAGE = Path(__file__).resolve().parents[1]  # ds_runtime/
 SHIPPED = ["__init__.py", "control/__init__.py", "control/teardown.py", "control/wait.py"]
 HANDLER = "ds_runtime.control.teardown.lambda_handler"
 EMPTY_PERIODS = 3  # x 5 minutes with nothing visible or in flight
+CAP_CHECK_MINUTES = 5
+
+
+def rule_name(ctx: Context) -> str:
+    return f"{ctx.config.APP_NAME}-caps"
 
 
 def function_name(ctx: Context) -> str:
@@ -107,3 +114,31 @@ def create(ctx: Context, plan: Plan) -> None:
         Tags=[{"Key": k, "Value": v} for k, v in plan.tags.items()],
     )
     ctx.console.print(f"auto-monitor: alarm {alarm_name(ctx)} will run {name} when the queue stays empty")
+    if plan.schedule_rule:
+        _schedule_cap_checks(ctx, plan, name, arn)
+
+
+def _schedule_cap_checks(ctx: Context, plan: Plan, function: str, arn: str) -> None:
+    events = ctx.client("events")
+    rule_arn = events.put_rule(
+        Name=plan.schedule_rule,
+        ScheduleExpression=f"rate({CAP_CHECK_MINUTES} minutes)",
+        State="ENABLED",
+        Description=f"{plan.app_name}: check MAX_COST / MAX_HOURS of run {plan.run_id}",
+        Tags=[{"Key": k, "Value": v} for k, v in plan.tags.items()],
+    )["RuleArn"]
+    events.put_targets(Rule=plan.schedule_rule, Targets=[{"Id": "caps", "Arn": arn, "Input": json.dumps(CHECK_CAPS)}])
+    try:
+        ctx.client("lambda").add_permission(
+            FunctionName=function,
+            StatementId="cap-schedule",
+            Action="lambda:InvokeFunction",
+            Principal="events.amazonaws.com",
+            SourceArn=rule_arn,
+        )
+    except ClientError as exc:
+        if "ResourceConflict" not in error_code(exc):
+            raise
+    ctx.console.print(
+        f"auto-monitor: {function} checks the caps every {CAP_CHECK_MINUTES} minutes ({plan.schedule_rule})"
+    )

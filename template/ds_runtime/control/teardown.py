@@ -13,9 +13,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 import boto3
@@ -25,6 +27,10 @@ from botocore.exceptions import ClientError
 from .wait import WaitTimeout, wait_for
 
 PLAN_ENV = "DS_TEARDOWN_PLAN"
+CHECK_CAPS = {"ds_check": "caps"}  # the scheduled event's input: check the caps, tear down only if reached
+LIVE_INSTANCE_STATES = ("pending", "running", "stopping", "stopped", "shutting-down")
+# EC2's StateTransitionReason of a terminated machine, e.g. "User initiated (2024-05-01 12:00:00 GMT)".
+_ENDED_AT = re.compile(r"\((\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) GMT\)")
 GONE_CODES = (
     "NotFound",
     "NonExistent",
@@ -55,6 +61,12 @@ class Plan:
     function_name: str = ""  # the auto-monitor Lambda, if any
     export_logs: bool = True
     tags: dict[str, str] = field(default_factory=dict)
+    # Caps (config.py MAX_COST, MAX_HOURS; 0 = none) and the price they are counted at.
+    max_cost: float = 0.0
+    max_hours: float = 0.0
+    price_per_hour: float = 0.0  # dollars per machine-hour when the run started
+    price_source: str = ""  # where that price came from, in words
+    schedule_rule: str = ""  # the EventBridge rule that has the auto-monitor check the caps
 
     # DS's monitor file keys, so DS users' scripts that read them keep working.
     def to_monitor(self) -> dict[str, Any]:
@@ -81,6 +93,85 @@ class Step:
     detail: str
 
 
+@dataclass(frozen=True)
+class Spend:
+    """What a run has used so far: wall-clock hours since it started and its machines' hours."""
+
+    hours: float
+    machine_hours: float
+    price_per_hour: float
+
+    @property
+    def dollars(self) -> float:
+        return self.machine_hours * self.price_per_hour
+
+
+def _ended(instance: dict[str, Any], now: float) -> float:
+    if instance["State"]["Name"] in LIVE_INSTANCE_STATES:
+        return now
+    found = _ENDED_AT.search(instance.get("StateTransitionReason", ""))
+    if found is None:
+        return now  # unknown end: count it as still running (never too low)
+    return datetime.strptime(found.group(1), "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
+
+
+def spend(plan: Plan, session: boto3.Session, now: float | None = None) -> Spend:
+    """Hours and machine-hours of the run so far, from the run's machines as EC2 lists them.
+
+    A machine counts from its launch to its termination (or to now while it lives).
+    EC2 forgets terminated machines after about an hour, so late in a long run the
+    figure can miss machines that were stopped early; MAX_HOURS is the exact bound.
+    """
+    now = time.time() if now is None else now
+    ec2 = session.client("ec2")
+    machine_seconds = 0.0
+    pages = ec2.get_paginator("describe_instances").paginate(
+        Filters=[{"Name": "tag:ds:run", "Values": [plan.run_id]}, {"Name": "tag:ds:app", "Values": [plan.app_name]}]
+    )
+    for page in pages:
+        for reservation in page["Reservations"]:
+            for instance in reservation["Instances"]:
+                machine_seconds += max(0.0, _ended(instance, now) - instance["LaunchTime"].timestamp())
+    hours = max(0.0, now - plan.start_time_ms / 1000) / 3600
+    return Spend(hours, machine_seconds / 3600, plan.price_per_hour)
+
+
+def cap_reached(plan: Plan, used: Spend) -> str:
+    """Why the run must stop now, in plain words; '' while no cap is reached."""
+    if plan.max_hours and used.hours >= plan.max_hours:
+        return (
+            f"MAX_HOURS = {plan.max_hours:g} reached: the run started {used.hours:.2f} h ago. "
+            "The fleet is cancelled and the run torn down; jobs not done are not lost for good: "
+            "submit the Job file again (with CHECK_IF_DONE_BOOL = True, finished jobs are skipped)."
+        )
+    if plan.max_cost and used.dollars >= plan.max_cost:
+        return (
+            f"MAX_COST = ${plan.max_cost:g} reached: {used.machine_hours:.2f} machine-hours at "
+            f"${plan.price_per_hour:.4f}/h ({plan.price_source}) = ${used.dollars:.2f} so far. "
+            "The fleet is cancelled and the run torn down; submit the Job file again to finish "
+            "(with CHECK_IF_DONE_BOOL = True, finished jobs are skipped)."
+        )
+    return ""
+
+
+def check_caps(plan: Plan, session: boto3.Session, now: float | None = None) -> str:
+    """cap_reached for the run as it is now; '' at once if the run has no caps."""
+    if not plan.max_cost and not plan.max_hours:
+        return ""
+    return cap_reached(plan, spend(plan, session, now))
+
+
+def run_steps(steps: list[tuple[str, Callable[[], str]]]) -> list[Step]:
+    """Each step in turn; one that fails is reported and the others still run."""
+    results = []
+    for name, action in steps:
+        try:
+            results.append(Step(name, True, action()))
+        except Exception as exc:  # one broken step must never stop the others
+            results.append(Step(name, False, f"{type(exc).__name__}: {exc}"))
+    return results
+
+
 def _gone(exc: Exception) -> bool:
     if not isinstance(exc, ClientError):
         return False
@@ -89,18 +180,32 @@ def _gone(exc: Exception) -> bool:
 
 
 class Teardown:
-    def __init__(self, plan: Plan, session: boto3.Session, export_timeout: float = 120.0, drain_timeout: float = 60.0):
+    """The steps that remove a run. `reason` (e.g. a cap reached) opens the report;
+    `keep_failed=False` (cleanup) deletes the dead-letter queue even when it holds jobs."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        session: boto3.Session,
+        export_timeout: float = 120.0,
+        drain_timeout: float = 60.0,
+        reason: str = "",
+        keep_failed: bool = True,
+    ):
         self.plan = plan
         self.session = session
         self.export_timeout = export_timeout
         self.drain_timeout = drain_timeout
+        self.reason = reason
+        self.keep_failed = keep_failed
         self._config = BotoConfig(retries={"max_attempts": 8, "mode": "adaptive"})
 
     def client(self, service: str) -> Any:
         return self.session.client(service, config=self._config)
 
-    def run(self) -> list[Step]:
-        steps: list[tuple[str, Callable[[], str]]] = [
+    def steps(self) -> list[tuple[str, Callable[[], str]]]:
+        """(name, action) in order: the fleet first, since it is what bills."""
+        return [
             ("cancel spot fleet", self.cancel_fleet),
             ("stop and delete service", self.delete_service),
             ("deregister task definitions", self.deregister_task_definitions),
@@ -110,15 +215,12 @@ class Teardown:
             ("delete dashboard", self.delete_dashboard),
             ("delete cluster if unused", self.delete_cluster),
             ("export logs to S3", self.export_logs),
+            ("delete cap schedule", self.delete_schedule),
             ("delete auto-monitor", self.delete_function),
         ]
-        results = []
-        for name, action in steps:
-            try:
-                results.append(Step(name, True, action()))
-            except Exception as exc:  # one broken step must never stop the others
-                results.append(Step(name, False, f"{type(exc).__name__}: {exc}"))
-        return results
+
+    def run(self) -> list[Step]:
+        return ([Step(REASON_STEP, True, self.reason)] if self.reason else []) + run_steps(self.steps())
 
     # ------------------------------------------------------------ steps
 
@@ -190,10 +292,12 @@ class Teardown:
         names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
         attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
         failed = sum(int(attrs.get(n, 0)) for n in names)
-        if failed:
+        if failed and self.keep_failed:
             # Failed jobs are the user's evidence: keep them (a queue costs nothing idle).
             return f"kept {self.plan.dead_letter_queue}: it holds {failed} failed job(s) to inspect"
         sqs.delete_queue(QueueUrl=url)
+        if failed:
+            return f"{self.plan.dead_letter_queue} deleted with its {failed} failed job(s)"
         return f"{self.plan.dead_letter_queue} was empty, deleted"
 
     def delete_alarms(self) -> str:
@@ -282,6 +386,21 @@ class Teardown:
             return "no log groups to export"
         return f"{', '.join(exported)} -> s3://{self.plan.bucket}/exportedlogs/"
 
+    def delete_schedule(self) -> str:
+        if not self.plan.schedule_rule:
+            return "none (no caps, or AUTO_MONITOR was off)"
+        events = self.client("events")
+        try:
+            targets = events.list_targets_by_rule(Rule=self.plan.schedule_rule)["Targets"]
+            if targets:
+                events.remove_targets(Rule=self.plan.schedule_rule, Ids=[t["Id"] for t in targets])
+            events.delete_rule(Name=self.plan.schedule_rule)
+        except ClientError as exc:
+            if _gone(exc):
+                return f"{self.plan.schedule_rule} already gone"
+            raise
+        return f"{self.plan.schedule_rule} deleted"
+
     def delete_function(self) -> str:
         if not self.plan.function_name:
             return "none (AUTO_MONITOR was off)"
@@ -302,15 +421,32 @@ def _export_done(logs: Any, task_id: str) -> bool:
     return code == "COMPLETED"
 
 
+REASON_STEP = "why"
+
+
 def report(steps: list[Step]) -> Iterator[str]:
     for step in steps:
-        yield f"{'ok ' if step.ok else 'FAILED'} {step.name}: {step.detail}"
+        if step.name == REASON_STEP:
+            yield f"STOPPED: {step.detail}"
+        else:
+            yield f"{'ok ' if step.ok else 'FAILED'} {step.name}: {step.detail}"
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """The auto-monitor: a CloudWatch alarm (queue empty) invokes it; the plan is in its environment."""
+    """The auto-monitor; the plan is in its environment.
+
+    Invoked by the CloudWatch alarm (queue empty): tear down. Invoked by the
+    schedule with CHECK_CAPS as input: tear down only if MAX_COST or MAX_HOURS is reached.
+    """
     plan = Plan(**json.loads(os.environ[PLAN_ENV]))
-    steps = Teardown(plan, boto3.Session(region_name=plan.region)).run()
+    session = boto3.Session(region_name=plan.region)
+    reason = ""
+    if isinstance(event, dict) and event.get("ds_check") == CHECK_CAPS["ds_check"]:
+        reason = check_caps(plan, session)
+        if not reason:
+            print(f"{plan.app_name} run {plan.run_id}: caps not reached")
+            return {"ok": True, "steps": [], "stopped": False}
+    steps = Teardown(plan, session, reason=reason).run()
     lines = list(report(steps))
     print("\n".join(lines))  # lands in the function's CloudWatch log
-    return {"ok": all(s.ok for s in steps), "steps": lines}
+    return {"ok": all(s.ok for s in steps), "steps": lines, "stopped": True, "reason": reason}

@@ -39,7 +39,7 @@ def run_attempt(ctx: WorkerContext, job: Job, output_prefix: str, log: JobLog) -
             download(ctx.s3, settings.bucket, keys, input_dir)
         if ctx.stop.is_set():
             return Result("interrupted", error="stopped before the tool started")
-        argv = spec.argv(job.values, job.job_id, str(work), str(input_dir), str(output_dir))
+        argv = spec.argv(job.values, job.job_id, str(work), str(input_dir), str(output_dir), ctx.tool_config)
         log.line(f"running: {argv!r}")
         run = run_tool(argv, str(work), log.line, ctx.stop, settings.job_timeout_seconds)
         log.line(f"the tool exited with code {run.exit_code} after {run.seconds:.1f} s")
@@ -48,7 +48,8 @@ def run_attempt(ctx: WorkerContext, job: Job, output_prefix: str, log: JobLog) -
         if run.timed_out:
             error = f"timed out after {settings.job_timeout_seconds} s (JOB_TIMEOUT_SECONDS)"
             return Result("failed", run.exit_code, run.seconds, error)
-        problem = done_problem(spec.done, run.exit_code, output_dir, spec.required_file(job.values, job.job_id))
+        required = spec.required_file(job.values, job.job_id)
+        problem = done_problem(spec.done, run.exit_code, output_dir, required, spec.min_files(ctx.tool_config))
         if problem:
             return Result("failed", run.exit_code, run.seconds, problem)
         written = upload(ctx.s3, settings.bucket, output_dir, output_prefix)

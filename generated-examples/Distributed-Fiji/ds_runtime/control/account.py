@@ -114,7 +114,14 @@ def roles(ctx: Context) -> list[Role]:
             role_name(ctx, "monitor"),
             "lambda.amazonaws.com",
             _policy(
-                _statement(["ec2:CancelSpotFleetRequests", "ec2:DescribeSpotFleetRequests"], ["*"]),
+                # DescribeInstances: the machine-hours of a run, for MAX_COST.
+                _statement(
+                    ["ec2:CancelSpotFleetRequests", "ec2:DescribeSpotFleetRequests", "ec2:DescribeInstances"], ["*"]
+                ),
+                _statement(
+                    ["events:ListTargetsByRule", "events:RemoveTargets", "events:DeleteRule"],
+                    [f"arn:aws:events:{region}:{account}:rule/{c.APP_NAME}-caps"],
+                ),
                 _statement(
                     [
                         "ecs:UpdateService",

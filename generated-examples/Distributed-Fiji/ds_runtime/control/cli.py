@@ -1,4 +1,5 @@
-"""`python run.py COMMAND ...`: DS's four commands, with DS's names and arguments, plus account setup."""
+"""`python run.py COMMAND ...`: DS's four commands with DS's names and arguments, plus account setup,
+cost and failure commands, data in and out, local mode (--local, localRun) and buildImage."""
 
 from __future__ import annotations
 
@@ -14,11 +15,17 @@ from ..config import ConfigError, DSConfig, load_config
 from ..jobs import JobFileError, read_job_file
 from ..spec import SpecError, ToolSpec, load_spec
 from .account import setup_account, undo_account
+from .cleanup import cleanup
 from .cluster import load_fleet_file, start_cluster
+from .confirm import confirm_policy
 from .context import AWS_ERRORS, CommandError, Context
 from .data import download_outputs, upload_inputs
+from .estimate import estimate_command
+from .image import build_image, parse_build_args
 from .monitor import load_monitor_file, monitor
+from .retry import retry_failed
 from .setup import setup
+from .status import status
 from .submit import submit
 
 CHEAPEST_WORDS = ("cheapest", "true")
@@ -29,7 +36,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="run.py",
         description="Run this repository's tool over many jobs on AWS (Distributed-Something).",
-        epilog="In order: setupAccount (once), setup, submitJob, startCluster, monitor.",
+        epilog="In order: setupAccount (once), setup, submitJob, startCluster, monitor. "
+        "Cost and failures: estimate, status, retryFailed, cleanup.",
     )
     p.add_argument("--config", type=Path, default=Path("config.py"), help="settings file (default: config.py)")
     p.add_argument("--spec", type=Path, default=Path("tool/spec.json"), help="tool spec (default: tool/spec.json)")
@@ -38,6 +46,11 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run on this computer for free: an AWS emulator and local workers instead of AWS",
     )
+    p.add_argument(
+        "--docker",
+        action="store_true",
+        help="with --local: the workers are containers of the worker image (DOCKERHUB_TAG), not processes",
+    )
     commands = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("setup", help="create the queues, ECS cluster, task definition and service")
     job = commands.add_parser("submitJob", help="check a job file and put one message per job on the queue")
@@ -45,6 +58,10 @@ def parser() -> argparse.ArgumentParser:
     fleet = commands.add_parser("startCluster", help="ask for spot machines and start the workers")
     fleet.add_argument("fleetfile", type=Path, help="a Fleet file, e.g. files/exampleFleet.json")
     fleet.add_argument("--wait", type=float, default=600, help="seconds to wait for the first machine (default 600)")
+    fleet.add_argument("--yes", action="store_true", help="start without asking (the plan and cost are still shown)")
+    fleet.add_argument(
+        "--job-seconds", type=float, help="seconds one job takes, for the cost shown (default: measured)"
+    )
     mon = commands.add_parser("monitor", help="shrink the fleet as jobs finish and tear everything down at the end")
     mon.add_argument("monitorfile", type=Path, help="the file startCluster wrote")
     mon.add_argument(
@@ -54,6 +71,19 @@ def parser() -> argparse.ArgumentParser:
         help="'cheapest' (or True, as in DS): after 15 minutes, stop replacing machines lost to spot interruptions",
     )
     mon.add_argument("--interval", type=float, default=60, help="seconds between looks at the queue (default 60)")
+    cost = commands.add_parser("estimate", help="what a Job file will cost and when it will finish (nothing starts)")
+    cost.add_argument("jobfile", type=Path, help="a Job file, e.g. files/exampleJob.json")
+    cost.add_argument("fleetfile", type=Path, nargs="?", help="a Fleet file: prices in its subnets' zones only")
+    cost.add_argument("--job-seconds", type=float, help="seconds one job takes (default: median of finished jobs)")
+    cost.add_argument("--json", action="store_true", help="print JSON instead")
+    state = commands.add_parser("status", help="jobs queued, running, done, failed, dead-lettered; why jobs failed")
+    state.add_argument("--json", action="store_true", help="print JSON instead")
+    retry = commands.add_parser("retryFailed", help="put dead-lettered jobs back on the queue (all, or those named)")
+    retry.add_argument("job_ids", nargs="*", metavar="JOB_ID", help="job ids as `status` shows them (default: all)")
+    clean = commands.add_parser("cleanup", help="find and delete everything of this app left in AWS")
+    clean.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
+    clean.add_argument("--yes", action="store_true", help="delete without asking")
+    clean.add_argument("--files", type=Path, default=Path("files"), help="where monitor files are (default: files)")
     commands.add_parser("setupAccount", help="once per account: create this app's least-privilege IAM roles")
     commands.add_parser("undoAccount", help="delete the IAM roles setupAccount created")
     up = commands.add_parser("uploadInputs", help="copy a local folder into the bucket (AWS_BUCKET)")
@@ -71,6 +101,25 @@ def parser() -> argparse.ArgumentParser:
     trial.add_argument("--inputs", type=Path, help="local folder to upload as inputs first")
     trial.add_argument("--input-prefix", default="", help="S3 prefix for those inputs (default: bucket root)")
     trial.add_argument("--outputs", type=Path, default=Path(LOCAL_OUTPUTS), help="where outputs are fetched")
+    trial.add_argument(
+        "--docker",
+        action="store_true",
+        dest="localrun_docker",  # not `docker`: a subcommand's default would overwrite the global flag
+        help="workers as containers of the worker image (DOCKERHUB_TAG; build it with buildImage)",
+    )
+    build = commands.add_parser("buildImage", help="build the worker image from the Dockerfile, tagged DOCKERHUB_TAG")
+    build.add_argument("--push", action="store_true", help="then push it to the tag's registry (after docker login)")
+    build.add_argument(
+        "--build-arg",
+        dest="build_args",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a Dockerfile ARG, e.g. WORKER_PYTHON=/usr/bin/python3 (repeatable)",
+    )
+    build.add_argument("--network", help="the build's network, e.g. host to reach a package index on 127.0.0.1")
+    build.add_argument("--platform", help="e.g. linux/amd64 (x86 machines) when building on an arm64 computer")
+    build.add_argument("--no-cache", action="store_true", help="rebuild every layer")
     return p
 
 
@@ -84,7 +133,16 @@ def run_command(args: argparse.Namespace, ctx: Context) -> int:
     if args.command == "submitJob":
         return submit(ctx, args.jobfile)
     if args.command == "startCluster":
-        return start_cluster(ctx, args.fleetfile, wait_seconds=args.wait)
+        confirm = confirm_policy(ctx, args.yes, "startCluster")  # refuses at once without a terminal or --yes
+        return start_cluster(ctx, args.fleetfile, wait_seconds=args.wait, confirm=confirm, job_seconds=args.job_seconds)
+    if args.command == "estimate":
+        return estimate_command(ctx, args.jobfile, args.fleetfile, args.job_seconds, as_json=args.json)
+    if args.command == "status":
+        return status(ctx, as_json=args.json)
+    if args.command == "retryFailed":
+        return retry_failed(ctx, args.job_ids)
+    if args.command == "cleanup":
+        return cleanup(ctx, dry_run=args.dry_run, yes=args.yes, files=args.files)
     if args.command == "monitor":
         word = args.cheapest.strip().lower()
         if word not in ("", "false", *CHEAPEST_WORDS):
@@ -102,17 +160,21 @@ def run_local(args: argparse.Namespace, config: DSConfig, spec: ToolSpec, consol
     from ..local.oneshot import LocalRunRequest, local_run
 
     repo = Path.cwd()
+    workers = "docker" if args.docker or getattr(args, "localrun_docker", False) else "process"
     if args.command == "localRun":
         request = LocalRunRequest(args.jobfile, args.fleet, args.inputs, args.input_prefix, args.outputs)
-        return local_run(config, spec, repo, request, console)
+        return local_run(config, spec, repo, request, console, workers=workers)
     _check_files_first(args, spec)  # bad input starts nothing, not even the emulator
+    if args.command == "startCluster":
+        backend.check_workers(config, repo, workers)  # nor does a missing Docker engine or image
     state = backend.ensure_emulator(repo)
     backend.activate(state.endpoint_url)
     ctx = Context(config, spec, make_session(None, config.AWS_REGION), console, local=True)
     backend.prepare_account(ctx)
     code = run_command(args, ctx)
     if args.command == "startCluster" and code == 0:
-        backend.start_local_tasks(ctx, repo, state)
+        plan = load_monitor_file(args.fleetfile.parent / f"{config.APP_NAME}SpotFleetRequestId.json")
+        backend.start_local_tasks(ctx, repo, state, workers, run_id=plan.run_id)
     if args.command == "monitor":
         saved = backend.save_bucket(ctx, repo / LOCAL_OUTPUTS)
         backend.shutdown(repo, drained=code == 0)
@@ -144,6 +206,12 @@ def main(argv: list[str] | None = None, console: Console | None = None) -> int:
     try:
         spec = load_spec(args.spec)
         config = load_config(args.config, spec, warn=lambda text: _complain("warning", text))
+        if args.command == "buildImage":  # Docker only: no AWS session, profile or emulator
+            ctx = Context(config, spec, make_session(None, config.AWS_REGION), console)
+            build_args = parse_build_args(args.build_args)
+            return build_image(
+                ctx, args.push, build_args, network=args.network, platform=args.platform, nocache=args.no_cache
+            )
         if args.command == "localRun" or args.local:
             return run_local(args, config, spec, console)
         ctx = Context(config, spec, make_session(config.AWS_PROFILE, config.AWS_REGION), console)

@@ -1,8 +1,8 @@
 """`python run.py localRun JOBFILE`: a whole run on this computer, for free, in one command.
 
 The same steps as on AWS, in one process: an emulator, setup, inputs up, submitJob,
-startCluster (local worker processes in place of ECS tasks), monitor (shrink, then
-tear down), outputs down. A live bar shows queued / running / done / failed; a
+startCluster (local worker processes, or containers of the worker image, in place of
+ECS tasks), monitor (shrink, then tear down), outputs down. A live bar shows queued / running / done / failed; a
 table sums the run up, with the reason of every failed job.
 """
 
@@ -30,9 +30,8 @@ from ..outcomes import Outcome, default_prefix, latest_outcomes
 from ..spec import ToolSpec
 from ..worker.done import listed_objects
 from ..worker.transfer import download, upload
-from .backend import LocalState, activate, prepare_account, start_local_tasks
+from .backend import LocalState, activate, check_workers, prepare_account, start_local_tasks, stop_local_tasks
 from .emulator import start_emulator
-from .workers import IDLE_STOP_GRACE_SECONDS, STOP_GRACE_SECONDS, stop_tasks
 
 POLL_SECONDS = 1.0
 
@@ -66,11 +65,15 @@ class LocalRunRequest:
     outputs: Path
 
 
-def local_run(config: DSConfig, spec: ToolSpec, repo: Path, request: LocalRunRequest, console: Console) -> int:
+def local_run(
+    config: DSConfig, spec: ToolSpec, repo: Path, request: LocalRunRequest, console: Console, workers: str = "process"
+) -> int:
+    """`workers`: "process" (this Python runs the worker and the tool) or "docker" (the worker image)."""
     started = time.monotonic()
     jobs = read_job_file(request.job_file, spec)  # a bad job file is refused before anything starts
     if request.inputs is not None and not request.inputs.is_dir():
         raise FileNotFoundError(f"{request.inputs}: input folder not found; give a folder of files to upload")
+    fleet = check_workers(config, repo, workers)  # so is a missing Docker engine or image
     with start_emulator() as emulator:
         activate(emulator.endpoint_url)
         # The commands' own chatter is kept for AWS runs; here the bar and the summary speak.
@@ -84,8 +87,10 @@ def local_run(config: DSConfig, spec: ToolSpec, repo: Path, request: LocalRunReq
         start_cluster(ctx, request.fleet_file, wait_seconds=30, poll_seconds=0.2)
         monitor_file = request.fleet_file.parent / f"{config.APP_NAME}SpotFleetRequestId.json"
         plan = load_monitor_file(monitor_file)
-        pids = start_local_tasks(ctx, repo, LocalState(endpoint_url=emulator.endpoint_url))
-        console.print(f"{len(jobs)} job(s) on {len(pids)} local worker task(s) x {config.DOCKER_CORES} worker(s)")
+        state = LocalState(endpoint_url=emulator.endpoint_url)
+        ids = start_local_tasks(ctx, repo, state, fleet, run_id=plan.run_id, persist=False)
+        kind = "local worker task(s)" if workers == "process" else "worker container(s)"
+        console.print(f"{len(jobs)} job(s) on {len(ids)} {kind} x {config.DOCKER_CORES} worker(s)")
         drained = False
         try:
             tally = _watch(ctx, plan, len(jobs), console)
@@ -94,7 +99,7 @@ def local_run(config: DSConfig, spec: ToolSpec, repo: Path, request: LocalRunReq
             fetched = _fetch_outputs(ctx, jobs, request.outputs)
             steps = Teardown(plan, ctx.session).run()
         finally:
-            stop_tasks(pids, grace=IDLE_STOP_GRACE_SECONDS if drained else STOP_GRACE_SECONDS)
+            stop_local_tasks(repo, state, drained)
             monitor_file.unlink(missing_ok=True)
     _summary(console, tally, outcomes, fetched, request.outputs, time.monotonic() - started)
     torn_down = all(step.ok for step in steps)

@@ -22,16 +22,22 @@ def output_files(output_dir: Path) -> list[Path]:
 CONTENT_SCAN_BYTES = 1 << 20
 
 
-def done_problem(rule: DoneRule, exit_code: int | None, output_dir: Path, required_file: str = "") -> str:
+def done_problem(
+    rule: DoneRule, exit_code: int | None, output_dir: Path, required_file: str = "", min_files: int | None = None
+) -> str:
     """Why a finished run does not count as done; '' when it does.
 
-    `required_file` is the rule's file rendered for this job (ToolSpec.required_file).
+    `required_file` is the rule's file rendered for this job (ToolSpec.required_file);
+    `min_files` the rule's count when it comes from config (ToolSpec.min_files).
     """
     if exit_code != rule.exit_code:
         return f"the tool exited with code {exit_code}, expected {rule.exit_code}"
+    least = min_files if min_files is not None else rule.min_files
+    if not isinstance(least, int):
+        raise ValueError(f"done rule min_files {least!r} needs the config: pass min_files")
     count = len(output_files(output_dir))
-    if count < rule.min_files:
-        return f"the tool wrote {count} output file(s), expected at least {rule.min_files}"
+    if count < least:
+        return f"the tool wrote {count} output file(s), expected at least {least}"
     if required_file:
         required = output_dir / safe_key(required_file, what="required_file")
         if not required.is_file():

@@ -21,7 +21,9 @@ from botocore.exceptions import ClientError
 
 from ..jsonfile import read_json
 from . import automonitor, dashboard
+from .confirm import Confirm
 from .context import AWS_ERRORS, CommandError, Context
+from .estimate import Price, current_price, fleet_zones, make_estimate, show
 from .teardown import Plan
 from .wait import WaitTimeout, wait_for
 
@@ -188,24 +190,10 @@ def _capacity(ctx: Context, fleet_id: str, since: datetime) -> int | None:
     return len(running) or None
 
 
-def write_monitor_file(path: Path, plan: Plan) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    with tmp.open("w") as handle:
-        json.dump(plan.to_monitor(), handle, indent=2)
-    tmp.replace(path)  # never a half-written monitor file
-
-
-def start_cluster(ctx: Context, fleet_file: Path, wait_seconds: float = 600, poll_seconds: float = 15) -> int:
+def app_plan(ctx: Context, run_id: str, fleet_id: str, **run_specific: Any) -> Plan:
+    """What teardown needs to find this app's resources, from config; the rest is the run's own."""
     c = ctx.config
-    fleet = load_fleet_file(fleet_file, allow_stand_ins=ctx.local)
-    _require_setup(ctx)
-    run_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
-    request = build_request(ctx, fleet, run_id)  # may still refuse: an SSM image that is not there
-    started = datetime.now(timezone.utc)
-    _ensure_log_groups(ctx, run_id)
-    fleet_id = ctx.client("ec2").request_spot_fleet(SpotFleetRequestConfig=request)["SpotFleetRequestId"]
-    ctx.console.print(f"spot fleet {fleet_id} requested: {c.CLUSTER_MACHINES} x {', '.join(c.MACHINE_TYPE)}")
-    plan = Plan(
+    return Plan(
         app_name=c.APP_NAME,
         region=c.AWS_REGION,
         run_id=run_id,
@@ -216,12 +204,85 @@ def start_cluster(ctx: Context, fleet_file: Path, wait_seconds: float = 600, pol
         queue_name=c.SQS_QUEUE_NAME,
         dead_letter_queue=c.SQS_DEAD_LETTER_QUEUE,
         bucket=c.AWS_BUCKET,
-        log_groups=ctx.log_groups,
-        start_time_ms=int(time.time() * 1000),
+        log_groups=run_specific.pop("log_groups", ctx.log_groups),
         alarm_prefix=f"{c.APP_NAME}-",
+        tags=ctx.tags(run_id if fleet_id else None),
+        **run_specific,
+    )
+
+
+def write_monitor_file(path: Path, plan: Plan) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    with tmp.open("w") as handle:
+        json.dump(plan.to_monitor(), handle, indent=2)
+    tmp.replace(path)  # never a half-written monitor file
+
+
+def queued_jobs(ctx: Context) -> int:
+    """Jobs on the queue: waiting plus in flight."""
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    attrs = ctx.client("sqs").get_queue_attributes(QueueUrl=ctx.require_queue(), AttributeNames=names)["Attributes"]
+    return sum(int(attrs.get(n, 0)) for n in names)
+
+
+def _plan_and_ask(
+    ctx: Context, fleet: dict[str, Any], confirm: Confirm | None, job_seconds: float | None
+) -> Price | None:
+    """The price the run is counted at; with `confirm`, the estimate is shown and asked about first.
+
+    None if the user declines.
+    """
+    c = ctx.config
+    if confirm is None:  # programmatic use and local mode: no questions, no job time to measure
+        return current_price(ctx, fleet_zones(ctx, fleet))
+    estimate = make_estimate(ctx, queued_jobs(ctx), job_seconds, fleet)
+    ctx.console.print(f"[bold]startCluster plan[/] for {c.APP_NAME} in {c.AWS_REGION}:", highlight=False)
+    show(ctx, estimate)
+    if estimate.jobs == 0:
+        ctx.console.print("[bold yellow]warning:[/] the queue is empty: machines would idle (submitJob first?)")
+    caps = [f"MAX_COST ${c.MAX_COST:g}"] * bool(c.MAX_COST) + [f"MAX_HOURS {c.MAX_HOURS:g}"] * bool(c.MAX_HOURS)
+    ctx.console.print(f"caps: {', '.join(caps) if caps else 'none (set MAX_COST / MAX_HOURS in config.py)'}")
+    if caps and not c.AUTO_MONITOR:
+        ctx.console.print("  the caps are checked while `monitor` runs; AUTO_MONITOR = True checks them in AWS too")
+    if not confirm(f"Start {c.CLUSTER_MACHINES} machine(s) at up to ${c.MACHINE_PRICE:g}/h each?"):
+        return None
+    return estimate.price
+
+
+def start_cluster(
+    ctx: Context,
+    fleet_file: Path,
+    wait_seconds: float = 600,
+    poll_seconds: float = 15,
+    confirm: Confirm | None = None,
+    job_seconds: float | None = None,
+) -> int:
+    """Start the fleet. `confirm` (the CLI's policy) sees the estimate first; None starts without asking."""
+    c = ctx.config
+    fleet = load_fleet_file(fleet_file, allow_stand_ins=ctx.local)
+    _require_setup(ctx)
+    price = _plan_and_ask(ctx, fleet, confirm, job_seconds)
+    if price is None:
+        ctx.console.print("not confirmed: nothing was started")
+        return 1
+    run_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
+    request = build_request(ctx, fleet, run_id)  # may still refuse: an SSM image that is not there
+    started = datetime.now(timezone.utc)
+    _ensure_log_groups(ctx, run_id)
+    fleet_id = ctx.client("ec2").request_spot_fleet(SpotFleetRequestConfig=request)["SpotFleetRequestId"]
+    ctx.console.print(f"spot fleet {fleet_id} requested: {c.CLUSTER_MACHINES} x {', '.join(c.MACHINE_TYPE)}")
+    plan = app_plan(
+        ctx,
+        run_id,
+        fleet_id,
+        start_time_ms=int(time.time() * 1000),
         dashboard=ctx.dashboard_name if c.CREATE_DASHBOARD and c.CLEAN_DASHBOARD else "",
         function_name=automonitor.function_name(ctx) if c.AUTO_MONITOR else "",
-        tags=ctx.tags(run_id),
+        max_cost=float(c.MAX_COST),
+        max_hours=float(c.MAX_HOURS),
+        price_per_hour=price.dollars_per_hour,
+        price_source=price.source,
+        schedule_rule=automonitor.rule_name(ctx) if c.AUTO_MONITOR and (c.MAX_COST or c.MAX_HOURS) else "",
     )
     monitor_file = fleet_file.parent / f"{c.APP_NAME}SpotFleetRequestId.json"
     write_monitor_file(monitor_file, plan)  # at once: an interrupted wait must still leave a way to tear down

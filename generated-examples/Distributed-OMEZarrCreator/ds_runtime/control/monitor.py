@@ -22,7 +22,7 @@ from pathlib import Path
 from botocore.exceptions import ClientError
 
 from .context import AWS_ERRORS, CommandError, Context, error_code
-from .teardown import Plan, Teardown, report
+from .teardown import Plan, Teardown, check_caps, report
 
 MAX_FAILED_POLLS = 10  # consecutive failures before monitor gives up (it can be restarted)
 
@@ -90,13 +90,22 @@ class Monitor:
         interval: float = 60,
         cheapest_after: float = 15 * 60,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
     ):
         self.ctx, self.plan, self.cheapest = ctx, plan, cheapest
-        self.interval, self.cheapest_after, self.sleep = interval, cheapest_after, sleep
+        self.interval, self.cheapest_after, self.sleep, self.clock = interval, cheapest_after, sleep, clock
         self.started = time.monotonic()
+        self.stopped_because = ""  # set when a cap (MAX_COST, MAX_HOURS) ended the run
 
     def poll(self) -> bool:
-        """One look at the queue and one action; True once the run is finished."""
+        """One look at the queue and one action; True once the run is finished (or a cap is reached)."""
+        reason = check_caps(self.plan, self.ctx.session, now=self.clock())
+        if reason:
+            # What bills goes at once; the rest of the teardown follows in run().
+            step = Teardown(self.plan, self.ctx.session).cancel_fleet()
+            self.stopped_because = reason
+            self.ctx.console.print(f"[bold red]STOPPING:[/] {reason}\nspot fleet: {step}", highlight=False)
+            return True
         load = queue_load(self.ctx, self.plan)
         if load is None or load.empty:
             return True
@@ -130,8 +139,11 @@ class Monitor:
                             f"{failures} polls in a row failed; the run is untouched. Run monitor again."
                         ) from exc
                 self.sleep(self.interval)
-        self.ctx.console.print("queue empty: tearing the run down")
-        steps = Teardown(self.plan, self.ctx.session).run()
+        if self.stopped_because:
+            self.ctx.console.print("cap reached: tearing the run down")
+        else:
+            self.ctx.console.print("queue empty: tearing the run down")
+        steps = Teardown(self.plan, self.ctx.session, reason=self.stopped_because).run()
         for line in report(steps):
             self.ctx.console.print(line)
         return 0 if all(s.ok for s in steps) else 1

@@ -22,18 +22,15 @@ class TransferError(RuntimeError):
 
 
 def input_keys(s3: Any, bucket: str, spec: ToolSpec, values: Mapping[str, Any]) -> list[str]:
-    """Every S3 key the job reads: s3_key fields as they are, s3_prefix fields expanded."""
+    """Every S3 key the job reads: keys as they are, prefixes expanded (spec.inputs)."""
     keys: list[str] = []
-    for name in spec.input_fields:
-        value = values.get(name)
-        if not value:
+    for key, is_prefix in spec.inputs(values):
+        if not is_prefix:
+            keys.append(key)
             continue
-        if spec.fields[name].type == "s3_key":
-            keys.append(value)
-            continue
-        found = [key for key, _ in listed_objects(s3, bucket, value) if not key.endswith("/")]
+        found = [k for k, _ in listed_objects(s3, bucket, key) if not k.endswith("/")]
         if not found:
-            raise TransferError(f"input {name}: nothing in s3://{bucket}/{value.rstrip('/')}/")
+            raise TransferError(f"input: nothing in s3://{bucket}/{key.rstrip('/')}/")
         keys.extend(found)
     return keys
 

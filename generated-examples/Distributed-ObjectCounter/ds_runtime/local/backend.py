@@ -4,7 +4,8 @@
 emulator daemon the first time and reuses it until `monitor` tears the run down;
 its address and the local workers' process ids live in `.local/state.json`.
 `startCluster` requests the "fleet" from the emulator exactly as on AWS, then starts
-CLUSTER_MACHINES x TASKS_PER_MACHINE worker processes in place of ECS tasks.
+CLUSTER_MACHINES x TASKS_PER_MACHINE worker processes in place of ECS tasks, or
+containers of the worker image with `workers="docker"` (see fleet.py).
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ from pathlib import Path
 
 import requests
 
+from ..config import DSConfig
 from ..control.account import setup_account
 from ..control.context import CommandError, Context
 from ..worker.transfer import download
 from .emulator import READY_LINE
-from .workers import EMULATOR_KEYS, IDLE_STOP_GRACE_SECONDS, STOP_GRACE_SECONDS, alive, start_tasks, stop_tasks
+from .fleet import STATE_DIR, LocalFleet, local_fleet
+from .workers import EMULATOR_KEYS, IDLE_STOP_GRACE_SECONDS, STOP_GRACE_SECONDS, alive
 
-STATE_DIR = ".local"
 EMULATOR_START_SECONDS = 60
 
 
@@ -34,7 +36,18 @@ EMULATOR_START_SECONDS = 60
 class LocalState:
     endpoint_url: str = ""
     emulator_pid: int = 0
-    task_pids: list[int] = field(default_factory=list)
+    task_pids: list[int] = field(default_factory=list)  # worker processes
+    container_ids: list[str] = field(default_factory=list)  # worker containers (--docker)
+
+    def record(self, kind: str, ids: list[str]) -> None:
+        if kind == "process":
+            self.task_pids += [int(i) for i in ids]
+        else:
+            self.container_ids += ids
+
+    def tasks(self) -> dict[str, list[str]]:
+        """Task ids by fleet kind (see fleet.py)."""
+        return {"process": [str(pid) for pid in self.task_pids], "docker": list(self.container_ids)}
 
     @classmethod
     def load(cls, repo: Path) -> LocalState:
@@ -89,7 +102,7 @@ def ensure_emulator(repo: Path) -> LocalState:
         raise CommandError(f"the local AWS emulator did not start; see {repo / STATE_DIR / 'emulator.log'}")
     if process.stdout:
         process.stdout.close()  # the daemon prints nothing more; do not keep a pipe to it
-    state = LocalState(endpoint_url=line.split()[2], emulator_pid=process.pid, task_pids=state.task_pids)
+    state = LocalState(line.split()[2], process.pid, task_pids=state.task_pids, container_ids=state.container_ids)
     state.save(repo)
     return state
 
@@ -107,13 +120,43 @@ def prepare_account(ctx: Context) -> None:
         setup_account(ctx)
 
 
-def start_local_tasks(ctx: Context, repo: Path, state: LocalState) -> list[int]:
+def check_workers(config: DSConfig, repo: Path, workers: str = "process") -> LocalFleet:
+    """The fleet of that kind, once it is known it can start (an engine, the image): check before starting anything."""
+    fleet = local_fleet(workers, repo)
+    fleet.check(config)
+    return fleet
+
+
+def start_local_tasks(
+    ctx: Context,
+    repo: Path,
+    state: LocalState,
+    workers: str | LocalFleet = "process",
+    run_id: str = "",
+    persist: bool = True,
+) -> list[str]:
+    """CLUSTER_MACHINES x TASKS_PER_MACHINE local tasks in place of ECS's, recorded in `state`.
+
+    `persist`: also in .local/state.json, for a later `--local monitor` (localRun, one
+    process from start to end, keeps them in memory and leaves no state behind).
+    """
+    fleet = local_fleet(workers, repo) if isinstance(workers, str) else workers
     count = ctx.config.CLUSTER_MACHINES * ctx.config.TASKS_PER_MACHINE
-    tasks = start_tasks(ctx, repo, state.endpoint_url, count, repo / STATE_DIR / "workers")
-    state.task_pids += [t.pid for t in tasks]
-    state.save(repo)
-    ctx.console.print(f"local mode: {count} worker task(s) started; logs in {repo / STATE_DIR / 'workers'}")
-    return [t.pid for t in tasks]
+    ids = fleet.start(ctx, state.endpoint_url, count, run_id)
+    state.record(fleet.kind, ids)
+    if persist:
+        state.save(repo)
+    what = "worker task(s)" if fleet.kind == "process" else f"worker container(s) of {ctx.config.DOCKERHUB_TAG}"
+    ctx.console.print(f"local mode: {count} {what} started; {fleet.where_logs_are()}")
+    return ids
+
+
+def stop_local_tasks(repo: Path, state: LocalState, drained: bool) -> None:
+    """Stop every recorded task, of every kind. `drained`: the queue is empty, the workers idle."""
+    grace = IDLE_STOP_GRACE_SECONDS if drained else STOP_GRACE_SECONDS
+    for kind, ids in state.tasks().items():
+        if ids:
+            local_fleet(kind, repo).stop(ids, grace)
 
 
 def save_bucket(ctx: Context, folder: Path) -> int:
@@ -135,7 +178,7 @@ def shutdown(repo: Path, drained: bool) -> None:
     `drained`: the queue is known empty, so the workers are idle and need no long grace.
     """
     state = LocalState.load(repo)
-    stop_tasks(state.task_pids, grace=IDLE_STOP_GRACE_SECONDS if drained else STOP_GRACE_SECONDS)
+    stop_local_tasks(repo, state, drained)
     if state.emulator_pid and alive(state.emulator_pid):
         os.kill(state.emulator_pid, signal.SIGTERM)
         deadline = time.monotonic() + 15

@@ -15,7 +15,9 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from ..config import DSConfig
 from ..control.context import Context
 
 # Keys the emulator accepts; never real credentials (those stay out of workers' environments).
@@ -31,11 +33,20 @@ class LocalTask:
     log: str
 
 
+def container_definition(ctx: Context) -> dict[str, Any]:
+    """The worker's container definition, as `run.py setup` registered it (on the emulator)."""
+    definition = ctx.client("ecs").describe_task_definition(taskDefinition=ctx.task_family)["taskDefinition"]
+    return definition["containerDefinitions"][0]
+
+
+def definition_environment(ctx: Context) -> dict[str, str]:
+    """Exactly the environment ECS would give the container: no credentials, no endpoint."""
+    return {item["name"]: item["value"] for item in container_definition(ctx).get("environment", [])}
+
+
 def task_environment(ctx: Context, repo: Path, endpoint_url: str) -> dict[str, str]:
     """What ECS would put in the container, from the registered task definition, for a local process."""
-    family = ctx.task_family
-    definition = ctx.client("ecs").describe_task_definition(taskDefinition=family)["taskDefinition"]
-    env = {item["name"]: item["value"] for item in definition["containerDefinitions"][0].get("environment", [])}
+    env = definition_environment(ctx)
     env["TOOL_SPEC"] = str((repo / env.get("TOOL_SPEC", "tool/spec.json")).resolve())
     # The tool runs from this Python's environment (its scripts first on PATH), as it would from the image.
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
@@ -94,3 +105,24 @@ def stop_tasks(pids: list[int], grace: float = STOP_GRACE_SECONDS) -> None:
 def _signal_group(pid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)
+
+
+class ProcessFleet:
+    """The local fleet as processes on this computer (the tool must be installed here)."""
+
+    kind = "process"
+
+    def __init__(self, repo: Path, log_dir: Path) -> None:
+        self.repo, self.log_dir = repo, log_dir
+
+    def check(self, config: DSConfig) -> None:
+        pass  # this Python runs the worker; whether the tool is installed shows in the first job
+
+    def start(self, ctx: Context, endpoint_url: str, count: int, run_id: str = "") -> list[str]:
+        return [str(t.pid) for t in start_tasks(ctx, self.repo, endpoint_url, count, self.log_dir)]
+
+    def stop(self, ids: list[str], grace: float = STOP_GRACE_SECONDS) -> None:
+        stop_tasks([int(i) for i in ids], grace)
+
+    def where_logs_are(self) -> str:
+        return f"logs in {self.log_dir}"

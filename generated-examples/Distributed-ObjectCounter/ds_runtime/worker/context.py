@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,15 +31,24 @@ class WorkerContext:
     logs: Any
     stop: threading.Event = field(default_factory=threading.Event)  # set by SIGTERM
     host: str = field(default_factory=socket.gethostname)
+    # The config keys a command may read (spec.config_names), as this worker's environment has them.
+    tool_config: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, settings: WorkerSettings) -> WorkerContext:
         # No profile: in a container, credentials come from the task role (or the emulator).
         session = make_session(None, settings.region)
+        spec = load_spec(settings.spec_path)
         return cls(
             settings=settings,
-            spec=load_spec(settings.spec_path),
+            spec=spec,
+            tool_config=tool_config(spec, os.environ),
             s3=session.client("s3", config=S3_CONFIG),
             sqs=session.client("sqs", config=RETRIES),
             logs=session.client("logs", config=LOGS_CONFIG),
         )
+
+
+def tool_config(spec: ToolSpec, env: Mapping[str, str]) -> dict[str, str]:
+    """The tool's config keys from the environment `run.py setup` gave the worker (absent ones left out)."""
+    return {key: env[key] for key in sorted(spec.config_names) if key in env}

@@ -1,0 +1,94 @@
+"""Distributed-Fiji, rendered from examples/fiji.yml, runs its whole lifecycle in local mode.
+
+Fiji itself is not installed here: a STAND-IN executable named Fiji.app/ImageJ-linux64,
+under the folder config.py's FIJI_DIR names, records the argv it was given and writes
+what a DF script writes (files under output/ in its working folder). The run is the
+generated repository's own `python run.py localRun files/exampleJob.json`: emulated AWS,
+setup, submitJob, local workers, monitor, outputs fetched into local-outputs/.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from dsgen.render import TEMPLATE_ROOT, render
+
+SCRIPT_URL = "https://example.org/df-scripts/stitch_plate.py"
+EXPECTED_FILES = 2
+
+STAND_IN = """#!PYTHON
+# STAND-IN for Fiji's launcher: records its argv, writes COUNT files as a DF script would.
+import json, os, pathlib, sys
+calls = pathlib.Path(CALLS)
+(calls / f"{os.getpid()}.json").write_text(json.dumps({"argv": sys.argv, "cwd": os.getcwd()}))
+params = dict(p.split("=", 1) for p in sys.argv[-1].split(", "))
+name = params["Plate"].strip("'") + "_" + params["Well"].strip("'")
+out = pathlib.Path("output")  # DF scripts write under output/ in the working folder
+for index in range(COUNT):
+    (out / f"{name}_{index}.txt").write_text(sys.argv[-1])
+print("stand-in Fiji done", name)
+"""
+
+
+def _set_config(config: Path, **values: object) -> None:
+    lines = config.read_text().splitlines()
+    for key, value in values.items():
+        index = next(i for i, line in enumerate(lines) if line.startswith(f"{key} = "))
+        lines[index] = f"{key} = {value!r}"
+    config.write_text("\n".join(lines) + "\n")
+
+
+def test_fiji_local_lifecycle_with_a_stand_in_imagej_launcher(tmp_path: Path) -> None:
+    answers = yaml.safe_load((TEMPLATE_ROOT / "examples" / "fiji.yml").read_text())
+    repo = render(tmp_path / "Distributed-Fiji", answers, vcs_ref=None)
+    fiji_dir, calls = tmp_path / "fiji", tmp_path / "calls"
+    launcher = fiji_dir / "Fiji.app" / "ImageJ-linux64"
+    launcher.parent.mkdir(parents=True)
+    calls.mkdir()
+    stand_in = STAND_IN.replace("PYTHON", sys.executable).replace("CALLS", repr(str(calls)))
+    launcher.write_text(stand_in.replace("COUNT", str(EXPECTED_FILES)))
+    launcher.chmod(0o755)
+    _set_config(
+        repo / "config.py", FIJI_DIR=str(fiji_dir), SCRIPT_DOWNLOAD_URL=SCRIPT_URL, EXPECTED_NUMBER_FILES=EXPECTED_FILES
+    )
+
+    done = subprocess.run(
+        [sys.executable, "run.py", "localRun", "files/exampleJob.json"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+
+    job_file = json.loads((repo / "files" / "exampleJob.json").read_text())
+    shared = ", ".join(f"{k}='{v}'" for k, v in job_file["shared_metadata"].items())
+    expected = {}
+    for group in job_file["groups"]:
+        pairs = shared + ", " + ", ".join(f"{k}='{v}'" for k, v in group.items())
+        expected[pairs] = [
+            str(launcher),
+            "--ij2",
+            "--headless",
+            "--console",
+            "--run",
+            f"{fiji_dir}/Fiji.app/plugins/stitch_plate.py",
+            pairs,
+        ]
+    recorded = [json.loads(p.read_text()) for p in sorted(calls.glob("*.json"))]
+    assert sorted(r["argv"][-1] for r in recorded) == sorted(expected), "one run per job"
+    for run in recorded:
+        assert run["argv"] == expected[run["argv"][-1]]
+        assert Path(run["cwd"]).name.startswith("ds-"), "the tool runs in the job's own folder"
+
+    outputs = repo / "local-outputs" / job_file["output_file_location"].rstrip("/")
+    fetched = sorted(p.name for p in outputs.iterdir())
+    names = [f"{g['Plate']}_{g['Well']}_{i}.txt" for g in job_file["groups"] for i in range(EXPECTED_FILES)]
+    assert fetched == sorted(names)
+    for group in job_file["groups"]:
+        assert f"Well='{group['Well']}'" in (outputs / f"{group['Plate']}_{group['Well']}_0.txt").read_text()

@@ -1,0 +1,224 @@
+"""The regenerated DS tools run their originals' command lines, argument for argument.
+
+For each committed example (generated-examples/, kept fresh by `dsgen examples --check`),
+every job of its files/exampleJob.json, and variants of it, is turned into argv by the
+repository's own tool spec and compared with the command line the original worker
+builds (DCP's cp-worker.py, DF's fiji-worker.py, DOZC's B2R-worker.py), transcribed
+here as the originals write them. The originals' local folders map onto a job's:
+DCP's bucket mount (/home/ubuntu/bucket) and DOZC's download folder are IN (inputs
+land at IN/<S3 key>), their output folders OUT; DF's working folder /opt/fiji is
+config.py's FIJI_DIR. S3 prefixes are written without their trailing '/', as
+os.path.join writes them in DOZC.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "template"))
+
+from ds_runtime.jobs import jobs_from_data  # noqa: E402
+from ds_runtime.spec import ToolSpec, load_spec  # noqa: E402
+
+EXAMPLES = ROOT / "generated-examples"
+WORK, IN, OUT = "/work/ds-job", "/work/ds-job/input", "/work/ds-job/output"
+
+
+def _example(tool: str) -> tuple[ToolSpec, dict[str, Any], dict[str, str]]:
+    repo = EXAMPLES / f"Distributed-{tool}"
+    spec = load_spec(repo / "tool" / "spec.json")
+    job_file = json.loads((repo / "files" / "exampleJob.json").read_text())
+    # What `run.py setup` gives the worker: config.py's values, as environment text.
+    config: dict[str, str] = {"EXPECTED_NUMBER_FILES": "1"}
+    namespace: dict[str, Any] = {}
+    exec((repo / "config.py").read_text(), namespace)  # config.py is plain Python
+    for key in spec.config_keys:
+        value = namespace[key]
+        config[key] = value if isinstance(value, str) else json.dumps(value)
+    return spec, job_file, config
+
+
+def _argvs(spec: ToolSpec, job_file: dict[str, Any], config: dict[str, str]) -> list[tuple[dict, list[str]]]:
+    jobs = jobs_from_data(job_file, spec)
+    assert jobs, "the job file has jobs"
+    return [(job.values, spec.argv(job.values, job.job_id, WORK, IN, OUT, config)) for job in jobs]
+
+
+# ---------------------------------------------------------------- CellProfiler (DCP)
+
+
+def _dcp_command(message: dict[str, Any], env: dict[str, str]) -> list[str]:
+    """DCP's cp-worker.py: its command string for this message, split as DCP splits it."""
+    metadata = message["Metadata"]
+    if isinstance(metadata, dict):  # DCP writes a mapping's Metadata back as k=v,k=v
+        metadata = ",".join(f"{k}={v}" for k, v in metadata.items())
+    data_root, local_out = IN, OUT
+    pipepath = os.path.join(data_root, message["pipeline"])
+    data_file_path = os.path.join(data_root, message["data_file"])
+    cp_done = f"{local_out}/cp.is.done"
+    stem = f"cellprofiler -c -r -p {pipepath} -i {data_root}/{message['input'].rstrip('/')} -o {local_out} -d {cp_done}"
+    if message["data_file"][-4:] == ".csv":
+        cmd = f"{stem} --data-file={data_file_path} -g {metadata}"
+    elif message["data_file"][-3:] == ".h5":
+        cmd = f"{stem} -g {metadata}"
+    elif message["data_file"][-4:] == ".txt":
+        cmd = f"{stem} --file-list={data_file_path} -g {metadata}"
+    else:
+        raise AssertionError("DCP does not recognise this data file")
+    if env["USE_PLUGINS"].lower() == "true":
+        cmd += " --plugins-directory=/home/ubuntu/CellProfiler-plugins/active_plugins"
+    if env["ALWAYS_CONTINUE"].lower() == "true":
+        cmd += " --always-continue"
+    return cmd.split()
+
+
+@pytest.mark.parametrize("data_file", ["load_data.csv", "file_list.txt", "Batch_data.h5"])
+@pytest.mark.parametrize(
+    ("use_plugins", "always_continue"), [("False", "False"), ("True", "False"), ("False", "True"), ("true", "TRUE")]
+)
+def test_cellprofiler_argv_is_dcps_command_line(data_file: str, use_plugins: str, always_continue: str) -> None:
+    spec, job_file, config = _example("CellProfiler")
+    assert config["USE_PLUGINS"] == config["ALWAYS_CONTINUE"] == "False"  # config.py's defaults
+    job_file = {**job_file, "data_file": f"projects/demo/workspace/load_data_csv/{data_file}"}
+    config = {**config, "USE_PLUGINS": use_plugins, "ALWAYS_CONTINUE": always_continue}
+    groups = job_file["groups"]
+    assert any(isinstance(g["Metadata"], str) for g in groups) and any(isinstance(g["Metadata"], dict) for g in groups)
+    for (values, argv), group in zip(_argvs(spec, job_file, config), groups, strict=True):
+        message = {**{k: v for k, v in job_file.items() if k != "groups"}, **group}
+        assert argv == _dcp_command(message, config), values
+
+
+def test_cellprofiler_outputs_go_under_output_by_metadata_values() -> None:
+    spec, job_file, _ = _example("CellProfiler")
+    keys = [spec.output_key(job.values, job.job_id) for job in jobs_from_data(job_file, spec)]
+    # DCP: remoteOut = os.path.join(output, '-'.join(Metadata values))
+    assert keys == [
+        "projects/demo/analysis/Plate1-A01-1",
+        "projects/demo/analysis/Plate1-A01-2",
+        "projects/demo/analysis/Plate1-A02-1",
+    ]
+    assert spec.done.required_file == "cp.is.done" and spec.done.required_content == "Complete"
+
+
+# ---------------------------------------------------------------- Fiji (DF)
+
+
+def _df_pairs(mapping: dict[str, Any]) -> str:
+    """DF's stringify_metadata_dict: key='value' joined by ', '."""
+    return ", ".join(f"{key}='{value}'" for key, value in mapping.items())
+
+
+def _df_command(message: dict[str, Any], group: dict[str, Any], env: dict[str, str]) -> list[str]:
+    """DF's fiji-worker.py argv (a list already), run from /opt/fiji = FIJI_DIR."""
+    fiji = env["FIJI_DIR"]
+    script_name = os.path.split(env["SCRIPT_DOWNLOAD_URL"])[1]
+    cmd = [f"{fiji}/Fiji.app/ImageJ-linux64", "--ij2", "--headless", "--console", "--run"]
+    cmd.append(os.path.join(f"{fiji}/Fiji.app/plugins", script_name))
+    cmd.append(_df_pairs(message["shared_metadata"]) + ", " + _df_pairs(group))
+    return cmd
+
+
+@pytest.mark.parametrize("url", ["https://example.org/scripts/stitch_plate.py", "https://x.test/a/b/Macro 1.ijm"])
+def test_fiji_argv_is_dfs_command_line(url: str) -> None:
+    spec, job_file, config = _example("Fiji")
+    assert config["FIJI_DIR"] == "/opt/fiji", "where the fiji/fiji image keeps Fiji.app (DF's working folder)"
+    config = {**config, "SCRIPT_DOWNLOAD_URL": url}
+    results = _argvs(spec, job_file, config)
+    for (_, argv), group in zip(results, job_file["groups"], strict=True):
+        assert argv == _df_command(job_file, group, config)
+    # One argument holds every pair, whatever the values hold.
+    hostile = {**job_file, "shared_metadata": {"a": "x y; rm -rf ~", "b": "$(id)"}}
+    (_, argv), *_ = _argvs(spec, hostile, config)
+    assert len(argv) == 7 and argv[-1] == "a='x y; rm -rf ~', b='$(id)', Well='A1', Plate='Plate_1'"
+
+
+def test_fiji_is_done_by_expected_number_files_and_uploads_to_output_file_location() -> None:
+    spec, job_file, config = _example("Fiji")
+    assert spec.min_files({**config, "EXPECTED_NUMBER_FILES": "4"}) == 4
+    job = jobs_from_data(job_file, spec)[0]
+    assert spec.output_key(job.values, job.job_id) == "projects/demo/fiji_output"
+
+
+# ---------------------------------------------------------------- OMEZarrCreator (DOZC)
+
+
+def _dozc_command(message: dict[str, Any], plate: str) -> list[str]:
+    """DOZC's B2R-worker.py: its command for this plate (after the image's entrypoint)."""
+    flags = ""
+    if message.get("resolutions"):
+        flags = flags + f" --resolutions {message['resolutions']}"
+    if message.get("tile_width"):
+        flags = flags + f" --tile_width {message['tile_width']}"
+    if message.get("tile_height"):
+        flags = flags + f" --tile_height {message['tile_height']}"
+    if message.get("target_min_size"):
+        flags = flags + f" --target-min-size {message['target_min_size']}"
+    if message.get("additional_flags"):
+        flags = flags + f" {message['additional_flags']}"
+    local_plate_path = os.path.join(IN, message["input_location"], plate)
+    index_path = os.path.join(local_plate_path, message["path_to_metadata"])
+    zarr_path = os.path.join(OUT, f"{plate}.ome.zarr")
+    return f"bioformats2raw {index_path} {zarr_path} {flags}".split()
+
+
+SETTINGS = {
+    "none (the example job file)": {},
+    "none, as DOZC writes it (false)": {
+        "resolutions": False,
+        "tile_width": False,
+        "tile_height": False,
+        "target_min_size": False,
+        "additional_flags": False,
+        "upload_flags": False,
+    },
+    "all": {
+        "resolutions": 6,
+        "tile_width": 512,
+        "tile_height": "256",
+        "target_min_size": 64,
+        "additional_flags": "--extra-readers com.glencoesoftware.bioformats2raw.MiraxReader --no-hcs",
+    },
+    "some": {"tile_width": 1024, "additional_flags": "--max_workers 4"},
+}
+
+
+@pytest.mark.parametrize("settings", list(SETTINGS.values()), ids=list(SETTINGS))
+def test_omezarrcreator_argv_is_dozcs_command_line(settings: dict[str, Any]) -> None:
+    spec, job_file, config = _example("OMEZarrCreator")
+    job_file = {**job_file, **settings}
+    results = _argvs(spec, job_file, config)
+    assert len(results) == len(job_file["plates"]) == 2
+    for (values, argv), plate in zip(results, job_file["plates"], strict=True):
+        assert argv == _dozc_command(job_file, plate), values
+        # The plate's folder is downloaded where the command reads it; the store goes under output_location.
+        assert spec.inputs(values) == [(f"projects/demo/images/{plate}/", True)]
+        assert spec.output_key(values, "id") == "projects/demo/zarr"
+        assert spec.required_file(values, "id") == f"{plate}.ome.zarr/.zattrs"
+
+
+def test_omezarrcreator_additional_flags_split_like_a_shell_without_one() -> None:
+    spec, job_file, config = _example("OMEZarrCreator")
+    flags = "--extra-readers 'com.example.A Reader' --series 0,1 $(touch /tmp/pwned);"
+    job_file = {**copy.deepcopy(job_file), "additional_flags": flags}
+    (_, argv), *_ = _argvs(spec, job_file, config)
+    assert (
+        argv[3:]
+        == shlex.split(flags)
+        == [
+            "--extra-readers",
+            "com.example.A Reader",
+            "--series",
+            "0,1",
+            "$(touch",
+            "/tmp/pwned);",
+        ]
+    )
