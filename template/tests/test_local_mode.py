@@ -102,6 +102,19 @@ def test_the_four_commands_with_local_flag_share_one_emulator(local_repo: Path) 
     assert not _running_in(local_repo), "a worker or emulator process is still running"
 
 
+def test_local_stop_ends_an_abandoned_run_and_keeps_the_bucket(local_repo: Path) -> None:
+    for command in (["setup"], ["submitJob", "files/job.json"], ["startCluster", "files/fleet.json"]):
+        assert run_py(local_repo, "--local", *command).returncode == 0
+    state = json.loads((local_repo / ".local" / "state.json").read_text())
+    done = run_py(local_repo, "localStop")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "bucket saved" in done.stdout
+    assert not _answers(state["endpoint_url"]), "the emulator's port is still open"
+    assert not _running_in(local_repo), "a worker or emulator process is still running"
+    assert not (local_repo / ".local" / "state.json").exists()
+    assert run_py(local_repo, "localStop").stdout.strip() == "local mode: nothing is running here"
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -76,10 +76,14 @@ def _answers(endpoint_url: str) -> bool:
         return False
 
 
+def emulator_answers(state: LocalState) -> bool:
+    return bool(state.emulator_pid) and alive(state.emulator_pid) and _answers(state.endpoint_url)
+
+
 def ensure_emulator(repo: Path) -> LocalState:
     """The run's emulator daemon, started if none answers; its state is kept in .local/."""
     state = LocalState.load(repo)
-    if state.emulator_pid and alive(state.emulator_pid) and _answers(state.endpoint_url):
+    if emulator_answers(state):
         return state
     (repo / STATE_DIR).mkdir(exist_ok=True)
     log = (repo / STATE_DIR / "emulator.log").open("ab")

@@ -107,6 +107,11 @@ def parser() -> argparse.ArgumentParser:
         dest="localrun_docker",  # not `docker`: a subcommand's default would overwrite the global flag
         help="workers as containers of the worker image (DOCKERHUB_TAG; build it with buildImage)",
     )
+    commands.add_parser(
+        "localStop",
+        help="local mode: save the emulated bucket to local-outputs/ and stop the emulator and workers, "
+        "jobs or not (monitor does this when the queue is empty)",
+    )
     build = commands.add_parser("buildImage", help="build the worker image from the Dockerfile, tagged DOCKERHUB_TAG")
     build.add_argument("--push", action="store_true", help="then push it to the tag's registry (after docker login)")
     build.add_argument(
@@ -164,6 +169,8 @@ def run_local(args: argparse.Namespace, config: DSConfig, spec: ToolSpec, consol
     if args.command == "localRun":
         request = LocalRunRequest(args.jobfile, args.fleet, args.inputs, args.input_prefix, args.outputs)
         return local_run(config, spec, repo, request, console, workers=workers)
+    if args.command == "localStop":
+        return _stop_local(config, spec, repo, console)
     _check_files_first(args, spec)  # bad input starts nothing, not even the emulator
     if args.command == "startCluster":
         backend.check_workers(config, repo, workers)  # nor does a missing Docker engine or image
@@ -182,6 +189,23 @@ def run_local(args: argparse.Namespace, config: DSConfig, spec: ToolSpec, consol
             f"local mode: bucket saved to {repo / LOCAL_OUTPUTS} ({saved} files); workers and emulator stopped"
         )
     return code
+
+
+def _stop_local(config: DSConfig, spec: ToolSpec, repo: Path, console: Console) -> int:
+    from ..local import backend
+
+    state = backend.LocalState.load(repo)
+    if not state.emulator_pid:
+        console.print("local mode: nothing is running here")
+        return 0
+    if backend.emulator_answers(state):
+        backend.activate(state.endpoint_url)
+        ctx = Context(config, spec, make_session(None, config.AWS_REGION), console, local=True)
+        saved = backend.save_bucket(ctx, repo / LOCAL_OUTPUTS)
+        console.print(f"local mode: bucket saved to {repo / LOCAL_OUTPUTS} ({saved} files)")
+    backend.shutdown(repo, drained=False)
+    console.print("local mode: workers and emulator stopped")
+    return 0
 
 
 def _check_files_first(args: argparse.Namespace, spec: ToolSpec) -> None:
@@ -212,7 +236,7 @@ def main(argv: list[str] | None = None, console: Console | None = None) -> int:
             return build_image(
                 ctx, args.push, build_args, network=args.network, platform=args.platform, nocache=args.no_cache
             )
-        if args.command == "localRun" or args.local:
+        if args.command in ("localRun", "localStop") or args.local:
             return run_local(args, config, spec, console)
         ctx = Context(config, spec, make_session(config.AWS_PROFILE, config.AWS_REGION), console)
         return run_command(args, ctx)
