@@ -16,6 +16,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .jsonfile import read_json
+from .keys import local_path, safe_key
+from .placeholders import FILTERS, PLACEHOLDER, placeholders, render, scalar_text
 
 FieldType = Literal["string", "integer", "number", "boolean", "s3_key", "s3_prefix", "mapping"]
 
@@ -48,8 +50,6 @@ DS_WORKER_CONFIG_KEYS = (
 )
 
 FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-# `{name}` or `{name|filter}`; `{{` and `}}` stand for literal braces.
-PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}|]*)(?:\|([^{}]*))?\}")
 
 
 def config_name(reference: str) -> str | None:
@@ -68,114 +68,6 @@ class JobError(ValueError):
     def __init__(self, problems: list[tuple[str, str, str]]):
         self.problems = problems
         super().__init__("; ".join(f"{where}: {field}: {msg}" for where, field, msg in problems))
-
-
-# ---------------------------------------------------------------- value filters
-
-
-def _as_mapping(value: Any) -> dict[str, Any]:
-    if isinstance(value, Mapping):
-        return dict(value)
-    raise TypeError(f"expected a mapping, got {type(value).__name__}")
-
-
-def _scalar_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "True" if value else "False"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _kv(value: Any) -> str:
-    return ",".join(f"{k}={_scalar_text(v)}" for k, v in _as_mapping(value).items())
-
-
-def _pairs(value: Any) -> str:
-    return ", ".join(f"{k}='{_scalar_text(v)}'" for k, v in _as_mapping(value).items())
-
-
-def _values(value: Any) -> str:
-    return "-".join(_scalar_text(v) for v in _as_mapping(value).values())
-
-
-def _basename(value: Any) -> str:
-    return _scalar_text(value).rstrip("/").rsplit("/", 1)[-1]
-
-
-def _stem(value: Any) -> str:
-    name = _basename(value)
-    return name.split(".", 1)[0] if not name.startswith(".") else name
-
-
-FILTERS = {
-    "kv": _kv,  # {a: 1, b: 2} -> a=1,b=2 (the default for mappings)
-    "pairs": _pairs,  # {a: 1, b: 2} -> a='1', b='2'
-    "values": _values,  # {a: 1, b: 2} -> 1-2
-    "basename": _basename,  # dir/file.ext -> file.ext
-    "stem": _stem,  # dir/file.ext -> file
-}
-
-
-def placeholders(template: str) -> list[tuple[str, str | None]]:
-    """The (name, filter) pairs used in one template string."""
-    return [(m.group(1), m.group(2)) for m in PLACEHOLDER.finditer(template) if m.group(1) is not None]
-
-
-def render(template: str, values: Mapping[str, Any]) -> str:
-    """Fill one template string; mappings render as k=v,k=v unless a filter says otherwise."""
-
-    def fill(match: re.Match[str]) -> str:
-        token = match.group(0)
-        if token in ("{{", "}}"):
-            return token[0]
-        name, filt = match.group(1).strip(), match.group(2)
-        value = values[name]
-        if filt is not None:
-            return FILTERS[filt.strip()](value)
-        if isinstance(value, Mapping):
-            return _kv(value)
-        return _scalar_text(value)
-
-    return PLACEHOLDER.sub(fill, template)
-
-
-# ---------------------------------------------------------------- S3 key safety
-
-_BAD_KEY_CHARS = re.compile(r"[\x00-\x1f\x7f\\]")
-
-
-def safe_key(key: str, *, what: str = "key") -> str:
-    """Normalise an S3 key or prefix built from job data, refusing escapes.
-
-    Refused: absolute paths, `..` or `.` segments, backslashes and control characters.
-    Repeated slashes collapse; a trailing slash is kept (it marks a prefix).
-    """
-    if not isinstance(key, str):
-        raise ValueError(f"{what} must be text, got {type(key).__name__}")
-    if key.startswith("s3://"):
-        raise ValueError(f"{what} {key!r} is an s3:// URL; give the key only (the bucket comes from config)")
-    if key.startswith("/"):
-        raise ValueError(f"{what} {key!r} is absolute; give a key relative to the bucket")
-    if _BAD_KEY_CHARS.search(key):
-        raise ValueError(f"{what} {key!r} contains a backslash or control character")
-    parts = [p for p in key.split("/") if p != ""]
-    if any(p in ("..", ".") for p in parts):
-        raise ValueError(f"{what} {key!r} contains a '.' or '..' segment")
-    normal = "/".join(parts)
-    return normal + "/" if key.endswith("/") and normal else normal
-
-
-def join_key(prefix: str, relative: str) -> str:
-    """`prefix/relative`, where `relative` (from a file name or job data) cannot escape `prefix`."""
-    rel = safe_key(relative, what="path")
-    base = safe_key(prefix, what="prefix").rstrip("/")
-    return f"{base}/{rel}" if base else rel
-
-
-def local_path(folder: str, key: str) -> str:
-    """Where an input key or prefix lands under a local folder (keys are already safe)."""
-    return folder.rstrip("/") + "/" + safe_key(key).rstrip("/")
 
 
 # ---------------------------------------------------------------- spec model
@@ -456,7 +348,7 @@ class ToolSpec(_Strict):
                     value: Any = None if config is None else config.get(key)
                 else:
                     value = values.get(item.when)
-                if value in (None, "", {}) or (item.matches and not re.search(item.matches, _scalar_text(value))):
+                if value in (None, "", {}) or (item.matches and not re.search(item.matches, scalar_text(value))):
                     continue
                 args: list[str | SplitArg] = list(item.args)
             else:
@@ -526,7 +418,7 @@ def coerce(field: FieldSpec, value: Any) -> Any:
     if t in ("string", "s3_key", "s3_prefix"):
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise ValueError(f"expected text, got {value!r}")
-        text = _scalar_text(value)
+        text = scalar_text(value)
         return safe_key(text, what=t) if t != "string" else text
     if t == "integer":
         if isinstance(value, bool):

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ds_runtime.spec import JobError, SpecError, ToolSpec, join_key, load_spec, render, safe_key
+from ds_runtime.keys import join_key, safe_key
+from ds_runtime.placeholders import render
+from ds_runtime.spec import JobError, SpecError, ToolSpec, load_spec
 
 
 def make_spec(**overrides: object) -> ToolSpec:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..spec import safe_key
+from ..keys import safe_key
 from ..worker.done import listed_objects
 from ..worker.transfer import download, upload
 from .context import CommandError, Context

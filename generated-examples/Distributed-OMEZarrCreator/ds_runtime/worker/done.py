@@ -7,7 +7,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ..spec import DoneRule, safe_key
+from ..keys import safe_key
+from ..spec import DoneRule
 
 
 def output_files(output_dir: Path) -> list[Path]:

@@ -10,7 +10,8 @@ from typing import Any
 
 from boto3.s3.transfer import TransferConfig, create_transfer_manager
 
-from ..spec import ToolSpec, join_key, local_path
+from ..keys import join_key, local_path
+from ..spec import ToolSpec
 from .done import listed_objects, output_files
 
 CONCURRENCY = 16

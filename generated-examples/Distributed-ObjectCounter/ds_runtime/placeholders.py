@@ -1,0 +1,82 @@
+"""Template strings: `{field}`, `{field|filter}` and `{{`/`}}` for literal braces.
+
+The command template, output prefix, input templates and done file of the tool spec
+are all such strings; `render` fills one from a job's values.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+# `{name}` or `{name|filter}`; `{{` and `}}` stand for literal braces.
+PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}|]*)(?:\|([^{}]*))?\}")
+
+
+def _as_mapping(value: Any) -> dict[str, Any]:
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"expected a mapping, got {type(value).__name__}")
+
+
+def scalar_text(value: Any) -> str:
+    """A value as it appears in an argument: True/False, whole floats without .0."""
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _kv(value: Any) -> str:
+    return ",".join(f"{k}={scalar_text(v)}" for k, v in _as_mapping(value).items())
+
+
+def _pairs(value: Any) -> str:
+    return ", ".join(f"{k}='{scalar_text(v)}'" for k, v in _as_mapping(value).items())
+
+
+def _values(value: Any) -> str:
+    return "-".join(scalar_text(v) for v in _as_mapping(value).values())
+
+
+def _basename(value: Any) -> str:
+    return scalar_text(value).rstrip("/").rsplit("/", 1)[-1]
+
+
+def _stem(value: Any) -> str:
+    name = _basename(value)
+    return name.split(".", 1)[0] if not name.startswith(".") else name
+
+
+FILTERS = {
+    "kv": _kv,  # {a: 1, b: 2} -> a=1,b=2 (the default for mappings)
+    "pairs": _pairs,  # {a: 1, b: 2} -> a='1', b='2'
+    "values": _values,  # {a: 1, b: 2} -> 1-2
+    "basename": _basename,  # dir/file.ext -> file.ext
+    "stem": _stem,  # dir/file.ext -> file
+}
+
+
+def placeholders(template: str) -> list[tuple[str, str | None]]:
+    """The (name, filter) pairs used in one template string."""
+    return [(m.group(1), m.group(2)) for m in PLACEHOLDER.finditer(template) if m.group(1) is not None]
+
+
+def render(template: str, values: Mapping[str, Any]) -> str:
+    """Fill one template string; mappings render as k=v,k=v unless a filter says otherwise."""
+
+    def fill(match: re.Match[str]) -> str:
+        token = match.group(0)
+        if token in ("{{", "}}"):
+            return token[0]
+        name, filt = match.group(1).strip(), match.group(2)
+        value = values[name]
+        if filt is not None:
+            return FILTERS[filt.strip()](value)
+        if isinstance(value, Mapping):
+            return _kv(value)
+        return scalar_text(value)
+
+    return PLACEHOLDER.sub(fill, template)
