@@ -135,8 +135,11 @@ def _watch(ctx: Context, plan: Plan, total: int, console: Console) -> Tally:
         while True:
             tally, empty = _tally(ctx, plan, total)
             progress.update(bar, completed=tally.finished, description=tally.text())
-            if empty or monitor.poll():
+            if empty:
                 return tally
+            if monitor.poll():
+                # The last job may have finished since the tally above: count again.
+                return _tally(ctx, plan, total)[0]
             time.sleep(POLL_SECONDS)
 
 
