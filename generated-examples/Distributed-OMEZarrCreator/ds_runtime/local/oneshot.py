@@ -26,7 +26,7 @@ from ..control.setup import setup
 from ..control.submit import submit
 from ..control.teardown import Plan, Teardown, report
 from ..jobs import Job, read_job_file
-from ..outcomes import Outcome, default_prefix, latest_outcomes
+from ..outcomes import Outcome, default_prefix, latest_keys, latest_outcomes
 from ..spec import ToolSpec
 from ..worker.done import listed_objects
 from ..worker.transfer import download, upload
@@ -111,8 +111,9 @@ def local_run(
 
 def _tally(ctx: Context, plan: Plan, total: int) -> tuple[Tally, bool]:
     load = queue_load(ctx, plan)
-    outcomes = latest_outcomes(ctx.client("s3"), ctx.config.AWS_BUCKET, default_prefix(ctx.config.APP_NAME))
-    tally = Tally(total=total, states=Counter(o.state for o in outcomes.values()), dead=_dead_letters(ctx))
+    # The state is in each record's key: a listing counts them, no record is read while polling.
+    latest = latest_keys(ctx.client("s3"), ctx.config.AWS_BUCKET, default_prefix(ctx.config.APP_NAME))
+    tally = Tally(total=total, states=Counter(k.state for k in latest.values()), dead=_dead_letters(ctx))
     if load is not None:
         tally.queued, tally.running = load.visible, load.in_flight
     return tally, load is None or load.empty
