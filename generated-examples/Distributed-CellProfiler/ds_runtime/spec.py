@@ -101,15 +101,15 @@ class SplitArg(_Strict):
     split: str
 
 
-class ArgGroup(_Strict):
-    """Arguments emitted only when `when` has a value (matching `matches`, if given).
+class Condition(_Strict):
+    """Holds when `when` has a value (matching `matches`, if given).
 
     `when` names a job field or a config key (`config.NAME`, as the worker sees it).
+    Shared by every conditional part of the spec, so all read conditions one way.
     """
 
     when: str
     matches: str | None = None
-    args: list[str | SplitArg] = Field(min_length=1)
 
     @field_validator("matches")
     @classmethod
@@ -120,6 +120,30 @@ class ArgGroup(_Strict):
             except re.error as exc:
                 raise ValueError(f"matches {pattern!r} is not a valid regular expression: {exc}") from exc
         return pattern
+
+    def holds(self, values: Mapping[str, Any], config: Mapping[str, str] | None) -> bool:
+        """Whether this condition holds for a job's values and the worker's config (None: all empty)."""
+        key = config_name(self.when)
+        if key is not None:
+            value: Any = None if config is None else config.get(key)
+        else:
+            value = values.get(self.when)
+        if value in (None, "", {}):
+            return False
+        return not self.matches or bool(re.search(self.matches, scalar_text(value)))
+
+    def problem(self, field_names: set[str], config_names: set[str]) -> str:
+        """Why `when` names nothing this spec knows; '' when it is fine."""
+        key = config_name(self.when)
+        if key is not None:
+            return "" if key in config_names else f"'when: {self.when}': {key} is not a config key of this tool"
+        return "" if self.when in field_names else f"'when: {self.when}' names no declared field"
+
+
+class ArgGroup(Condition):
+    """Arguments emitted only when the condition holds."""
+
+    args: list[str | SplitArg] = Field(min_length=1)
 
 
 class DoneRule(_Strict):
@@ -214,12 +238,8 @@ class ToolSpec(_Strict):
                 if filt is not None and filt.strip() not in FILTERS:
                     raise ValueError(f"{where} uses unknown filter |{filt}; known: {', '.join(FILTERS)}")
         for i, item in enumerate(self.command):
-            if isinstance(item, ArgGroup):
-                key = config_name(item.when)
-                if key is not None and key not in config_names:
-                    raise ValueError(f"command[{i}] 'when: {item.when}': {key} is not a config key of this tool")
-                if key is None and item.when not in names:
-                    raise ValueError(f"command group 'when: {item.when}' names no declared field")
+            if isinstance(item, ArgGroup) and (problem := item.problem(set(names), config_names)):
+                raise ValueError(f"command[{i}] {problem}")
         fields = self.fields
         for i, entry in enumerate(self.input_fields):
             if _is_template(entry):
@@ -343,12 +363,7 @@ class ToolSpec(_Strict):
         argv: list[str] = []
         for index, item in enumerate(self.command):
             if isinstance(item, ArgGroup):
-                key = config_name(item.when)
-                if key is not None:
-                    value: Any = None if config is None else config.get(key)
-                else:
-                    value = values.get(item.when)
-                if value in (None, "", {}) or (item.matches and not re.search(item.matches, scalar_text(value))):
+                if not item.holds(values, config):
                     continue
                 args: list[str | SplitArg] = list(item.args)
             else:
