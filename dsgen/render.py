@@ -21,6 +21,7 @@ import yaml
 # The dsgen checkout this module belongs to: copier.yml beside template/.
 TEMPLATE_ROOT = Path(__file__).resolve().parents[1]
 _VALIDATION = re.compile(r"Validation error for question '([^']+)': (.*)", re.S)
+_BAD_CHOICE = re.compile(r"Invalid choice for '([^']+)': (.*)", re.S)
 
 
 def _umask() -> int:
@@ -101,6 +102,9 @@ def render(
         match = _VALIDATION.search(str(exc))
         if match:
             raise AnswerError(f"answer to {match.group(1)!r} refused: {match.group(2).strip()}") from None
+        choice = _BAD_CHOICE.search(str(exc))
+        if choice:  # copier checks `choices` itself, with its own wording
+            raise AnswerError(f"answer to {choice.group(1)!r} refused: {choice.group(2).strip()}") from None
         raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)

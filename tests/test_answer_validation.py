@@ -53,10 +53,18 @@ BAD_ANSWERS = [
     ("output_prefix", "{output_dir}", "local folders cannot appear here"),
     ("output_prefix", "", "must not be empty"),
     ("output_prefix", "{output}/{sample|lower}", "filter |lower is unknown"),
+    ("output_prefix", "{output}/{sample|layout}", "must be |layout:<a declared field>"),
+    ("output_prefix", "{output}/{sample|layout:nope}", "must be |layout:<a declared field>"),
+    ("command", '["echo", "{sample|layout:nope}"]', "must be |layout:<a declared field>"),
+    ("input_fields", '["{sample|layout}/"]', "must be |layout:<a declared field>"),
+    ("output_exclude", "cp.is.done", "must be a YAML list"),
+    ("output_exclude", '["../x"]', "must stay inside the output folder"),
+    ("output_exclude", "[3]", "must be a non-empty pattern"),
     ("done_min_files", "-1", "0 or more"),
     ("done_min_files", "config.NOPE", "NOPE is not a config key"),
     ("done_min_files", "lots", "use a whole number"),
     ("done_required_file", "{nope}.txt", "{nope} is not a declared field"),
+    ("done_content_match", "last_line", "contains"),
     ("aws_region", "mars-1", "not a region name"),
     ("machine_types", "[]", "non-empty YAML list"),
     ("machine_types", "[big]", "not an instance type"),
@@ -107,7 +115,9 @@ def test_every_question_has_help_and_a_validated_bad_case() -> None:
     free_text = {"tool_description", "done_required_content", "needs_fuse"}  # any value is acceptable
     for name, question in asked.items():
         assert question.get("help"), f"question {name} has no help text"
-        if name not in free_text:
+        if "choices" in question:  # copier itself refuses anything else
+            assert any(q == name for q, _, _ in BAD_ANSWERS), f"no bad-answer test for {name}"
+        elif name not in free_text:
             assert question.get("validator"), f"question {name} has no validator"
             assert any(q == name for q, _, _ in BAD_ANSWERS), f"no bad-answer test for {name}"
 

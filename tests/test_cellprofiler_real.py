@@ -200,7 +200,7 @@ def test_real_cellprofiler_measures_coins_in_distributed_cellprofiler_local_run(
         "data_file": "cp/load_data.csv",
         "input": "images/",
         "output": "results/",
-        "output_structure": "",
+        "output_structure": "Metadata_Plate/Metadata_Well",
         "groups": [{"Metadata": f"Metadata_Plate={plate},Metadata_Well={well}"} for plate, well in GROUPS],
     }
     (repo / "files" / "coinsJob.json").write_text(json.dumps(job, indent=2))
@@ -217,10 +217,12 @@ def test_real_cellprofiler_measures_coins_in_distributed_cellprofiler_local_run(
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-6000:]
 
     results = repo / "local-outputs" / "results"
-    assert sorted(p.name for p in results.iterdir()) == sorted(f"{p}-{w}" for p, w in GROUPS), "one folder per job"
+    folders = sorted(p.relative_to(results).as_posix() for p in results.glob("*/*"))
+    assert folders == sorted(f"{p}/{w}" for p, w in GROUPS), "one folder per job, laid out by output_structure"
     for plate, well in GROUPS:
-        out = results / f"{plate}-{well}"
-        assert "Complete" in (out / "cp.is.done").read_text()
+        out = results / plate / well
+        # Done meant cp.is.done's first line was Complete; like DCP, the marker is not uploaded.
+        assert not (out / "cp.is.done").exists()
         images = _rows(out / "MyExpt_Image.csv")
         assert len(images) == 1, f"{plate}-{well}: -g picks exactly one image set"
         image = images[0]

@@ -107,6 +107,32 @@ def test_cellprofiler_outputs_go_under_output_by_metadata_values() -> None:
         "projects/demo/analysis/Plate1-A02-1",
     ]
     assert spec.done.required_file == "cp.is.done" and spec.done.required_content == "Complete"
+    assert spec.done.content_match == "first_line"  # DCP: next(open(cpDone)) == 'Complete\n'
+    assert spec.output_exclude == ["cp.is.done"]  # DCP: aws s3 mv ... --exclude=cp.is.done
+
+
+def _dcp_metadata_id(structure: str, metadata: dict[str, str]) -> str:
+    """DCP's metadataID with an output_structure: each Metadata key replaced by its value."""
+    for key, value in metadata.items():
+        structure = structure.replace(key, value)
+    return structure
+
+
+def test_cellprofiler_output_structure_names_the_output_folder() -> None:
+    spec, job_file, _ = _example("CellProfiler")
+    structure = "Metadata_Plate/Metadata_Well/site_Metadata_Site"
+    jobs = jobs_from_data({**job_file, "output_structure": structure}, spec)
+    keys = [spec.output_key(job.values, job.job_id) for job in jobs]
+    expected = ["projects/demo/analysis/" + _dcp_metadata_id(structure, job.values["Metadata"]) for job in jobs]
+    assert (
+        keys
+        == expected
+        == [
+            "projects/demo/analysis/Plate1/A01/site_1",
+            "projects/demo/analysis/Plate1/A01/site_2",
+            "projects/demo/analysis/Plate1/A02/site_1",
+        ]
+    )
 
 
 # ---------------------------------------------------------------- Fiji (DF)

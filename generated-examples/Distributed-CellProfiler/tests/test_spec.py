@@ -78,6 +78,22 @@ def test_filters_and_literal_braces() -> None:
     assert render("{{not a field}}", values) == "{not a field}"
 
 
+def test_layout_filter_names_folders_from_a_mapping_as_dcp_output_structure_does() -> None:
+    metadata = {"Metadata_Well": "A01", "Metadata_WellRow": "A", "Metadata_Plate": "P1"}
+    values = {"m": metadata, "structure": "Metadata_Plate/Metadata_WellRow/Metadata_Well", "empty": ""}
+    # The longer key is replaced first, so Metadata_WellRow is not read as Metadata_Well + "Row".
+    assert render("{m|layout:structure}", values) == "P1/A/A01"
+    assert render("{m|layout:empty}", values) == "A01-A-P1"  # no structure: the values joined by -
+    spec = make_spec(
+        shared_fields=[*make_spec().shared_fields, {"name": "layout", "required": False, "default": ""}],
+        output_prefix="{output}/{Metadata|layout:layout}",
+    )
+    values = spec.check_job({**SHARED, "layout": "Plate/Well"}, {"Metadata": "Plate=P1,Well=B02"}, "groups[0]")
+    assert spec.output_key(values, "id") == "results/P1/B02"
+    with pytest.raises(JobError, match=r"'\.\.' segment"):
+        spec.check_job({**SHARED, "layout": "../Plate"}, {"Metadata": "Plate=P1"}, "groups[0]")
+
+
 def test_output_prefix_from_mapping_values() -> None:
     spec = make_spec()
     values = spec.check_job(SHARED, {"Metadata": {"Plate": "P1", "Well": "B02"}}, "groups[0]")
@@ -148,6 +164,12 @@ def test_type_coercion_and_problems_listed_together() -> None:
         ({"done": {"min_files": "lots"}}, "min_files"),
         ({"done": {"min_files": -1}}, "0 or more"),
         ({"config_keys": ["lower"]}, "UPPER_CASE"),
+        ({"output_prefix": "{output}/{Metadata|layout}"}, "needs a field"),
+        ({"output_prefix": "{output}/{Metadata|layout:nope}"}, "not a declared field"),
+        ({"output_prefix": "{output}/{Metadata|values:output}"}, "unknown filter"),
+        ({"output_exclude": ["../x"]}, "inside the output folder"),
+        ({"output_exclude": ["/abs"]}, "inside the output folder"),
+        ({"done": {"content_match": "last_line"}}, "content_match"),
     ],
 )
 def test_inconsistent_specs_are_refused(change: dict, message: str) -> None:

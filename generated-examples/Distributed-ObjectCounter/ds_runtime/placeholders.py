@@ -1,4 +1,4 @@
-"""Template strings: `{field}`, `{field|filter}` and `{{`/`}}` for literal braces.
+"""Template strings: `{field}`, `{field|filter}`, `{field|filter:other}` and `{{`/`}}` for literal braces.
 
 The command template, output prefix, input templates and done file of the tool spec
 are all such strings; `render` fills one from a job's values.
@@ -50,6 +50,20 @@ def _stem(value: Any) -> str:
     return name.split(".", 1)[0] if not name.startswith(".") else name
 
 
+def _layout(value: Any, pattern: Any) -> str:
+    """DCP's output_structure: each key of the mapping named in the pattern becomes its value.
+
+    Longest keys first, so a key that begins another (Metadata_Well, Metadata_WellRow) is
+    not replaced inside it; an empty pattern falls back to the values joined by -.
+    """
+    mapping, text = _as_mapping(value), scalar_text(pattern or "")
+    if not text:
+        return _values(mapping)
+    for key in sorted(mapping, key=len, reverse=True):
+        text = text.replace(str(key), scalar_text(mapping[key]))
+    return text
+
+
 FILTERS = {
     "kv": _kv,  # {a: 1, b: 2} -> a=1,b=2 (the default for mappings)
     "pairs": _pairs,  # {a: 1, b: 2} -> a='1', b='2'
@@ -57,6 +71,23 @@ FILTERS = {
     "basename": _basename,  # dir/file.ext -> file.ext
     "stem": _stem,  # dir/file.ext -> file
 }
+# Filters that read a second field, written `{field|name:other_field}`.
+FILTERS_WITH_FIELD = {
+    "layout": _layout,  # {M|layout:s} with M={a: 1, b: 2}, s="a/b" -> 1/2 (s empty: 1-2)
+}
+
+
+def filter_problem(filt: str, fields: set[str]) -> str:
+    """Why a `|filter` or `|filter:field` text is wrong here; '' when it is fine."""
+    name, colon, other = (part.strip() for part in filt.partition(":"))
+    if name in FILTERS and not colon:
+        return ""
+    if name in FILTERS_WITH_FIELD:
+        if not colon:
+            return f"filter |{name} needs a field: |{name}:<field>"
+        return "" if other in fields else f"filter |{filt} names {other!r}, which is not a declared field"
+    known = [*FILTERS, *(f"{n}:<field>" for n in FILTERS_WITH_FIELD)]
+    return f"unknown filter |{filt}; known: {', '.join(known)}"
 
 
 def placeholders(template: str) -> list[tuple[str, str | None]]:
@@ -74,7 +105,10 @@ def render(template: str, values: Mapping[str, Any]) -> str:
         name, filt = match.group(1).strip(), match.group(2)
         value = values[name]
         if filt is not None:
-            return FILTERS[filt.strip()](value)
+            filter_name, colon, other = (part.strip() for part in filt.partition(":"))
+            if colon:
+                return FILTERS_WITH_FIELD[filter_name](value, values[other])
+            return FILTERS[filter_name](value)
         if isinstance(value, Mapping):
             return _kv(value)
         return scalar_text(value)

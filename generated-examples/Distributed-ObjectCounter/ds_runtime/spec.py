@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .jsonfile import read_json
 from .keys import local_path, safe_key
-from .placeholders import FILTERS, PLACEHOLDER, placeholders, render, scalar_text
+from .placeholders import PLACEHOLDER, filter_problem, placeholders, render, scalar_text
 
 FieldType = Literal["string", "integer", "number", "boolean", "s3_key", "s3_prefix", "mapping"]
 
@@ -152,6 +152,8 @@ class DoneRule(_Strict):
     min_files: int | str = 0
     required_file: str = ""
     required_content: str = ""
+    # "contains": the text appears in the file; "first_line": the file's first line is exactly it (DCP's Complete).
+    content_match: Literal["contains", "first_line"] = "contains"
 
     @field_validator("min_files")
     @classmethod
@@ -176,6 +178,9 @@ class ToolSpec(_Strict):
     input_fields: list[str] = []
     output_prefix: str
     done: DoneRule = DoneRule()
+    # Output files neither uploaded nor counted (shell-style patterns on the path in the output
+    # folder), e.g. DCP's cp.is.done: read by the done rule, then left behind.
+    output_exclude: list[str] = []
     needs_fuse: bool = False
     # The tool's own config.py keys, beyond DS's; the config loader accepts them.
     config_keys: list[str] = []
@@ -235,8 +240,8 @@ class ToolSpec(_Strict):
                     raise ValueError(f"{where} cannot use the local folder {{{name}}}; it is relative to outputs")
                 elif name in BUILTIN_PLACEHOLDERS and where.startswith("input_fields"):
                     raise ValueError(f"{where} uses {{{name}}}; an input key is built from job fields only")
-                if filt is not None and filt.strip() not in FILTERS:
-                    raise ValueError(f"{where} uses unknown filter |{filt}; known: {', '.join(FILTERS)}")
+                if filt is not None and (problem := filter_problem(filt, set(names))):
+                    raise ValueError(f"{where}: {problem}")
         for i, item in enumerate(self.command):
             if isinstance(item, ArgGroup) and (problem := item.problem(set(names), config_names)):
                 raise ValueError(f"command[{i}] {problem}")
@@ -251,6 +256,11 @@ class ToolSpec(_Strict):
                 raise ValueError(
                     f"input field {entry!r} must be a declared field of type s3_key or s3_prefix,"
                     " or a key template such as {prefix_field}/{name_field}/"
+                )
+        for i, pattern in enumerate(self.output_exclude):
+            if not pattern.strip() or pattern.startswith("/") or ".." in pattern.split("/"):
+                raise ValueError(
+                    f"output_exclude[{i}] {pattern!r}: give a pattern inside the output folder, e.g. *.tmp"
                 )
         minimum = self.done.min_files
         if isinstance(minimum, str):

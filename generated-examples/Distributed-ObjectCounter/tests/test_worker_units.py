@@ -14,7 +14,7 @@ import pytest
 
 from ds_runtime.outcomes import Outcome, latest_keys, latest_outcomes, outcome_key, parse_key, write_outcome
 from ds_runtime.spec import DoneRule
-from ds_runtime.worker.done import done_problem, enough_outputs
+from ds_runtime.worker.done import done_problem, enough_outputs, output_files
 from ds_runtime.worker.joblog import TAIL_LINES, JobLog
 from ds_runtime.worker.runner import run_tool
 from ds_runtime.worker.visibility import retry_delay
@@ -58,6 +58,24 @@ def test_done_rule(output_dir: Path) -> None:
     assert "does not contain 'absent'" in done_problem(DoneRule(required_content="absent"), 0, output_dir, "top.txt")
     with pytest.raises(ValueError, match=r"'\.\.'"):
         done_problem(DoneRule(), 0, output_dir, "../escape")
+
+
+def test_done_rule_may_require_the_first_line_exactly(output_dir: Path) -> None:
+    first_line = {"required_content": "header OK", "content_match": "first_line"}
+    assert done_problem(DoneRule(**first_line), 0, output_dir, "top.txt") == ""
+    later = DoneRule(required_content="rest", content_match="first_line")  # in the file, but not its first line
+    assert "begins with 'header OK', not the line 'rest'" in done_problem(later, 0, output_dir, "top.txt")
+    (output_dir / "empty.done").write_text("")
+    assert "begins with ''" in done_problem(DoneRule(**first_line), 0, output_dir, "empty.done")
+
+
+def test_excluded_outputs_are_neither_counted_nor_listed(output_dir: Path) -> None:
+    assert [p.name for p in output_files(output_dir, ["top.txt"])] == ["one.csv"]
+    assert [p.name for p in output_files(output_dir, ["*.csv"])] == ["top.txt"]  # * crosses folders
+    assert "wrote 1 output file(s)" in done_problem(DoneRule(min_files=2), 0, output_dir, exclude=["top.txt"])
+    # An excluded file can still be the done rule's required file (DCP's cp.is.done).
+    rule = DoneRule(required_content="OK")
+    assert done_problem(rule, 0, output_dir, "top.txt", exclude=["top.txt"]) == ""
 
 
 # ---------------------------------------------------------------- skip-if-done arithmetic

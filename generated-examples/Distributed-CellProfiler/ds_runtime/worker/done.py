@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +12,19 @@ from ..keys import safe_key
 from ..spec import DoneRule
 
 
-def output_files(output_dir: Path) -> list[Path]:
-    """Every file under the output folder, at any depth; linked folders are not entered (no cycles)."""
+def output_files(output_dir: Path, exclude: Sequence[str] = ()) -> list[Path]:
+    """Every file under the output folder, at any depth, but those matching an `exclude` pattern.
+
+    Patterns are shell-style (fnmatch: `*` crosses `/`) on the path relative to the
+    folder, e.g. `cp.is.done` or `*.tmp`. Linked folders are not entered (no cycles).
+    """
     found = []
     for folder, _, names in os.walk(output_dir):
-        found.extend(Path(folder, name) for name in names if Path(folder, name).is_file())
+        for name in names:
+            path = Path(folder, name)
+            relative = path.relative_to(output_dir).as_posix()
+            if path.is_file() and not any(fnmatchcase(relative, pattern) for pattern in exclude):
+                found.append(path)
     return sorted(found)
 
 
@@ -24,19 +33,25 @@ CONTENT_SCAN_BYTES = 1 << 20
 
 
 def done_problem(
-    rule: DoneRule, exit_code: int | None, output_dir: Path, required_file: str = "", min_files: int | None = None
+    rule: DoneRule,
+    exit_code: int | None,
+    output_dir: Path,
+    required_file: str = "",
+    min_files: int | None = None,
+    exclude: Sequence[str] = (),
 ) -> str:
     """Why a finished run does not count as done; '' when it does.
 
     `required_file` is the rule's file rendered for this job (ToolSpec.required_file);
-    `min_files` the rule's count when it comes from config (ToolSpec.min_files).
+    `min_files` the rule's count when it comes from config (ToolSpec.min_files);
+    files matching `exclude` (ToolSpec.output_exclude) are not uploaded, so not counted.
     """
     if exit_code != rule.exit_code:
         return f"the tool exited with code {exit_code}, expected {rule.exit_code}"
     least = min_files if min_files is not None else rule.min_files
     if not isinstance(least, int):
         raise ValueError(f"done rule min_files {least!r} needs the config: pass min_files")
-    count = len(output_files(output_dir))
+    count = len(output_files(output_dir, exclude))
     if count < least:
         return f"the tool wrote {count} output file(s), expected at least {least}"
     if required_file:
@@ -46,7 +61,11 @@ def done_problem(
         if rule.required_content:
             with required.open(errors="replace") as handle:
                 text = handle.read(CONTENT_SCAN_BYTES)
-            if rule.required_content not in text:
+            if rule.content_match == "first_line":
+                first = text.splitlines()[0] if text else ""
+                if first != rule.required_content:
+                    return f"{required_file!r} begins with {first[:80]!r}, not the line {rule.required_content!r}"
+            elif rule.required_content not in text:
                 return f"{required_file!r} does not contain {rule.required_content!r}"
     return ""
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -44,11 +44,11 @@ def download(s3: Any, bucket: str, keys: list[str], input_dir: Path) -> None:
     _run_all(s3, [("download", key, path) for key, path in targets], bucket)
 
 
-def upload(s3: Any, bucket: str, output_dir: Path, prefix: str) -> list[str]:
-    """Every output file to <prefix>/<relative path>, each checked by size; the keys written."""
+def upload(s3: Any, bucket: str, output_dir: Path, prefix: str, exclude: Sequence[str] = ()) -> list[str]:
+    """Every output file but the excluded ones to <prefix>/<relative path>, each checked by size; the keys written."""
     root = output_dir.resolve()
     plan: list[tuple[str, Path]] = []
-    for path in output_files(output_dir):
+    for path in output_files(output_dir, exclude):
         if not path.resolve().is_relative_to(root):
             raise TransferError(f"output {path.relative_to(output_dir)} links outside the output folder")
         plan.append((join_key(prefix, path.relative_to(output_dir).as_posix()), path))

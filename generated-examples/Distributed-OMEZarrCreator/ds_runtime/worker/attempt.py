@@ -49,10 +49,11 @@ def run_attempt(ctx: WorkerContext, job: Job, output_prefix: str, log: JobLog) -
             error = f"timed out after {settings.job_timeout_seconds} s (JOB_TIMEOUT_SECONDS)"
             return Result("failed", run.exit_code, run.seconds, error)
         required = spec.required_file(job.values, job.job_id)
-        problem = done_problem(spec.done, run.exit_code, output_dir, required, spec.min_files(ctx.tool_config))
+        minimum = spec.min_files(ctx.tool_config)
+        problem = done_problem(spec.done, run.exit_code, output_dir, required, minimum, spec.output_exclude)
         if problem:
             return Result("failed", run.exit_code, run.seconds, problem)
-        written = upload(ctx.s3, settings.bucket, output_dir, output_prefix)
+        written = upload(ctx.s3, settings.bucket, output_dir, output_prefix, spec.output_exclude)
         log.line(f"uploaded {len(written)} file(s) to s3://{settings.bucket}/{output_prefix}/")
         return Result("done", run.exit_code, run.seconds)
     finally:
