@@ -186,8 +186,8 @@ def _dozc_command(message: dict[str, Any], plate: str) -> list[str]:
         flags = flags + f" --tile_width {message['tile_width']}"
     if message.get("tile_height"):
         flags = flags + f" --tile_height {message['tile_height']}"
-    if message.get("target_min_size"):
-        flags = flags + f" --target-min-size {message['target_min_size']}"
+    if message.get("target-min-size"):
+        flags = flags + f" --target-min-size {message['target-min-size']}"
     if message.get("additional_flags"):
         flags = flags + f" {message['additional_flags']}"
     local_plate_path = os.path.join(IN, message["input_location"], plate)
@@ -202,7 +202,7 @@ SETTINGS = {
         "resolutions": False,
         "tile_width": False,
         "tile_height": False,
-        "target_min_size": False,
+        "target-min-size": False,  # DOZC's key; the field is target_min_size
         "additional_flags": False,
         "upload_flags": False,
     },
@@ -210,7 +210,7 @@ SETTINGS = {
         "resolutions": 6,
         "tile_width": 512,
         "tile_height": "256",
-        "target_min_size": 64,
+        "target-min-size": 64,
         "additional_flags": "--extra-readers com.glencoesoftware.bioformats2raw.MiraxReader --no-hcs",
     },
     "some": {"tile_width": 1024, "additional_flags": "--max_workers 4"},

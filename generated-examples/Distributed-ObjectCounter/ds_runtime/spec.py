@@ -50,6 +50,7 @@ DS_WORKER_CONFIG_KEYS = (
 )
 
 FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+JOB_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 
 
 def config_name(reference: str) -> str | None:
@@ -84,6 +85,9 @@ class FieldSpec(_Strict):
     default: Any = None
     example: Any = None
     help: str = ""
+    # Other keys a Job file may use for this field, e.g. DOZC's "target-min-size" for
+    # target_min_size: the name stays a placeholder-friendly identifier, old files keep working.
+    aliases: list[str] = []
 
     @field_validator("name")
     @classmethod
@@ -91,6 +95,19 @@ class FieldSpec(_Strict):
         if not FIELD_NAME.match(name):
             raise ValueError(f"field name {name!r} must start with a letter and hold only letters, digits and _")
         return name
+
+    @field_validator("aliases")
+    @classmethod
+    def _aliases_are_plain_keys(cls, aliases: list[str]) -> list[str]:
+        for alias in aliases:
+            if not JOB_KEY.match(alias):
+                raise ValueError(f"alias {alias!r} must hold only letters, digits, _ and -, starting with a letter")
+        return aliases
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Every key a Job file may give this field under."""
+        return (self.name, *self.aliases)
 
 
 class SplitArg(_Strict):
@@ -213,9 +230,10 @@ class ToolSpec(_Strict):
     @model_validator(mode="after")
     def _consistent(self) -> ToolSpec:
         names = [f.name for f in [*self.shared_fields, *self.job_fields]]
-        dupes = sorted({n for n in names if names.count(n) > 1})
+        keys = [key for f in [*self.shared_fields, *self.job_fields] for key in f.keys]
+        dupes = sorted({n for n in keys if keys.count(n) > 1})
         if dupes:
-            raise ValueError(f"fields declared twice: {', '.join(dupes)}")
+            raise ValueError(f"fields declared twice (as a name or an alias): {', '.join(dupes)}")
         clash = sorted(set(names) & (set(BUILTIN_PLACEHOLDERS) | {self.job_list_key}))
         if clash:
             raise ValueError(f"field names {', '.join(clash)} are reserved; rename them")
@@ -279,17 +297,23 @@ class ToolSpec(_Strict):
             ("shared", self.shared_fields, shared),
             (where, self.job_fields, group),
         ):
-            allowed = {f.name for f in declared}
+            allowed = {key for f in declared for key in f.keys}
             for key in given:
                 if key not in allowed and not str(key).startswith("_comment"):
                     hint = "a shared key" if scope_name == "shared" else "a key of each job"
-                    problems.append((scope_name, str(key), f"unknown field; declared as {hint}: {sorted(allowed)}"))
+                    names = sorted(f.name for f in declared)
+                    problems.append((scope_name, str(key), f"unknown field; declared as {hint}: {names}"))
             for field in declared:
-                if field.name in given and not _unset(field, given[field.name]):
+                present = [key for key in field.keys if key in given]
+                if len(present) > 1:
+                    problems.append((scope_name, field.name, f"given twice, as {' and '.join(present)}; keep one"))
+                    continue
+                key = present[0] if present else field.name
+                if present and not _unset(field, given[key]):
                     try:
-                        values[field.name] = coerce(field, given[field.name])
+                        values[field.name] = coerce(field, given[key])
                     except ValueError as exc:
-                        problems.append((scope_name, field.name, str(exc)))
+                        problems.append((scope_name, key, str(exc)))
                 elif field.required and field.default is None:
                     problems.append((scope_name, field.name, "required but missing"))
                 else:

@@ -146,6 +146,8 @@ def test_type_coercion_and_problems_listed_together() -> None:
         ({"input_fields": ["Metadata"]}, "must be a declared field of type s3_key"),
         ({"output_prefix": "{output_dir}/x"}, "cannot use the local folder"),
         ({"job_fields": [{"name": "pipeline"}]}, "declared twice"),
+        ({"job_fields": [{"name": "Metadata", "type": "mapping", "aliases": ["pipeline"]}]}, "declared twice"),
+        ({"job_fields": [{"name": "Metadata", "type": "mapping", "aliases": ["a b"]}]}, "alias 'a b'"),
         ({"job_fields": [{"name": "job_id"}]}, "reserved"),
         ({"command": ["toy", "{config.NOPE}"]}, "NOPE is not a config key"),
         ({"command": ["toy", {"when": "config.NOPE", "args": ["x"]}]}, "NOPE is not a config key"),
@@ -323,3 +325,16 @@ def test_ds_keys_a_command_may_read_reach_the_worker() -> None:
     spec = make_spec(config_keys=["MINE"])
     env = {"MINE": "1", "EXPECTED_NUMBER_FILES": "2", "PATH": "/bin", "AWS_SECRET_ACCESS_KEY": "no"}
     assert tool_config(spec, env) == {"EXPECTED_NUMBER_FILES": "2", "MINE": "1"}
+
+
+def test_a_field_may_be_given_under_an_alias_but_not_twice() -> None:
+    shared = [*make_spec().shared_fields, {"name": "min_size", "type": "integer", "aliases": ["min-size"]}]
+    spec = make_spec(shared_fields=shared)
+    values = spec.check_job({**SHARED, "min-size": "64"}, {"Metadata": "A=1"}, "groups[0]")
+    assert values["min_size"] == 64 and "min-size" not in values
+    assert spec.check_job({**SHARED, "min_size": 8}, {"Metadata": "A=1"}, "groups[0]")["min_size"] == 8
+    with pytest.raises(JobError, match="given twice, as min_size and min-size"):
+        spec.check_job({**SHARED, "min_size": 8, "min-size": 9}, {"Metadata": "A=1"}, "groups[0]")
+    with pytest.raises(JobError) as bad:
+        spec.check_job({**SHARED, "min-size": "big"}, {"Metadata": "A=1"}, "groups[0]")
+    assert bad.value.problems == [("shared", "min-size", "expected a whole number, got 'big'")]
