@@ -179,6 +179,17 @@ def _gone(exc: Exception) -> bool:
     return any(code in error.get("Code", "") for code in GONE_CODES) or "does not exist" in error.get("Message", "")
 
 
+def _remove(what: str, action: Callable[[], object]) -> str:
+    """Run one delete; a resource already gone counts as removed, so teardown can be repeated."""
+    try:
+        action()
+    except ClientError as exc:
+        if _gone(exc):
+            return f"{what} already gone"
+        raise
+    return f"{what} deleted"
+
+
 class Teardown:
     """The steps that remove a run. `reason` (e.g. a cap reached) opens the report;
     `keep_failed=False` (cleanup) deletes the dead-letter queue even when it holds jobs."""
@@ -244,15 +255,13 @@ class Teardown:
         return f"{self.plan.fleet_id} cancelled, its instances terminating"
 
     def delete_service(self) -> str:
-        ecs = self.client("ecs")
-        try:
-            ecs.update_service(cluster=self.plan.cluster, service=self.plan.service, desiredCount=0)
-            ecs.delete_service(cluster=self.plan.cluster, service=self.plan.service, force=True)
-        except ClientError as exc:
-            if _gone(exc):
-                return f"{self.plan.service} already gone"
-            raise
-        return f"{self.plan.service} deleted"
+        ecs, cluster, service = self.client("ecs"), self.plan.cluster, self.plan.service
+
+        def stop_and_delete() -> None:
+            ecs.update_service(cluster=cluster, service=service, desiredCount=0)
+            ecs.delete_service(cluster=cluster, service=service, force=True)
+
+        return _remove(service, stop_and_delete)
 
     def deregister_task_definitions(self) -> str:
         ecs = self.client("ecs")
@@ -281,8 +290,7 @@ class Teardown:
         url = self._queue_url(self.plan.queue_name)
         if url is None:
             return f"{self.plan.queue_name} already gone"
-        self.client("sqs").delete_queue(QueueUrl=url)
-        return f"{self.plan.queue_name} deleted"
+        return _remove(self.plan.queue_name, lambda: self.client("sqs").delete_queue(QueueUrl=url))
 
     def delete_dead_letter_queue(self) -> str:
         url = self._queue_url(self.plan.dead_letter_queue)
@@ -314,13 +322,8 @@ class Teardown:
     def delete_dashboard(self) -> str:
         if not self.plan.dashboard:
             return "kept (CLEAN_DASHBOARD is False, or no dashboard)"
-        try:
-            self.client("cloudwatch").delete_dashboards(DashboardNames=[self.plan.dashboard])
-        except ClientError as exc:
-            if _gone(exc):
-                return f"{self.plan.dashboard} already gone"
-            raise
-        return f"{self.plan.dashboard} deleted"
+        cloudwatch = self.client("cloudwatch")
+        return _remove(self.plan.dashboard, lambda: cloudwatch.delete_dashboards(DashboardNames=[self.plan.dashboard]))
 
     def delete_cluster(self) -> str:
         if self.plan.cluster == "default":
@@ -389,28 +392,21 @@ class Teardown:
     def delete_schedule(self) -> str:
         if not self.plan.schedule_rule:
             return "none (no caps, or AUTO_MONITOR was off)"
-        events = self.client("events")
-        try:
-            targets = events.list_targets_by_rule(Rule=self.plan.schedule_rule)["Targets"]
+        events, rule = self.client("events"), self.plan.schedule_rule
+
+        def untarget_and_delete() -> None:
+            targets = events.list_targets_by_rule(Rule=rule)["Targets"]
             if targets:
-                events.remove_targets(Rule=self.plan.schedule_rule, Ids=[t["Id"] for t in targets])
-            events.delete_rule(Name=self.plan.schedule_rule)
-        except ClientError as exc:
-            if _gone(exc):
-                return f"{self.plan.schedule_rule} already gone"
-            raise
-        return f"{self.plan.schedule_rule} deleted"
+                events.remove_targets(Rule=rule, Ids=[t["Id"] for t in targets])
+            events.delete_rule(Name=rule)
+
+        return _remove(rule, untarget_and_delete)
 
     def delete_function(self) -> str:
         if not self.plan.function_name:
             return "none (AUTO_MONITOR was off)"
-        try:
-            self.client("lambda").delete_function(FunctionName=self.plan.function_name)
-        except ClientError as exc:
-            if _gone(exc):
-                return f"{self.plan.function_name} already gone"
-            raise
-        return f"{self.plan.function_name} deleted"
+        functions = self.client("lambda")
+        return _remove(self.plan.function_name, lambda: functions.delete_function(FunctionName=self.plan.function_name))
 
 
 def _export_done(logs: Any, task_id: str) -> bool:
