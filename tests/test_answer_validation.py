@@ -63,6 +63,8 @@ BAD_ANSWERS = [
     ("output_exclude", "cp.is.done", "must be a YAML list"),
     ("output_exclude", '["../x"]', "must stay inside the output folder"),
     ("output_exclude", "[3]", "must be a non-empty pattern"),
+    ("own_output_folder", "{nope}.zarr", "{nope} is not a declared field"),
+    ("own_output_folder", "../{sample}", "must be a folder inside the output prefix"),
     ("done_min_files", "-1", "0 or more"),
     ("done_min_files", "config.NOPE", "NOPE is not a config key"),
     ("done_min_files", "lots", "use a whole number"),

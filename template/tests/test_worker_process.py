@@ -296,6 +296,18 @@ def test_skip_if_done_counts_past_1000_objects(rig: Rig) -> None:
     assert len(rig.runs()) == 1 and rig.queue_counts() == (0, 0)
 
 
+def test_skip_if_done_looks_only_in_the_jobs_own_folder_of_a_shared_prefix(rig: Rig) -> None:
+    """DOZC's layout: every plate's store under one prefix; one plate done must not skip the others."""
+    rig.use_spec(output_prefix="results", own_output_folder="{name}.out")
+    done, todo = rig.send({"name": "done"}, {"name": "todo"})
+    rig.s3.put_object(Bucket=BUCKET, Key="results/done.out/0.txt", Body=b"0123456789")
+    out = finish(rig.start(check_if_done=True, expected_number_files=1, min_file_size_bytes=1))
+    outcomes = rig.outcomes()
+    assert outcomes[done.job_id].state == "skipped", out
+    assert outcomes[todo.job_id].state == "done"  # results/ held a file, but none in todo.out/
+    assert len(rig.runs()) == 1
+
+
 def test_input_templates_config_keys_and_split_in_a_real_worker(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
     """A plate folder built from fields comes down; config keys and split words reach the tool; the
     done rule's count comes from config (EXPECTED_NUMBER_FILES)."""

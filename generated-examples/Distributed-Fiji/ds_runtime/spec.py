@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .jsonfile import read_json
-from .keys import local_path, safe_key
+from .keys import join_key, local_path, safe_key
 from .placeholders import PLACEHOLDER, filter_problem, placeholders, render, scalar_text
 
 FieldType = Literal["string", "integer", "number", "boolean", "s3_key", "s3_prefix", "mapping"]
@@ -198,6 +198,9 @@ class ToolSpec(_Strict):
     # Output files neither uploaded nor counted (shell-style patterns on the path in the output
     # folder), e.g. DCP's cp.is.done: read by the done rule, then left behind.
     output_exclude: list[str] = []
+    # When jobs share one output prefix (DOZC: every plate under output_location), the folder
+    # in it that this job alone writes, e.g. "{plate}.ome.zarr": CHECK_IF_DONE_BOOL counts there.
+    own_output_folder: str = ""
     needs_fuse: bool = False
     # The tool's own config.py keys, beyond DS's; the config loader accepts them.
     config_keys: list[str] = []
@@ -223,6 +226,8 @@ class ToolSpec(_Strict):
             if _is_template(entry):
                 found.append((f"input_fields[{i}]", entry))
         found.append(("output_prefix", self.output_prefix))
+        if self.own_output_folder:
+            found.append(("own_output_folder", self.own_output_folder))
         if self.done.required_file:
             found.append(("done.required_file", self.done.required_file))
         return found
@@ -323,6 +328,7 @@ class ToolSpec(_Strict):
         # Keys built from the values must stay inside their prefix: refuse at submit time.
         for name, build in (
             ("output_prefix", self.output_key),
+            ("own_output_folder", self.own_output_key),
             ("done.required_file", self.required_file),
             ("input_fields", lambda v, _id: self.inputs(v)),
         ):
@@ -429,6 +435,14 @@ class ToolSpec(_Strict):
         if not self.done.required_file:
             return ""
         return safe_key(render(self.done.required_file, self._fill(values, job_id)), what="required file")
+
+    def own_output_key(self, values: Mapping[str, Any], job_id: str) -> str:
+        """Where this job's outputs alone are (no trailing slash): its output prefix, or own_output_folder in it."""
+        prefix = self.output_key(values, job_id)
+        if not self.own_output_folder:
+            return prefix
+        own = render(self.own_output_folder, self._fill(values, job_id))
+        return join_key(prefix, safe_key(own, what="own output folder")).rstrip("/")
 
     def output_key(self, values: Mapping[str, Any], job_id: str) -> str:
         """The job's S3 output prefix (no trailing slash), refused if it would escape."""

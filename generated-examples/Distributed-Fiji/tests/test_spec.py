@@ -338,3 +338,15 @@ def test_a_field_may_be_given_under_an_alias_but_not_twice() -> None:
     with pytest.raises(JobError) as bad:
         spec.check_job({**SHARED, "min-size": "big"}, {"Metadata": "A=1"}, "groups[0]")
     assert bad.value.problems == [("shared", "min-size", "expected a whole number, got 'big'")]
+
+
+def test_own_output_folder_narrows_where_a_job_counts_as_already_done() -> None:
+    spec = make_spec(output_prefix="{output}", own_output_folder="{Metadata|values}.zarr")
+    values = spec.check_job(SHARED, {"Metadata": "Plate=P1"}, "groups[0]")
+    assert spec.output_key(values, "id") == "results"  # every job writes here...
+    assert spec.own_output_key(values, "id") == "results/P1.zarr"  # ...but only this one here
+    assert make_spec().own_output_key(values, "id") == "results/P1"  # unset: the output prefix itself
+    with pytest.raises(JobError, match="own_output_folder"):
+        spec.check_job(SHARED, {"Metadata": "Plate=../x"}, "groups[0]")
+    with pytest.raises(ValueError, match="cannot use the local folder"):
+        make_spec(own_output_folder="{output_dir}")

@@ -78,7 +78,7 @@ def handle_message(ctx: WorkerContext, message: dict[str, Any]) -> Outcome:
             else:
                 output_prefix = ctx.spec.output_key(job.values, job.job_id)
                 joblog.line(f"job {job_id}, attempt {attempt}, output s3://{settings.bucket}/{output_prefix}/")
-                if settings.check_if_done and _already_done(ctx, output_prefix):
+                if settings.check_if_done and _already_done(ctx, ctx.spec.own_output_key(job.values, job.job_id)):
                     joblog.line("outputs already present (CHECK_IF_DONE_BOOL): skipped")
                     result = Result("skipped")
                 else:
