@@ -5,6 +5,7 @@ The same checks run under `dsgen new` and plain `copier copy`: they live in copi
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,16 @@ BAD_ANSWERS = [
     ("input_fields", '["/{sample}"]', "must be a key relative to the bucket"),
     ("input_fields", '["{sample|upper}/"]', "filter |upper is unknown"),
     ("input_fields", "[[input]]", "must be a field name or a key template"),
+    ("input_fields", "[{key: input, colour: red}]", "unknown keys colour"),
+    ("input_fields", "[{bucket: sample}]", "an object needs key"),
+    ("input_fields", "[{key: input, bucket: config.NOPE}]", "NOPE is not a bucket key of extra_config"),
+    ("input_fields", "[{key: input, bucket: config.JOB_BUCKETS}]", "JOB_BUCKETS is not a bucket key"),
+    ("input_fields", "[{key: input, bucket: output}]", "nor a declared field of type string"),
+    ("input_fields", "[{key: input, bucket: sample}]", "add JOB_BUCKETS to extra_config"),
+    ("input_fields", "[{key: input, when: nope}]", "is not a declared field"),
+    ("input_fields", "[{key: input, when: config.NOPE}]", "NOPE is not a config key"),
+    ("input_fields", "[{key: input, matches: x}]", "needs when"),
+    ("input_fields", "[{key: sample}]", "not a declared field of type s3_key or s3_prefix"),
     ("output_prefix", "/abs/{job_id}", "relative to the bucket"),
     ("output_prefix", "{output}/../{job_id}", "relative to the bucket"),
     ("output_prefix", "{output_dir}", "local folders cannot appear here"),
@@ -65,6 +76,13 @@ BAD_ANSWERS = [
     ("output_exclude", "[3]", "must be a non-empty pattern"),
     ("own_output_folder", "{nope}.zarr", "{nope} is not a declared field"),
     ("own_output_folder", "../{sample}", "must be a folder inside the output prefix"),
+    ("output_bucket", "config.NOPE", "NOPE is not a bucket key of extra_config"),
+    ("output_bucket", "output", "nor a declared field of type string"),
+    ("output_bucket", "sample", "add JOB_BUCKETS to extra_config"),
+    ("upload_flags", "--acl private --recursive", "--recursive is not a supported upload flag"),
+    ("upload_flags", "--acl={nope}", "{nope} is neither a declared field nor config.NAME"),
+    ("upload_flags", "{config.NOPE}", "NOPE is not a config key"),
+    ("upload_flags", "{sample|upper}", "filter |upper is unknown"),
     ("done_min_files", "-1", "0 or more"),
     ("done_min_files", "config.NOPE", "NOPE is not a config key"),
     ("done_min_files", "lots", "use a whole number"),
@@ -138,7 +156,7 @@ def test_config_keys_a_command_may_read_are_the_runtimes() -> None:
     runtime = re.search(r"DS_WORKER_CONFIG_KEYS = \(([^)]*)\)", spec_py).group(1)
     runtime_keys = re.findall(r'"([A-Z_]+)"', runtime)
     lists = re.findall(r"\+ \[('APP_NAME'[^\]]*)\]", text)
-    assert len(lists) == 2, "command and done_min_files validators"
+    assert len(lists) == 4, "command, input_fields, upload_flags and done_min_files validators"
     for found in lists:
         assert re.findall(r"'([A-Z_]+)'", found) == runtime_keys
 
@@ -164,3 +182,51 @@ def test_new_command_syntax_is_accepted_and_lands_in_the_spec(tmp_path: Path) ->
     assert spec["input_fields"] == ["{prefix}/{sample}/", "{prefix}/{sample|stem}.txt"]
     assert spec["done"]["min_files"] == "config.EXPECTED_NUMBER_FILES"
     assert spec["config_keys"] == ["MY_FLAG", "TOOL_HOME"]
+
+
+def test_upload_flags_the_validator_knows_are_the_runtimes() -> None:
+    """copier.yml lists the supported upload flags literally; they must be upload_flags.py's."""
+    import re
+
+    from dsgen.render import TEMPLATE_ROOT
+
+    sys.path.insert(0, str(TEMPLATE_ROOT / "template"))
+    from ds_runtime.upload_flags import FLAGS
+
+    text = (TEMPLATE_ROOT / "copier.yml").read_text()
+    listed = re.search(r"set flags = \[([^\]]*)\]", text).group(1)
+    assert re.findall(r"'(--[a-z-]+)'", listed) == list(FLAGS)
+
+
+BUCKET_ANSWERS = {
+    "fields": "[{name: images, scope: shared, type: s3_prefix}, {name: pipeline, scope: shared, type: s3_key},"
+    " {name: in_bucket, scope: shared, required: false}, {name: out_bucket, scope: shared, required: false},"
+    " {name: acl, scope: shared, required: false, default: ''}, {name: sample, scope: job}]",
+    "extra_config": "{WORKSPACE_BUCKET: '', JOB_BUCKETS: '', UPLOAD_FLAGS: ''}",
+    "command": '["tool", "{input_dir}/{images}/{sample}"]',
+    "input_fields": '[{key: pipeline, bucket: config.WORKSPACE_BUCKET}, {key: "{images}/{sample}/", bucket: in_bucket,'
+    ' when: in_bucket, matches: "^[a-z]"}, images]',
+    "output_prefix": "out/{sample}",
+    "output_bucket": "out_bucket",
+    "upload_flags": "{config.UPLOAD_FLAGS} --acl={acl} --storage-class STANDARD_IA --metadata-directive REPLACE",
+}
+
+
+def test_bucket_references_and_upload_flags_land_in_the_spec(tmp_path: Path) -> None:
+    import json
+
+    dest = render(tmp_path / "out", BUCKET_ANSWERS, vcs_ref=None)
+    spec = json.loads((dest / "tool" / "spec.json").read_text())
+    assert spec["input_fields"] == [
+        {"key": "pipeline", "bucket": "config.WORKSPACE_BUCKET"},
+        {"key": "{images}/{sample}/", "bucket": "in_bucket", "when": "in_bucket", "matches": "^[a-z]"},
+        "images",
+    ]
+    assert (spec["output_bucket"], spec["upload_flags"]) == ("out_bucket", BUCKET_ANSWERS["upload_flags"])
+    from dsgen.render import TEMPLATE_ROOT
+
+    sys.path.insert(0, str(TEMPLATE_ROOT / "template"))
+    from ds_runtime.spec import load_spec
+
+    loaded = load_spec(dest / "tool" / "spec.json")  # the runtime accepts what the validators let through
+    assert [entry.bucket for entry in loaded.input_fields] == ["config.WORKSPACE_BUCKET", "in_bucket", ""]

@@ -225,8 +225,10 @@ def test_omezarrcreator_argv_is_dozcs_command_line(settings: dict[str, Any]) -> 
     assert len(results) == len(job_file["plates"]) == 2
     for (values, argv), plate in zip(results, job_file["plates"], strict=True):
         assert argv == _dozc_command(job_file, plate), values
-        # The plate's folder is downloaded where the command reads it; the store goes under output_location.
-        assert spec.inputs(values) == [(f"projects/demo/images/{plate}/", True)]
+        # The plate's folder is downloaded (from input_bucket) where the command reads it; the store goes
+        # under output_location (in output_bucket).
+        assert spec.inputs(values) == [(f"projects/demo/images/{plate}/", True, "input_bucket")]
+        assert spec.output_bucket == "output_bucket"
         assert spec.output_key(values, "id") == "projects/demo/zarr"
         assert spec.required_file(values, "id") == f"{plate}.ome.zarr/.zattrs"
 

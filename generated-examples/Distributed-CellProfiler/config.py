@@ -56,13 +56,13 @@ NECESSARY_STRING = ""  # ... and, if not "", only files whose name contains this
 
 # ---------------------------------------------------------------- CellProfiler's own settings
 ALWAYS_CONTINUE = "False"
-DESTINATION_BUCKET = "bucket-name"
+DESTINATION_BUCKET = ""
 DOWNLOAD_FILES = "False"
 INSTALL_REQUIREMENTS = "False"
 PLUGINS_COMMIT = "False"
 REQUIREMENTS = ""
-SOURCE_BUCKET = "bucket-name"
+SOURCE_BUCKET = ""
 UPDATE_PLUGINS = "False"
 UPLOAD_FLAGS = ""
 USE_PLUGINS = "False"
-WORKSPACE_BUCKET = "bucket-name"
+WORKSPACE_BUCKET = ""

@@ -53,3 +53,8 @@ CHECK_IF_DONE_BOOL = False  # True: a job whose outputs are already in S3 is ski
 EXPECTED_NUMBER_FILES = 1  # ... at least this many output files
 MIN_FILE_SIZE_BYTES = 1  # ... each at least this big
 NECESSARY_STRING = ""  # ... and, if not "", only files whose name contains this count
+
+# ---------------------------------------------------------------- OMEZarrCreator's own settings
+# The buckets Job files may name besides AWS_BUCKET and the bucket keys here, e.g. "bucket-a, bucket-b";
+# after changing it run setupAccount and setup again: the workers may touch only these.
+JOB_BUCKETS = ""

@@ -42,6 +42,7 @@ class Outcome:
     exit_code: int | None = None  # None: the tool never ran or never finished
     tool_seconds: float = 0.0  # the tool's own run time, part of duration_seconds
     output_prefix: str = ""
+    output_bucket: str = ""  # where the outputs went ('' in records older than this field: AWS_BUCKET)
     log_group: str = ""
     log_stream: str = ""
     error: str = ""

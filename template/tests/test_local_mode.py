@@ -130,3 +130,18 @@ def test_bad_input_in_local_mode_gets_the_same_clear_errors(local_repo: Path, ar
     assert message in done.stderr
     assert not _running_in(local_repo), "bad input started something"
     assert not (local_repo / ".local" / "state.json").exists()
+
+
+def test_local_run_fetches_outputs_from_the_bucket_they_went_to(local_repo: Path) -> None:
+    """DCP's DESTINATION_BUCKET: the emulator has the bucket, the workers write there, and the
+    outputs come back under _buckets/<bucket>/ (AWS_BUCKET keeps only the outcome records)."""
+    spec = json.loads((local_repo / "tool" / "spec.json").read_text())
+    spec.update(output_bucket="config.DESTINATION_BUCKET", config_keys=["ECHO_MODE", "DESTINATION_BUCKET"])
+    (local_repo / "tool" / "spec.json").write_text(json.dumps(spec))
+    with (local_repo / "config.py").open("a") as config:
+        config.write("DESTINATION_BUCKET = 'local-results'\n")
+    done = run_py(local_repo, "localRun", "files/job.json", "--fleet", "files/fleet.json", "--outputs", "out")
+    assert done.returncode == 0, done.stdout + done.stderr
+    _check_outputs(local_repo / "out" / "_buckets" / "local-results")
+    assert not (local_repo / "out" / "projects").exists()
+    assert not _running_in(local_repo), "run.py, a worker or the emulator is still running"

@@ -338,3 +338,56 @@ def test_input_templates_config_keys_and_split_in_a_real_worker(rig: Rig, monkey
     assert argv[-4:] == ["--", argv[-3], "-x", "two words"] and argv[-3].endswith("/input/in/P1/meta.xml")
     assert "--echo" in argv and argv[argv.index("--files") + 1] == "2"
     assert rig.outcomes()[ok.job_id].state == "done"
+
+
+def test_inputs_from_one_bucket_outputs_to_another_with_upload_flags(
+    moto_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DOZC's job files name their buckets: the worker reads and writes there, with the upload
+    flags applied, skips by what the output bucket holds, and refuses a bucket not in JOB_BUCKETS."""
+    rig = Rig(tmp_path, retries=1)
+    for bucket in ("plates-bucket", "zarr-bucket"):
+        rig.s3.create_bucket(Bucket=bucket)
+    monkeypatch.setenv("JOB_BUCKETS", "plates-bucket, zarr-bucket")
+    monkeypatch.setenv("UPLOAD_FLAGS", "--acl public-read --metadata-directive REPLACE")
+    fields = [
+        {"name": "name"},
+        {"name": "data", "type": "s3_prefix"},
+        {"name": "src", "required": False},
+        {"name": "dst", "required": False},
+        {"name": "storage", "required": False, "default": ""},
+    ]
+    rig.use_spec(
+        [sys.executable, TOY, "{output_dir}", "--ls", "{input_dir}"],
+        job_fields=fields,
+        input_fields=[{"key": "data", "bucket": "src"}],
+        output_bucket="dst",
+        upload_flags="{config.UPLOAD_FLAGS} {storage}",
+        config_keys=["JOB_BUCKETS", "UPLOAD_FLAGS"],
+    )
+    rig.s3.put_object(Bucket="plates-bucket", Key="in/P1/a.txt", Body=b"A")
+    rig.s3.put_object(Bucket=BUCKET, Key="in/P1/a.txt", Body=b"the wrong bucket")
+    rig.s3.put_object(Bucket=BUCKET, Key="results/P1/old.txt", Body=b"not where P1's outputs go")
+    rig.s3.put_object(Bucket="zarr-bucket", Key="results/P2/done.txt", Body=b"done before")
+    job = {"data": "in/P1", "src": "plates-bucket", "dst": "zarr-bucket", "storage": "--storage-class STANDARD_IA"}
+    p1, p2 = rig.send({**job, "name": "P1"}, {**job, "name": "P2"})
+    # Sent by hand, as anyone with queue access could: submitJob would refuse it.
+    evil = {**job, "name": "P3", "dst": "attacker-bucket", JOB_ID_KEY: "feedfacefeedface"}
+    rig.sqs.send_message(QueueUrl=rig.queue_url, MessageBody=json.dumps(evil))
+    out = finish(rig.start(check_if_done=True, expected_number_files=1, min_file_size_bytes=1))
+    outcomes = rig.outcomes()
+    assert (outcomes[p1.job_id].state, outcomes[p1.job_id].output_bucket) == ("done", "zarr-bucket"), out
+    assert json.loads(rig.s3.get_object(Bucket="zarr-bucket", Key="results/P1/ls.json")["Body"].read()) == {
+        "in/P1/a.txt": "A"
+    }
+    stored = rig.s3.get_object(Bucket="zarr-bucket", Key="results/P1/ls.json")
+    assert stored["StorageClass"] == "STANDARD_IA"
+    grants = rig.s3.get_object_acl(Bucket="zarr-bucket", Key="results/P1/ls.json")["Grants"]
+    assert any(g["Grantee"].get("URI", "").endswith("/AllUsers") and g["Permission"] == "READ" for g in grants)
+    assert "upload flag --metadata-directive REPLACE ignored" in out
+    assert outcomes[p2.job_id].state == "skipped"  # its outputs are in the output bucket
+    refused = outcomes["feedfacefeedface"]
+    assert refused.state == "failed" and refused.exit_code is None
+    assert "dst: bucket 'attacker-bucket' is not one this run may write outputs to" in refused.error
+    assert "add it to JOB_BUCKETS in config.py" in refused.error
+    assert rig.keys("results/") == {"results/P1/old.txt": 25}  # nothing new in AWS_BUCKET but records

@@ -17,8 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .buckets import job_bucket_problems
+from .config import DSConfig
 from .jsonfile import read_json
+from .placeholders import placeholders
 from .spec import JobError, ToolSpec
+from .upload_flags import UploadFlagsError, parse_upload_flags
 
 JOB_ID_KEY = "_job_id"
 JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,128}")
@@ -55,6 +59,40 @@ def read_job_file(path: str | Path, spec: ToolSpec) -> list[Job]:
     return jobs_from_data(data, spec, source=str(path))
 
 
+def read_run_jobs(path: str | Path, spec: ToolSpec, config: DSConfig) -> list[Job]:
+    """`read_job_file`, then what only config.py can tell about the jobs (`check_run`)."""
+    jobs = read_job_file(path, spec)
+    check_run(jobs, spec, config, source=str(path))
+    return jobs
+
+
+def check_run(jobs: list[Job], spec: ToolSpec, config: DSConfig, source: str) -> None:
+    """Every bucket a job names is one the run may touch, and its upload flags can be used.
+
+    JobFileError lists every problem at once, so nothing is sent.
+    """
+    job_fields = {f.name for f in spec.job_fields}
+    flags_per_job = any(name.strip() in job_fields for name, _ in placeholders(spec.upload_flags))
+    settings = config.worker_config()
+    problems: list[str] = []
+    for index, job in enumerate(jobs):
+        where = f"{spec.job_list_key}[{index}]"
+        for field, problem in job_bucket_problems(spec, job.values, config.AWS_BUCKET, settings):
+            problems.append(f"{where if field in job_fields else 'shared'}: {field}: {problem}")
+        try:
+            parse_upload_flags(spec.upload_text(job.values, settings))
+        except UploadFlagsError as exc:
+            problems.append(f"{where if flags_per_job else 'shared'}: upload_flags: {exc}")
+    _raise_if(problems, source)
+
+
+def _raise_if(problems: list[str], source: str) -> None:
+    if problems:
+        # The same shared-key problem repeats for every job: say it once.
+        unique = list(dict.fromkeys(problems))
+        raise JobFileError(f"{source}: {len(unique)} problem(s), nothing was sent:\n  " + "\n  ".join(unique))
+
+
 def jobs_from_data(data: Any, spec: ToolSpec, source: str = "job file") -> list[Job]:
     key = spec.job_list_key
     if not isinstance(data, dict):
@@ -87,10 +125,7 @@ def jobs_from_data(data: Any, spec: ToolSpec, source: str = "job file") -> list[
             problems.append(f"{where}: message is {size} bytes, over SQS's {SQS_MAX_MESSAGE_BYTES}; shorten its values")
             continue
         jobs.append(job)
-    if problems:
-        # The same shared-key problem repeats for every job: say it once.
-        unique = list(dict.fromkeys(problems))
-        raise JobFileError(f"{source}: {len(unique)} problem(s), nothing was sent:\n  " + "\n  ".join(unique))
+    _raise_if(problems, source)
     return jobs
 
 

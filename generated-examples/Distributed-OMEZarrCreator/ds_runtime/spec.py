@@ -11,13 +11,16 @@ import re
 import shlex
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .buckets import JOB_BUCKETS, ref_problem
 from .jsonfile import read_json
 from .keys import join_key, local_path, safe_key
-from .placeholders import PLACEHOLDER, filter_problem, placeholders, render, scalar_text
+from .placeholders import PLACEHOLDER, config_name, filter_problem, placeholders, render, scalar_text
+from .upload_flags import known as known_flags
+from .upload_flags import unknown_flags
 
 FieldType = Literal["string", "integer", "number", "boolean", "s3_key", "s3_prefix", "mapping"]
 
@@ -32,7 +35,6 @@ BUILTIN_PLACEHOLDERS: dict[str, str] = {
 
 # `{config.NAME}` in a command reads the tool's config key NAME, which the worker
 # receives as an environment variable of that name (`run.py setup` puts it there).
-CONFIG_PREFIX = "config."
 CONFIG_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 # DS's own config.py keys that reach the worker's environment under the same name.
 DS_WORKER_CONFIG_KEYS = (
@@ -51,12 +53,6 @@ DS_WORKER_CONFIG_KEYS = (
 
 FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 JOB_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
-
-
-def config_name(reference: str) -> str | None:
-    """NAME for a `config.NAME` reference, else None."""
-    reference = reference.strip()
-    return reference[len(CONFIG_PREFIX) :] if reference.startswith(CONFIG_PREFIX) else None
 
 
 class SpecError(ValueError):
@@ -163,6 +159,35 @@ class ArgGroup(Condition):
     args: list[str | SplitArg] = Field(min_length=1)
 
 
+class InputSpec(Condition):
+    """One input: its key (a field name or key template), its bucket, and when it is wanted.
+
+    `bucket` is a bucket reference (see buckets.py): '' for AWS_BUCKET, config.NAME, or a
+    string field. Without `when` the input is always downloaded (when it has a key).
+    """
+
+    key: str
+    bucket: str = ""
+    when: str = ""
+
+    @model_validator(mode="after")
+    def _matches_needs_when(self) -> InputSpec:
+        if self.matches is not None and not self.when:
+            raise ValueError(f"input {self.key!r}: matches needs when (the field or config.NAME it tests)")
+        return self
+
+    def wanted(self, values: Mapping[str, Any], config: Mapping[str, str] | None) -> bool:
+        return not self.when or self.holds(values, config)
+
+
+class Input(NamedTuple):
+    """One input a job downloads: its S3 key, whether that is a prefix, and its bucket reference."""
+
+    key: str
+    is_prefix: bool
+    bucket: str
+
+
 class DoneRule(_Strict):
     exit_code: int = 0
     # A number, or `config.NAME`: the whole number in that config key (e.g. EXPECTED_NUMBER_FILES).
@@ -191,9 +216,13 @@ class ToolSpec(_Strict):
     shared_fields: list[FieldSpec] = []
     job_fields: list[FieldSpec] = []
     # Inputs downloaded to input_dir/<key>: a field name (s3_key or s3_prefix field), or a
-    # key template from fields, e.g. "{input_location}/{plate}/" (a trailing / marks a prefix).
-    input_fields: list[str] = []
+    # key template from fields, e.g. "{input_location}/{plate}/" (a trailing / marks a prefix);
+    # or an object {key, bucket, when, matches} (InputSpec) for another bucket or a condition.
+    input_fields: list[InputSpec] = []
     output_prefix: str
+    output_bucket: str = ""  # a bucket reference, as an input's bucket
+    # aws-cli upload flags (upload_flags.py), a template of {field} and {config.NAME}.
+    upload_flags: str = ""
     done: DoneRule = DoneRule()
     # Output files neither uploaded nor counted (shell-style patterns on the path in the output
     # folder), e.g. DCP's cp.is.done: read by the done rule, then left behind.
@@ -209,6 +238,14 @@ class ToolSpec(_Strict):
     def fields(self) -> dict[str, FieldSpec]:
         return {f.name: f for f in [*self.shared_fields, *self.job_fields]}
 
+    @field_validator("input_fields", mode="before")
+    @classmethod
+    def _strings_are_keys(cls, entries: Any) -> Any:
+        # The short form: a field name or key template, from AWS_BUCKET, always wanted.
+        if isinstance(entries, list):
+            return [{"key": e} if isinstance(e, str) else e for e in entries]
+        return entries
+
     @property
     def config_names(self) -> set[str]:
         """Config keys a command may read: the tool's own and DS's that reach the worker."""
@@ -223,14 +260,21 @@ class ToolSpec(_Strict):
                 where = f"command[{i}]" + (f".args[{j}]" if isinstance(item, ArgGroup) else "")
                 found.append((where + (".split" if isinstance(arg, SplitArg) else ""), _text_of(arg)))
         for i, entry in enumerate(self.input_fields):
-            if _is_template(entry):
-                found.append((f"input_fields[{i}]", entry))
+            if _is_template(entry.key):
+                found.append((f"input_fields[{i}]", entry.key))
         found.append(("output_prefix", self.output_prefix))
         if self.own_output_folder:
             found.append(("own_output_folder", self.own_output_folder))
         if self.done.required_file:
             found.append(("done.required_file", self.done.required_file))
+        if self.upload_flags:
+            found.append(("upload_flags", self.upload_flags))
         return found
+
+    def bucket_refs(self) -> list[tuple[str, str]]:
+        """(where, bucket reference) of every input, then of the outputs."""
+        found = [(f"input_fields[{i}].bucket", entry.bucket) for i, entry in enumerate(self.input_fields)]
+        return [*found, ("output_bucket", self.output_bucket)]
 
     @model_validator(mode="after")
     def _consistent(self) -> ToolSpec:
@@ -253,8 +297,9 @@ class ToolSpec(_Strict):
                 name = name.strip()
                 key = config_name(name)
                 if key is not None:
-                    if not where.startswith("command"):
-                        raise ValueError(f"{where} cannot use {{{name}}}: config keys may appear only in the command")
+                    if not where.startswith(("command", "upload_flags")):
+                        only = "config keys may appear only in the command and upload_flags"
+                        raise ValueError(f"{where} cannot use {{{name}}}: {only}")
                     if key not in config_names:
                         raise ValueError(f"{where} uses {{{name}}}, but {key} is not a config key of this tool")
                 elif name not in known:
@@ -263,6 +308,8 @@ class ToolSpec(_Strict):
                     raise ValueError(f"{where} cannot use the local folder {{{name}}}; it is relative to outputs")
                 elif name in BUILTIN_PLACEHOLDERS and where.startswith("input_fields"):
                     raise ValueError(f"{where} uses {{{name}}}; an input key is built from job fields only")
+                elif name in BUILTIN_PLACEHOLDERS and where == "upload_flags":
+                    raise ValueError(f"{where} uses {{{name}}}; upload flags are built from fields and config keys")
                 if filt is not None and (problem := filter_problem(filt, set(names))):
                     raise ValueError(f"{where}: {problem}")
         for i, item in enumerate(self.command):
@@ -270,16 +317,21 @@ class ToolSpec(_Strict):
                 raise ValueError(f"command[{i}] {problem}")
         fields = self.fields
         for i, entry in enumerate(self.input_fields):
-            if _is_template(entry):
+            if _is_template(entry.key):
                 try:  # the fixed parts must already be a safe key: no /, .. or s3://
-                    safe_key(PLACEHOLDER.sub("x", entry), what=f"input_fields[{i}]")
+                    safe_key(PLACEHOLDER.sub("x", entry.key), what=f"input_fields[{i}]")
                 except ValueError as exc:
                     raise ValueError(str(exc)) from None
-            elif entry not in fields or fields[entry].type not in ("s3_key", "s3_prefix"):
+            elif entry.key not in fields or fields[entry.key].type not in ("s3_key", "s3_prefix"):
                 raise ValueError(
-                    f"input field {entry!r} must be a declared field of type s3_key or s3_prefix,"
+                    f"input field {entry.key!r} must be a declared field of type s3_key or s3_prefix,"
                     " or a key template such as {prefix_field}/{name_field}/"
                 )
+            if entry.when and (problem := entry.problem(set(names), config_names)):
+                raise ValueError(f"input_fields[{i}] {problem}")
+        self._check_buckets()
+        if unknown := unknown_flags(PLACEHOLDER.sub(" ", self.upload_flags)):
+            raise ValueError(f"upload_flags: {', '.join(unknown)} unknown; supported: {known_flags()}")
         for i, pattern in enumerate(self.output_exclude):
             if not pattern.strip() or pattern.startswith("/") or ".." in pattern.split("/"):
                 raise ValueError(
@@ -291,6 +343,20 @@ class ToolSpec(_Strict):
             if key is None or key not in config_names:
                 raise ValueError(f"done.min_files {minimum!r} must be a number or config.NAME of a config key")
         return self
+
+    def _check_buckets(self) -> None:
+        types = {name: field.type for name, field in self.fields.items()}
+        named_by_jobs = []
+        for where, ref in self.bucket_refs():
+            if problem := ref_problem(ref, types, self.config_keys):
+                raise ValueError(f"{where} {problem}")
+            if ref in types:
+                named_by_jobs.append(where)
+        if named_by_jobs and JOB_BUCKETS not in self.config_keys:
+            raise ValueError(
+                f"{named_by_jobs[0]} names a field, so jobs choose buckets: add {JOB_BUCKETS} to config_keys"
+                " (the buckets a job may name, in config.py)"
+            )
 
     # ------------------------------------------------------------ jobs
 
@@ -330,7 +396,7 @@ class ToolSpec(_Strict):
             ("output_prefix", self.output_key),
             ("own_output_folder", self.own_output_key),
             ("done.required_file", self.required_file),
-            ("input_fields", lambda v, _id: self.inputs(v)),
+            ("input_fields", lambda v, _id: self.inputs(v, config=None)),
         ):
             try:
                 build(values, "0" * 16)
@@ -353,25 +419,28 @@ class ToolSpec(_Strict):
         shown = {k: v.rstrip("/") if k in prefixes and isinstance(v, str) else v for k, v in values.items()}
         return {**shown, "job_id": job_id, "group": self.group_of(values), **folders}
 
-    def inputs(self, values: Mapping[str, Any]) -> list[tuple[str, bool]]:
-        """(S3 key, is a prefix) of every input this job downloads, in spec order.
+    def inputs(self, values: Mapping[str, Any], config: Mapping[str, str] | None = None) -> list[Input]:
+        """Every input this job downloads, in spec order, with its bucket reference.
 
-        A field entry is skipped when the field has no value; so is a template entry
+        An entry is skipped when its condition does not hold (config None: config keys
+        read as empty), a field entry when the field has no value, and a template entry
         when any field it names has none.
         """
         fields = self.fields
-        found: list[tuple[str, bool]] = []
+        found: list[Input] = []
         for entry in self.input_fields:
-            if not _is_template(entry):
-                if values.get(entry):
-                    found.append((values[entry], fields[entry].type == "s3_prefix"))
+            if not entry.wanted(values, config):
                 continue
-            if any(values.get(name.strip()) in (None, "", {}) for name, _ in placeholders(entry)):
+            if not _is_template(entry.key):
+                if values.get(entry.key):
+                    found.append(Input(values[entry.key], fields[entry.key].type == "s3_prefix", entry.bucket))
                 continue
-            key = safe_key(render(entry, self._fill(values, "")), what=f"input {entry!r}")
+            if any(values.get(name.strip()) in (None, "", {}) for name, _ in placeholders(entry.key)):
+                continue
+            key = safe_key(render(entry.key, self._fill(values, "")), what=f"input {entry.key!r}")
             if not key.rstrip("/"):
-                raise ValueError(f"input {entry!r} is empty for this job")
-            found.append((key, entry.endswith("/")))
+                raise ValueError(f"input {entry.key!r} is empty for this job")
+            found.append(Input(key, entry.key.endswith("/"), entry.bucket))
         return found
 
     def argv(
@@ -391,9 +460,9 @@ class ToolSpec(_Strict):
         None (a check before submitting) reads every config key as empty.
         """
         env = self._fill(values, job_id, work_dir=work_dir, input_dir=input_dir, output_dir=output_dir)
-        for name in self.input_fields:
-            if not _is_template(name) and values.get(name):
-                env[name] = local_path(input_dir, values[name])
+        for entry in self.input_fields:
+            if not _is_template(entry.key) and values.get(entry.key):
+                env[entry.key] = local_path(input_dir, values[entry.key])
         for where, template in self.templates():
             if where.startswith("command"):
                 for name, _ in placeholders(template):
@@ -418,6 +487,16 @@ class ToolSpec(_Strict):
                 else:
                     argv.append(render(arg, env))
         return argv
+
+    def upload_text(self, values: Mapping[str, Any], config: Mapping[str, str]) -> str:
+        """The job's upload flags as text: upload_flags with its fields and config keys filled in
+        (a field without a value as empty text), for upload_flags.parse_upload_flags."""
+        env = {k: "" if v is None else v for k, v in self._fill(values, "").items()}
+        for name, _ in placeholders(self.upload_flags):
+            key = config_name(name)
+            if key is not None:
+                env[name.strip()] = _config_value(config, key)
+        return render(self.upload_flags, env)
 
     def min_files(self, config: Mapping[str, str]) -> int:
         """The done rule's least number of output files, read from config if it names a key."""

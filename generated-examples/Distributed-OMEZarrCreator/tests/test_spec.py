@@ -270,8 +270,8 @@ def test_input_templates_are_keys_from_fields_and_stay_inside_the_bucket() -> No
     )
     shared = {"input_location": "images//batch1/", "path_to_metadata": "Images/Index.xml"}
     values = spec.check_job(shared, {"plate": "P1"}, "plates[0]")
-    assert spec.inputs(values) == [("images/batch1/P1/", True)]  # the unset {suffix} skips its entry
-    assert spec.inputs({**values, "suffix": "csv"})[1] == ("images/batch1/P1.csv", False)
+    assert spec.inputs(values) == [("images/batch1/P1/", True, "")]  # the unset {suffix} skips its entry
+    assert spec.inputs({**values, "suffix": "csv"})[1] == ("images/batch1/P1.csv", False, "")
     argv = spec.argv(values, "id", "/w", "/w/input", "/w/output")
     assert argv == ["b2r", "/w/input/images/batch1/P1/Images/Index.xml", "/w/output/P1.zarr"]
     for bad in ["..", "../../etc", "a/../../b"]:

@@ -7,6 +7,7 @@ the file, the key, the bad value and the fix, never half way through a run.
 
 from __future__ import annotations
 
+import json
 import re
 import runpy
 import sys
@@ -25,7 +26,10 @@ from pydantic import (
     ValidationError,
 )
 
-from .spec import ToolSpec
+from .buckets import JOB_BUCKETS, BucketError, allowed_buckets
+from .placeholders import config_name, placeholders
+from .spec import DS_WORKER_CONFIG_KEYS, ToolSpec
+from .upload_flags import UploadFlagsError, parse_upload_flags
 
 MAX_VISIBILITY_SECONDS = 12 * 60 * 60  # SQS's limit
 MIN_EBS_GB = 22  # the ECS-optimised AMI's Docker volume needs at least this
@@ -92,6 +96,19 @@ class DSConfig(BaseModel):
     MAX_HOURS: Annotated[Number, Field(ge=0)] = 0  # hours since startCluster; 0 = no cap
     # The tool's own keys (spec.config_keys), passed to the worker as they are.
     extra: dict[str, Any] = {}
+
+    def extra_text(self) -> dict[str, str]:
+        """The tool's own keys as environment text, the way `run.py setup` passes them to the worker."""
+        return {k: v if isinstance(v, str) else json.dumps(v) for k, v in self.extra.items()}
+
+    def worker_config(self) -> dict[str, str]:
+        """Every config key a spec may read ({config.NAME}), as the worker's environment has it."""
+        ds = {k: _env_text(getattr(self, k)) for k in DS_WORKER_CONFIG_KEYS}
+        return {**self.extra_text(), **ds}
+
+
+def _env_text(value: Any) -> str:
+    return ("True" if value else "False") if isinstance(value, bool) else str(value)
 
 
 # What to write instead, per key, for the error message.
@@ -170,7 +187,26 @@ def config_from_mapping(
             else:
                 problems.append(f"{source}: {key} = {constants.get(key)!r} is wrong ({err['msg']}); {_fix_for(key)}")
         config = None
+    if config is not None:
+        problems += [f"{source}: {problem}" for problem in run_problems(spec, config)]
     if problems:
         raise ConfigError(f"{len(problems)} problem(s) in config:\n  " + "\n  ".join(problems))
     assert config is not None
     return config
+
+
+def run_problems(spec: ToolSpec, config: DSConfig) -> list[str]:
+    """What the spec asks of the tool's own keys: bucket names, and upload flags made from config alone."""
+    problems = []
+    try:
+        allowed_buckets(spec, config.AWS_BUCKET, config.extra)
+    except BucketError as exc:
+        problems.append(f"{exc} ({JOB_BUCKETS} and the bucket keys hold bucket names; '' means AWS_BUCKET)")
+    # Flags that use job fields are checked per job by submitJob.
+    if all(config_name(name) is not None for name, _ in placeholders(spec.upload_flags)):
+        try:
+            parse_upload_flags(spec.upload_text({}, config.worker_config()))
+        except UploadFlagsError as exc:
+            keys = ", ".join(sorted({config_name(n) or n for n, _ in placeholders(spec.upload_flags)}))
+            problems.append(f"{keys or 'upload_flags'}: {exc}")
+    return problems

@@ -10,8 +10,17 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+# `{config.NAME}` reads the tool's config key NAME (the worker's environment variable NAME).
+CONFIG_PREFIX = "config."
+
 # `{name}` or `{name|filter}`; `{{` and `}}` stand for literal braces.
 PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}|]*)(?:\|([^{}]*))?\}")
+
+
+def config_name(reference: str) -> str | None:
+    """NAME for a `config.NAME` reference, else None."""
+    reference = reference.strip()
+    return reference[len(CONFIG_PREFIX) :] if reference.startswith(CONFIG_PREFIX) else None
 
 
 def _as_mapping(value: Any) -> dict[str, Any]:

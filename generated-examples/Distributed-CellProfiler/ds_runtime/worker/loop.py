@@ -14,6 +14,7 @@ import re
 import time
 from typing import Any
 
+from ..buckets import require_job_buckets, resolve
 from ..jobs import JOB_ID_KEY, Job, job_from_message
 from ..outcomes import Outcome, utc_now, write_outcome
 from .attempt import Result, run_attempt
@@ -67,7 +68,7 @@ def handle_message(ctx: WorkerContext, message: dict[str, Any]) -> Outcome:
     started, clock = utc_now(), time.monotonic()
     job, job_id, problem = _parse(ctx, message)
     joblog = JobLog(ctx.logs, settings.log_group, f"{job_id}/attempt-{attempt}", job_id)
-    output_prefix = ""
+    output_bucket = output_prefix = ""
     # The heartbeat ends with this block, before settling, so no late extension undoes the settling.
     with Heartbeat(ctx.sqs, settings.queue_url, receipt, settings.visibility_timeout):
         try:
@@ -77,12 +78,17 @@ def handle_message(ctx: WorkerContext, message: dict[str, Any]) -> Outcome:
                 result = Result("interrupted", error="the worker was stopped before the job started")
             else:
                 output_prefix = ctx.spec.output_key(job.values, job.job_id)
-                joblog.line(f"job {job_id}, attempt {attempt}, output s3://{settings.bucket}/{output_prefix}/")
-                if settings.check_if_done and _already_done(ctx, ctx.spec.own_output_key(job.values, job.job_id)):
+                # submitJob checked the job's buckets; a message sent by other means is checked here.
+                require_job_buckets(ctx.spec, job.values, settings.bucket, ctx.tool_config)
+                output_bucket = resolve(ctx.spec.output_bucket, job.values, ctx.tool_config, settings.bucket)
+                joblog.line(f"job {job_id}, attempt {attempt}, output s3://{output_bucket}/{output_prefix}/")
+                if settings.check_if_done and _already_done(
+                    ctx, output_bucket, ctx.spec.own_output_key(job.values, job.job_id)
+                ):
                     joblog.line("outputs already present (CHECK_IF_DONE_BOOL): skipped")
                     result = Result("skipped")
                 else:
-                    result = run_attempt(ctx, job, output_prefix, joblog)
+                    result = run_attempt(ctx, job, output_bucket, output_prefix, joblog)
         except Exception as exc:  # recorded as this job's failure
             result = Result("failed", error=f"{type(exc).__name__}: {exc}")
     if result.error:
@@ -99,6 +105,7 @@ def handle_message(ctx: WorkerContext, message: dict[str, Any]) -> Outcome:
         exit_code=result.exit_code,
         tool_seconds=round(result.tool_seconds, 3),
         output_prefix=output_prefix,
+        output_bucket=output_bucket,
         log_group=settings.log_group,
         log_stream=joblog.stream,
         error=result.error,
@@ -127,9 +134,9 @@ def _settle(ctx: WorkerContext, receipt: str, outcome: Outcome) -> None:
         log.error("job %s: could not settle its message: %s", outcome.job_id, exc)
 
 
-def _already_done(ctx: WorkerContext, output_prefix: str) -> bool:
+def _already_done(ctx: WorkerContext, output_bucket: str, output_prefix: str) -> bool:
     s = ctx.settings
-    objects = listed_objects(ctx.s3, s.bucket, output_prefix)
+    objects = listed_objects(ctx.s3, output_bucket, output_prefix)
     return enough_outputs(objects, s.expected_number_files, s.min_file_size_bytes, s.necessary_string)
 
 

@@ -1,7 +1,7 @@
 """One-time account setup (DS's setup_AWS.py): the IAM roles a run needs, least privilege.
 
 `setupAccount` creates four roles named after the app, each with one inline policy
-scoped to this app's bucket, queues, log groups and cluster (no *FullAccess):
+scoped to this app's buckets, queues, log groups and cluster (no *FullAccess):
 the machines' ECS instance role, the spot fleet role, the containers' task role and
 the auto-monitor's role. `undoAccount` removes them. Both can be run again safely.
 """
@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from ..buckets import allowed_buckets, writable_buckets
 from .context import Context, error_code
 
 
@@ -34,7 +35,6 @@ def _statement(actions: list[str], resources: list[str], **extra: Any) -> dict[s
 
 def roles(ctx: Context) -> list[Role]:
     c, region, account = ctx.config, ctx.config.AWS_REGION, ctx.account_id
-    bucket = [f"arn:aws:s3:::{c.AWS_BUCKET}", f"arn:aws:s3:::{c.AWS_BUCKET}/*"]
     queues = [ctx.queue_arn(c.SQS_QUEUE_NAME), ctx.queue_arn(c.SQS_DEAD_LETTER_QUEUE)]
     log_groups = [f"arn:aws:logs:{region}:{account}:log-group:{g}:*" for g in ctx.log_groups]
     cluster = f"arn:aws:ecs:{region}:{account}:cluster/{c.ECS_CLUSTER}"
@@ -95,7 +95,7 @@ def roles(ctx: Context) -> list[Role]:
             role_name(ctx, "task"),
             "ecs-tasks.amazonaws.com",
             _policy(
-                _statement(["s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:DeleteObject"], bucket),
+                *_bucket_statements(ctx),
                 _statement(
                     [
                         "sqs:ReceiveMessage",
@@ -152,6 +152,26 @@ def roles(ctx: Context) -> list[Role]:
                 ),
             ),
         ),
+    ]
+
+
+def _bucket_statements(ctx: Context) -> list[dict[str, Any]]:
+    """The containers' S3 access: read every bucket the run may touch, write where outputs may go.
+
+    Split by direction so that a bucket only read (e.g. DCP's SOURCE_BUCKET) cannot be
+    written by a worker; JOB_BUCKETS's may be either, as jobs choose. Deleting stays
+    with AWS_BUCKET, the run's own. Changing config.py's buckets needs setupAccount again.
+    """
+    c = ctx.config
+    read = sorted(allowed_buckets(ctx.spec, c.AWS_BUCKET, c.worker_config()))
+    write = sorted(writable_buckets(ctx.spec, c.AWS_BUCKET, c.worker_config()))
+    # `--acl` in the upload flags sets each object's ACL as it is written: IAM asks for PutObjectAcl.
+    put = ["s3:PutObject", "s3:PutObjectAcl"] if ctx.spec.upload_flags else ["s3:PutObject"]
+    return [
+        _statement(["s3:ListBucket"], [f"arn:aws:s3:::{b}" for b in read]),
+        _statement(["s3:GetObject"], [f"arn:aws:s3:::{b}/*" for b in read]),
+        _statement(put, [f"arn:aws:s3:::{b}/*" for b in write]),
+        _statement(["s3:DeleteObject"], [f"arn:aws:s3:::{c.AWS_BUCKET}/*"]),
     ]
 
 

@@ -12,7 +12,7 @@ from rich.console import Console
 
 from ..aws import make_session
 from ..config import ConfigError, DSConfig, load_config
-from ..jobs import JobFileError, read_job_file
+from ..jobs import JobFileError, read_run_jobs
 from ..spec import SpecError, ToolSpec, load_spec
 from .account import setup_account, undo_account
 from .cleanup import cleanup
@@ -171,7 +171,7 @@ def run_local(args: argparse.Namespace, config: DSConfig, spec: ToolSpec, consol
         return local_run(config, spec, repo, request, console, workers=workers)
     if args.command == "localStop":
         return _stop_local(config, spec, repo, console)
-    _check_files_first(args, spec)  # bad input starts nothing, not even the emulator
+    _check_files_first(args, spec, config)  # bad input starts nothing, not even the emulator
     if args.command == "startCluster":
         backend.check_workers(config, repo, workers)  # nor does a missing Docker engine or image
     state = backend.ensure_emulator(repo)
@@ -208,9 +208,9 @@ def _stop_local(config: DSConfig, spec: ToolSpec, repo: Path, console: Console) 
     return 0
 
 
-def _check_files_first(args: argparse.Namespace, spec: ToolSpec) -> None:
+def _check_files_first(args: argparse.Namespace, spec: ToolSpec, config: DSConfig) -> None:
     if args.command == "submitJob":
-        read_job_file(args.jobfile, spec)
+        read_run_jobs(args.jobfile, spec, config)
     elif args.command == "startCluster":
         load_fleet_file(args.fleetfile, allow_stand_ins=True)
     elif args.command == "monitor":

@@ -16,7 +16,7 @@ from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ..jobs import Job, read_job_file
+from ..jobs import Job, read_run_jobs
 from .context import AWS_ERRORS, Context
 
 BATCH_MAX_ENTRIES = 10  # SQS's SendMessageBatch limit
@@ -77,7 +77,7 @@ def send_batch(sqs: Any, queue_url: str, batch: Batch, sleep: Any = time.sleep) 
 
 
 def submit(ctx: Context, job_file: Path, senders: int = SENDERS) -> int:
-    jobs = read_job_file(job_file, ctx.spec)  # JobFileError: every problem listed, nothing sent
+    jobs = read_run_jobs(job_file, ctx.spec, ctx.config)  # JobFileError: every problem listed, nothing sent
     queue_url = ctx.require_queue()
     sqs = ctx.client("sqs")
     problems: list[str] = []

@@ -25,12 +25,20 @@ from ..control.monitor import Monitor, load_monitor_file, queue_load
 from ..control.setup import setup
 from ..control.submit import submit
 from ..control.teardown import Plan, Teardown, report
-from ..jobs import Job, read_job_file
+from ..jobs import read_run_jobs
 from ..outcomes import Outcome, default_prefix, latest_keys, latest_outcomes
 from ..spec import ToolSpec
 from ..worker.done import listed_objects
 from ..worker.transfer import download, upload
-from .backend import LocalState, activate, check_workers, prepare_account, start_local_tasks, stop_local_tasks
+from .backend import (
+    LocalState,
+    activate,
+    bucket_folder,
+    check_workers,
+    prepare_account,
+    start_local_tasks,
+    stop_local_tasks,
+)
 from .emulator import start_emulator
 
 POLL_SECONDS = 1.0
@@ -70,7 +78,7 @@ def local_run(
 ) -> int:
     """`workers`: "process" (this Python runs the worker and the tool) or "docker" (the worker image)."""
     started = time.monotonic()
-    jobs = read_job_file(request.job_file, spec)  # a bad job file is refused before anything starts
+    jobs = read_run_jobs(request.job_file, spec, config)  # a bad job file is refused before anything starts
     if request.inputs is not None and not request.inputs.is_dir():
         raise FileNotFoundError(f"{request.inputs}: input folder not found; give a folder of files to upload")
     fleet = check_workers(config, repo, workers)  # so is a missing Docker engine or image
@@ -96,7 +104,7 @@ def local_run(
             tally = _watch(ctx, plan, len(jobs), console)
             drained = True
             outcomes = latest_outcomes(ctx.client("s3"), config.AWS_BUCKET, default_prefix(config.APP_NAME))
-            fetched = _fetch_outputs(ctx, jobs, request.outputs)
+            fetched = _fetch_outputs(ctx, outcomes, request.outputs)
             steps = Teardown(plan, ctx.session).run()
         finally:
             stop_local_tasks(repo, state, drained)
@@ -144,12 +152,17 @@ def _watch(ctx: Context, plan: Plan, total: int, console: Console) -> Tally:
             time.sleep(POLL_SECONDS)
 
 
-def _fetch_outputs(ctx: Context, jobs: list[Job], outputs: Path) -> int:
-    s3, bucket = ctx.client("s3"), ctx.config.AWS_BUCKET
-    prefixes = {ctx.spec.output_key(job.values, job.job_id) for job in jobs}
-    keys = sorted({key for prefix in prefixes for key, _ in listed_objects(s3, bucket, prefix)})
-    download(s3, bucket, keys, outputs)
-    return len(keys)
+def _fetch_outputs(ctx: Context, outcomes: dict[str, Outcome], outputs: Path) -> int:
+    """Each job's outputs from where its outcome record says they went, into bucket_folder()."""
+    s3, aws_bucket = ctx.client("s3"), ctx.config.AWS_BUCKET
+    places = {(o.output_bucket or aws_bucket, o.output_prefix) for o in outcomes.values() if o.output_prefix}
+    fetched = 0
+    for bucket in sorted({bucket for bucket, _ in places}):
+        prefixes = {prefix for where, prefix in places if where == bucket}
+        keys = sorted({key for prefix in prefixes for key, _ in listed_objects(s3, bucket, prefix)})
+        download(s3, bucket, keys, bucket_folder(outputs, bucket, aws_bucket))
+        fetched += len(keys)
+    return fetched
 
 
 def _summary(

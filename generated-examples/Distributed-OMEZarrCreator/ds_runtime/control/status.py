@@ -141,7 +141,9 @@ def _with_outcome(problem: Problem, outcome: Outcome | None) -> Problem:
         problem.log_group = outcome.log_group
         problem.log_stream = outcome.log_stream
         if not problem.fields and outcome.output_prefix:
-            problem.fields = {"output": outcome.output_prefix}
+            # Records older than output_bucket wrote to AWS_BUCKET: the prefix alone.
+            where = f"s3://{outcome.output_bucket}/" if outcome.output_bucket else ""
+            problem.fields = {"output": where + outcome.output_prefix}
     return problem
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from boto3.s3.transfer import TransferConfig, create_transfer_manager
 
+from ..buckets import resolve
 from ..keys import join_key, local_path
 from ..spec import ToolSpec
 from .done import listed_objects, output_files
@@ -22,18 +23,23 @@ class TransferError(RuntimeError):
     """An input or output could not be moved, or arrived incomplete."""
 
 
-def input_keys(s3: Any, bucket: str, spec: ToolSpec, values: Mapping[str, Any]) -> list[str]:
-    """Every S3 key the job reads: keys as they are, prefixes expanded (spec.inputs)."""
-    keys: list[str] = []
-    for key, is_prefix in spec.inputs(values):
-        if not is_prefix:
-            keys.append(key)
+def input_keys(
+    s3: Any, spec: ToolSpec, values: Mapping[str, Any], config: Mapping[str, str], aws_bucket: str
+) -> dict[str, list[str]]:
+    """Every S3 key the job reads, by bucket: keys as they are, prefixes expanded (spec.inputs)."""
+    found: dict[str, list[str]] = {}
+    for item in spec.inputs(values, config):
+        bucket = resolve(item.bucket, values, config, aws_bucket)
+        keys = found.setdefault(bucket, [])
+        if not item.is_prefix:
+            keys.append(item.key)
             continue
-        found = [k for k, _ in listed_objects(s3, bucket, key) if not k.endswith("/")]
-        if not found:
-            raise TransferError(f"input: nothing in s3://{bucket}/{key.rstrip('/')}/")
-        keys.extend(found)
-    return keys
+        listed = [k for k, _ in listed_objects(s3, bucket, item.key) if not k.endswith("/")]
+        if not listed:
+            raise TransferError(f"input: nothing in s3://{bucket}/{item.key.rstrip('/')}/")
+        keys.extend(listed)
+    # An object named twice (two inputs overlap) is fetched once.
+    return {bucket: list(dict.fromkeys(keys)) for bucket, keys in found.items() if keys}
 
 
 def download(s3: Any, bucket: str, keys: list[str], input_dir: Path) -> None:
@@ -44,30 +50,45 @@ def download(s3: Any, bucket: str, keys: list[str], input_dir: Path) -> None:
     _run_all(s3, [("download", key, path) for key, path in targets], bucket)
 
 
-def upload(s3: Any, bucket: str, output_dir: Path, prefix: str, exclude: Sequence[str] = ()) -> list[str]:
-    """Every output file but the excluded ones to <prefix>/<relative path>, each checked by size; the keys written."""
+def upload(
+    s3: Any,
+    bucket: str,
+    output_dir: Path,
+    prefix: str,
+    extra_args: Mapping[str, str] | None = None,
+    exclude: Sequence[str] = (),
+) -> list[str]:
+    """Every output file but the excluded ones to <prefix>/<relative path>, each checked by size; the keys written.
+
+    `extra_args`: boto3's upload arguments for every file (upload_flags.parse_upload_flags).
+    """
     root = output_dir.resolve()
     plan: list[tuple[str, Path]] = []
     for path in output_files(output_dir, exclude):
         if not path.resolve().is_relative_to(root):
             raise TransferError(f"output {path.relative_to(output_dir)} links outside the output folder")
         plan.append((join_key(prefix, path.relative_to(output_dir).as_posix()), path))
-    _run_all(s3, [("upload", key, path) for key, path in plan], bucket)
+    extra = dict(extra_args or {})
+    _run_all(s3, [("upload", key, path) for key, path in plan], bucket, extra)
+    # A requester-pays or owner-checked bucket asks the same of the size check.
+    head = {k: v for k, v in extra.items() if k in ("RequestPayer", "ExpectedBucketOwner")}
     with ThreadPoolExecutor(CONCURRENCY) as pool:
-        sizes = list(pool.map(lambda item: s3.head_object(Bucket=bucket, Key=item[0])["ContentLength"], plan))
+        sizes = list(pool.map(lambda item: s3.head_object(Bucket=bucket, Key=item[0], **head)["ContentLength"], plan))
     short = [key for (key, path), size in zip(plan, sizes, strict=True) if size != path.stat().st_size]
     if short:
         raise TransferError(f"{len(short)} upload(s) arrived with the wrong size, e.g. {short[0]}")
     return [key for key, _ in plan]
 
 
-def _run_all(s3: Any, transfers: list[tuple[str, str, Path]], bucket: str) -> None:
+def _run_all(
+    s3: Any, transfers: list[tuple[str, str, Path]], bucket: str, extra_args: dict[str, str] | None = None
+) -> None:
     """Start every transfer at once on one manager, then wait for all; the first error is raised."""
     if not transfers:
         return
     with create_transfer_manager(s3, TRANSFER) as manager:
         futures = [
-            manager.upload(os.fspath(path), bucket, key)
+            manager.upload(os.fspath(path), bucket, key, extra_args=extra_args)
             if kind == "upload"
             else manager.download(bucket, key, os.fspath(path))
             for kind, key, path in transfers

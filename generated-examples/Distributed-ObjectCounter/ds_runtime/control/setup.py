@@ -127,8 +127,8 @@ def worker_environment(ctx: Context, queue_url: str) -> list[dict[str, str]]:
         seconds_to_start=c.SECONDS_TO_START,
     )
     env = settings.to_env()
-    for key, value in c.extra.items():
-        env.setdefault(key, value if isinstance(value, str) else json.dumps(value))
+    for key, value in c.extra_text().items():
+        env.setdefault(key, value)
     return [{"name": k, "value": v} for k, v in sorted(env.items())]
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import requests
 
+from ..buckets import allowed_buckets
 from ..config import DSConfig
 from ..control.account import setup_account
 from ..control.context import CommandError, Context
@@ -30,6 +31,9 @@ from .fleet import STATE_DIR, LocalFleet, local_fleet
 from .workers import EMULATOR_KEYS, IDLE_STOP_GRACE_SECONDS, STOP_GRACE_SECONDS, alive
 
 EMULATOR_START_SECONDS = 60
+# Saved or fetched objects of AWS_BUCKET land under the folder as they are keyed; those of the
+# run's other buckets under <folder>/_buckets/<bucket>/ ('_' starts no bucket name).
+OTHER_BUCKETS = "_buckets"
 
 
 @dataclass
@@ -111,13 +115,23 @@ def ensure_emulator(repo: Path) -> LocalState:
     return state
 
 
+def run_buckets(ctx: Context) -> frozenset[str]:
+    """Every bucket the run may touch (buckets.allowed_buckets): AWS_BUCKET and those config.py names."""
+    return allowed_buckets(ctx.spec, ctx.config.AWS_BUCKET, ctx.config.worker_config())
+
+
+def bucket_folder(folder: Path, bucket: str, aws_bucket: str) -> Path:
+    """Where a bucket's objects are saved locally: AWS_BUCKET's in the folder itself."""
+    return folder if bucket == aws_bucket else folder / OTHER_BUCKETS / bucket
+
+
 def prepare_account(ctx: Context) -> None:
-    """What a user of AWS has made once by hand or with setupAccount: the bucket and the roles."""
+    """What a user of AWS has made once by hand or with setupAccount: the buckets and the roles."""
     s3 = ctx.client("s3")
-    bucket = ctx.config.AWS_BUCKET
-    if bucket not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
-        region = ctx.config.AWS_REGION
-        extra = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+    existing = {b["Name"] for b in s3.list_buckets()["Buckets"]}
+    region = ctx.config.AWS_REGION
+    extra = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+    for bucket in sorted(run_buckets(ctx) - existing):
         s3.create_bucket(Bucket=bucket, **extra)
     iam = ctx.client("iam")
     if not any(r["RoleName"].startswith(ctx.config.APP_NAME) for r in iam.list_roles()["Roles"]):
@@ -164,16 +178,23 @@ def stop_local_tasks(repo: Path, state: LocalState, drained: bool) -> None:
 
 
 def save_bucket(ctx: Context, folder: Path) -> int:
-    """Copy the whole emulated bucket (outputs, outcome records, logs) to a folder: the emulator forgets."""
-    s3, bucket = ctx.client("s3"), ctx.config.AWS_BUCKET
-    keys = [
-        obj["Key"]
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
-        for obj in page.get("Contents", [])
-        if not obj["Key"].endswith("/")
-    ]
-    download(s3, bucket, keys, folder)
-    return len(keys)
+    """Copy the run's emulated buckets (outputs, outcome records, logs) to a folder: the emulator forgets.
+
+    AWS_BUCKET's objects go to the folder, the other buckets' to bucket_folder().
+    """
+    s3 = ctx.client("s3")
+    existing = {b["Name"] for b in s3.list_buckets()["Buckets"]}
+    saved = 0
+    for bucket in sorted(run_buckets(ctx) & existing):
+        keys = [
+            obj["Key"]
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+            for obj in page.get("Contents", [])
+            if not obj["Key"].endswith("/")
+        ]
+        download(s3, bucket, keys, bucket_folder(folder, bucket, ctx.config.AWS_BUCKET))
+        saved += len(keys)
+    return saved
 
 
 def shutdown(repo: Path, drained: bool) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..jobs import Job
 from ..outcomes import State
+from ..upload_flags import parse_upload_flags
 from .context import WorkerContext
 from .done import done_problem
 from .joblog import JobLog
@@ -24,19 +25,22 @@ class Result:
     error: str = ""
 
 
-def run_attempt(ctx: WorkerContext, job: Job, output_prefix: str, log: JobLog) -> Result:
-    """Run the job; raises only for infrastructure errors (S3, disk), which the caller records."""
+def run_attempt(ctx: WorkerContext, job: Job, output_bucket: str, output_prefix: str, log: JobLog) -> Result:
+    """Run the job; raises for infrastructure errors (S3, disk) and unusable upload flags, which the caller records."""
     settings, spec = ctx.settings, ctx.spec
+    flags = parse_upload_flags(spec.upload_text(job.values, ctx.tool_config))  # before any work: a bad flag fails fast
+    for note in flags.notes:
+        log.line(note)
     # A fresh folder per attempt, removed whatever happens: nothing leaks into the next job.
     work = Path(tempfile.mkdtemp(prefix=f"ds-{job.job_id}-"))
     try:
         input_dir, output_dir = work / "input", work / "output"
         input_dir.mkdir()
         output_dir.mkdir()
-        keys = input_keys(ctx.s3, settings.bucket, spec, job.values)
-        if keys:
-            log.line(f"downloading {len(keys)} input file(s)")
-            download(ctx.s3, settings.bucket, keys, input_dir)
+        inputs = input_keys(ctx.s3, spec, job.values, ctx.tool_config, settings.bucket)
+        for bucket, keys in inputs.items():
+            log.line(f"downloading {len(keys)} input file(s) from s3://{bucket}")
+            download(ctx.s3, bucket, keys, input_dir)
         if ctx.stop.is_set():
             return Result("interrupted", error="stopped before the tool started")
         argv = spec.argv(job.values, job.job_id, str(work), str(input_dir), str(output_dir), ctx.tool_config)
@@ -53,8 +57,8 @@ def run_attempt(ctx: WorkerContext, job: Job, output_prefix: str, log: JobLog) -
         problem = done_problem(spec.done, run.exit_code, output_dir, required, minimum, spec.output_exclude)
         if problem:
             return Result("failed", run.exit_code, run.seconds, problem)
-        written = upload(ctx.s3, settings.bucket, output_dir, output_prefix, spec.output_exclude)
-        log.line(f"uploaded {len(written)} file(s) to s3://{settings.bucket}/{output_prefix}/")
+        written = upload(ctx.s3, output_bucket, output_dir, output_prefix, flags.extra_args, spec.output_exclude)
+        log.line(f"uploaded {len(written)} file(s) to s3://{output_bucket}/{output_prefix}/")
         return Result("done", run.exit_code, run.seconds)
     finally:
         shutil.rmtree(work, ignore_errors=True)
