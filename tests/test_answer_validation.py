@@ -52,6 +52,13 @@ BAD_ANSWERS = [
     ("input_fields", '["/{sample}"]', "must be a key relative to the bucket"),
     ("input_fields", '["{sample|upper}/"]', "filter |upper is unknown"),
     ("input_fields", "[[input]]", "must be a field name or a key template"),
+    ("input_fields", "[{key: input, lists_files: {path_root: relative}}]", "lists_files must be {path_root"),
+    (
+        "input_fields",
+        "[{key: input, lists_files: {path_root: /r, rows_matching: sample}}]",
+        "must name a mapping field",
+    ),
+    ("input_fields", "[{key: input, lists_files: {path_root: /r, bucket: config.NOPE}}]", "lists_files.bucket"),
     ("input_fields", "[{key: input, colour: red}]", "unknown keys colour"),
     ("input_fields", "[{bucket: sample}]", "an object needs key"),
     ("input_fields", "[{key: input, bucket: config.NOPE}]", "NOPE is not a bucket key of extra_config"),

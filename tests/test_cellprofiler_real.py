@@ -15,10 +15,10 @@ wxPython). Environment:
   JAVA_HOME               a Java 17 JDK (default /usr/lib/jvm/java-17-openjdk-amd64)
 The test skips, naming the install script, when CellProfiler 4.2.8 is not there.
 
-In DCP the bucket is mounted at {input_dir}, so `-i {input_dir}/{input}` sees the images;
-local workers download only the spec's input_fields, so this test adds "{input}/" to them
-(a key template ending in /: the whole image prefix is downloaded to {input_dir}/{input};
-a bare `input` entry would instead turn {input} itself into the local path).
+The Job file and LoadData CSV are written as for DCP: the CSV names each image under
+DCP's bucket mount (/home/ubuntu/bucket/images/<plate>/<well>). Nothing is mounted here:
+each worker downloads only its group's rows' images (DOWNLOAD_FILES, the example's
+default) and CellProfiler reads a copy of the CSV that names the local files.
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ VERSION = "4.2.8"
 CP_BIN = Path(os.environ.get("DSGEN_CELLPROFILER_BIN", "/var/cache/dsgen/cellprofiler-venv/bin"))
 JAVA_HOME = os.environ.get("JAVA_HOME", "/usr/lib/jvm/java-17-openjdk-amd64")
 INSTALL = TEMPLATE_ROOT / ".ci" / "cellprofiler" / "install.sh"
+ANSWERS = TEMPLATE_ROOT / "examples" / "cellprofiler.yml"
+BUCKET_MOUNT = "/home/ubuntu/bucket"  # where DCP's CSVs say the images are
 GROUPS = [("Plate1", "A01"), ("Plate1", "A02"), ("Plate2", "A01"), ("Plate2", "A02")]
 COINS = range(20, 29)  # skimage.data.coins() holds 24 coins
 
@@ -58,7 +60,7 @@ for group, image in zip(sys.argv[2:], variants):
 
 # A CellProfiler 4.2.8 pipeline (its own dump format, settings chosen for the coins image).
 # LoadData reads the CSV given by --data-file and groups by Plate and Well, so `-g` picks
-# one image set; image paths in the CSV are relative to the Default Input Folder (-i).
+# one image set; the worker rewrites the CSV's absolute image paths to the local copies.
 PIPELINE = """CellProfiler Pipeline: http://www.cellprofiler.org
 Version:5
 DateRevision:428
@@ -178,9 +180,7 @@ def _rows(path: Path) -> list[dict[str, str]]:
 @pytest.mark.slow
 def test_real_cellprofiler_measures_coins_in_distributed_cellprofiler_local_run(tmp_path: Path) -> None:
     _require_cellprofiler()
-    answers = load_answers(TEMPLATE_ROOT / "examples" / "cellprofiler.yml")
-    answers["input_fields"] = [*answers["input_fields"], "{input}/"]
-    repo = render(tmp_path / "Distributed-CellProfiler", answers, vcs_ref=None)
+    repo = render(tmp_path / "Distributed-CellProfiler", load_answers(ANSWERS), vcs_ref=None)
 
     inputs = tmp_path / "inputs"
     groups = [f"{plate}/{well}" for plate, well in GROUPS]
@@ -193,7 +193,7 @@ def test_real_cellprofiler_measures_coins_in_distributed_cellprofiler_local_run(
     (inputs / "cp").mkdir()
     (inputs / "cp" / "coins.cppipe").write_text(PIPELINE)
     lines = ["Metadata_Plate,Metadata_Well,FileName_Coins,PathName_Coins"]
-    lines += [f"{plate},{well},coins.png,{plate}/{well}" for plate, well in GROUPS]
+    lines += [f"{plate},{well},coins.png,{BUCKET_MOUNT}/images/{plate}/{well}" for plate, well in GROUPS]
     (inputs / "cp" / "load_data.csv").write_text("\n".join(lines) + "\n")
     job = {
         "pipeline": "cp/coins.cppipe",

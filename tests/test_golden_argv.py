@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "template"))
 
 from ds_runtime.jobs import jobs_from_data  # noqa: E402
-from ds_runtime.spec import ToolSpec, load_spec  # noqa: E402
+from ds_runtime.spec import Input, ToolSpec, load_spec  # noqa: E402
 
 EXAMPLES = ROOT / "generated-examples"
 WORK, IN, OUT = "/work/ds-job", "/work/ds-job/input", "/work/ds-job/output"
@@ -227,7 +227,7 @@ def test_omezarrcreator_argv_is_dozcs_command_line(settings: dict[str, Any]) -> 
         assert argv == _dozc_command(job_file, plate), values
         # The plate's folder is downloaded (from input_bucket) where the command reads it; the store goes
         # under output_location (in output_bucket).
-        assert spec.inputs(values) == [(f"projects/demo/images/{plate}/", True, "input_bucket")]
+        assert spec.inputs(values) == [Input(f"projects/demo/images/{plate}/", True, "input_bucket")]
         assert spec.output_bucket == "output_bucket"
         assert spec.output_key(values, "id") == "projects/demo/zarr"
         assert spec.required_file(values, "id") == f"{plate}.ome.zarr/.zattrs"

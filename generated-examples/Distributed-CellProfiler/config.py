@@ -57,7 +57,7 @@ NECESSARY_STRING = ""  # ... and, if not "", only files whose name contains this
 # ---------------------------------------------------------------- CellProfiler's own settings
 ALWAYS_CONTINUE = "False"
 DESTINATION_BUCKET = ""
-DOWNLOAD_FILES = "False"
+DOWNLOAD_FILES = "True"
 INSTALL_REQUIREMENTS = "False"
 PLUGINS_COMMIT = "False"
 REQUIREMENTS = ""

@@ -159,16 +159,39 @@ class ArgGroup(Condition):
     args: list[str | SplitArg] = Field(min_length=1)
 
 
+class ListedFiles(_Strict):
+    """The files a downloaded list names (a LoadData CSV or a file list: worker/listing.py).
+
+    Paths in the list are written under `path_root` (the original's bucket mount, e.g.
+    DCP's /home/ubuntu/bucket); the files come from `bucket` (a bucket reference) and the
+    list is rewritten to name the local copies. `rows_matching` names a mapping field: a
+    CSV keeps only the rows whose columns equal this job's values of it.
+    """
+
+    path_root: str
+    bucket: str = ""
+    rows_matching: str = ""
+
+    @field_validator("path_root")
+    @classmethod
+    def _absolute(cls, root: str) -> str:
+        if not root.startswith("/") or root.rstrip("/") == "" or ".." in root.split("/"):
+            raise ValueError(f"path_root {root!r} must be an absolute folder, e.g. /home/ubuntu/bucket")
+        return root.rstrip("/")
+
+
 class InputSpec(Condition):
     """One input: its key (a field name or key template), its bucket, and when it is wanted.
 
     `bucket` is a bucket reference (see buckets.py): '' for AWS_BUCKET, config.NAME, or a
     string field. Without `when` the input is always downloaded (when it has a key).
+    `lists_files`: the input is a list of further files to fetch (ListedFiles).
     """
 
     key: str
     bucket: str = ""
     when: str = ""
+    lists_files: ListedFiles | None = None
 
     @model_validator(mode="after")
     def _matches_needs_when(self) -> InputSpec:
@@ -181,11 +204,13 @@ class InputSpec(Condition):
 
 
 class Input(NamedTuple):
-    """One input a job downloads: its S3 key, whether that is a prefix, and its bucket reference."""
+    """One input a job downloads: its S3 key, whether that is a prefix, its bucket reference,
+    and, for a list of files, what it lists."""
 
     key: str
     is_prefix: bool
     bucket: str
+    lists_files: ListedFiles | None = None
 
 
 class DoneRule(_Strict):
@@ -274,6 +299,11 @@ class ToolSpec(_Strict):
     def bucket_refs(self) -> list[tuple[str, str]]:
         """(where, bucket reference) of every input, then of the outputs."""
         found = [(f"input_fields[{i}].bucket", entry.bucket) for i, entry in enumerate(self.input_fields)]
+        found += [
+            (f"input_fields[{i}].lists_files.bucket", entry.lists_files.bucket)
+            for i, entry in enumerate(self.input_fields)
+            if entry.lists_files
+        ]
         return [*found, ("output_bucket", self.output_bucket)]
 
     @model_validator(mode="after")
@@ -329,6 +359,8 @@ class ToolSpec(_Strict):
                 )
             if entry.when and (problem := entry.problem(set(names), config_names)):
                 raise ValueError(f"input_fields[{i}] {problem}")
+            if entry.lists_files and (problem := _listing_problem(entry, fields)):
+                raise ValueError(f"input_fields[{i}].lists_files: {problem}")
         self._check_buckets()
         if unknown := unknown_flags(PLACEHOLDER.sub(" ", self.upload_flags)):
             raise ValueError(f"upload_flags: {', '.join(unknown)} unknown; supported: {known_flags()}")
@@ -433,14 +465,15 @@ class ToolSpec(_Strict):
                 continue
             if not _is_template(entry.key):
                 if values.get(entry.key):
-                    found.append(Input(values[entry.key], fields[entry.key].type == "s3_prefix", entry.bucket))
+                    is_prefix = fields[entry.key].type == "s3_prefix"
+                    found.append(Input(values[entry.key], is_prefix, entry.bucket, entry.lists_files))
                 continue
             if any(values.get(name.strip()) in (None, "", {}) for name, _ in placeholders(entry.key)):
                 continue
             key = safe_key(render(entry.key, self._fill(values, "")), what=f"input {entry.key!r}")
             if not key.rstrip("/"):
                 raise ValueError(f"input {entry.key!r} is empty for this job")
-            found.append(Input(key, entry.key.endswith("/"), entry.bucket))
+            found.append(Input(key, entry.key.endswith("/"), entry.bucket, entry.lists_files))
         return found
 
     def argv(
@@ -535,6 +568,16 @@ class ToolSpec(_Strict):
 def _unset(field: FieldSpec, value: Any) -> bool:
     """No value: null, or DS's habit of `false` for an optional field that is not boolean."""
     return value is None or (value is False and field.type != "boolean" and not field.required)
+
+
+def _listing_problem(entry: InputSpec, fields: Mapping[str, FieldSpec]) -> str:
+    """Why an input cannot list files; '' when it can."""
+    if entry.key.endswith("/") or (entry.key in fields and fields[entry.key].type == "s3_prefix"):
+        return "a list is one file, not a prefix"
+    matching = entry.lists_files.rows_matching if entry.lists_files else ""
+    if matching and (matching not in fields or fields[matching].type != "mapping"):
+        return f"rows_matching {matching!r} must name a mapping field (e.g. Metadata)"
+    return ""
 
 
 def _is_template(entry: str) -> bool:

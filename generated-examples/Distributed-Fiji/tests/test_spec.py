@@ -9,7 +9,7 @@ import pytest
 
 from ds_runtime.keys import join_key, safe_key
 from ds_runtime.placeholders import render
-from ds_runtime.spec import JobError, SpecError, ToolSpec, load_spec
+from ds_runtime.spec import Input, JobError, SpecError, ToolSpec, load_spec
 
 
 def make_spec(**overrides: object) -> ToolSpec:
@@ -169,6 +169,16 @@ def test_type_coercion_and_problems_listed_together() -> None:
         ({"output_prefix": "{output}/{Metadata|layout}"}, "needs a field"),
         ({"output_prefix": "{output}/{Metadata|layout:nope}"}, "not a declared field"),
         ({"output_prefix": "{output}/{Metadata|values:output}"}, "unknown filter"),
+        ({"input_fields": [{"key": "pipeline", "lists_files": {"path_root": "rel"}}]}, "absolute folder"),
+        ({"input_fields": [{"key": "output", "lists_files": {"path_root": "/r"}}]}, "not a prefix"),
+        (
+            {"input_fields": [{"key": "pipeline", "lists_files": {"path_root": "/r", "rows_matching": "pipeline"}}]},
+            "mapping",
+        ),
+        (
+            {"input_fields": [{"key": "pipeline", "lists_files": {"path_root": "/r", "bucket": "config.NOPE"}}]},
+            "lists_files.bucket",
+        ),
         ({"output_exclude": ["../x"]}, "inside the output folder"),
         ({"output_exclude": ["/abs"]}, "inside the output folder"),
         ({"done": {"content_match": "last_line"}}, "content_match"),
@@ -270,8 +280,8 @@ def test_input_templates_are_keys_from_fields_and_stay_inside_the_bucket() -> No
     )
     shared = {"input_location": "images//batch1/", "path_to_metadata": "Images/Index.xml"}
     values = spec.check_job(shared, {"plate": "P1"}, "plates[0]")
-    assert spec.inputs(values) == [("images/batch1/P1/", True, "")]  # the unset {suffix} skips its entry
-    assert spec.inputs({**values, "suffix": "csv"})[1] == ("images/batch1/P1.csv", False, "")
+    assert spec.inputs(values) == [Input("images/batch1/P1/", True, "")]  # the unset {suffix} skips its entry
+    assert spec.inputs({**values, "suffix": "csv"})[1] == Input("images/batch1/P1.csv", False, "")
     argv = spec.argv(values, "id", "/w", "/w/input", "/w/output")
     assert argv == ["b2r", "/w/input/images/batch1/P1/Images/Index.xml", "/w/output/P1.zarr"]
     for bad in ["..", "../../etc", "a/../../b"]:

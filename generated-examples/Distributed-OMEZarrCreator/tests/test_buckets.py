@@ -31,7 +31,7 @@ from ds_runtime.control.setup import setup
 from ds_runtime.control.submit import submit
 from ds_runtime.jobs import JobFileError
 from ds_runtime.local.backend import prepare_account, save_bucket
-from ds_runtime.spec import ToolSpec
+from ds_runtime.spec import Input, ToolSpec
 from tests._control_support import APP, SPEC, make_ctx, queue_counts, write_config
 
 SHARED_FIELDS = [
@@ -74,12 +74,12 @@ def test_string_inputs_keep_working_and_objects_add_a_bucket_and_a_condition() -
     )
     values = spec.check_job({"input": "in/", "output": "o/", "pipeline": "p.cppipe"}, {"sample": "s1"}, "groups[0]")
     assert spec.inputs(values, {"ECHO_MODE": "loud"}) == [
-        ("in/", True, ""),
-        ("p.cppipe", False, "config.WORKSPACE_BUCKET"),
+        Input("in/", True, ""),
+        Input("p.cppipe", False, "config.WORKSPACE_BUCKET"),
     ]
-    assert spec.inputs(values, {"ECHO_MODE": "quiet"}) == [("in/", True, "")]  # the condition fails
+    assert spec.inputs(values, {"ECHO_MODE": "quiet"}) == [Input("in/", True, "")]  # the condition fails
     with_bucket = {**values, "in_bucket": "other-bucket"}
-    assert spec.inputs(with_bucket, None)[-1] == ("in/s1.txt", False, "in_bucket")
+    assert spec.inputs(with_bucket, None)[-1] == Input("in/s1.txt", False, "in_bucket")
     assert spec.bucket_refs() == [
         ("input_fields[0].bucket", ""),
         ("input_fields[1].bucket", "config.WORKSPACE_BUCKET"),

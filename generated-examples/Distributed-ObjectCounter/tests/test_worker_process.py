@@ -391,3 +391,56 @@ def test_inputs_from_one_bucket_outputs_to_another_with_upload_flags(
     assert "dst: bucket 'attacker-bucket' is not one this run may write outputs to" in refused.error
     assert "add it to JOB_BUCKETS in config.py" in refused.error
     assert rig.keys("results/") == {"results/P1/old.txt": 25}  # nothing new in AWS_BUCKET but records
+
+
+@pytest.mark.parametrize("download_files", ["True", "False"])
+def test_a_load_data_csv_brings_its_images_and_names_the_local_copies(
+    moto_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, download_files: str
+) -> None:
+    """DCP's layout: the CSV in the workspace bucket names images under the bucket mount
+    (/home/ubuntu/bucket/...) in the source bucket. True: only this group's images come down;
+    False: the whole input folder, as the mount would show it. Either way the CSV the tool
+    reads names the local copies, and only this group's rows."""
+    rig = Rig(tmp_path, retries=1)
+    rig.s3.create_bucket(Bucket="images-bucket")
+    monkeypatch.setenv("SOURCE_BUCKET", "images-bucket")
+    monkeypatch.setenv("DOWNLOAD_FILES", download_files)
+    rig.use_spec(
+        [sys.executable, TOY, "{output_dir}", "--ls", "{input_dir}"],
+        output_prefix="results/{Metadata|values}",
+        job_fields=[
+            {"name": "Metadata", "type": "mapping"},
+            {"name": "data_file", "type": "s3_key"},
+            {"name": "input", "type": "s3_prefix"},
+        ],
+        input_fields=[
+            {"key": "{input}/", "bucket": "config.SOURCE_BUCKET", "when": "config.DOWNLOAD_FILES", "matches": "False"},
+            {
+                "key": "data_file",
+                "lists_files": {
+                    "path_root": "/home/ubuntu/bucket",
+                    "bucket": "config.SOURCE_BUCKET",
+                    "rows_matching": "Metadata",
+                },
+            },
+        ],
+        config_keys=["SOURCE_BUCKET", "DOWNLOAD_FILES"],
+    )
+    root = "/home/ubuntu/bucket/images"
+    rows = ["Metadata_Well,FileName_DNA,PathName_DNA"] + [f"{w},{w}.tif,{root}/P1" for w in ("A01", "A02")]
+    rig.s3.put_object(Bucket=BUCKET, Key="ws/load_data.csv", Body="\n".join(rows).encode())
+    for well in ("A01", "A02"):
+        rig.s3.put_object(Bucket="images-bucket", Key=f"images/P1/{well}.tif", Body=well.encode())
+    (job,) = rig.send({"data_file": "ws/load_data.csv", "input": "images/", "Metadata": "Metadata_Well=A02"})
+    out = finish(rig.start())
+    assert rig.outcomes()[job.job_id].state == "done", out
+    seen = json.loads(rig.text("results/A02/ls.json"))
+    csv_text = seen.pop("ws/load_data.csv")
+    images = (
+        {"images/P1/A02.tif": "A02"} if download_files == "True" else {f"images/P1/{w}.tif": w for w in ("A01", "A02")}
+    )
+    assert seen == images
+    header, row = csv_text.strip().split("\n")
+    assert header == "Metadata_Well,FileName_DNA,PathName_DNA"
+    well, name, path = row.split(",")
+    assert (well, name) == ("A02", "A02.tif") and path.endswith("/input/images/P1") and not path.startswith(root)

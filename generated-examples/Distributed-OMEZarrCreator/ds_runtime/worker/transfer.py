@@ -14,6 +14,7 @@ from ..buckets import resolve
 from ..keys import join_key, local_path
 from ..spec import ToolSpec
 from .done import listed_objects, output_files
+from .listing import Listing, ListingError, stage_listing
 
 CONCURRENCY = 16
 TRANSFER = TransferConfig(max_concurrency=CONCURRENCY)
@@ -40,6 +41,33 @@ def input_keys(
         keys.extend(listed)
     # An object named twice (two inputs overlap) is fetched once.
     return {bucket: list(dict.fromkeys(keys)) for bucket, keys in found.items() if keys}
+
+
+def download_listed(
+    s3: Any, spec: ToolSpec, values: Mapping[str, Any], config: Mapping[str, str], aws_bucket: str, input_dir: Path
+) -> dict[str, int]:
+    """The files each downloaded list names (InputSpec.lists_files), next to the other inputs.
+
+    Each list is rewritten to name the local copies; a file already downloaded (e.g. under
+    an input prefix) is not fetched again. The number fetched, by bucket.
+    """
+    fetched: dict[str, int] = {}
+    for item in spec.inputs(values, config):
+        listing = item.lists_files
+        if listing is None:
+            continue
+        matching = values.get(listing.rows_matching) if listing.rows_matching else None
+        try:
+            keys = stage_listing(
+                Path(local_path(str(input_dir), item.key)), Listing(listing.path_root, str(input_dir)), matching
+            )
+        except ListingError as exc:
+            raise TransferError(f"input {item.key}: {exc}") from None
+        missing = [key for key in keys if not Path(local_path(str(input_dir), key)).exists()]
+        bucket = resolve(listing.bucket, values, config, aws_bucket)
+        download(s3, bucket, missing, input_dir)
+        fetched[bucket] = fetched.get(bucket, 0) + len(missing)
+    return fetched
 
 
 def download(s3: Any, bucket: str, keys: list[str], input_dir: Path) -> None:

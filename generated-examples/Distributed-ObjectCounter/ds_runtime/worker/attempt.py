@@ -14,7 +14,7 @@ from .context import WorkerContext
 from .done import done_problem
 from .joblog import JobLog
 from .runner import run_tool
-from .transfer import download, input_keys, upload
+from .transfer import download, download_listed, input_keys, upload
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,10 @@ def run_attempt(ctx: WorkerContext, job: Job, output_bucket: str, output_prefix:
         for bucket, keys in inputs.items():
             log.line(f"downloading {len(keys)} input file(s) from s3://{bucket}")
             download(ctx.s3, bucket, keys, input_dir)
+        for bucket, count in download_listed(
+            ctx.s3, spec, job.values, ctx.tool_config, settings.bucket, input_dir
+        ).items():
+            log.line(f"downloaded {count} file(s) the input lists name from s3://{bucket}")
         if ctx.stop.is_set():
             return Result("interrupted", error="stopped before the tool started")
         argv = spec.argv(job.values, job.job_id, str(work), str(input_dir), str(output_dir), ctx.tool_config)
