@@ -130,3 +130,15 @@ def test_bad_input_in_local_mode_gets_the_same_clear_errors(local_repo: Path, ar
     assert message in done.stderr
     assert not _running_in(local_repo), "bad input started something"
     assert not (local_repo / ".local" / "state.json").exists()
+
+
+def test_local_run_stops_when_every_worker_task_failed_its_startup(local_repo: Path) -> None:
+    spec = json.loads((local_repo / "tool" / "spec.json").read_text())
+    spec["startup"] = [{"run": [sys.executable, "-c", "raise SystemExit(5)"]}]
+    (local_repo / "tool" / "spec.json").write_text(json.dumps(spec))
+    done = run_py(local_repo, "localRun", "files/job.json", "--fleet", "files/fleet.json", "--outputs", "out")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"all 2 local worker task(s) exited with {JOBS} job(s) left" in done.stdout
+    logs = sorted((local_repo / ".local" / "workers").glob("task-*.log"))
+    assert len(logs) == 2 and all("startup[0] failed: " in log.read_text() for log in logs)
+    assert not _running_in(local_repo), "run.py, a worker or the emulator is still running"
