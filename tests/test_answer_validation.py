@@ -108,6 +108,32 @@ BAD_ANSWERS = [
     ("extra_config", "[A]", "YAML mapping"),
     ("extra_config", "{lower: 1}", "UPPER_CASE"),
     ("example_jobs", "[{nope: 1}]", "unknown fields nope"),
+    # startup steps: the same rules as spec.py's (template/tests/test_spec.py, startup cases)
+    ("startup", "{run: [x]}", "must be a YAML list of steps"),
+    ("startup", "[{into: /x}]", "a step is {fetch: URL, into: /folder} or {run:"),
+    ("startup", "[{fetch: https://h.test/a.py, run: [x]}]", "a step is {fetch: URL"),
+    ("startup", "[{fetch: https://h.test/a.py}]", "fetch and into must both be text"),
+    ("startup", "[{fetch: ftp://h.test/a.py, into: /x}]", "must be an http://, https:// or s3:// URL"),
+    ("startup", "[{fetch: https://h.test/a.py, into: x/y}]", "must be an absolute folder"),
+    ("startup", "[{run: [x], cwd: rel}]", "must be an absolute folder"),
+    ("startup", "[{run: []}]", "run must be a non-empty list"),
+    ("startup", "[{run: [x, 3]}]", "must be text or {split"),
+    ("startup", "[{run: [x], timeout: 3}]", "unknown keys timeout"),
+    ("startup", "[{run: [x], when: sample}]", "may test config.NAME only"),
+    ("startup", "[{run: [x], when: config.NOPE}]", "NOPE is not a config key"),
+    ("startup", "[{run: [x], matches: y}]", "with when naming the config.NAME"),
+    ("startup", '[{run: [x, "{sample}"]}]', "may use {config.NAME} only"),
+    ("startup", '[{run: [x, "{output_dir}"]}]', "may use {config.NAME} only"),
+    ("startup", '[{run: [x, {split: "{config.NOPE}"}]}]', "NOPE is not a config key"),
+    ("startup", '[{run: [x], cwd: "{config.AWS_BUCKET|upper}"}]', "filter |upper is unknown"),
+    ("docker_steps", "RUN true", "must be a YAML list"),
+    ("docker_steps", "[3]", "must be text"),
+    ("docker_steps", '["RUN a\\nRUN b"]', "must be a single line"),
+    ("docker_steps", "[COPY . /app]", "must start with RUN, ENV, ARG, WORKDIR or LABEL"),
+    ("docker_steps", "[USER root]", "must start with RUN, ENV, ARG, WORKDIR or LABEL"),
+    ("docker_steps", "[ENV AWS_SECRET_ACCESS_KEY=abc]", "looks like AWS credentials"),
+    ("docker_steps", "[RUN aws configure set aws_access_key_id x]", "looks like AWS credentials"),
+    ("docker_steps", "[ENV KEY=AKIAABCDEFGHIJKLMNOP]", "looks like AWS credentials"),
 ]
 
 
@@ -163,7 +189,7 @@ def test_config_keys_a_command_may_read_are_the_runtimes() -> None:
     runtime = re.search(r"DS_WORKER_CONFIG_KEYS = \(([^)]*)\)", spec_py).group(1)
     runtime_keys = re.findall(r'"([A-Z_]+)"', runtime)
     lists = re.findall(r"\+ \[('APP_NAME'[^\]]*)\]", text)
-    assert len(lists) == 4, "command, input_fields, upload_flags and done_min_files validators"
+    assert len(lists) == 5, "command, input_fields, upload_flags, done_min_files and startup validators"
     for found in lists:
         assert re.findall(r"'([A-Z_]+)'", found) == runtime_keys
 

@@ -1,10 +1,13 @@
 """Distributed-Fiji, rendered from examples/fiji.yml, runs its whole lifecycle in local mode.
 
 Fiji itself is not installed here: a STAND-IN executable named Fiji.app/ImageJ-linux64,
-under the folder config.py's FIJI_DIR names, records the argv it was given and writes
-what a DF script writes (files under output/ in its working folder). The run is the
-generated repository's own `python run.py localRun files/exampleJob.json`: emulated AWS,
-setup, submitJob, local workers, monitor, outputs fetched into local-outputs/.
+under the folder config.py's FIJI_DIR names, records the argv it was given and the
+script it was asked to run (failing if no script is at its --run path), and writes what
+a DF script writes (files under output/ in its working folder). The script itself is
+real data: uploaded to the emulated bucket by `--inputs`, named by SCRIPT_DOWNLOAD_URL
+(s3://...), and fetched into Fiji.app/plugins by the workers' startup step, as DF does.
+The run is the generated repository's own `python run.py localRun files/exampleJob.json`:
+emulated AWS, setup, submitJob, local workers, monitor, outputs fetched into local-outputs/.
 """
 
 from __future__ import annotations
@@ -18,14 +21,20 @@ import yaml
 
 from dsgen.render import TEMPLATE_ROOT, render
 
-SCRIPT_URL = "https://example.org/df-scripts/stitch_plate.py"
+BUCKET = "df-lifecycle-bucket"
+SCRIPT_KEY = "df-scripts/stitch_plate.py"
+SCRIPT = "# a DF script: stitches one well\n"
 EXPECTED_FILES = 2
 
 STAND_IN = """#!PYTHON
 # STAND-IN for Fiji's launcher: records its argv, writes COUNT files as a DF script would.
 import json, os, pathlib, sys
 calls = pathlib.Path(CALLS)
-(calls / f"{os.getpid()}.json").write_text(json.dumps({"argv": sys.argv, "cwd": os.getcwd()}))
+script = pathlib.Path(sys.argv[sys.argv.index("--run") + 1])
+if not script.is_file():
+    sys.exit(f"stand-in Fiji: no script at {script}")
+record = {"argv": sys.argv, "cwd": os.getcwd(), "script": script.read_text()}
+(calls / f"{os.getpid()}.json").write_text(json.dumps(record))
 params = dict(p.split("=", 1) for p in sys.argv[-1].split(", "))
 name = params["Plate"].strip("'") + "_" + params["Well"].strip("'")
 out = pathlib.Path("output")  # DF scripts write under output/ in the working folder
@@ -53,12 +62,19 @@ def test_fiji_local_lifecycle_with_a_stand_in_imagej_launcher(tmp_path: Path) ->
     stand_in = STAND_IN.replace("PYTHON", sys.executable).replace("CALLS", repr(str(calls)))
     launcher.write_text(stand_in.replace("COUNT", str(EXPECTED_FILES)))
     launcher.chmod(0o755)
+    scripts = tmp_path / "scripts"
+    (scripts / SCRIPT_KEY).parent.mkdir(parents=True)
+    (scripts / SCRIPT_KEY).write_text(SCRIPT)
     _set_config(
-        repo / "config.py", FIJI_DIR=str(fiji_dir), SCRIPT_DOWNLOAD_URL=SCRIPT_URL, EXPECTED_NUMBER_FILES=EXPECTED_FILES
+        repo / "config.py",
+        AWS_BUCKET=BUCKET,
+        FIJI_DIR=str(fiji_dir),
+        SCRIPT_DOWNLOAD_URL=f"s3://{BUCKET}/{SCRIPT_KEY}",
+        EXPECTED_NUMBER_FILES=EXPECTED_FILES,
     )
 
     done = subprocess.run(
-        [sys.executable, "run.py", "localRun", "files/exampleJob.json"],
+        [sys.executable, "run.py", "localRun", "files/exampleJob.json", "--inputs", str(scripts)],
         cwd=repo,
         capture_output=True,
         text=True,
@@ -85,6 +101,12 @@ def test_fiji_local_lifecycle_with_a_stand_in_imagej_launcher(tmp_path: Path) ->
     for run in recorded:
         assert run["argv"] == expected[run["argv"][-1]]
         assert Path(run["cwd"]).name.startswith("ds-"), "the tool runs in the job's own folder"
+        assert run["script"] == SCRIPT, "the script came from the bucket through the startup fetch"
+    assert [p.name for p in (fiji_dir / "Fiji.app" / "plugins").iterdir()] == ["stitch_plate.py"]
+    task_logs = sorted((repo / ".local" / "workers").glob("task-*.log"))
+    assert task_logs, "local worker tasks write their logs there"
+    for log in task_logs:
+        assert log.read_text().count("startup[0]: wrote") == 1, "one fetch per worker task, however many workers"
 
     outputs = repo / "local-outputs" / job_file["output_file_location"].rstrip("/")
     fetched = sorted(p.name for p in outputs.iterdir())

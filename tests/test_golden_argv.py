@@ -28,6 +28,8 @@ sys.path.insert(0, str(ROOT / "template"))
 
 from ds_runtime.jobs import jobs_from_data  # noqa: E402
 from ds_runtime.spec import Input, ToolSpec, load_spec  # noqa: E402
+from ds_runtime.worker.fetch import file_name  # noqa: E402
+from ds_runtime.worker.startup import Fetch, plan_startup  # noqa: E402
 
 EXAMPLES = ROOT / "generated-examples"
 WORK, IN, OUT = "/work/ds-job", "/work/ds-job/input", "/work/ds-job/output"
@@ -135,6 +137,59 @@ def test_cellprofiler_output_structure_names_the_output_folder() -> None:
     )
 
 
+# DCP's image clones CellProfiler-plugins in /home/ubuntu; run-worker.sh works in that clone.
+DCP_PLUGINS = "/home/ubuntu/CellProfiler-plugins"
+
+
+def _dcp_startup(env: dict[str, str]) -> list[tuple[str, list[str]]]:
+    """DCP's run-worker.sh, step 5: each command it runs in the clone, split as bash splits it
+    (the current plugins layout: active_plugins exists, so `pip install -e . ${REQUIREMENTS}`)."""
+    commands = []
+    if env["USE_PLUGINS"] == "True":
+        if env["UPDATE_PLUGINS"] == "True":
+            commands.append("git fetch --all")
+        if env["PLUGINS_COMMIT"] != "False":
+            commands.append(f"git checkout {env['PLUGINS_COMMIT']}")
+        if env["INSTALL_REQUIREMENTS"] == "True":
+            commands.append(f"pip install -e . {env['REQUIREMENTS']}")
+    return [(DCP_PLUGINS, command.split()) for command in commands]
+
+
+def _startup(spec: ToolSpec, config: dict[str, str]) -> list[tuple[str | None, list[str]]]:
+    return [(a.cwd, list(a.argv)) for a in plan_startup(spec, config) if not isinstance(a, Fetch)]
+
+
+@pytest.mark.parametrize("update", ["True", "False"])
+@pytest.mark.parametrize("commit", ["False", "v4.2.8", "0a1b2c3"])
+@pytest.mark.parametrize(("install", "requirements"), [("False", ""), ("True", ""), ("True", "cellpose stardist")])
+def test_cellprofiler_startup_runs_dcps_commands(update: str, commit: str, install: str, requirements: str) -> None:
+    spec, _, config = _example("CellProfiler")
+    keys = ("USE_PLUGINS", "UPDATE_PLUGINS", "PLUGINS_COMMIT", "INSTALL_REQUIREMENTS")
+    assert {k: config[k] for k in keys} == dict.fromkeys(keys, "False")
+    assert _startup(spec, config) == _dcp_startup(config) == [], "config.py's defaults run nothing"
+    config = {**config, "USE_PLUGINS": "True", "UPDATE_PLUGINS": update, "PLUGINS_COMMIT": commit}
+    config |= {"INSTALL_REQUIREMENTS": install, "REQUIREMENTS": requirements}
+    assert _startup(spec, config) == _dcp_startup(config)
+
+
+def test_cellprofiler_startup_differs_from_dcp_where_the_answers_file_says() -> None:
+    """examples/cellprofiler.yml: one condition per step, its own key, not also USE_PLUGINS."""
+    spec, _, config = _example("CellProfiler")
+    config = {**config, "USE_PLUGINS": "False", "UPDATE_PLUGINS": "True"}
+    assert _dcp_startup(config) == []
+    assert _startup(spec, config) == [(DCP_PLUGINS, ["git", "fetch", "--all"])]
+
+
+def test_cellprofiler_image_clones_dcps_plugins_where_the_steps_and_the_command_look() -> None:
+    dockerfile = (EXAMPLES / "Distributed-CellProfiler" / "Dockerfile").read_text()
+    clone = f"git clone https://github.com/CellProfiler/CellProfiler-plugins.git {DCP_PLUGINS}"
+    assert clone in dockerfile and f'chown -R "${{WORKER_UID}}" {DCP_PLUGINS}' in dockerfile
+    assert dockerfile.index(clone) < dockerfile.index("USER ${WORKER_UID}"), "built as root, before the switch"
+    spec, job_file, config = _example("CellProfiler")
+    (_, argv), *_ = _argvs(spec, job_file, {**config, "USE_PLUGINS": "True"})
+    assert f"--plugins-directory={DCP_PLUGINS}/active_plugins" in argv
+
+
 # ---------------------------------------------------------------- Fiji (DF)
 
 
@@ -165,6 +220,20 @@ def test_fiji_argv_is_dfs_command_line(url: str) -> None:
     hostile = {**job_file, "shared_metadata": {"a": "x y; rm -rf ~", "b": "$(id)"}}
     (_, argv), *_ = _argvs(spec, hostile, config)
     assert len(argv) == 7 and argv[-1] == "a='x y; rm -rf ~', b='$(id)', Well='A1', Plate='Plate_1'"
+
+
+@pytest.mark.parametrize("url", ["https://example.org/scripts/stitch_plate.py", "s3://bucket/x/Macro 1.ijm"])
+def test_fiji_startup_fetches_dfs_script_where_the_command_runs_it(url: str) -> None:
+    spec, job_file, config = _example("Fiji")
+    assert config["SCRIPT_DOWNLOAD_URL"] == "" and plan_startup(spec, config) == [], "no URL, nothing to fetch"
+    config = {**config, "SCRIPT_DOWNLOAD_URL": url}
+    (fetch,) = plan_startup(spec, config)
+    assert isinstance(fetch, Fetch) and fetch.url == url
+    assert fetch.into == "/opt/fiji/Fiji.app/plugins", "DF downloads the script into Fiji.app/plugins"
+    (_, argv), *_ = _argvs(spec, job_file, config)
+    assert argv[argv.index("--run") + 1] == os.path.join(fetch.into, file_name(url))
+    dockerfile = (EXAMPLES / "Distributed-Fiji" / "Dockerfile").read_text()
+    assert 'RUN chown "${WORKER_UID}" /opt/fiji/Fiji.app/plugins\n' in dockerfile, "only that folder, not -R"
 
 
 def test_fiji_is_done_by_expected_number_files_and_uploads_to_output_file_location() -> None:

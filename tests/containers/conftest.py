@@ -84,6 +84,10 @@ WORDCOUNT_ANSWERS: dict[str, Any] = {
     "output_prefix": "{output}/{text_key|stem}",
     "done_required_file": "counts.json",
     "done_required_content": "words",
+    # A startup fetch into a folder the image makes writable for the worker user (UID 10001).
+    "extra_config": {"STOPWORDS_URL": ""},
+    "startup": [{"fetch": "{config.STOPWORDS_URL}", "into": "/opt/wordcount", "when": "config.STOPWORDS_URL"}],
+    "docker_steps": ['RUN mkdir -p /opt/wordcount && chown "${WORKER_UID}" /opt/wordcount'],
 }
 
 
@@ -391,12 +395,15 @@ class Stack:
 
         return latest_outcomes(self.s3, self.bucket, settings.outcome_prefix)
 
-    def start_worker(self, client: Any, image: str, settings: Any, label: str) -> Any:
+    def start_worker(
+        self, client: Any, image: str, settings: Any, label: str, config: dict[str, str] | None = None
+    ) -> Any:
+        """`config`: the tool's own config keys, as `run.py setup` puts them in the task definition."""
         container = client.containers.run(
             image,
             detach=True,
             network_mode="host",  # reaches the emulator on 127.0.0.1; works without a bridge too
-            environment=self.container_env(settings),
+            environment={**self.container_env(settings), **(config or {})},
             name=f"dsgen-test-{label}-{uuid.uuid4().hex[:6]}",
             labels={"dsgen-test": "1"},
         )

@@ -170,6 +170,7 @@ def test_stopping_container_workers_releases_the_running_job(
     from ds_runtime.control.setup import setup
     from ds_runtime.control.submit import submit
     from ds_runtime.local import backend
+    from ds_runtime.local.containers import running_containers
     from ds_runtime.outcomes import default_prefix, latest_outcomes
     from ds_runtime.spec import load_spec
 
@@ -220,6 +221,7 @@ def test_stopping_container_workers_releases_the_running_job(
         logs = lambda: container.logs().decode(errors="replace")  # noqa: E731
         wait_for(lambda: "counting" in logs(), 120, "the tool started in the container")
         TIMINGS["local container start to tool running"] = f"{time.monotonic() - started:.1f} s"
+        assert running_containers([container_id], docker_client) == 1, "localRun sees it running"
     except BaseException:
         backend.stop_local_tasks(repo, state, drained=False)
         raise
@@ -230,6 +232,7 @@ def test_stopping_container_workers_releases_the_running_job(
     TIMINGS["local container stop mid-job (docker stop, grace 20 s)"] = f"{stop_seconds:.1f} s"
     assert stop_seconds < 15, "the worker did not exit on SIGTERM (killed after the grace period)"
     assert docker_client.containers.list(all=True, filters={"label": f"ds.run={plan.run_id}"}) == []
+    assert running_containers([container_id], docker_client) == 0
     assert not (repo / ".local" / "state.json").exists()
     (saved,) = (repo / ".local" / "workers").glob("*.log")
     assert "counting" in saved.read_text()

@@ -84,6 +84,31 @@ def test_two_containers_run_every_job(
     assert any("counted" in e["message"] for e in events)
 
 
+def test_startup_fetches_once_as_the_worker_user_before_any_job(
+    docker_client: Any, worker_image: str, wordcount_repo: Path, stack: Stack, tmp_path: Path
+) -> None:
+    """The non-root worker writes /opt/wordcount because the docker_steps answer made it its own."""
+    stack.put_text("setup/stop words.txt", "the\na\n")
+    stack.put_text("in/doc.txt", "one two\n")
+    (job,) = stack.submit(wordcount_repo, job_file(stack, ["in/doc.txt"]), tmp_path)
+    settings = stack.settings(docker_cores=2, idle_exit_seconds=4)
+    url = {"STOPWORDS_URL": f"s3://{stack.bucket}/setup/stop words.txt"}
+    worker = stack.start_worker(docker_client, worker_image, settings, "startup", config=url)
+    assert worker.wait(timeout=120)["StatusCode"] == 0, logs_of(worker)
+    logs = logs_of(worker)
+    assert logs.count("startup[0]: wrote /opt/wordcount/stop words.txt (6 bytes)") == 1, "once, not per worker"
+    assert logs.index("startup: done") < logs.index("started worker 1 of 2")
+    assert stack.outcomes(settings)[job.job_id].state == "done"
+
+    # A URL that names nothing: the container says which key to check, exits 3 and takes no message.
+    stack.submit(wordcount_repo, job_file(stack, ["in/doc.txt"]), tmp_path)
+    missing = {"STOPWORDS_URL": f"s3://{stack.bucket}/setup/missing.txt"}
+    failed = stack.start_worker(docker_client, worker_image, settings, "startup-fails", config=missing)
+    assert failed.wait(timeout=120)["StatusCode"] == 3, logs_of(failed)
+    assert "startup[0] failed: S3 refused" in logs_of(failed) and "STOPWORDS_URL" in logs_of(failed)
+    assert stack.queue_counts() == (1, 0)
+
+
 def test_docker_stop_mid_job_releases_the_job_at_once(
     docker_client: Any, worker_image: str, wordcount_repo: Path, stack: Stack, tmp_path: Path
 ) -> None:

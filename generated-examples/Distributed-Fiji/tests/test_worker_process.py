@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -444,3 +445,37 @@ def test_a_load_data_csv_brings_its_images_and_names_the_local_copies(
     assert header == "Metadata_Well,FileName_DNA,PathName_DNA"
     well, name, path = row.split(",")
     assert (well, name) == ("A02", "A02.tif") and path.endswith("/input/images/P1") and not path.startswith(root)
+
+
+# The startup step appends its pid to the file config MARKS names (no braces: they are placeholders).
+MARK = "import os, sys, time; time.sleep(0.5); open(sys.argv[1], 'a').write(str(os.getpid()) + chr(10))"
+
+
+def test_startup_runs_once_per_container_before_any_job(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    marks = rig.tmp / "startup-marks"
+    monkeypatch.setenv("MARKS", str(marks))
+    rig.use_spec(config_keys=["MARKS"], startup=[{"run": [sys.executable, "-c", MARK, "{config.MARKS}"]}])
+    jobs = rig.send(*({"name": f"job{i}"} for i in range(4)))
+    worker = rig.start(docker_cores=2)
+    out = finish(worker)
+    assert worker.returncode == 0, out
+    assert len(marks.read_text().splitlines()) == 1, "one startup for the container, not one per worker"
+    assert {o.state for o in rig.outcomes().values()} == {"done"} and len(rig.outcomes()) == len(jobs)
+    first_job = min(p.stat().st_mtime for p in rig.started.glob("*.started"))
+    assert marks.stat().st_mtime <= first_job, "startup finished before the first job started"
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed on this computer")
+def test_failed_startup_exits_3_and_takes_no_message(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PLUGINS_COMMIT", "no-such-commit")
+    rig.use_spec(
+        config_keys=["PLUGINS_COMMIT"],
+        startup=[{"run": ["git", "checkout", "{config.PLUGINS_COMMIT}"], "cwd": str(rig.tmp)}],
+    )
+    rig.send({"name": "waits"})
+    worker = rig.start(docker_cores=2)
+    out = finish(worker)
+    assert worker.returncode == 3, out
+    assert "startup[0] failed: git exited with code" in out and "check config.py's PLUGINS_COMMIT" in out
+    assert rig.queue_counts() == (1, 0), "the message was never received"
+    assert rig.runs() == [] and rig.outcomes() == {}

@@ -9,11 +9,21 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Mapping
+from abc import abstractmethod
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .buckets import JOB_BUCKETS, ref_problem
 from .jsonfile import read_json
@@ -127,12 +137,7 @@ class Condition(_Strict):
     @field_validator("matches")
     @classmethod
     def _regex_compiles(cls, pattern: str | None) -> str | None:
-        if pattern is not None:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"matches {pattern!r} is not a valid regular expression: {exc}") from exc
-        return pattern
+        return _regex(pattern)
 
     def holds(self, values: Mapping[str, Any], config: Mapping[str, str] | None) -> bool:
         """Whether this condition holds for a job's values and the worker's config (None: all empty)."""
@@ -213,6 +218,116 @@ class Input(NamedTuple):
     lists_files: ListedFiles | None = None
 
 
+# What a startup step may fetch from: the web, or S3 with the worker's own role.
+URL_SCHEMES = ("http://", "https://", "s3://")
+
+
+class _Step(_Strict):
+    """A startup step: run once per container before its first job, always or when `when` holds.
+
+    No job exists yet, so `when` and every template may read config keys only.
+    """
+
+    when: str | None = None
+    matches: str | None = None
+
+    @field_validator("matches")
+    @classmethod
+    def _regex_compiles(cls, pattern: str | None) -> str | None:
+        return _regex(pattern)
+
+    @model_validator(mode="after")
+    def _matches_needs_when(self) -> _Step:
+        if self.matches is not None and self.when is None:
+            raise ValueError("matches needs when: the config.NAME whose value it tests")
+        return self
+
+    @property
+    def condition(self) -> Condition | None:
+        return None if self.when is None else Condition(when=self.when, matches=self.matches)
+
+    @abstractmethod
+    def templates(self) -> list[tuple[str, str]]:
+        """(where, template) of each template string of this step."""
+
+    def config_keys(self) -> list[str]:
+        """The config keys this step reads (its condition, then its templates): what to fix if it fails."""
+        names = [self.when or ""] + [name for _, text in self.templates() for name, _ in placeholders(text)]
+        keys = [config_name(name) for name in names]
+        return list(dict.fromkeys(key for key in keys if key))
+
+    def problem(self, config_names: set[str]) -> str:
+        """What is wrong with this step for a tool with these config keys; '' when nothing."""
+        if self.when is not None and config_name(self.when) is None:
+            return f"'when: {self.when}': a startup step runs before any job, so it may test config.NAME only"
+        if self.condition is not None and (problem := self.condition.problem(set(), config_names)):
+            return problem
+        for where, template in self.templates():
+            for name, filt in placeholders(template):
+                key = config_name(name)
+                if key is None:
+                    return f"{where} uses {{{name}}}: a startup step may use {{config.NAME}} only (no job exists yet)"
+                if key not in config_names:
+                    return f"{where} uses {{{name}}}, but {key} is not a config key of this tool"
+                if filt is not None and (problem := filter_problem(filt, set())):
+                    return f"{where}: {problem}"
+        return ""
+
+
+class FetchStep(_Step):
+    """Download one file into the folder `into`, named as the last segment of the URL's path.
+
+    `fetch`: an http://, https:// or s3://bucket/key URL (s3 is read with the worker's own role).
+    """
+
+    fetch: str
+    into: str
+
+    def templates(self) -> list[tuple[str, str]]:
+        return [("fetch", self.fetch), ("into", self.into)]
+
+    def problem(self, config_names: set[str]) -> str:
+        if not self.fetch.startswith(("{", *URL_SCHEMES)):
+            return f"fetch {self.fetch!r} must be an http://, https:// or s3:// URL, or {{config.NAME}} holding one"
+        if not self.into.startswith(("/", "{")):
+            return f"into {self.into!r} must be an absolute folder, e.g. /opt/tool/scripts or {{config.TOOL_DIR}}/x"
+        return super().problem(config_names)
+
+
+class RunStep(_Step):
+    """Run one program, never through a shell, in the folder `cwd` (default: the worker's own)."""
+
+    run: list[str | SplitArg] = Field(min_length=1)
+    cwd: str | None = None
+
+    def templates(self) -> list[tuple[str, str]]:
+        found = [
+            (f"run[{i}]" + (".split" if isinstance(a, SplitArg) else ""), _text_of(a)) for i, a in enumerate(self.run)
+        ]
+        return found + ([("cwd", self.cwd)] if self.cwd is not None else [])
+
+    def problem(self, config_names: set[str]) -> str:
+        if self.cwd is not None and not self.cwd.startswith(("/", "{")):
+            return f"cwd {self.cwd!r} must be an absolute folder, e.g. /opt/tool or {{config.TOOL_DIR}}"
+        return super().problem(config_names)
+
+
+def _step_kind(data: Any) -> str | None:
+    if isinstance(data, Mapping):
+        return "fetch" if "fetch" in data else "run" if "run" in data else None
+    return "fetch" if isinstance(data, FetchStep) else "run" if isinstance(data, RunStep) else None
+
+
+StartupStep = Annotated[
+    Annotated[FetchStep, Tag("fetch")] | Annotated[RunStep, Tag("run")],
+    Discriminator(
+        _step_kind,
+        custom_error_type="startup_step",
+        custom_error_message="a startup step is {fetch: URL, into: /folder} or {run: [program, args...]}",
+    ),
+]
+
+
 class DoneRule(_Strict):
     exit_code: int = 0
     # A number, or `config.NAME`: the whole number in that config key (e.g. EXPECTED_NUMBER_FILES).
@@ -258,6 +373,8 @@ class ToolSpec(_Strict):
     needs_fuse: bool = False
     # The tool's own config.py keys, beyond DS's; the config loader accepts them.
     config_keys: list[str] = []
+    # Run once per container, in order, before any job is taken (worker/startup.py).
+    startup: list[StartupStep] = []
 
     @property
     def fields(self) -> dict[str, FieldSpec]:
@@ -374,6 +491,9 @@ class ToolSpec(_Strict):
             key = config_name(minimum)
             if key is None or key not in config_names:
                 raise ValueError(f"done.min_files {minimum!r} must be a number or config.NAME of a config key")
+        for i, step in enumerate(self.startup):
+            if problem := step.problem(config_names):
+                raise ValueError(f"startup[{i}]: {problem}")
         return self
 
     def _check_buckets(self) -> None:
@@ -501,24 +621,14 @@ class ToolSpec(_Strict):
                 for name, _ in placeholders(template):
                     key = config_name(name)
                     if key is not None:
-                        env[name.strip()] = _config_value(config, key)
+                        env[name.strip()] = config_value(config, key)
         argv: list[str] = []
         for index, item in enumerate(self.command):
             if isinstance(item, ArgGroup):
-                if not item.holds(values, config):
-                    continue
-                args: list[str | SplitArg] = list(item.args)
+                if item.holds(values, config):
+                    argv.extend(expand_args(item.args, env, f"command[{index}]"))
             else:
-                args = [item]
-            for arg in args:
-                if isinstance(arg, SplitArg):
-                    text = render(arg.split, env)
-                    try:
-                        argv.extend(shlex.split(text))
-                    except ValueError as exc:
-                        raise ValueError(f"command[{index}]: cannot split {text!r} into arguments: {exc}") from None
-                else:
-                    argv.append(render(arg, env))
+                argv.extend(expand_args([item], env, f"command[{index}]"))
         return argv
 
     def upload_text(self, values: Mapping[str, Any], config: Mapping[str, str]) -> str:
@@ -528,7 +638,7 @@ class ToolSpec(_Strict):
         for name, _ in placeholders(self.upload_flags):
             key = config_name(name)
             if key is not None:
-                env[name.strip()] = _config_value(config, key)
+                env[name.strip()] = config_value(config, key)
         return render(self.upload_flags, env)
 
     def min_files(self, config: Mapping[str, str]) -> int:
@@ -537,7 +647,7 @@ class ToolSpec(_Strict):
         if isinstance(minimum, int):
             return minimum
         key = config_name(minimum) or minimum
-        text = _config_value(config, key).strip()
+        text = config_value(config, key).strip()
         if not re.fullmatch(r"\d+", text):
             raise ValueError(f"config {key}={text!r} is not a whole number (done rule: at least that many files)")
         return int(text)
@@ -589,7 +699,32 @@ def _text_of(arg: str | SplitArg) -> str:
     return arg.split if isinstance(arg, SplitArg) else arg
 
 
-def _config_value(config: Mapping[str, str] | None, key: str) -> str:
+def _regex(pattern: str | None) -> str | None:
+    if pattern is not None:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"matches {pattern!r} is not a valid regular expression: {exc}") from exc
+    return pattern
+
+
+def expand_args(args: Sequence[str | SplitArg], env: Mapping[str, Any], where: str) -> list[str]:
+    """Arguments from templates: one per text, as many as its words per `split` item."""
+    argv: list[str] = []
+    for arg in args:
+        if isinstance(arg, SplitArg):
+            text = render(arg.split, env)
+            try:
+                argv.extend(shlex.split(text))
+            except ValueError as exc:
+                raise ValueError(f"{where}: cannot split {text!r} into arguments: {exc}") from None
+        else:
+            argv.append(render(arg, env))
+    return argv
+
+
+def config_value(config: Mapping[str, str] | None, key: str) -> str:
+    """A config key's value as the worker's environment has it (None: every key reads as empty)."""
     if config is None:
         return ""
     if key not in config:

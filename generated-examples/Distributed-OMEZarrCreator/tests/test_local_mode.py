@@ -144,4 +144,15 @@ def test_local_run_fetches_outputs_from_the_bucket_they_went_to(local_repo: Path
     assert done.returncode == 0, done.stdout + done.stderr
     _check_outputs(local_repo / "out" / "_buckets" / "local-results")
     assert not (local_repo / "out" / "projects").exists()
+
+
+def test_local_run_stops_when_every_worker_task_failed_its_startup(local_repo: Path) -> None:
+    spec = json.loads((local_repo / "tool" / "spec.json").read_text())
+    spec["startup"] = [{"run": [sys.executable, "-c", "raise SystemExit(5)"]}]
+    (local_repo / "tool" / "spec.json").write_text(json.dumps(spec))
+    done = run_py(local_repo, "localRun", "files/job.json", "--fleet", "files/fleet.json", "--outputs", "out")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"all 2 local worker task(s) exited with {JOBS} job(s) left" in done.stdout
+    logs = sorted((local_repo / ".local" / "workers").glob("task-*.log"))
+    assert len(logs) == 2 and all("startup[0] failed: " in log.read_text() for log in logs)
     assert not _running_in(local_repo), "run.py, a worker or the emulator is still running"

@@ -109,6 +109,18 @@ def find_containers(app_name: str, run_id: str = "", client: Any = None) -> list
     return [c.id for c in client.containers.list(all=True, filters={"label": labels})]
 
 
+def running_containers(ids: list[str], client: Any = None) -> int:
+    """How many of these containers are still up (created, running or restarting)."""
+    client = client or docker_engine()
+    import docker
+
+    count = 0
+    for container_id in ids:
+        with contextlib.suppress(docker.errors.NotFound):  # removed: not running
+            count += client.containers.get(container_id).status in ("created", "running", "restarting")
+    return count
+
+
 def stop_containers(
     ids: list[str], grace: float = STOP_GRACE_SECONDS, log_dir: Path | None = None, client: Any = None
 ) -> None:
@@ -160,6 +172,9 @@ class ContainerFleet:
 
     def stop(self, ids: list[str], grace: float = STOP_GRACE_SECONDS) -> None:
         stop_containers(ids, grace, self.log_dir, client=self.client)
+
+    def running(self, ids: list[str]) -> int:
+        return running_containers(ids, client=self.client)
 
     def where_logs_are(self) -> str:
         return f"`docker logs <name>` while they run, then {self.log_dir}"

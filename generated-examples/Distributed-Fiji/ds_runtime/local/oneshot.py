@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,8 +102,14 @@ def local_run(
         console.print(f"{len(jobs)} job(s) on {len(ids)} {kind} x {config.DOCKER_CORES} worker(s)")
         drained = False
         try:
-            tally = _watch(ctx, plan, len(jobs), console)
-            drained = True
+            tally, stranded = _watch(ctx, plan, len(jobs), console, lambda: fleet.running(ids))
+            if stranded:
+                left = len(jobs) - tally.finished
+                console.print(
+                    f"all {len(ids)} {kind} exited with {left} job(s) left (did a startup step fail?): "
+                    f"see the first lines of each log; {fleet.where_logs_are()}"
+                )
+            drained = not stranded
             outcomes = latest_outcomes(ctx.client("s3"), config.AWS_BUCKET, default_prefix(config.APP_NAME))
             fetched = _fetch_outputs(ctx, outcomes, request.outputs)
             steps = Teardown(plan, ctx.session).run()
@@ -135,8 +142,12 @@ def _dead_letters(ctx: Context) -> int:
     return int(attrs["Attributes"]["ApproximateNumberOfMessages"])
 
 
-def _watch(ctx: Context, plan: Plan, total: int, console: Console) -> Tally:
-    """Poll until the queue is empty, showing progress; the monitor's shrinking runs as on AWS."""
+def _watch(ctx: Context, plan: Plan, total: int, console: Console, running: Callable[[], int]) -> tuple[Tally, bool]:
+    """Poll until the queue is empty, showing progress; the monitor's shrinking runs as on AWS.
+
+    Also stops, returning True, when no worker task runs any more (nothing would ever drain
+    the queue): in local mode nothing restarts a task, as ECS would.
+    """
     monitor = Monitor(ctx, plan, interval=POLL_SECONDS)
     columns = (TextColumn("jobs"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"))
     with Progress(*columns, TimeElapsedColumn(), console=console) as progress:
@@ -145,10 +156,13 @@ def _watch(ctx: Context, plan: Plan, total: int, console: Console) -> Tally:
             tally, empty = _tally(ctx, plan, total)
             progress.update(bar, completed=tally.finished, description=tally.text())
             if empty:
-                return tally
-            if monitor.poll():
+                return tally, False
+            if not running():
                 # The last job may have finished since the tally above: count again.
-                return _tally(ctx, plan, total)[0]
+                tally, empty = _tally(ctx, plan, total)
+                return tally, not empty
+            if monitor.poll():
+                return _tally(ctx, plan, total)[0], False
             time.sleep(POLL_SECONDS)
 
 

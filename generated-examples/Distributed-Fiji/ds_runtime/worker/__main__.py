@@ -1,7 +1,9 @@
 """Container entry point: `python -m ds_runtime.worker`.
 
-With DOCKER_CORES above 1 this process supervises that many worker processes;
-`--single` (used by the supervisor) runs one worker loop here.
+First the tool spec's startup steps run, once per container (worker/startup.py);
+then, with DOCKER_CORES above 1, this process supervises that many worker processes,
+and `--single` (used by the supervisor) runs one worker loop here, without startup.
+Exit codes: 2 the worker cannot start (settings or spec), 3 a startup step failed.
 """
 
 from __future__ import annotations
@@ -15,7 +17,11 @@ from ..spec import SpecError
 from .context import WorkerContext
 from .loop import run_worker
 from .settings import WorkerSettings
+from .startup import run_startup
 from .supervisor import supervise
+
+CANNOT_START = 2
+STARTUP_FAILED = 3
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,16 +34,20 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("botocore").setLevel(logging.WARNING)
     try:
         settings = WorkerSettings.from_env()
-        if settings.docker_cores > 1 and not args.single:
-            command = [sys.executable, "-m", "ds_runtime.worker", "--single"]
-            return supervise(command, settings.docker_cores, settings.seconds_to_start)
         ctx = WorkerContext.from_settings(settings)
     except (ValueError, SpecError) as exc:
         logging.error("cannot start: %s", exc)
-        return 2
+        return CANNOT_START
     for sig in (signal.SIGTERM, signal.SIGINT):
-        # ECS stop or spot interruption: the loop stops the tool, releases the message, exits.
+        # ECS stop or spot interruption: startup or the loop stops the tool, releases the message, exits.
         signal.signal(sig, lambda _signum, _frame: ctx.stop.set())
+    if not args.single:
+        # Once per container, before any worker takes a message.
+        if not run_startup(ctx):
+            return 0 if ctx.stop.is_set() else STARTUP_FAILED
+        if settings.docker_cores > 1:
+            command = [sys.executable, "-m", "ds_runtime.worker", "--single"]
+            return supervise(command, settings.docker_cores, settings.seconds_to_start)
     return run_worker(ctx)
 
 

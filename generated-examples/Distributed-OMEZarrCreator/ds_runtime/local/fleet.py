@@ -31,6 +31,10 @@ class LocalFleet(Protocol):
     def stop(self, ids: list[str], grace: float) -> None:
         """SIGTERM, then SIGKILL what is left after `grace` seconds; nothing is left afterwards."""
 
+    def running(self, ids: list[str]) -> int:
+        """How many of these tasks still run (a task whose startup failed has exited)."""
+        ...
+
     def where_logs_are(self) -> str: ...
 
 

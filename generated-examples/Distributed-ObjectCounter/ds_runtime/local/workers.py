@@ -124,5 +124,8 @@ class ProcessFleet:
     def stop(self, ids: list[str], grace: float = STOP_GRACE_SECONDS) -> None:
         stop_tasks([int(i) for i in ids], grace)
 
+    def running(self, ids: list[str]) -> int:
+        return sum(alive(int(i)) for i in ids)
+
     def where_logs_are(self) -> str:
         return f"logs in {self.log_dir}"
