@@ -165,12 +165,21 @@ def test_auto_monitor_handler_tears_down(running: Path, monkeypatch: pytest.Monk
     assert_nothing_left(json.loads(running.read_text())["MONITOR_FLEET_ID"])
 
 
-def test_auto_monitor_package_has_the_handler() -> None:
+def test_auto_monitor_package_imports_its_handler_alone(tmp_path: Path) -> None:
+    """Lambda gets only the zip (and boto3): the handler must import from it, with nothing else of ours."""
     import io
+    import subprocess
+    import sys
     import zipfile
 
-    names = zipfile.ZipFile(io.BytesIO(automonitor.package())).namelist()
-    assert "ds_runtime/control/teardown.py" in names and "ds_runtime/control/wait.py" in names
+    zipfile.ZipFile(io.BytesIO(automonitor.package())).extractall(tmp_path)
+    probe = "import ds_runtime.control.teardown as t, sys; print(t.lambda_handler.__module__, t.__file__)"
+    # -I: no user site, no PYTHONPATH, and not this checkout; only the zip's folder and boto3's site-packages.
+    site = str(Path(__import__("boto3").__file__).parents[1])
+    code = f"import sys; sys.path[:0] = [{str(tmp_path)!r}, {site!r}]; {probe}"
+    done = subprocess.run([sys.executable, "-I", "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["ds_runtime.control.teardown", str(tmp_path / "ds_runtime/control/teardown.py")]
 
 
 def test_a_failing_step_does_not_stop_the_others(running: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,6 +6,9 @@ points every client at an emulator for local runs and tests.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import boto3
 from botocore.config import Config as BotoConfig
 
@@ -16,3 +19,26 @@ RETRIES = BotoConfig(retries={"max_attempts": 8, "mode": "adaptive"})
 def make_session(profile: str | None, region: str) -> boto3.Session:
     """A session for the configured profile (None or '' = the default chain) and region."""
     return boto3.Session(profile_name=profile or None, region_name=region)
+
+
+@dataclass(frozen=True)
+class QueueLoad:
+    """A queue's messages: waiting (visible) and being worked on (in flight)."""
+
+    visible: int
+    in_flight: int
+
+    @property
+    def total(self) -> int:
+        return self.visible + self.in_flight
+
+    @property
+    def empty(self) -> bool:
+        return self.total == 0
+
+
+def queue_load(sqs: Any, url: str) -> QueueLoad:
+    """One read of a queue's approximate counts (SQS's attributes, which every status view shares)."""
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+    return QueueLoad(int(attrs.get(names[0], 0)), int(attrs.get(names[1], 0)))

@@ -19,6 +19,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from ..aws import queue_load
 from ..jsonfile import read_json
 from . import automonitor, dashboard
 from .confirm import Confirm
@@ -220,9 +221,7 @@ def write_monitor_file(path: Path, plan: Plan) -> None:
 
 def queued_jobs(ctx: Context) -> int:
     """Jobs on the queue: waiting plus in flight."""
-    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-    attrs = ctx.client("sqs").get_queue_attributes(QueueUrl=ctx.require_queue(), AttributeNames=names)["Attributes"]
-    return sum(int(attrs.get(n, 0)) for n in names)
+    return queue_load(ctx.client("sqs"), ctx.require_queue()).total
 
 
 def _plan_and_ask(

@@ -11,7 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 from rich.console import Console
 
-from ..aws import RETRIES
+from ..aws import RETRIES, QueueLoad, queue_load
 from ..config import DSConfig
 from ..spec import ToolSpec
 
@@ -81,6 +81,11 @@ class Context:
             if "NonExistentQueue" in error_code(exc):
                 return None
             raise
+
+    def queue_load(self, name: str) -> QueueLoad | None:
+        """The named queue's counts, or None if it does not exist."""
+        url = self.queue_url(name)
+        return None if url is None else queue_load(self.client("sqs"), url)
 
     def require_queue(self) -> str:
         url = self.queue_url(self.config.SQS_QUEUE_NAME)

@@ -112,15 +112,6 @@ class Status:
         )
 
 
-def _queue_counts(ctx: Context, name: str) -> tuple[int, int] | None:
-    url = ctx.queue_url(name)
-    if url is None:
-        return None
-    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-    attrs = ctx.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
-    return int(attrs[names[0]]), int(attrs[names[1]])
-
-
 def _key_fields(ctx: Context, body: str) -> dict[str, Any]:
     try:
         data = json.loads(body)
@@ -150,11 +141,12 @@ def _with_outcome(problem: Problem, outcome: Outcome | None) -> Problem:
 def collect(ctx: Context) -> Status:
     c = ctx.config
     notes: list[str] = []
-    main = _queue_counts(ctx, c.SQS_QUEUE_NAME)
+    main = ctx.queue_load(c.SQS_QUEUE_NAME)
     if main is None:
         notes.append(f"queue {c.SQS_QUEUE_NAME} not found (not set up yet, or torn down): 0 queued, 0 running")
     dlq_url = ctx.queue_url(c.SQS_DEAD_LETTER_QUEUE)
-    dead_count = sum(_queue_counts(ctx, c.SQS_DEAD_LETTER_QUEUE) or (0, 0)) if dlq_url else 0
+    dead_load = ctx.queue_load(c.SQS_DEAD_LETTER_QUEUE) if dlq_url else None
+    dead_count = dead_load.total if dead_load else 0
     dead = receive_dead_letters(ctx, dlq_url, visibility=0) if dlq_url else []
     if dead_count > len(dead):
         notes.append(f"{dead_count} dead-letter message(s); the table shows the {len(dead)} looked at")
@@ -187,8 +179,8 @@ def collect(ctx: Context) -> Status:
         problems[job_id] = _with_outcome(Problem(job_id, "failed"), outcomes.get(job_id))
 
     counts = {
-        "queued": main[0] if main else 0,
-        "running": main[1] if main else 0,
+        "queued": main.visible if main else 0,
+        "running": main.in_flight if main else 0,
         "done": states["done"],
         "failed": len(failed_ids),
         # jobs, not messages: a job there twice counts once (messages not looked at count as one each)

@@ -16,7 +16,6 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from botocore.exceptions import ClientError
@@ -25,16 +24,6 @@ from .context import AWS_ERRORS, CommandError, Context, error_code
 from .teardown import Plan, Teardown, check_caps, report
 
 MAX_FAILED_POLLS = 10  # consecutive failures before monitor gives up (it can be restarted)
-
-
-@dataclass(frozen=True)
-class QueueLoad:
-    visible: int
-    in_flight: int
-
-    @property
-    def empty(self) -> bool:
-        return self.visible + self.in_flight == 0
 
 
 def load_monitor_file(path: Path) -> Plan:
@@ -46,16 +35,6 @@ def load_monitor_file(path: Path) -> Plan:
         raise CommandError(
             f"{path}: not a monitor file written by this startCluster ({type(exc).__name__}: {exc})"
         ) from None
-
-
-def queue_load(ctx: Context, plan: Plan) -> QueueLoad | None:
-    """The queue's counts, or None once the queue is gone (a previous monitor finished)."""
-    url = ctx.queue_url(plan.queue_name)
-    if url is None:
-        return None
-    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-    attrs = ctx.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
-    return QueueLoad(int(attrs[names[0]]), int(attrs[names[1]]))
 
 
 def fleet_target(ctx: Context, plan: Plan) -> int | None:
@@ -106,7 +85,7 @@ class Monitor:
             self.stopped_because = reason
             self.ctx.console.print(f"[bold red]STOPPING:[/] {reason}\nspot fleet: {step}", highlight=False)
             return True
-        load = queue_load(self.ctx, self.plan)
+        load = self.ctx.queue_load(self.plan.queue_name)
         if load is None or load.empty:
             return True
         target = fleet_target(self.ctx, self.plan)

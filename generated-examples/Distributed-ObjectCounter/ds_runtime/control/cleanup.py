@@ -105,10 +105,8 @@ def find(ctx: Context, files: Path = Path("files")) -> Inventory:
     items += [Found("machine", i, "terminated") for i in instances]
     if ctx.queue_url(c.SQS_QUEUE_NAME):
         items.append(Found("queue", c.SQS_QUEUE_NAME))
-    if dlq := ctx.queue_url(c.SQS_DEAD_LETTER_QUEUE):
-        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-        attrs = ctx.client("sqs").get_queue_attributes(QueueUrl=dlq, AttributeNames=names)["Attributes"]
-        held = sum(int(attrs.get(n, 0)) for n in names)
+    if dead := ctx.queue_load(c.SQS_DEAD_LETTER_QUEUE):
+        held = dead.total
         note = f"holds {held} failed job(s): they go too (see `status` first)" if held else ""
         items.append(Found("dead-letter queue", c.SQS_DEAD_LETTER_QUEUE, note))
     try:

@@ -24,6 +24,7 @@ import boto3
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
+from ..aws import queue_load
 from .wait import WaitTimeout, wait_for
 
 PLAN_ENV = "DS_TEARDOWN_PLAN"
@@ -297,9 +298,7 @@ class Teardown:
         if url is None:
             return f"{self.plan.dead_letter_queue} already gone"
         sqs = self.client("sqs")
-        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
-        failed = sum(int(attrs.get(n, 0)) for n in names)
+        failed = queue_load(sqs, url).total
         if failed and self.keep_failed:
             # Failed jobs are the user's evidence: keep them (a queue costs nothing idle).
             return f"kept {self.plan.dead_letter_queue}: it holds {failed} failed job(s) to inspect"

@@ -22,7 +22,7 @@ from ..aws import make_session
 from ..config import DSConfig
 from ..control.cluster import start_cluster
 from ..control.context import Context
-from ..control.monitor import Monitor, load_monitor_file, queue_load
+from ..control.monitor import Monitor, load_monitor_file
 from ..control.setup import setup
 from ..control.submit import submit
 from ..control.teardown import Plan, Teardown, report
@@ -125,7 +125,7 @@ def local_run(
 
 
 def _tally(ctx: Context, plan: Plan, total: int) -> tuple[Tally, bool]:
-    load = queue_load(ctx, plan)
+    load = ctx.queue_load(plan.queue_name)
     # The state is in each record's key: a listing counts them, no record is read while polling.
     latest = latest_keys(ctx.client("s3"), ctx.config.AWS_BUCKET, default_prefix(ctx.config.APP_NAME))
     tally = Tally(total=total, states=Counter(k.state for k in latest.values()), dead=_dead_letters(ctx))
@@ -135,11 +135,8 @@ def _tally(ctx: Context, plan: Plan, total: int) -> tuple[Tally, bool]:
 
 
 def _dead_letters(ctx: Context) -> int:
-    url = ctx.queue_url(ctx.config.SQS_DEAD_LETTER_QUEUE)
-    if url is None:
-        return 0
-    attrs = ctx.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
-    return int(attrs["Attributes"]["ApproximateNumberOfMessages"])
+    dead = ctx.queue_load(ctx.config.SQS_DEAD_LETTER_QUEUE)
+    return dead.visible if dead else 0
 
 
 def _watch(ctx: Context, plan: Plan, total: int, console: Console, running: Callable[[], int]) -> tuple[Tally, bool]:
