@@ -27,6 +27,8 @@ from ds_runtime.buckets import (
 )
 from ds_runtime.config import ConfigError, load_config
 from ds_runtime.control.account import setup_account
+from ds_runtime.control.context import CommandError
+from ds_runtime.control.data import download_outputs, upload_inputs
 from ds_runtime.control.setup import setup
 from ds_runtime.control.submit import submit
 from ds_runtime.jobs import JobFileError
@@ -313,3 +315,19 @@ def test_local_mode_makes_every_allowed_bucket_and_saves_each_apart(aws: None, t
     assert save_bucket(ctx, tmp_path / "saved") == 2
     assert (tmp_path / "saved" / "out" / "a.txt").read_text() == "a"  # AWS_BUCKET's layout as before
     assert (tmp_path / "saved" / "_buckets" / "zarr-bucket" / "out" / "b.txt").read_text() == "b"
+
+
+def test_inputs_go_up_and_outputs_come_down_from_any_bucket_of_the_run(aws: None, tmp_path: Path) -> None:
+    """uploadInputs/downloadOutputs --bucket: e.g. a DCP user's images into SOURCE_BUCKET; only run buckets."""
+    ctx = make_ctx(tmp_path, bucket_spec(), **BUCKET_CONFIG)
+    prepare_account(ctx)
+    (tmp_path / "plates" / "P1").mkdir(parents=True)
+    (tmp_path / "plates" / "P1" / "a.tif").write_text("A")
+    assert upload_inputs(ctx, tmp_path / "plates", "images", "plates-bucket") == 0
+    s3 = boto3.client("s3", region_name="us-east-1")
+    assert s3.get_object(Bucket="plates-bucket", Key="images/P1/a.tif")["Body"].read() == b"A"
+    assert download_outputs(ctx, "images", tmp_path / "back", "plates-bucket") == 0
+    assert (tmp_path / "back" / "images" / "P1" / "a.tif").read_text() == "A"
+    with pytest.raises(CommandError, match="--bucket someone-elses-bucket: not a bucket of this run"):
+        upload_inputs(ctx, tmp_path / "plates", "images", "someone-elses-bucket")
+    assert "Contents" not in s3.list_objects_v2(Bucket="echo-bucket")  # the default stayed untouched

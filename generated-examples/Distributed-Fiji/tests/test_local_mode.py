@@ -121,6 +121,7 @@ def test_local_stop_ends_an_abandoned_run_and_keeps_the_bucket(local_repo: Path)
         (["localRun", "files/job.json", "--inputs", "no-such-folder"], "no-such-folder: input folder not found"),
         (["localRun", "files/broken.json"], "broken.json: not valid JSON (line 1"),
         (["--local", "submitJob", "files/missing.json"], "missing.json: not found"),
+        (["localRun", "files/job.json", "--inputs", "files", "--inputs-bucket", "x-y-z"], "--inputs-bucket x-y-z: not"),
     ],
 )
 def test_bad_input_in_local_mode_gets_the_same_clear_errors(local_repo: Path, args: list[str], message: str) -> None:

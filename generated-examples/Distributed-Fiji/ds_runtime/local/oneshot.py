@@ -22,6 +22,7 @@ from ..aws import make_session
 from ..config import DSConfig
 from ..control.cluster import start_cluster
 from ..control.context import Context
+from ..control.data import chosen_bucket
 from ..control.monitor import Monitor, load_monitor_file
 from ..control.setup import setup
 from ..control.submit import submit
@@ -72,6 +73,7 @@ class LocalRunRequest:
     inputs: Path | None
     input_prefix: str
     outputs: Path
+    inputs_bucket: str | None = None  # default AWS_BUCKET
 
 
 def local_run(
@@ -82,6 +84,7 @@ def local_run(
     jobs = read_run_jobs(request.job_file, spec, config)  # a bad job file is refused before anything starts
     if request.inputs is not None and not request.inputs.is_dir():
         raise FileNotFoundError(f"{request.inputs}: input folder not found; give a folder of files to upload")
+    inputs_bucket = chosen_bucket(spec, config, request.inputs_bucket, "--inputs-bucket")
     fleet = check_workers(config, repo, workers)  # so is a missing Docker engine or image
     with start_emulator() as emulator:
         activate(emulator.endpoint_url)
@@ -90,8 +93,8 @@ def local_run(
         prepare_account(ctx)
         setup(ctx)
         if request.inputs is not None:
-            sent = upload(ctx.client("s3"), config.AWS_BUCKET, request.inputs, request.input_prefix)
-            console.print(f"{len(sent)} input file(s) from {request.inputs} uploaded")
+            sent = upload(ctx.client("s3"), inputs_bucket, request.inputs, request.input_prefix)
+            console.print(f"{len(sent)} input file(s) from {request.inputs} uploaded to s3://{inputs_bucket}")
         submit(ctx, request.job_file)
         start_cluster(ctx, request.fleet_file, wait_seconds=30, poll_seconds=0.2)
         monitor_file = request.fleet_file.parent / f"{config.APP_NAME}SpotFleetRequestId.json"

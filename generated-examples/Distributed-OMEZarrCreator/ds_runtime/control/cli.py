@@ -30,6 +30,7 @@ from .submit import submit
 
 CHEAPEST_WORDS = ("cheapest", "true")
 LOCAL_OUTPUTS = "local-outputs"  # where local mode puts what the emulated bucket held
+BUCKET_HELP = "a bucket config.py names for this run (AWS_BUCKET, a tool bucket key or JOB_BUCKETS); default AWS_BUCKET"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -86,12 +87,14 @@ def parser() -> argparse.ArgumentParser:
     clean.add_argument("--files", type=Path, default=Path("files"), help="where monitor files are (default: files)")
     commands.add_parser("setupAccount", help="once per account: create this app's least-privilege IAM roles")
     commands.add_parser("undoAccount", help="delete the IAM roles setupAccount created")
-    up = commands.add_parser("uploadInputs", help="copy a local folder into the bucket (AWS_BUCKET)")
+    up = commands.add_parser("uploadInputs", help="copy a local folder into the bucket (AWS_BUCKET, or --bucket)")
     up.add_argument("folder", type=Path, help="local folder; its files keep their relative paths")
     up.add_argument("prefix", nargs="?", default="", help="S3 prefix to put them under (default: bucket root)")
+    up.add_argument("--bucket", help=BUCKET_HELP)
     down = commands.add_parser("downloadOutputs", help="copy everything under an S3 prefix into a local folder")
     down.add_argument("prefix", help="S3 prefix, e.g. the Job file's output")
     down.add_argument("folder", type=Path, help="local folder; files land under folder/<key>")
+    down.add_argument("--bucket", help=BUCKET_HELP)
     trial = commands.add_parser(
         "localRun",
         help="try a Job file on this computer, free: setup, submitJob, startCluster and monitor in one go",
@@ -100,6 +103,9 @@ def parser() -> argparse.ArgumentParser:
     trial.add_argument("--fleet", type=Path, default=Path("files/exampleFleet.json"), help="Fleet file (as is)")
     trial.add_argument("--inputs", type=Path, help="local folder to upload as inputs first")
     trial.add_argument("--input-prefix", default="", help="S3 prefix for those inputs (default: bucket root)")
+    trial.add_argument(
+        "--inputs-bucket", help="the bucket for those inputs, e.g. config.py's SOURCE_BUCKET; " + BUCKET_HELP
+    )
     trial.add_argument("--outputs", type=Path, default=Path(LOCAL_OUTPUTS), help="where outputs are fetched")
     trial.add_argument(
         "--docker",
@@ -130,9 +136,9 @@ def parser() -> argparse.ArgumentParser:
 
 def run_command(args: argparse.Namespace, ctx: Context) -> int:
     if args.command == "uploadInputs":
-        return upload_inputs(ctx, args.folder, args.prefix)
+        return upload_inputs(ctx, args.folder, args.prefix, args.bucket)
     if args.command == "downloadOutputs":
-        return download_outputs(ctx, args.prefix, args.folder)
+        return download_outputs(ctx, args.prefix, args.folder, args.bucket)
     if args.command == "setup":
         return setup(ctx)
     if args.command == "submitJob":
@@ -167,7 +173,9 @@ def run_local(args: argparse.Namespace, config: DSConfig, spec: ToolSpec, consol
     repo = Path.cwd()
     workers = "docker" if args.docker or getattr(args, "localrun_docker", False) else "process"
     if args.command == "localRun":
-        request = LocalRunRequest(args.jobfile, args.fleet, args.inputs, args.input_prefix, args.outputs)
+        request = LocalRunRequest(
+            args.jobfile, args.fleet, args.inputs, args.input_prefix, args.outputs, args.inputs_bucket
+        )
         return local_run(config, spec, repo, request, console, workers=workers)
     if args.command == "localStop":
         return _stop_local(config, spec, repo, console)
