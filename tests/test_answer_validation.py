@@ -107,6 +107,9 @@ BAD_ANSWERS = [
     ("ebs_vol_size", "8", "at least 22"),
     ("extra_config", "[A]", "YAML mapping"),
     ("extra_config", "{lower: 1}", "UPPER_CASE"),
+    ("extra_config_help", "[A]", "must be a YAML mapping"),
+    ("extra_config_help", "{NOPE: text}", "is not a key of extra_config"),
+    ("extra_config_help", '{FLAG: "two\\nlines"}', "must be one line"),
     ("example_jobs", "[{nope: 1}]", "unknown fields nope"),
     # startup steps: the same rules as spec.py's (template/tests/test_spec.py, startup cases)
     ("startup", "{run: [x]}", "must be a YAML list of steps"),
@@ -196,6 +199,7 @@ def test_config_keys_a_command_may_read_are_the_runtimes() -> None:
 
 GOOD_ANSWERS = {
     "extra_config": "{MY_FLAG: 'False', TOOL_HOME: /opt/tool}",
+    "extra_config_help": "{TOOL_HOME: Where the tool is installed in the image}",
     "fields": "[{name: prefix, scope: shared, type: s3_prefix}, {name: flags, scope: shared, required: false},"
     " {name: sample, scope: job}]",
     "command": '["{config.TOOL_HOME}/bin/tool", "{input_dir}/{prefix}/{sample}", {split: "{flags}"},'
@@ -215,6 +219,8 @@ def test_new_command_syntax_is_accepted_and_lands_in_the_spec(tmp_path: Path) ->
     assert spec["input_fields"] == ["{prefix}/{sample}/", "{prefix}/{sample|stem}.txt"]
     assert spec["done"]["min_files"] == "config.EXPECTED_NUMBER_FILES"
     assert spec["config_keys"] == ["MY_FLAG", "TOOL_HOME"]
+    config = (dest / "config.py").read_text()
+    assert "# Where the tool is installed in the image\nTOOL_HOME = " in config
 
 
 def test_upload_flags_the_validator_knows_are_the_runtimes() -> None:

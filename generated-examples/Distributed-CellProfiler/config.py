@@ -55,14 +55,25 @@ MIN_FILE_SIZE_BYTES = 1  # ... each at least this big
 NECESSARY_STRING = ""  # ... and, if not "", only files whose name contains this count
 
 # ---------------------------------------------------------------- CellProfiler's own settings
+# True: run CellProfiler with --always-continue, so one bad image set does not stop the group
 ALWAYS_CONTINUE = "False"
+# Bucket the results are written to (empty: AWS_BUCKET)
 DESTINATION_BUCKET = ""
+# True: download only the images the group's CSV rows name; False: copy the whole input folder (needed for .h5 batch files)
 DOWNLOAD_FILES = "True"
+# True: pip install the plugins (with REQUIREMENTS) when each container starts
 INSTALL_REQUIREMENTS = "False"
+# A commit or tag of CellProfiler-plugins to check out when each container starts; False for none
 PLUGINS_COMMIT = "False"
+# More packages (or pip flags) for that pip install, e.g. 'cellpose stardist'
 REQUIREMENTS = ""
+# Bucket the images are read from (empty: AWS_BUCKET)
 SOURCE_BUCKET = ""
+# True: fetch the latest CellProfiler-plugins when each container starts
 UPDATE_PLUGINS = "False"
+# aws-cli flags for writing to DESTINATION_BUCKET, e.g. '--acl bucket-owner-full-control' for a bucket that is not yours
 UPLOAD_FLAGS = ""
+# True: pass the image's CellProfiler-plugins folder as --plugins-directory
 USE_PLUGINS = "False"
+# Bucket the pipeline and data file are read from (empty: AWS_BUCKET)
 WORKSPACE_BUCKET = ""

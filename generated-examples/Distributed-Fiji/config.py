@@ -55,5 +55,7 @@ MIN_FILE_SIZE_BYTES = 1  # ... each at least this big
 NECESSARY_STRING = ""  # ... and, if not "", only files whose name contains this count
 
 # ---------------------------------------------------------------- Fiji's own settings
+# Folder holding Fiji.app in the image
 FIJI_DIR = "/opt/fiji"
+# Where each container downloads the Fiji script from when it starts (https:// or s3://); its last segment is the script's name
 SCRIPT_DOWNLOAD_URL = ""
