@@ -150,7 +150,7 @@ class Condition(_Strict):
             return False
         return not self.matches or bool(re.search(self.matches, scalar_text(value)))
 
-    def problem(self, field_names: set[str], config_names: set[str]) -> str:
+    def when_problem(self, field_names: set[str], config_names: set[str]) -> str:
         """Why `when` names nothing this spec knows; '' when it is fine."""
         key = config_name(self.when)
         if key is not None:
@@ -162,6 +162,21 @@ class ArgGroup(Condition):
     """Arguments emitted only when the condition holds."""
 
     args: list[str | SplitArg] = Field(min_length=1)
+
+
+class Gate(Condition):
+    """An optional condition: without `when` it always holds (inputs, startup steps)."""
+
+    when: str = ""
+
+    @model_validator(mode="after")
+    def _matches_needs_when(self) -> Gate:
+        if self.matches is not None and not self.when:
+            raise ValueError("matches needs when: the field or config.NAME whose value it tests")
+        return self
+
+    def holds(self, values: Mapping[str, Any], config: Mapping[str, str] | None) -> bool:
+        return not self.when or super().holds(values, config)
 
 
 class ListedFiles(_Strict):
@@ -185,7 +200,7 @@ class ListedFiles(_Strict):
         return root.rstrip("/")
 
 
-class InputSpec(Condition):
+class InputSpec(Gate):
     """One input: its key (a field name or key template), its bucket, and when it is wanted.
 
     `bucket` is a bucket reference (see buckets.py): '' for AWS_BUCKET, config.NAME, or a
@@ -195,17 +210,7 @@ class InputSpec(Condition):
 
     key: str
     bucket: str = ""
-    when: str = ""
     lists_files: ListedFiles | None = None
-
-    @model_validator(mode="after")
-    def _matches_needs_when(self) -> InputSpec:
-        if self.matches is not None and not self.when:
-            raise ValueError(f"input {self.key!r}: matches needs when (the field or config.NAME it tests)")
-        return self
-
-    def wanted(self, values: Mapping[str, Any], config: Mapping[str, str] | None) -> bool:
-        return not self.when or self.holds(values, config)
 
 
 class Input(NamedTuple):
@@ -222,29 +227,11 @@ class Input(NamedTuple):
 URL_SCHEMES = ("http://", "https://", "s3://")
 
 
-class _Step(_Strict):
+class _Step(Gate):
     """A startup step: run once per container before its first job, always or when `when` holds.
 
     No job exists yet, so `when` and every template may read config keys only.
     """
-
-    when: str | None = None
-    matches: str | None = None
-
-    @field_validator("matches")
-    @classmethod
-    def _regex_compiles(cls, pattern: str | None) -> str | None:
-        return _regex(pattern)
-
-    @model_validator(mode="after")
-    def _matches_needs_when(self) -> _Step:
-        if self.matches is not None and self.when is None:
-            raise ValueError("matches needs when: the config.NAME whose value it tests")
-        return self
-
-    @property
-    def condition(self) -> Condition | None:
-        return None if self.when is None else Condition(when=self.when, matches=self.matches)
 
     @abstractmethod
     def templates(self) -> list[tuple[str, str]]:
@@ -252,15 +239,15 @@ class _Step(_Strict):
 
     def config_keys(self) -> list[str]:
         """The config keys this step reads (its condition, then its templates): what to fix if it fails."""
-        names = [self.when or ""] + [name for _, text in self.templates() for name, _ in placeholders(text)]
+        names = [self.when] + [name for _, text in self.templates() for name, _ in placeholders(text)]
         keys = [config_name(name) for name in names]
         return list(dict.fromkeys(key for key in keys if key))
 
     def problem(self, config_names: set[str]) -> str:
         """What is wrong with this step for a tool with these config keys; '' when nothing."""
-        if self.when is not None and config_name(self.when) is None:
+        if self.when and config_name(self.when) is None:
             return f"'when: {self.when}': a startup step runs before any job, so it may test config.NAME only"
-        if self.condition is not None and (problem := self.condition.problem(set(), config_names)):
+        if self.when and (problem := self.when_problem(set(), config_names)):
             return problem
         for where, template in self.templates():
             for name, filt in placeholders(template):
@@ -460,7 +447,7 @@ class ToolSpec(_Strict):
                 if filt is not None and (problem := filter_problem(filt, set(names))):
                     raise ValueError(f"{where}: {problem}")
         for i, item in enumerate(self.command):
-            if isinstance(item, ArgGroup) and (problem := item.problem(set(names), config_names)):
+            if isinstance(item, ArgGroup) and (problem := item.when_problem(set(names), config_names)):
                 raise ValueError(f"command[{i}] {problem}")
         fields = self.fields
         for i, entry in enumerate(self.input_fields):
@@ -474,7 +461,7 @@ class ToolSpec(_Strict):
                     f"input field {entry.key!r} must be a declared field of type s3_key or s3_prefix,"
                     " or a key template such as {prefix_field}/{name_field}/"
                 )
-            if entry.when and (problem := entry.problem(set(names), config_names)):
+            if entry.when and (problem := entry.when_problem(set(names), config_names)):
                 raise ValueError(f"input_fields[{i}] {problem}")
             if entry.lists_files and (problem := _listing_problem(entry, fields)):
                 raise ValueError(f"input_fields[{i}].lists_files: {problem}")
@@ -581,7 +568,7 @@ class ToolSpec(_Strict):
         fields = self.fields
         found: list[Input] = []
         for entry in self.input_fields:
-            if not entry.wanted(values, config):
+            if not entry.holds(values, config):
                 continue
             if not _is_template(entry.key):
                 if values.get(entry.key):

@@ -50,8 +50,7 @@ def plan_startup(spec: ToolSpec, config: Mapping[str, str]) -> list[Action]:
     """The steps whose condition holds, rendered from `config`; ValueError names the step and its keys."""
     actions: list[Action] = []
     for index, step in enumerate(spec.startup):
-        condition = step.condition
-        if condition is not None and not condition.holds({}, config):
+        if not step.holds({}, config):
             continue
         where, keys = f"startup[{index}]", tuple(step.config_keys())
         try:

@@ -25,6 +25,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from rich.table import Table
 
+from ..aws import queue_load
 from ..jobs import JOB_ID_KEY, job_id_of
 from ..outcomes import Outcome, default_prefix, latest_keys, read_outcome
 from .context import Context, error_code
@@ -145,8 +146,7 @@ def collect(ctx: Context) -> Status:
     if main is None:
         notes.append(f"queue {c.SQS_QUEUE_NAME} not found (not set up yet, or torn down): 0 queued, 0 running")
     dlq_url = ctx.queue_url(c.SQS_DEAD_LETTER_QUEUE)
-    dead_load = ctx.queue_load(c.SQS_DEAD_LETTER_QUEUE) if dlq_url else None
-    dead_count = dead_load.total if dead_load else 0
+    dead_count = queue_load(ctx.client("sqs"), dlq_url).total if dlq_url else 0
     dead = receive_dead_letters(ctx, dlq_url, visibility=0) if dlq_url else []
     if dead_count > len(dead):
         notes.append(f"{dead_count} dead-letter message(s); the table shows the {len(dead)} looked at")
