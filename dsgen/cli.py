@@ -9,7 +9,8 @@ from pathlib import Path
 
 from . import __version__
 from .hooks.post_generate import init_git, next_steps
-from .render import TEMPLATE_ROOT, AnswerError, load_answers, parse_data_pairs, render
+from .render import AnswerError, load_answers, parse_data_pairs, render
+from .source import TEMPLATE_ROOT, TemplateSource
 
 
 def _cmd_new(args: argparse.Namespace) -> int:
@@ -26,7 +27,8 @@ def _cmd_new(args: argparse.Namespace) -> int:
     else:
         raise AnswerError("give DEST, or tool_name in the answers, to name the new folder")
     started = time.perf_counter()
-    dest = render(dest, answers, template=args.template, vcs_ref=args.vcs_ref, defaults=not interactive)
+    source = TemplateSource.git(args.vcs_ref, args.template)
+    dest = render(dest, answers, source=source, defaults=not interactive)
     if not args.no_git:
         init_git(dest)
     print(next_steps(dest))

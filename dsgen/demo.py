@@ -18,7 +18,8 @@ from rich.console import Console
 from rich.table import Table
 
 from .hooks.post_generate import init_git
-from .render import TEMPLATE_ROOT, load_answers, render
+from .render import load_answers, render
+from .source import TEMPLATE_ROOT, TemplateSource
 
 ANSWERS = TEMPLATE_ROOT / "examples" / "objectcounter.yml"
 SAMPLE_IMAGES = ("coins", "hubble_deep_field", "microaneurysms")  # bundled with scikit-image
@@ -40,7 +41,7 @@ def write_sample_images(folder: Path) -> list[Path]:
 
 def run_demo(dest: Path, console: Console) -> int:
     console.print(f"[bold]1/3[/] generating {dest.name} from {ANSWERS.name}")
-    repo = render(dest, load_answers(ANSWERS), vcs_ref="HEAD")
+    repo = render(dest, load_answers(ANSWERS), source=TemplateSource.git("HEAD"))
     init_git(repo)
     images = write_sample_images(repo / INPUTS)
     console.print(f"[bold]2/3[/] {len(images)} sample images in {repo / INPUTS}")

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import yaml
 
-from .render import TEMPLATE_ROOT, load_answers, render
+from .render import load_answers, render
+from .source import TEMPLATE_ROOT, WORKING_TREE
 
 ANSWERS_DIR = TEMPLATE_ROOT / "examples"
 OUTPUT_DIR = TEMPLATE_ROOT / "generated-examples"
@@ -39,20 +40,8 @@ def all_examples() -> list[Example]:
     return [Example(p) for p in sorted(ANSWERS_DIR.glob("*.yml"))]
 
 
-def _template_snapshot(into: Path) -> Path:
-    """The template as it is in the working tree, without git, so copier renders exactly it."""
-    shutil.copy2(TEMPLATE_ROOT / "copier.yml", into / "copier.yml")
-    shutil.copytree(
-        TEMPLATE_ROOT / "template",
-        into / "template",
-        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".ruff_cache"),
-    )
-    return into
-
-
 def render_example(example: Example, dest: Path) -> Path:
-    with tempfile.TemporaryDirectory(prefix="dsgen-template-") as snap:
-        render(dest, example.answers, template=_template_snapshot(Path(snap)), vcs_ref=None)
+    render(dest, example.answers, source=WORKING_TREE)
     answers_path = dest / ANSWERS_FILE
     recorded = yaml.safe_load(answers_path.read_text())
     recorded.pop("_commit", None)

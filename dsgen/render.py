@@ -18,8 +18,8 @@ from typing import Any
 import copier
 import yaml
 
-# The dsgen checkout this module belongs to: copier.yml beside template/.
-TEMPLATE_ROOT = Path(__file__).resolve().parents[1]
+from .source import TEMPLATE_ROOT, TemplateSource
+
 _VALIDATION = re.compile(r"Validation error for question '([^']+)': (.*)", re.S)
 _BAD_CHOICE = re.compile(r"Invalid choice for '([^']+)': (.*)", re.S)
 
@@ -68,8 +68,7 @@ def render(
     dest: Path,
     answers: Mapping[str, Any],
     *,
-    template: str | Path = TEMPLATE_ROOT,
-    vcs_ref: str | None = "HEAD",
+    source: TemplateSource,
     defaults: bool = True,
     quiet: bool = True,
 ) -> Path:
@@ -77,23 +76,24 @@ def render(
     dest = Path(dest).resolve()
     if dest.exists() and any(dest.iterdir()):
         raise AnswerError(f"{dest} exists and is not empty; choose a new folder")
-    if isinstance(template, Path) or Path(str(template)).is_dir():
-        unknown = set(answers) - known_questions(Path(template))
+    if source.local_folder is not None:
+        unknown = set(answers) - known_questions(source.local_folder)
         if unknown:
             raise AnswerError(f"unknown question(s) {', '.join(sorted(unknown))}; see copier.yml for the questions")
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:
-        copier.run_copy(
-            str(template),
-            str(staging),
-            data=dict(answers),
-            defaults=defaults,
-            vcs_ref=vcs_ref,
-            quiet=quiet,
-            unsafe=False,
-            overwrite=True,
-        )
+        with source.checkout() as (src_path, vcs_ref):
+            copier.run_copy(
+                src_path,
+                str(staging),
+                data=dict(answers),
+                defaults=defaults,
+                vcs_ref=vcs_ref,
+                quiet=quiet,
+                unsafe=False,
+                overwrite=True,
+            )
         if dest.exists():
             dest.rmdir()
         staging.chmod(0o777 & ~_umask())  # mkdtemp made it private; give it a normal folder's mode

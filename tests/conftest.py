@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -26,3 +27,20 @@ def _git_identity(monkeypatch: pytest.MonkeyPatch) -> None:
 def git(cwd: Path, *args: str) -> str:
     done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True)
     return done.stdout.strip()
+
+
+def template_repo(root: Path) -> Path:
+    """A scratch git copy of this template (copier.yml and template/), committed and tagged v1."""
+    tpl = root / "template-repo"
+    tpl.mkdir()
+    shutil.copy2(ROOT / "copier.yml", tpl / "copier.yml")
+    shutil.copytree(ROOT / "template", tpl / "template", ignore=shutil.ignore_patterns("__pycache__"))
+    git(tpl, "init", "--quiet", "--initial-branch=main")
+    commit_and_tag(tpl, "v1")
+    return tpl
+
+
+def commit_and_tag(tpl: Path, tag: str) -> None:
+    git(tpl, "add", "--all")
+    git(tpl, "commit", "--quiet", "-m", f"template {tag}")
+    git(tpl, "tag", tag)

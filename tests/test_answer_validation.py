@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from dsgen.render import AnswerError, render
+from dsgen.source import WORKING_TREE
 
 # (question, bad answer, words the message must contain)
 BAD_ANSWERS = [
@@ -144,7 +145,7 @@ BAD_ANSWERS = [
 def test_bad_answer_is_refused_and_nothing_written(tmp_path: Path, question: str, answer: str, message: str) -> None:
     dest = tmp_path / "out"
     with pytest.raises(AnswerError) as refused:
-        render(dest, {question: answer}, vcs_ref=None)
+        render(dest, {question: answer}, source=WORKING_TREE)
     assert f"'{question}'" in str(refused.value)
     assert message in str(refused.value)
     assert not dest.exists()
@@ -153,13 +154,13 @@ def test_bad_answer_is_refused_and_nothing_written(tmp_path: Path, question: str
 
 def test_unknown_question_is_refused(tmp_path: Path) -> None:
     with pytest.raises(AnswerError, match="unknown question"):
-        render(tmp_path / "out", {"tool_nmae": "Fiji"}, vcs_ref=None)
+        render(tmp_path / "out", {"tool_nmae": "Fiji"}, source=WORKING_TREE)
 
 
 def test_non_empty_destination_is_refused(tmp_path: Path) -> None:
     (tmp_path / "keep.txt").write_text("mine")
     with pytest.raises(AnswerError, match="not empty"):
-        render(tmp_path, {}, vcs_ref=None)
+        render(tmp_path, {}, source=WORKING_TREE)
     assert (tmp_path / "keep.txt").read_text() == "mine"
 
 
@@ -213,7 +214,7 @@ GOOD_ANSWERS = {
 def test_new_command_syntax_is_accepted_and_lands_in_the_spec(tmp_path: Path) -> None:
     import json
 
-    dest = render(tmp_path / "out", GOOD_ANSWERS, vcs_ref=None)
+    dest = render(tmp_path / "out", GOOD_ANSWERS, source=WORKING_TREE)
     spec = json.loads((dest / "tool" / "spec.json").read_text())
     assert spec["command"][2] == {"split": "{flags}"}
     assert spec["input_fields"] == ["{prefix}/{sample}/", "{prefix}/{sample|stem}.txt"]
@@ -254,7 +255,7 @@ BUCKET_ANSWERS = {
 def test_bucket_references_and_upload_flags_land_in_the_spec(tmp_path: Path) -> None:
     import json
 
-    dest = render(tmp_path / "out", BUCKET_ANSWERS, vcs_ref=None)
+    dest = render(tmp_path / "out", BUCKET_ANSWERS, source=WORKING_TREE)
     spec = json.loads((dest / "tool" / "spec.json").read_text())
     assert spec["input_fields"] == [
         {"key": "pipeline", "bucket": "config.WORKSPACE_BUCKET"},

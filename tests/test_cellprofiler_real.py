@@ -33,6 +33,7 @@ from pathlib import Path
 import pytest
 
 from dsgen.render import TEMPLATE_ROOT, load_answers, render
+from dsgen.source import WORKING_TREE
 
 VERSION = "4.2.8"
 CP_BIN = Path(os.environ.get("DSGEN_CELLPROFILER_BIN", "/var/cache/dsgen/cellprofiler-venv/bin"))
@@ -180,7 +181,7 @@ def _rows(path: Path) -> list[dict[str, str]]:
 @pytest.mark.slow
 def test_real_cellprofiler_measures_coins_in_distributed_cellprofiler_local_run(tmp_path: Path) -> None:
     _require_cellprofiler()
-    repo = render(tmp_path / "Distributed-CellProfiler", load_answers(ANSWERS), vcs_ref=None)
+    repo = render(tmp_path / "Distributed-CellProfiler", load_answers(ANSWERS), source=WORKING_TREE)
 
     inputs = tmp_path / "inputs"
     groups = [f"{plate}/{well}" for plate, well in GROUPS]

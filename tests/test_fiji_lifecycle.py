@@ -20,6 +20,7 @@ from pathlib import Path
 import yaml
 
 from dsgen.render import TEMPLATE_ROOT, render
+from dsgen.source import WORKING_TREE
 
 BUCKET = "df-lifecycle-bucket"
 SCRIPT_KEY = "df-scripts/stitch_plate.py"
@@ -54,7 +55,7 @@ def _set_config(config: Path, **values: object) -> None:
 
 def test_fiji_local_lifecycle_with_a_stand_in_imagej_launcher(tmp_path: Path) -> None:
     answers = yaml.safe_load((TEMPLATE_ROOT / "examples" / "fiji.yml").read_text())
-    repo = render(tmp_path / "Distributed-Fiji", answers, vcs_ref=None)
+    repo = render(tmp_path / "Distributed-Fiji", answers, source=WORKING_TREE)
     fiji_dir, calls = tmp_path / "fiji", tmp_path / "calls"
     launcher = fiji_dir / "Fiji.app" / "ImageJ-linux64"
     launcher.parent.mkdir(parents=True)

@@ -26,6 +26,7 @@ import tifffile
 from skimage import data
 
 from dsgen.render import load_answers, render
+from dsgen.source import WORKING_TREE
 
 ROOT = Path(__file__).resolve().parents[1]
 ANSWERS = ROOT / "tests" / "answers" / "omezarr_ngff.yml"
@@ -89,7 +90,7 @@ def _ngff_bin() -> Path:
 
 def test_omezarr_creator_converts_real_tiffs_with_the_real_ngff_zarr_cli(tmp_path: Path) -> None:
     ngff_bin = _ngff_bin()
-    repo = render(tmp_path / "Distributed-OMEZarrNgff", load_answers(ANSWERS), vcs_ref=None)
+    repo = render(tmp_path / "Distributed-OMEZarrNgff", load_answers(ANSWERS), source=WORKING_TREE)
 
     images = _images()
     inputs = tmp_path / "inputs"

@@ -18,17 +18,22 @@ import tomllib
 import yaml
 
 from dsgen.render import load_answers, render
+from dsgen.source import WORKING_TREE
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").glob("*.yml"))
 EDGE_CASES = sorted((ROOT / "tests" / "answers").glob("*.yml"))
-# The examples run their whole suite. The runtime tests read no rendered file and are the
-# same in every repo, so the edge cases run the tests of their rendered files
-# (tests/test_this_repo.py: spec, config, Job and Fleet files, setup + submitJob on moto).
+# The runtime tests read no rendered file and are the same in every repo, so they run once,
+# in the demo's render (the whole suite). Every other render runs the tests of its rendered
+# files (tests/test_this_repo.py: spec, config, Job and Fleet files, setup + submitJob on moto).
 WHOLE_SUITE: list[str] = []
 DATA_TESTS = ["tests/test_this_repo.py"]
+WHOLE_SUITE_EXAMPLE = "objectcounter"
 CASES = (
-    [pytest.param((load_answers(p), WHOLE_SUITE), id=p.stem) for p in EXAMPLES]
+    [
+        pytest.param((load_answers(p), WHOLE_SUITE if p.stem == WHOLE_SUITE_EXAMPLE else DATA_TESTS), id=p.stem)
+        for p in EXAMPLES
+    ]
     + [pytest.param((load_answers(p), DATA_TESTS), id=p.stem) for p in EDGE_CASES]
     + [pytest.param(({}, DATA_TESTS), id="defaults")]
 )
@@ -37,7 +42,7 @@ CASES = (
 @pytest.fixture(scope="module", params=CASES)
 def rendered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
     answers, tests = request.param
-    return render(tmp_path_factory.mktemp("render") / "repo", answers, vcs_ref=None), tests
+    return render(tmp_path_factory.mktemp("render") / "repo", answers, source=WORKING_TREE), tests
 
 
 def _text_files(root: Path) -> list[Path]:

@@ -9,7 +9,6 @@ equal a fresh v2 render, and the user's edits must survive with no conflict.
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import copier
@@ -17,27 +16,12 @@ import copier
 from dsgen.examples import differences
 from dsgen.hooks.post_generate import init_git
 from dsgen.render import TEMPLATE_ROOT, load_answers, render
+from dsgen.source import TemplateSource
 
-from .conftest import git
+from .conftest import commit_and_tag, git, template_repo
 
 ANSWERS = load_answers(TEMPLATE_ROOT / "examples" / "fiji.yml")
 USER_OWNED = {"config.py", "files/exampleJob.json", ".copier-answers.yml"}
-
-
-def _template_repo(root: Path) -> Path:
-    tpl = root / "template-repo"
-    tpl.mkdir()
-    shutil.copy2(TEMPLATE_ROOT / "copier.yml", tpl / "copier.yml")
-    shutil.copytree(TEMPLATE_ROOT / "template", tpl / "template", ignore=shutil.ignore_patterns("__pycache__"))
-    git(tpl, "init", "--quiet", "--initial-branch=main")
-    _commit_and_tag(tpl, "v1")
-    return tpl
-
-
-def _commit_and_tag(tpl: Path, tag: str) -> None:
-    git(tpl, "add", "--all")
-    git(tpl, "commit", "--quiet", "-m", f"template {tag}")
-    git(tpl, "tag", tag)
 
 
 def _user_edits(repo: Path) -> None:
@@ -55,8 +39,8 @@ def _all_text(repo: Path) -> str:
 
 
 def test_update_brings_template_fixes_and_keeps_user_edits(tmp_path: Path) -> None:
-    tpl = _template_repo(tmp_path)
-    repo = render(tmp_path / "Distributed-Fiji", ANSWERS, template=str(tpl), vcs_ref="v1")
+    tpl = template_repo(tmp_path)
+    repo = render(tmp_path / "Distributed-Fiji", ANSWERS, source=TemplateSource.git("v1", tpl))
     init_git(repo)
     _user_edits(repo)
 
@@ -65,11 +49,11 @@ def test_update_brings_template_fixes_and_keeps_user_edits(tmp_path: Path) -> No
     spec_module.write_text(spec_module.read_text() + "\n# fixed in v2\n")
     config_template = tpl / "template" / "config.py.jinja"
     config_template.write_text(config_template.read_text() + "\n# Added in v2.\nNEW_SETTING = 1\n")
-    _commit_and_tag(tpl, "v2")
+    commit_and_tag(tpl, "v2")
 
     copier.run_update(str(repo), vcs_ref="v2", defaults=True, overwrite=True, unsafe=False, quiet=True)
 
-    fresh = render(tmp_path / "fresh", ANSWERS, template=str(tpl), vcs_ref="v2")
+    fresh = render(tmp_path / "fresh", ANSWERS, source=TemplateSource.git("v2", tpl))
     differing = set(differences(repo, fresh))
     assert differing <= USER_OWNED, f"template-owned files differ from a fresh v2 render: {differing - USER_OWNED}"
     config = (repo / "config.py").read_text()
@@ -82,8 +66,8 @@ def test_update_brings_template_fixes_and_keeps_user_edits(tmp_path: Path) -> No
 
 def test_renamed_file_follows_with_a_migration(tmp_path: Path) -> None:
     """v2 renames the example Job file; a copier migration moves the user's edited copy along."""
-    tpl = _template_repo(tmp_path)
-    repo = render(tmp_path / "Distributed-Fiji", ANSWERS, template=str(tpl), vcs_ref="v1")
+    tpl = template_repo(tmp_path)
+    repo = render(tmp_path / "Distributed-Fiji", ANSWERS, source=TemplateSource.git("v1", tpl))
     init_git(repo)
     _user_edits(repo)
 
@@ -99,7 +83,7 @@ def test_renamed_file_follows_with_a_migration(tmp_path: Path) -> None:
         + "  - version: v2\n    when: \"{{ _stage == 'after' }}\"\n"
         + "    command: [mv, -f, files/.exampleJob.json.moving, files/job_example.json]\n"
     )
-    _commit_and_tag(tpl, "v2")
+    commit_and_tag(tpl, "v2")
 
     # Migrations run commands, so copier rightly asks for trust: the update test above runs without it.
     copier.run_update(str(repo), vcs_ref="v2", defaults=True, overwrite=True, unsafe=True, quiet=True)
@@ -112,6 +96,6 @@ def test_renamed_file_follows_with_a_migration(tmp_path: Path) -> None:
 
 
 def test_plain_copier_copy_needs_no_trust(tmp_path: Path) -> None:
-    tpl = _template_repo(tmp_path)
+    tpl = template_repo(tmp_path)
     copier.run_copy(str(tpl), str(tmp_path / "plain"), data=ANSWERS, defaults=True, vcs_ref="v1", unsafe=False)
     assert (tmp_path / "plain" / "tool" / "spec.json").exists()

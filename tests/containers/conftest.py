@@ -180,8 +180,9 @@ def wheels_dir() -> Path:
 
 def render_repo(dest: Path, answers: dict[str, Any]) -> Path:
     from dsgen.render import render
+    from dsgen.source import WORKING_TREE
 
-    return render(dest, answers)
+    return render(dest, answers, source=WORKING_TREE)
 
 
 @pytest.fixture(scope="session")
