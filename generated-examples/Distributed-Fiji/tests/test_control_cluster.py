@@ -133,6 +133,9 @@ def test_start_cluster(ready: Path) -> None:
     assert service["desiredCount"] == 4  # CLUSTER_MACHINES x TASKS_PER_MACHINE
     groups = boto3.client("logs", region_name=REGION).describe_log_groups()["logGroups"]
     assert {(g["logGroupName"], g.get("retentionInDays")) for g in groups} == {(APP, 60), (f"{APP}_perInstance", 60)}
+    instances = boto3.client("ec2", region_name=REGION).describe_instances()["Reservations"]
+    names = {t["Value"] for r in instances for i in r["Instances"] for t in i.get("Tags", []) if t["Key"] == "Name"}
+    assert names == {f"{APP}Worker"}  # DS's Name tag on the machines the fleet started
     monitor = json.loads((fleet_file.parent / f"{APP}SpotFleetRequestId.json").read_text())  # valid JSON
     assert monitor["MONITOR_FLEET_ID"] == fleet["SpotFleetRequestId"]
     assert monitor["MONITOR_QUEUE_NAME"] == f"{APP}Queue" and monitor["MONITOR_ECS_CLUSTER"] == "echo-cluster"
