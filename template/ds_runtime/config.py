@@ -214,6 +214,8 @@ def config_from_mapping(
     except ValidationError as exc:
         for err in exc.errors():
             key = str(err["loc"][0])
+            if err["type"] == "missing":  # a required key (reported above) or a default made from a wrong key
+                continue
             problems.append(f"{where(key)}: {key} = {values.get(key)!r} is wrong ({err['msg']}); {_fix_for(key)}")
     if config is not None and not problems:
         problems += [f"{source}: {problem}" for problem in run_problems(spec, config)]

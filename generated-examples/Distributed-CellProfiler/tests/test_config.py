@@ -198,3 +198,14 @@ def test_key_table_has_one_entry_per_ds_key() -> None:
     table = key_table_markdown()
     assert all(f"| `{name}` |" in table for name in KEYS)
     assert "| `JOB_RETRIES` | `10` (DS) |" in table
+
+
+def test_wrong_key_is_reported_once_not_through_its_derived_default(tmp_path: Path) -> None:
+    path = write_config(tmp_path, DOCKER_CORES="'four'")
+    path.write_text("\n".join(x for x in path.read_text().splitlines() if not x.startswith("CPU_SHARES")))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, spec(), warn=lambda text: None)
+    assert caught.value.problems == [
+        f"{path}:15: DOCKER_CORES = 'four' is wrong (Input should be a valid integer); "
+        "a whole number of cores per container, at least 1"
+    ]

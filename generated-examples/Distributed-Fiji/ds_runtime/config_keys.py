@@ -41,6 +41,12 @@ TOOL = "a key of this tool (tool/spec.json config_keys): "
 NOT_HERE = "ignored with a note by tools that do not declare it"
 
 
+def _whole_number(value: Any) -> int:
+    if type(value) is not int:  # a wrong DOCKER_CORES is reported for itself, not multiplied
+        raise TypeError(f"{value!r} is not a whole number")
+    return value
+
+
 def _requirements_file(value: Any) -> Any:
     # DCP before 2.1 ran `pip install -r REQUIREMENTS_FILE` in CellProfiler-plugins.
     return f"-r {value}" if isinstance(value, str) and value.strip() else ""
@@ -89,7 +95,7 @@ DS_KEYS: tuple[Key, ...] = (
         "CPU_SHARES",
         "CPU units per container (1024 = 1 core)",
         "the task definition's cpu",
-        Derived("DOCKER_CORES * 1024", lambda v: v["DOCKER_CORES"] * 1024),
+        Derived("DOCKER_CORES * 1024", lambda v: _whole_number(v["DOCKER_CORES"]) * 1024),
     ),
     Key("MEMORY", "memory per container in MB", "the task definition's memory", 15000),
     Key("SECONDS_TO_START", "seconds between starting each worker process", "the same", 3 * 60),
