@@ -33,9 +33,12 @@ def preflight(
     fleetfile: Path | None = None,
     *,
     aws: bool = True,
-    local: bool = False,
+    allow_stand_ins: bool = False,
 ) -> Preflight:
-    """Check everything a command will read; `aws` False skips the profile (local mode, buildImage)."""
+    """Check everything a command will read; `aws` False skips the profile (local mode, buildImage).
+
+    `allow_stand_ins`: the example Fleet file's stand-in subnet and group are fine (local mode, estimate).
+    """
     found = Preflight()
     try:
         found.spec = load_spec(spec_path)
@@ -59,7 +62,7 @@ def preflight(
             found.problems.append(str(exc))
     if fleetfile is not None:
         try:
-            load_fleet_file(fleetfile, allow_stand_ins=local)
+            load_fleet_file(fleetfile, allow_stand_ins=allow_stand_ins)
         except FleetFileError as exc:
             found.problems.append(str(exc))
     return found

@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None, console: Console | None = None) -> int:
         getattr(args, "jobfile", None),
         getattr(args, "fleetfile", None),  # localRun reads its --fleet itself (a missing one is fine there)
         aws=not local and args.command != "buildImage",
-        local=local,
+        allow_stand_ins=local or args.command == "estimate",
     )
     if args.command == "check":
         return report(found)
