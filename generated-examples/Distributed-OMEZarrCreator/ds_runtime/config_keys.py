@@ -180,8 +180,13 @@ def key_table_markdown() -> str:
     """The table for docs and notes: key, default, meaning, what this repository does."""
     rows = ["| key | default | meaning (originals) | here |", "| --- | --- | --- | --- |"]
     for key in KEYS.values():
-        default = "required" if key.default is REQUIRED else f"`{key.default_text()}` ({key.origin})"
         if key.replaced_by:
             default = f"(legacy: {key.replaced_by})"
+        elif key.default is REQUIRED:
+            default = "required"
+        elif key in FAMILY_KEYS:
+            default = "the tool's (its answers)"
+        else:
+            default = f"`{key.default_text()}` ({key.origin})"
         rows.append(f"| `{key.name}` | {default} | {key.meaning} | {key.use} |")
     return "\n".join(rows)

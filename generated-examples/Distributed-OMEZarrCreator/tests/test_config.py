@@ -198,6 +198,9 @@ def test_key_table_has_one_entry_per_ds_key() -> None:
     table = key_table_markdown()
     assert all(f"| `{name}` |" in table for name in KEYS)
     assert "| `JOB_RETRIES` | `10` (DS) |" in table
+    assert "| `UPLOAD_FLAGS` | the tool's (its answers) |" in table
+    assert "| `REQUIREMENTS_FILE` | (legacy: REQUIREMENTS) |" in table
+    assert "| `APP_NAME` | required |" in table
 
 
 def test_wrong_key_is_reported_once_not_through_its_derived_default(tmp_path: Path) -> None:
