@@ -10,8 +10,8 @@ DOCKERHUB_TAG = "distributed-fiji:latest"
 
 # ---------------------------------------------------------------- your AWS account
 AWS_REGION = "us-east-1"  # where everything runs; keep your bucket in the same region
-AWS_PROFILE = None  # a profile name from ~/.aws/config, or None for your default credentials
-SSH_KEY_NAME = ""  # an EC2 key pair name (e.g. 'my-key.pem') to log into machines; "" for none
+AWS_PROFILE = None  # a profile of ~/.aws (aws configure list-profiles), or None for your default credentials
+SSH_KEY_NAME = ""  # a key pair (e.g. 'my-key.pem'): the Fleet file's KeyName if it exists; "" keeps the file's
 AWS_BUCKET = "your-bucket-name"  # the S3 bucket holding inputs and outputs (name only, no s3://)
 
 # ---------------------------------------------------------------- machines (EC2 spot fleet)
@@ -21,7 +21,7 @@ TASKS_PER_MACHINE = 1  # containers per machine
 MACHINE_TYPE = ["m5.xlarge"]  # EC2 types; the fleet takes whichever is cheapest
 MACHINE_PRICE = 0.1  # the most you pay per machine-hour, in US dollars
 EBS_VOL_SIZE = 30  # disk per machine in GB (at least 22)
-ASSIGN_IP = True  # give machines a public IP (needed without a NAT gateway in your subnet)
+ASSIGN_IP = True  # False: no public IP, whatever the Fleet file says; True: as the Fleet file says
 
 # ---------------------------------------------------------------- each container (ECS task)
 DOCKER_CORES = 2  # jobs run side by side in one container

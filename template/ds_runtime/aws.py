@@ -6,6 +6,7 @@ points every client at an emulator for local runs and tests.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,38 @@ from botocore.config import Config as BotoConfig
 
 # Adaptive retries absorb throttling and transient errors without hand-written loops.
 RETRIES = BotoConfig(retries={"max_attempts": 8, "mode": "adaptive"})
+
+
+DEFAULT_PROFILE = "default"  # DS's own AWS_PROFILE value
+
+
+class ProfileError(ValueError):
+    """AWS_PROFILE names a profile this computer does not have."""
+
+
+def resolve_profile(profile: str | None, note: Callable[[str], None] = lambda text: None) -> str | None:
+    """The profile to use: None (the default credential chain) when none is named.
+
+    DS configs say AWS_PROFILE = 'default'; without a ~/.aws profile of that name (keys in
+    the environment, an instance role, SSO env vars) that means the default chain, with a
+    note. Any other missing profile is an error: it would silently use other credentials.
+    """
+    if not profile:
+        return None
+    available = boto3.Session().available_profiles
+    if profile in available:
+        return profile
+    if profile == DEFAULT_PROFILE:
+        note(
+            "AWS_PROFILE = 'default' is not a profile in ~/.aws; using the default credentials "
+            "(environment variables, instance role)"
+        )
+        return None
+    known = ", ".join(sorted(available)) or "none"
+    raise ProfileError(
+        f"AWS_PROFILE = {profile!r} is not a profile on this computer (found: {known}); "
+        "list them with `aws configure list-profiles`, or set AWS_PROFILE = None for the default credentials"
+    )
 
 
 def make_session(profile: str | None, region: str) -> boto3.Session:

@@ -213,3 +213,34 @@ def test_failed_jobs_are_kept_and_default_cluster_is_never_deleted(tmp_path: Pat
         assert "never deleted" in steps["delete cluster if unused"].detail
         ecs = boto3.client("ecs", region_name=REGION)
         assert ecs.describe_clusters(clusters=["default"])["clusters"][0]["status"] == "ACTIVE"
+
+
+def test_dead_letter_queue_another_app_still_uses_survives_teardown(tmp_path: Path) -> None:
+    """DS configs share one dead-letter queue (DS's own 'DeadMessages'): the other app's jobs still need it."""
+    with mock_aws():
+        ctx = make_ctx(tmp_path, SQS_DEAD_LETTER_QUEUE="'arn:aws:sqs:some-region:111111100000:DeadMessages'")
+        setup_account(ctx)
+        setup(ctx)
+        sqs = boto3.client("sqs", region_name=REGION)
+        dead = sqs.get_queue_url(QueueName="DeadMessages")["QueueUrl"]
+        dead_arn = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        policy = json.dumps({"deadLetterTargetArn": dead_arn, "maxReceiveCount": "10"})
+        sqs.create_queue(QueueName="OtherAppQueue", Attributes={"RedrivePolicy": policy})
+        start_cluster(ctx, write_fleet_file(tmp_path), wait_seconds=5, poll_seconds=0.01)
+        plan = load_monitor_file(tmp_path / "files" / f"{APP}SpotFleetRequestId.json")
+        steps = {s.name: s for s in Teardown(plan, ctx.session).run()}
+        step = steps["delete dead-letter queue if empty"]
+        assert step.ok and step.detail == "kept DeadMessages: still the dead-letter queue of OtherAppQueue"
+        assert sqs.get_queue_url(QueueName="DeadMessages")["QueueUrl"] == dead
+        assert [u for u in sqs.list_queues()["QueueUrls"] if u.endswith(QUEUE)] == []  # this app's queue is gone
+
+
+def test_dead_letter_queue_no_other_queue_uses_is_deleted_when_empty(tmp_path: Path) -> None:
+    with mock_aws():
+        ctx = make_ctx(tmp_path)
+        setup_account(ctx)
+        setup(ctx)
+        start_cluster(ctx, write_fleet_file(tmp_path), wait_seconds=5, poll_seconds=0.01)
+        plan = load_monitor_file(tmp_path / "files" / f"{APP}SpotFleetRequestId.json")
+        steps = {s.name: s for s in Teardown(plan, ctx.session).run()}
+        assert steps["delete dead-letter queue if empty"].detail == f"{APP}DeadMessages was empty, deleted"

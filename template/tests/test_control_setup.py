@@ -69,7 +69,7 @@ def test_setup_creates_everything(aws: None, tmp_path: Path) -> None:
     assert container["image"] == "example/distributed-echo:1"
     assert (container["memory"], container["cpu"], container.get("privileged")) == (1900, 1024, False)
     assert container["logConfiguration"]["logDriver"] == "awslogs"
-    assert container["logConfiguration"]["options"]["awslogs-group"] == APP
+    assert container["logConfiguration"]["options"]["awslogs-group"] == f"{APP}_perInstance"  # DS's group
     env = {e["name"]: e["value"] for e in container["environment"]}
     settings = WorkerSettings.from_env(env)  # the worker can read what setup wrote
     assert (settings.queue_url, settings.bucket, settings.visibility_timeout) == (url, "echo-bucket", 600)

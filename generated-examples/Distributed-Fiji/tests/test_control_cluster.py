@@ -17,7 +17,16 @@ from ds_runtime.control.cluster import FleetFileError, build_request, load_fleet
 from ds_runtime.control.context import CommandError, Context
 from ds_runtime.control.setup import setup
 from ds_runtime.control.submit import submit
-from tests._control_support import APP, REGION, fleet_data, make_ctx, network, write_fleet_file, write_job_file
+from tests._control_support import (
+    APP,
+    REGION,
+    fleet_data,
+    make_ctx,
+    network,
+    output,
+    write_fleet_file,
+    write_job_file,
+)
 
 
 @pytest.fixture
@@ -59,18 +68,56 @@ def test_config_applied_to_ds_fleet_file(ready: Path) -> None:
         assert spec["TagSpecifications"][0]["ResourceType"] == "instance"
 
 
-def test_assign_ip_true_and_ssm_image(ready: Path) -> None:
+def test_assign_ip_true_keeps_the_fleet_files_choice_and_ssm_image(ready: Path) -> None:
     ctx = make_ctx(ready, ASSIGN_IP="True", SSH_KEY_NAME="''")
     data = {"_comment1": "a note for people", **fleet_data(*network())}
     data["LaunchSpecifications"][0]["ImageId"] = (
         "resolve:ssm:/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id"
     )
+    data["LaunchSpecifications"][0]["KeyName"] = "my-key"
+    data["LaunchSpecifications"][0]["NetworkInterfaces"][0]["AssociatePublicIpAddress"] = False
     request = build_request(ctx, data, "run-1")
     assert "_comment1" not in request  # AWS would refuse it
     spec = request["LaunchSpecifications"][0]
-    assert spec["NetworkInterfaces"][0]["AssociatePublicIpAddress"] is True
-    assert "KeyName" not in spec
+    assert spec["NetworkInterfaces"][0]["AssociatePublicIpAddress"] is False  # DS: 'True' keeps the file's
+    assert spec["KeyName"] == "my-key"  # SSH_KEY_NAME '' leaves the file's KeyName alone
     assert spec["ImageId"].startswith("ami-")
+
+
+def test_machines_carry_ds_name_tag_besides_run_tags(ready: Path) -> None:
+    [spec, _] = request_for(ready)["LaunchSpecifications"]
+    assert spec["TagSpecifications"] == [
+        {
+            "ResourceType": "instance",
+            "Tags": [
+                {"Key": "ds:app", "Value": APP},
+                {"Key": "ds:run", "Value": "run-1"},
+                {"Key": "Name", "Value": f"{APP}Worker"},
+            ],
+        }
+    ]
+
+
+def test_ssh_key_name_that_is_no_key_pair_leaves_the_fleet_files_key(ready: Path) -> None:
+    ctx = make_ctx(ready, SSH_KEY_NAME="'your-key-file.pem'")  # DCP's untouched placeholder
+    ctx.client("ec2").create_key_pair(KeyName="lab-key")
+    data = fleet_data(*network())
+    data["LaunchSpecifications"][0]["KeyName"] = "lab-key"
+    [spec, _] = build_request(ctx, data, "run-1")["LaunchSpecifications"]
+    assert spec["KeyName"] == "lab-key"
+    assert "note: SSH_KEY_NAME 'your-key-file.pem' names no key pair in us-east-1" in output(ctx)
+
+
+def test_fleet_key_that_is_no_key_pair_is_refused_before_anything_starts(ready: Path) -> None:
+    ctx = make_ctx(ready, SSH_KEY_NAME="'your-key-file.pem'")
+    path = write_fleet_file(ready)  # KeyName 'your_key_file_name', as DS ships it
+    with pytest.raises(
+        FleetFileError, match=r"LaunchSpecifications\[0\]\.KeyName: 'your_key_file_name' is no key pair"
+    ):
+        start_cluster(ctx, path, wait_seconds=1)
+    assert fleets() == []
+    assert boto3.client("logs", region_name=REGION).describe_log_groups()["logGroups"] == []
+    assert not (path.parent / f"{APP}SpotFleetRequestId.json").exists()
 
 
 def test_start_cluster(ready: Path) -> None:
@@ -86,6 +133,9 @@ def test_start_cluster(ready: Path) -> None:
     assert service["desiredCount"] == 4  # CLUSTER_MACHINES x TASKS_PER_MACHINE
     groups = boto3.client("logs", region_name=REGION).describe_log_groups()["logGroups"]
     assert {(g["logGroupName"], g.get("retentionInDays")) for g in groups} == {(APP, 60), (f"{APP}_perInstance", 60)}
+    instances = boto3.client("ec2", region_name=REGION).describe_instances()["Reservations"]
+    names = {t["Value"] for r in instances for i in r["Instances"] for t in i.get("Tags", []) if t["Key"] == "Name"}
+    assert names == {f"{APP}Worker"}  # DS's Name tag on the machines the fleet started
     monitor = json.loads((fleet_file.parent / f"{APP}SpotFleetRequestId.json").read_text())  # valid JSON
     assert monitor["MONITOR_FLEET_ID"] == fleet["SpotFleetRequestId"]
     assert monitor["MONITOR_QUEUE_NAME"] == f"{APP}Queue" and monitor["MONITOR_ECS_CLUSTER"] == "echo-cluster"

@@ -360,6 +360,8 @@ class ToolSpec(_Strict):
     needs_fuse: bool = False
     # The tool's own config.py keys, beyond DS's; the config loader accepts them.
     config_keys: list[str] = []
+    # Their values in the answers: what a config.py without one of them gets (with a note).
+    config_defaults: dict[str, Any] = {}
     # Run once per container, in order, before any job is taken (worker/startup.py).
     startup: list[StartupStep] = []
 

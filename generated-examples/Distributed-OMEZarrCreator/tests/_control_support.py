@@ -117,8 +117,10 @@ def write_job_file(folder: Path, count: int, name: str = "job.json") -> Path:
 
 
 def network(region: str = REGION) -> tuple[str, str]:
-    """A subnet and a security group in the emulator."""
+    """A subnet and a security group in the emulator, and the key pair config.py's SSH_KEY_NAME names."""
     ec2 = boto3.client("ec2", region_name=region)
+    if not ec2.describe_key_pairs(Filters=[{"Name": "key-name", "Values": ["my-key"]}])["KeyPairs"]:
+        ec2.create_key_pair(KeyName="my-key")
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     # A fixed zone: moto picks one at random otherwise, and has no spot prices for some (us-east-1e).
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/24", AvailabilityZone=f"{region}a")["Subnet"]["SubnetId"]

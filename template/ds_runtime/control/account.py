@@ -135,7 +135,10 @@ def roles(ctx: Context) -> list[Role]:
                     [cluster, f"arn:aws:ecs:{region}:{account}:service/{c.ECS_CLUSTER}/*"],
                 ),
                 _statement(["ecs:ListTaskDefinitions", "ecs:DeregisterTaskDefinition"], ["*"]),
-                _statement(["sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:DeleteQueue"], queues),
+                _statement(
+                    ["sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ListDeadLetterSourceQueues", "sqs:DeleteQueue"],
+                    queues,
+                ),
                 _statement(["cloudwatch:DescribeAlarms"], ["*"]),
                 _statement(
                     ["cloudwatch:DeleteAlarms", "cloudwatch:DeleteDashboards"],

@@ -11,12 +11,13 @@ from botocore.exceptions import ProfileNotFound
 from rich.console import Console
 
 from ..aws import make_session
-from ..config import ConfigError, DSConfig, load_config
-from ..jobs import JobFileError, read_run_jobs
-from ..spec import SpecError, ToolSpec, load_spec
+from ..config import ConfigError, DSConfig
+from ..jobs import JobFileError
+from ..spec import SpecError, ToolSpec
 from .account import setup_account, undo_account
+from .check import preflight, report
 from .cleanup import cleanup
-from .cluster import load_fleet_file, start_cluster
+from .cluster import start_cluster
 from .confirm import confirm_policy
 from .context import AWS_ERRORS, CommandError, Context
 from .data import download_outputs, upload_inputs
@@ -53,6 +54,9 @@ def parser() -> argparse.ArgumentParser:
         help="with --local: the workers are containers of the worker image (DOCKERHUB_TAG), not processes",
     )
     commands = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    check = commands.add_parser("check", help="check config.py (and a Job and a Fleet file) offline; create nothing")
+    check.add_argument("jobfile", type=Path, nargs="?", help="a Job file, e.g. files/exampleJob.json")
+    check.add_argument("fleetfile", type=Path, nargs="?", help="a Fleet file, e.g. files/exampleFleet.json")
     commands.add_parser("setup", help="create the queues, ECS cluster, task definition and service")
     job = commands.add_parser("submitJob", help="check a job file and put one message per job on the queue")
     job.add_argument("jobfile", type=Path, help="a Job file, e.g. files/exampleJob.json")
@@ -217,11 +221,8 @@ def _stop_local(config: DSConfig, spec: ToolSpec, repo: Path, console: Console) 
 
 
 def _check_files_first(args: argparse.Namespace, spec: ToolSpec, config: DSConfig) -> None:
-    if args.command == "submitJob":
-        read_run_jobs(args.jobfile, spec, config)
-    elif args.command == "startCluster":
-        load_fleet_file(args.fleetfile, allow_stand_ins=True)
-    elif args.command == "monitor":
+    # Job and Fleet files were checked by `preflight`, as `check` does.
+    if args.command == "monitor":
         load_monitor_file(args.monitorfile)
     elif args.command == "uploadInputs" and not args.folder.is_dir():
         raise CommandError(f"{args.folder}: input folder not found; give a folder of files to upload")
@@ -235,18 +236,34 @@ def _complain(kind: str, text: str) -> None:
 def main(argv: list[str] | None = None, console: Console | None = None) -> int:
     args = parser().parse_args(argv)
     console = console or Console()
+    local = args.command in ("localRun", "localStop") or args.local
+    found = preflight(
+        args.spec,
+        args.config,
+        getattr(args, "jobfile", None),
+        getattr(args, "fleetfile", None),  # localRun reads its --fleet itself (a missing one is fine there)
+        aws=not local and args.command != "buildImage",
+        allow_stand_ins=local or args.command == "estimate",
+    )
+    if args.command == "check":
+        return report(found)
+    for note in found.notes:
+        _complain("note", note)
+    for problem in found.problems:
+        _complain("error", problem)
+    if found.problems or found.spec is None or found.config is None:
+        return 2
+    spec, config = found.spec, found.config
     try:
-        spec = load_spec(args.spec)
-        config = load_config(args.config, spec, warn=lambda text: _complain("warning", text))
         if args.command == "buildImage":  # Docker only: no AWS session, profile or emulator
             ctx = Context(config, spec, make_session(None, config.AWS_REGION), console)
             build_args = parse_build_args(args.build_args)
             return build_image(
                 ctx, args.push, build_args, network=args.network, platform=args.platform, nocache=args.no_cache
             )
-        if args.command in ("localRun", "localStop") or args.local:
+        if local:
             return run_local(args, config, spec, console)
-        ctx = Context(config, spec, make_session(config.AWS_PROFILE, config.AWS_REGION), console)
+        ctx = Context(config, spec, make_session(found.profile, config.AWS_REGION), console)
         return run_command(args, ctx)
     except (SpecError, ConfigError, JobFileError, CommandError, ProfileNotFound, FileNotFoundError) as exc:
         _complain("error", str(exc))

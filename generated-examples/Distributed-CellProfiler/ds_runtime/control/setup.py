@@ -145,7 +145,7 @@ def task_definition_spec(ctx: Context, queue_url: str, task_role_arn: str) -> di
         "logConfiguration": {
             "logDriver": "awslogs",
             "options": {
-                "awslogs-group": c.LOG_GROUP_NAME,
+                "awslogs-group": ctx.instance_log_group,  # the jobs' own logs go to LOG_GROUP_NAME
                 "awslogs-region": c.AWS_REGION,
                 "awslogs-stream-prefix": c.APP_NAME,
             },

@@ -298,6 +298,13 @@ class Teardown:
         if url is None:
             return f"{self.plan.dead_letter_queue} already gone"
         sqs = self.client("sqs")
+        users = [
+            u.rsplit("/", 1)[-1]
+            for u in sqs.list_dead_letter_source_queues(QueueUrl=url).get("queueUrls", [])
+            if u.rsplit("/", 1)[-1] != self.plan.queue_name  # ours is being deleted
+        ]
+        if users:  # DS configs often share one dead-letter queue between apps
+            return f"kept {self.plan.dead_letter_queue}: still the dead-letter queue of {', '.join(sorted(users))}"
         failed = queue_load(sqs, url).total
         if failed and self.keep_failed:
             # Failed jobs are the user's evidence: keep them (a queue costs nothing idle).

@@ -23,7 +23,7 @@ from ..aws import queue_load
 from ..jsonfile import read_json
 from . import automonitor, dashboard
 from .confirm import Confirm
-from .context import AWS_ERRORS, CommandError, Context
+from .context import AWS_ERRORS, CommandError, Context, error_code
 from .estimate import Price, current_price, fleet_zones, make_estimate, show
 from .teardown import Plan
 from .wait import WaitTimeout, wait_for
@@ -106,6 +106,7 @@ def build_request(ctx: Context, fleet: dict[str, Any], run_id: str) -> dict[str,
     request = {k: copy.deepcopy(v) for k, v in fleet.items() if not k.startswith("_comment")}
     file_specs = request.pop("LaunchSpecifications")
     tags = ctx.tag_list(run_id)
+    key_name = _ssh_key_name(ctx)
     launch_specs = []
     # One launch specification per machine type: the file's i-th, or its first if it has fewer.
     for i, machine_type in enumerate(c.MACHINE_TYPE):
@@ -114,10 +115,8 @@ def build_request(ctx: Context, fleet: dict[str, Any], run_id: str) -> dict[str,
         spec["ImageId"] = _resolve_image(ctx, spec["ImageId"])
         spec["UserData"] = user_data(ctx)
         spec.pop("SpotPrice", None)  # one price for the whole fleet, from config
-        if c.SSH_KEY_NAME:
-            spec["KeyName"] = c.SSH_KEY_NAME.removesuffix(".pem")
-        else:
-            spec.pop("KeyName", None)
+        if key_name:
+            spec["KeyName"] = key_name
         if "IamInstanceProfile" in spec and "Arn" in spec["IamInstanceProfile"]:
             spec["IamInstanceProfile"]["Arn"] = spec["IamInstanceProfile"]["Arn"].replace(
                 ACCOUNT_PLACEHOLDER, ctx.account_id
@@ -128,10 +127,12 @@ def build_request(ctx: Context, fleet: dict[str, Any], run_id: str) -> dict[str,
         # DS's files end with the Docker volume; with a single volume, Docker lives on the root.
         mappings[-1].setdefault("Ebs", {})["VolumeSize"] = c.EBS_VOL_SIZE
         for nic in spec.get("NetworkInterfaces", []):
-            if nic.get("DeviceIndex", 0) == 0:
-                nic["AssociatePublicIpAddress"] = c.ASSIGN_IP
-        spec["TagSpecifications"] = [{"ResourceType": "instance", "Tags": tags}]
+            if nic.get("DeviceIndex", 0) == 0 and not c.ASSIGN_IP:
+                nic["AssociatePublicIpAddress"] = False  # DS: 'False' overrides the file, 'True' keeps its choice
+        # DS's workers name their machine <APP_NAME>Worker, as the EC2 console shows it.
+        spec["TagSpecifications"] = [{"ResourceType": "instance", "Tags": [*tags, ctx.name_tag()]}]
         launch_specs.append(spec)
+    _require_key_pairs(ctx, launch_specs)
     request.update(
         LaunchSpecifications=launch_specs,
         IamFleetRole=request["IamFleetRole"].replace(ACCOUNT_PLACEHOLDER, ctx.account_id),
@@ -144,6 +145,45 @@ def build_request(ctx: Context, fleet: dict[str, Any], run_id: str) -> dict[str,
     request.pop("ValidFrom", None)  # DS files may carry stale dates; the fleet ends with monitor
     request.pop("ValidUntil", None)
     return request
+
+
+def _key_pair_exists(ctx: Context, name: str) -> bool:
+    try:
+        ctx.client("ec2").describe_key_pairs(KeyNames=[name])
+    except ClientError as exc:
+        if "NotFound" in error_code(exc):  # InvalidKeyPair.NotFound
+            return False
+        raise
+    return True
+
+
+def _ssh_key_name(ctx: Context) -> str:
+    """SSH_KEY_NAME as the launch specifications' KeyName, only when that key pair exists; else ''."""
+    wanted = ctx.config.SSH_KEY_NAME.strip().removesuffix(".pem")
+    if not wanted:
+        return ""
+    if _key_pair_exists(ctx, wanted):
+        return wanted
+    ctx.console.print(
+        f"note: SSH_KEY_NAME {ctx.config.SSH_KEY_NAME!r} names no key pair in {ctx.config.AWS_REGION}; "
+        "the Fleet file's KeyName is kept",
+        highlight=False,
+    )
+    return ""
+
+
+def _require_key_pairs(ctx: Context, launch_specs: list[dict[str, Any]]) -> None:
+    """Every KeyName left in the request names a key pair, or AWS would refuse the whole fleet."""
+    if ctx.local:  # the emulator has no key pairs, and its machines need none
+        return
+    missing = [
+        f"LaunchSpecifications[{i}].KeyName: {spec['KeyName']!r} is no key pair in {ctx.config.AWS_REGION}; "
+        "put one of yours (EC2 console > Key Pairs) or delete KeyName to start machines without SSH"
+        for i, spec in enumerate(launch_specs)
+        if spec.get("KeyName") and not _key_pair_exists(ctx, spec["KeyName"])
+    ]
+    if missing:
+        raise FleetFileError("the Fleet file cannot start machines, nothing was started:\n  " + "\n  ".join(missing))
 
 
 def _require_setup(ctx: Context) -> None:

@@ -64,8 +64,13 @@ class Context:
         return self.config.APP_NAME
 
     @property
+    def instance_log_group(self) -> str:
+        """DS's group for the containers' own output (startup steps, the worker loop); jobs log to LOG_GROUP_NAME."""
+        return f"{self.config.LOG_GROUP_NAME}_perInstance"
+
+    @property
     def log_groups(self) -> list[str]:
-        return [self.config.LOG_GROUP_NAME, f"{self.config.LOG_GROUP_NAME}_perInstance"]
+        return [self.config.LOG_GROUP_NAME, self.instance_log_group]
 
     def role_arn(self, role: str) -> str:
         return f"arn:aws:iam::{self.account_id}:role/{role}"
@@ -103,6 +108,10 @@ class Context:
         if run_id:
             tags["ds:run"] = run_id
         return tags
+
+    def name_tag(self) -> dict[str, str]:
+        """DS's Name tag of a worker machine."""
+        return {"Key": "Name", "Value": f"{self.config.APP_NAME}Worker"}
 
     def tag_list(self, run_id: str | None = None, key: str = "Key", value: str = "Value") -> list[dict[str, str]]:
         """Tags as [{'Key': k, 'Value': v}]; ECS spells them key/value."""

@@ -1,0 +1,27 @@
+# Distributed-CellProfiler's config.py keys and value forms around 2020 (test fixture).
+APP_NAME = 'DistributedCP'
+DOCKERHUB_TAG = 'cellprofiler/distributed-cellprofiler:2.0.0_4.1.3'
+AWS_REGION = 'us-east-1'
+AWS_PROFILE = 'default'
+SSH_KEY_NAME = 'your-key-file.pem'
+AWS_BUCKET = 'your-bucket-name'
+ECS_CLUSTER = 'default'
+CLUSTER_MACHINES = 3
+TASKS_PER_MACHINE = 1
+MACHINE_TYPE = ['m4.xlarge']
+MACHINE_PRICE = 0.10
+EBS_VOL_SIZE = 30
+DOWNLOAD_FILES = 'False'
+DOCKER_CORES = 4
+CPU_SHARES = DOCKER_CORES * 1024
+MEMORY = 15000
+SECONDS_TO_START = 3*60
+SQS_QUEUE_NAME = APP_NAME + 'Queue'
+SQS_MESSAGE_VISIBILITY = 1*60
+SQS_DEAD_LETTER_QUEUE = 'arn:aws:sqs:some-region:111111100000:DeadMessages'
+LOG_GROUP_NAME = APP_NAME
+CHECK_IF_DONE_BOOL = 'False'
+EXPECTED_NUMBER_FILES = 7
+MIN_FILE_SIZE_BYTES = 1
+NECESSARY_STRING = ''
+USE_PLUGINS = 'False'

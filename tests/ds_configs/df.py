@@ -1,0 +1,23 @@
+# Distributed-Fiji's config.py keys and value forms (test fixture).
+APP_NAME = 'DistributedFiji'
+DOCKERHUB_TAG = 'someone/distributed-fiji:latest'
+AWS_REGION = 'us-east-1'
+AWS_PROFILE = 'default'
+SSH_KEY_NAME = 'your-key-file.pem'
+AWS_BUCKET = 'your-bucket-name'
+ECS_CLUSTER = 'default'
+CLUSTER_MACHINES = 3
+TASKS_PER_MACHINE = 1
+MACHINE_TYPE = 'm4.xlarge'
+MACHINE_PRICE = 0.10
+EBS_VOL_SIZE = 30
+DOWNLOAD_FILES = 'False'
+MEMORY = 6000
+SCRIPT_DOWNLOAD_URL = 'https://example.org/scripts/stitch.py'
+SQS_QUEUE_NAME = APP_NAME + 'Queue'
+SQS_MESSAGE_VISIBILITY = 1*60
+SQS_DEAD_LETTER_QUEUE = 'arn:aws:sqs:some-region:111111100000:DeadMessages'
+LOG_GROUP_NAME = APP_NAME
+EXPECTED_NUMBER_FILES = 7
+MIN_FILE_SIZE_BYTES = 1
+NECESSARY_STRING = ''

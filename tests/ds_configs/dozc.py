@@ -1,0 +1,22 @@
+# Distributed-OMEZarrCreator's config.py keys and value forms (test fixture).
+APP_NAME = 'DistributedOMEZarrCreator'
+LOG_GROUP_NAME = APP_NAME
+DOCKERHUB_TAG = 'someone/distributed-omezarrcreator:0.1'
+AWS_REGION = 'us-east-1'
+AWS_PROFILE = 'default'
+SSH_KEY_NAME = 'your-key-file.pem'
+AWS_BUCKET = 'your-bucket-name'
+ECS_CLUSTER = 'default'
+CLUSTER_MACHINES = 1
+TASKS_PER_MACHINE = 1
+MACHINE_TYPE = ['c5.xlarge']
+MACHINE_PRICE = 0.10
+EBS_VOL_SIZE = 300
+DOCKER_CORES = 1
+CPU_SHARES = DOCKER_CORES * 1024
+MEMORY = 7500
+SECONDS_TO_START = 3*60
+SQS_QUEUE_NAME = APP_NAME + 'Queue'
+SQS_MESSAGE_VISIBILITY = 4*60*60
+SQS_DEAD_LETTER_QUEUE = 'arn:aws:sqs:some-region:111111100000:DeadMessages'
+CHECK_IF_DONE_BOOL = 'False'

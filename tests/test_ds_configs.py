@@ -1,0 +1,163 @@
+"""DS-family users' own config.py files load as they are: `run.py check` in the matching example.
+
+Each fixture in tests/ds_configs/ has one original's keys and value forms. `check` runs
+offline with credentials in the environment and no ~/.aws (as DS users on a fresh
+machine or in CI have them), exits 0, and says which defaults it took.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+CONFIGS = ROOT / "tests" / "ds_configs"
+EXAMPLES = ROOT / "generated-examples"
+PROFILE_NOTE = "note: AWS_PROFILE = 'default' is not a profile in ~/.aws; using the default credentials"
+DLQ_ARN_NOTE = "note: SQS_DEAD_LETTER_QUEUE is an ARN: using its queue name 'DeadMessages'"
+
+CASES = [
+    (
+        "ds.py",
+        "Distributed-ObjectCounter",
+        [
+            "note: using DS's default for JOB_RETRIES = 10",
+            "note: using DCP's default for ASSIGN_IP = True",
+            "note: using DS's default for AUTO_MONITOR = False",
+            DLQ_ARN_NOTE,
+        ],
+    ),
+    (
+        "dcp_2020.py",
+        "Distributed-CellProfiler",
+        [
+            "note: using this tool's default for SOURCE_BUCKET = ''",
+            "note: using this tool's default for UPLOAD_FLAGS = ''",
+            "note: using this tool's default for UPDATE_PLUGINS = 'False'",
+            "note: using DS's default for JOB_RETRIES = 10",
+            DLQ_ARN_NOTE,
+        ],
+    ),
+    (
+        "dcp_2023.py",
+        "Distributed-CellProfiler",
+        [
+            "note: using this tool's default for ALWAYS_CONTINUE = 'False'",
+            "note: using DS's default for JOB_RETRIES = 10",
+        ],
+    ),
+    ("dcp_current.py", "Distributed-CellProfiler", ["note: using dsgen's default for MAX_COST = 0"]),
+    (
+        "dcp_example_project.py",
+        "Distributed-CellProfiler",
+        [
+            "note: using this tool's default for UPLOAD_FLAGS = ''",
+            "note: using this tool's default for WORKSPACE_BUCKET = ''",
+            "REQUIREMENTS_FILE = '' is read as REQUIREMENTS = ''",
+        ],
+    ),
+    (
+        "df.py",
+        "Distributed-Fiji",
+        [
+            "note: using DS's default for DOCKER_CORES = 4",
+            "note: using DS's default for CPU_SHARES = DOCKER_CORES * 1024 = 4096",
+            "note: using this tool's default for FIJI_DIR = '/opt/fiji'",
+            "DOWNLOAD_FILES (DCP, DF: download inputs instead of an s3fs mount) is not used by this tool; ignored",
+            DLQ_ARN_NOTE,
+        ],
+    ),
+    (
+        "dozc.py",
+        "Distributed-OMEZarrCreator",
+        [
+            "note: using DS's default for EXPECTED_NUMBER_FILES = 7",
+            "note: using this tool's default for JOB_BUCKETS = ''",
+            DLQ_ARN_NOTE,
+        ],
+    ),
+]
+
+
+def run_check(example: str, config: Path, home: Path, *files: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(HOME=str(home), AWS_ACCESS_KEY_ID="AKIDEXAMPLE", AWS_SECRET_ACCESS_KEY="example-secret")
+    return subprocess.run(
+        [sys.executable, "run.py", "--config", str(config), "check", *files],
+        cwd=EXAMPLES / example,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(("fixture", "example", "notes"), CASES, ids=[c[0] for c in CASES])
+def test_ds_family_config_passes_check(tmp_path: Path, fixture: str, example: str, notes: list[str]) -> None:
+    done = run_check(example, CONFIGS / fixture, tmp_path, "files/exampleJob.json")
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "Traceback" not in output
+    assert output.rstrip().endswith("check: ok, the run can start")
+    assert PROFILE_NOTE in output  # AWS_PROFILE = 'default', no ~/.aws
+    for note in notes:
+        assert note in output
+    lines = output.splitlines()
+    assert len(lines) == len(set(lines)), "a note is listed once"
+
+
+def test_check_lists_every_problem_and_exits_1(tmp_path: Path) -> None:
+    config = tmp_path / "config.py"
+    text = (CONFIGS / "dcp_current.py").read_text()
+    config.write_text(text.replace("MEMORY = 15000", "MEMORY = 0").replace("EBS_VOL_SIZE = 30", "EBS_VOL_SIZE = '30'"))
+    done = run_check("Distributed-CellProfiler", config, tmp_path, "files/exampleJob.json", "files/exampleFleet.json")
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert "Traceback" not in output
+    assert f"problem: {config}:23: MEMORY = 0 is wrong" in output
+    assert f"problem: {config}:18: EBS_VOL_SIZE = '30' is wrong" in output
+    assert "SubnetId: 'subnet-WWWWWWWW' is the example's stand-in" in output
+    assert "check: 3 problem(s)" in output
+    assert "note: AWS_PROFILE and the Job file are checked once config.py has no problems" in output
+
+
+def test_missing_profile_other_than_default_is_an_error(tmp_path: Path) -> None:
+    config = tmp_path / "config.py"
+    config.write_text(
+        (CONFIGS / "dcp_current.py").read_text().replace("AWS_PROFILE = 'default'", "AWS_PROFILE = 'lab'")
+    )
+    done = run_check("Distributed-CellProfiler", config, tmp_path)
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert "AWS_PROFILE = 'lab' is not a profile on this computer (found: none)" in output
+    assert "list them with `aws configure list-profiles`" in output
+
+
+def test_default_profile_in_aws_files_is_used(tmp_path: Path) -> None:
+    (tmp_path / ".aws").mkdir()
+    (tmp_path / ".aws" / "credentials").write_text("[default]\naws_access_key_id = A\naws_secret_access_key = B\n")
+    done = run_check("Distributed-CellProfiler", CONFIGS / "dcp_current.py", tmp_path)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert PROFILE_NOTE not in output
+
+
+def test_broken_config_is_one_message_for_every_command(tmp_path: Path) -> None:
+    config = tmp_path / "config.py"
+    config.write_text("import sys\nAPP_NAME = 'x'\nsys.exit('bye')\n")
+    for command in (["check"], ["setup"], ["submitJob", "files/exampleJob.json"]):
+        done = subprocess.run(
+            [sys.executable, "run.py", "--config", str(config), *command],
+            cwd=EXAMPLES / "Distributed-ObjectCounter",
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        output = done.stdout + done.stderr
+        assert done.returncode in (1, 2) and "Traceback" not in output, output
+        assert f"{config}:3: config.py calls exit()" in output
