@@ -89,3 +89,11 @@ def test_python_error_names_the_file(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "nope.py", spec())
+
+
+def test_a_queue_cannot_be_its_own_dead_letter_queue(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, SQS_DEAD_LETTER_QUEUE="SQS_QUEUE_NAME")
+    message = str(caught.value)
+    assert str(tmp_path / "config.py") in message
+    assert "SQS_DEAD_LETTER_QUEUE = 'DistributedEchoQueue' is SQS_QUEUE_NAME too" in message

@@ -270,6 +270,27 @@ def test_hostile_values_stay_literal_arguments(moto_server: str, tmp_path: Path)
     assert "output prefix 'results/../../escape' contains a '.' or '..' segment" in refused.error
 
 
+def test_mapping_values_reach_the_tool_as_one_parameter_each(moto_server: str, tmp_path: Path) -> None:
+    """|pairs quotes (Fiji's --run reads quotes), |kv refuses what it cannot quote (CellProfiler's -g)."""
+    rig = Rig(tmp_path, retries=1)
+    command = [sys.executable, TOY, "{output_dir}", "--echo", "--", "{m|pairs}", "{g|kv}"]
+    fields = [{"name": "name"}, {"name": "m", "type": "mapping"}, {"name": "g", "type": "mapping"}]
+    rig.use_spec(command, output_prefix="results/{name}", job_fields=fields)
+    (good,) = rig.send({"name": "ok", "m": {"a": "x', b='y", "c": 'q"\\'}, "g": {"Plate": "P1"}})
+    # Sent by hand (the control plane refuses it): a ',' would add a grouping key.
+    body = {"name": "bad", "m": {"a": "1"}, "g": {"Plate": "P1,Well=A01"}, JOB_ID_KEY: "0123456789abcdef"}
+    rig.sqs.send_message(QueueUrl=rig.queue_url, MessageBody=json.dumps(body))
+    out = finish(rig.start())
+    recorded = json.loads(rig.text("results/ok/argv.json"))
+    assert recorded == ["--echo", "--", "a=\"x', b='y\", c='q\"\\'", "Plate=P1"], out
+    outcomes = rig.outcomes()
+    assert outcomes[good.job_id].state == "done"
+    refused = outcomes["0123456789abcdef"]
+    assert refused.state == "failed" and refused.exit_code is None, "refused before the tool ran"
+    assert "g: value of 'Plate' 'P1,Well=A01' holds ','" in refused.error
+    assert not rig.keys("results/bad")
+
+
 def test_inputs_downloaded_under_their_keys(rig: Rig) -> None:
     command = [sys.executable, TOY, "{output_dir}", "--ls", "{input_dir}", "--echo", "--", "{data}", "{single}"]
     fields = [{"name": "data", "type": "s3_prefix"}, {"name": "single", "type": "s3_key"}, {"name": "name"}]
