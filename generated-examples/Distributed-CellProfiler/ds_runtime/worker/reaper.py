@@ -1,15 +1,15 @@
 """Keeps every process of one tool run together, and ends them all with it or with the worker.
 
-    python -I reaper.py WORKER_PID ERROR_FD GRACE_SECONDS -- ARGV...
+    python -I reaper.py WORKER_PID ERROR_FD GRACE_SECONDS JOB_FOLDER -- ARGV...
 
 The worker starts this small process (in a new session, the tool's process group) instead
 of the tool; it starts the tool and stays between the two. On Linux it is a *subreaper*
 (prctl PR_SET_CHILD_SUBREAPER): a process the tool detaches (setsid, double fork) is
 re-parented here, not to init, so it stays findable below this process. It also asks for
 SIGTERM when the worker dies (PR_SET_PDEATHSIG), so even a `kill -9` of the worker ends
-the tool; then it removes the job's folder (its working folder), which the dead worker
-no longer can. Whenever the tool exits or a stop comes, every process below is ended:
-SIGTERM, GRACE_SECONDS, then SIGKILL.
+the tool; then it removes JOB_FOLDER (if not ''), which the dead worker no longer can.
+Whenever the tool exits or a stop comes, every process below is ended: SIGTERM,
+GRACE_SECONDS, then SIGKILL.
 
 Why a subreaper and not a cgroup: a cgroup needs a writable cgroup filesystem, which
 an unprivileged container (and a user's laptop in local mode) does not give; a subreaper
@@ -85,7 +85,7 @@ def end_all(sig: signal.Signals, grace: float, tool: subprocess.Popen[bytes]) ->
 
 
 def main(argv: list[str]) -> int:
-    worker, error_fd, grace = int(argv[0]), int(argv[1]), float(argv[2])
+    worker, error_fd, grace, job_folder = int(argv[0]), int(argv[1]), float(argv[2]), argv[3]
     command = argv[argv.index("--") + 1 :]
     stopping: list[int] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -106,8 +106,8 @@ def main(argv: list[str]) -> int:
         end_all(signal.SIGTERM, grace, tool)
     end_all(signal.SIGKILL, 5.0, tool)  # leftovers once the tool is gone: detached ones too
     code = tool.wait()
-    if os.getppid() != worker:  # orphaned: the worker cannot remove the job's folder any more
-        shutil.rmtree(os.getcwd(), ignore_errors=True)
+    if job_folder and os.getppid() != worker:  # orphaned: the worker cannot remove the job's folder any more
+        shutil.rmtree(job_folder, ignore_errors=True)
     if code < 0:  # the tool was killed by a signal: so is this process, so the worker sees the same
         signal.signal(-code, signal.SIG_DFL)
         os.kill(os.getpid(), -code)

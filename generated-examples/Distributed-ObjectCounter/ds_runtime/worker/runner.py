@@ -38,13 +38,18 @@ def run_tool(
     on_line: Callable[[str], None],
     stop: threading.Event,
     timeout: float = 0,
+    job_folder: str = "",
 ) -> ToolRun:
-    """Run to completion, or until `stop` is set or `timeout` seconds (0: none) pass."""
+    """Run to completion, or until `stop` is set or `timeout` seconds (0: none) pass.
+
+    `job_folder` is removed by the reaper if the worker dies while the tool runs ('' for none).
+    """
     start = time.monotonic()
     error_read, error_write = os.pipe()  # the reaper writes here why the tool could not start
+    reaper = [sys.executable, "-I", REAPER, str(os.getpid()), str(error_write), str(REAPER_GRACE_SECONDS), job_folder]
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-I", REAPER, str(os.getpid()), str(error_write), str(REAPER_GRACE_SECONDS), "--", *argv],
+            [*reaper, "--", *argv],
             cwd=cwd,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
