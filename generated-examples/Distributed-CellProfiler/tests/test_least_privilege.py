@@ -32,8 +32,11 @@ from botocore.exceptions import ClientError
 
 from ds_runtime.control.account import role_name, setup_account, user_policy
 from ds_runtime.control.cluster import start_cluster
+from ds_runtime.control.data import download_outputs
 from ds_runtime.control.monitor import monitor
+from ds_runtime.control.retry import retry_failed
 from ds_runtime.control.setup import setup
+from ds_runtime.control.status import status
 from ds_runtime.control.submit import submit
 from ds_runtime.local.workers import definition_environment
 
@@ -230,9 +233,14 @@ def test_the_lifecycle_runs_on_least_privilege_and_each_role_is_refused_the_rest
     assert allowed == [], "allowed, though forbidden"
     assert worker_s3.get_object(Bucket="echo-bucket", Key="projects/echo/inputs/a.txt")["Body"].read() == b"input"
 
-    # -- the monitor tears everything down, as the operator
+    # -- the person's other commands, then the monitor tears everything down
     act_as(monkeypatch, operator)
     ctx = make_ctx(tmp_path, tool)
+    assert status(ctx, as_json=True) == 0, output(ctx)
+    assert json.loads(output(ctx))["counts"]["done"] == 2, output(ctx)
+    assert retry_failed(ctx) == 0, output(ctx)
+    assert download_outputs(ctx, "projects/echo/outputs", tmp_path / "got", None) == 0, output(ctx)
+    assert (tmp_path / "got" / "projects/echo/outputs/sample-0/a/out_0.txt").exists()
     assert monitor(ctx, tmp_path / "files" / f"{APP}SpotFleetRequestId.json", interval=0) == 0, output(ctx)
     assert "FAILED" not in output(ctx)
 
