@@ -49,6 +49,7 @@ def _arns(ctx: Context) -> dict[str, Any]:
         "cluster": f"arn:aws:ecs:{region}:{account}:cluster/{c.ECS_CLUSTER}",
         "container_instances": f"arn:aws:ecs:{region}:{account}:container-instance/{c.ECS_CLUSTER}/*",
         "service": f"arn:aws:ecs:{region}:{account}:service/{c.ECS_CLUSTER}/{ctx.service_name}",
+        "services": f"arn:aws:ecs:{region}:{account}:service/{c.ECS_CLUSTER}/*",
         "rule": f"arn:aws:events:{region}:{account}:rule/{c.APP_NAME}-caps",
         "alarms": f"arn:aws:cloudwatch:{region}:{account}:alarm:{c.APP_NAME}-*",
         "dashboard": f"arn:aws:cloudwatch::{account}:dashboard/{ctx.dashboard_name}",
@@ -169,7 +170,9 @@ def roles(ctx: Context) -> list[Role]:
                 _statement(["events:ListTargetsByRule", "events:RemoveTargets", "events:DeleteRule"], [a["rule"]]),
                 # Only this app's service; the cluster (maybe the shared `default`) is read, and deleted only
                 # when teardown finds it empty (ECS refuses to delete a cluster with services or machines).
-                _statement(["ecs:UpdateService", "ecs:DeleteService", "ecs:DescribeServices"], [a["service"]]),
+                _statement(["ecs:UpdateService", "ecs:DeleteService"], [a["service"]]),
+                # Reading every service of the cluster tells whether it is unused (then it is deleted).
+                _statement(["ecs:DescribeServices"], [a["services"]]),
                 _statement(
                     [
                         "ecs:DescribeClusters",
@@ -185,7 +188,7 @@ def roles(ctx: Context) -> list[Role]:
                 _statement(["cloudwatch:DescribeAlarms"], ["*"]),
                 _statement(["cloudwatch:DeleteAlarms", "cloudwatch:DeleteDashboards"], [a["alarms"], a["dashboard"]]),
                 _statement(["logs:DescribeLogGroups", "logs:DescribeExportTasks"], ["*"]),
-                _statement(["logs:CreateExportTask", "logs:DeleteLogGroup"], a["log_groups"]),
+                _statement(["logs:CreateExportTask"], a["log_groups"]),
                 _statement(["lambda:DeleteFunction"], [a["function"]]),
                 _statement(["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"], [a["function_logs"]]),
             ),
@@ -235,9 +238,10 @@ def user_policy(ctx: Context) -> dict[str, Any]:
             [a["cluster"]],
         ),
         _statement(
-            ["ecs:CreateService", "ecs:UpdateService", "ecs:DeleteService", "ecs:DescribeServices", "ecs:TagResource"],
+            ["ecs:CreateService", "ecs:UpdateService", "ecs:DeleteService", "ecs:TagResource"],
             [a["service"]],
         ),
+        _statement(["ecs:DescribeServices"], [a["services"]]),  # teardown reads the cluster's services
         # No resource-level permissions in IAM for these.
         _statement(
             [
