@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -26,7 +27,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "template"))
 
-from ds_runtime.jobs import jobs_from_data  # noqa: E402
+from ds_runtime.jobs import JobFileError, jobs_from_data  # noqa: E402
 from ds_runtime.spec import Input, ToolSpec, load_spec  # noqa: E402
 from ds_runtime.worker.fetch import file_name  # noqa: E402
 from ds_runtime.worker.startup import Fetch, plan_startup  # noqa: E402
@@ -137,6 +138,25 @@ def test_cellprofiler_output_structure_names_the_output_folder() -> None:
     )
 
 
+def _cellprofiler_groups(text: str) -> dict[str, str]:
+    """CellProfiler's reading of -g (cellprofiler/__main__.py): split on ',', each on '=', dict()."""
+    return dict(pair.split("=") for pair in text.split(","))
+
+
+def test_cellprofiler_metadata_values_are_one_grouping_key_each_or_refused() -> None:
+    spec, job_file, config = _example("CellProfiler")
+    fine = {"Metadata_Plate": "P 1;$(id)", "Metadata_Well": "A'01\"", "Metadata_Site": "1"}
+    (_, argv), *_ = _argvs(spec, {**job_file, "groups": [{"Metadata": fine}]}, config)
+    assert _cellprofiler_groups(argv[argv.index("-g") + 1]) == fine
+    # -g has no quoting: a ',' or '=' would add a grouping key or break CellProfiler's parse.
+    for hostile in ({"Metadata_Plate": "P1,Metadata_Well=A01"}, {"Metadata_Plate": "a=b"}, {"Metadata_P,x": "1"}):
+        with pytest.raises(JobFileError) as refused:
+            jobs_from_data({**job_file, "groups": [{"Metadata": fine}, {"Metadata": hostile}]}, spec, "job.json")
+        message = str(refused.value)
+        assert "job.json: 1 problem(s), nothing was sent" in message
+        assert "groups[1]: command: Metadata: " in message and "cannot quote" in message
+
+
 # DCP's image clones CellProfiler-plugins in /home/ubuntu; run-worker.sh works in that clone.
 DCP_PLUGINS = "/home/ubuntu/CellProfiler-plugins"
 
@@ -220,6 +240,46 @@ def test_fiji_argv_is_dfs_command_line(url: str) -> None:
     hostile = {**job_file, "shared_metadata": {"a": "x y; rm -rf ~", "b": "$(id)"}}
     (_, argv), *_ = _argvs(spec, hostile, config)
     assert len(argv) == 7 and argv[-1] == "a='x y; rm -rf ~', b='$(id)', Well='A1', Plate='Plate_1'"
+
+
+_ESCAPES = {"b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", '"': '"', "\\": "\\"}
+
+
+def _fiji_parameters(text: str) -> dict[str, str]:
+    """Fiji's reading of --run's parameters (SciJava's parser, Parsington's Literals.parseString):
+    name=literal pairs split by ','; a '...' literal is verbatim, a "..." literal reads backslash
+    escapes. Only string literals, as the template writes them."""
+    found, i = {}, 0
+    while i < len(text):
+        name = re.match(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*", text[i:])
+        assert name, f"no parameter name at {text[i:]!r}"
+        i += name.end()
+        quote, i, value = text[i], i + 1, ""
+        assert quote in "'\"", f"no string literal at {text[i - 1 :]!r}"
+        while text[i] != quote:
+            if quote == '"' and text[i] == "\\":
+                value, i = value + _ESCAPES[text[i + 1]], i + 2
+            else:
+                value, i = value + text[i], i + 1
+        assert name.group(1) not in found, f"{name.group(1)} given twice"
+        found[name.group(1)] = value
+        rest = re.match(r"\s*(,|$)", text[i + 1 :])
+        assert rest, f"not a separator after {name.group(1)}: {text[i + 1 :]!r}"
+        i += 1 + rest.end()
+    return found
+
+
+def test_fiji_values_with_quotes_and_separators_stay_one_script_parameter_each() -> None:
+    spec, job_file, config = _example("Fiji")
+    shared = {"a": "x', b='injected", "c": 'say "hi", \\o/ = done', "d": "it's"}
+    group = {"Well": "A1,Plate='P9'", "Plate": "Plate_1"}
+    jobs = {**job_file, "shared_metadata": shared, "groups": [group]}
+    (_, argv), *_ = _argvs(spec, jobs, config)
+    assert _fiji_parameters(argv[-1]) == {**shared, **group}
+    assert argv[-1].startswith('a="x\', b=\'injected", c=\'say "hi", \\o/ = done\', d="it\'s"')
+    # A key is a parameter name: one that is not cannot be written at all.
+    with pytest.raises(JobFileError, match=r"shared_metadata: key \"x='1', y\" is not a script parameter name"):
+        jobs_from_data({**job_file, "shared_metadata": {"x='1', y": "2"}}, spec)
 
 
 @pytest.mark.parametrize("url", ["https://example.org/scripts/stitch_plate.py", "s3://bucket/x/Macro 1.ijm"])

@@ -212,3 +212,11 @@ def test_wrong_key_is_reported_once_not_through_its_derived_default(tmp_path: Pa
         f"{path}:15: DOCKER_CORES = 'four' is wrong (Input should be a valid integer); "
         "a whole number of cores per container, at least 1"
     ]
+
+
+def test_a_queue_cannot_be_its_own_dead_letter_queue(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, SQS_DEAD_LETTER_QUEUE="SQS_QUEUE_NAME")
+    message = str(caught.value)
+    assert str(tmp_path / "config.py") in message
+    assert "SQS_DEAD_LETTER_QUEUE = 'DistributedEchoQueue' is SQS_QUEUE_NAME too" in message

@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from ds_runtime.control.account import setup_account, undo_account
+from ds_runtime.control.account import setup_account, undo_account, user_policy
 from ds_runtime.control.cli import main
 from ds_runtime.control.context import CommandError
 from ds_runtime.control.setup import setup
@@ -39,11 +39,39 @@ def test_setup_account_roles_are_scoped(aws: None, tmp_path: Path) -> None:
     assert {f"{APP}-instance", f"{APP}-fleet", f"{APP}-task", f"{APP}-monitor"} <= names
     for role in names:
         assert iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"] == []  # no *FullAccess
-    task = iam.get_role_policy(RoleName=f"{APP}-task", PolicyName="ds-least-privilege")["PolicyDocument"]
-    by_service = {s["Action"][0].split(":")[0]: s["Resource"] for s in task["Statement"]}
-    s3 = {r for s in task["Statement"] if s["Action"][0].startswith("s3:") for r in s["Resource"]}
-    assert s3 == {"arn:aws:s3:::echo-bucket", "arn:aws:s3:::echo-bucket/*"}
-    assert all(r.endswith(("DistributedEchoQueue", "DistributedEchoDeadMessages")) for r in by_service["sqs"])
+    policies = {
+        kind: iam.get_role_policy(RoleName=f"{APP}-{kind}", PolicyName="ds-least-privilege")["PolicyDocument"]
+        for kind in ("instance", "fleet", "task", "monitor")
+    }
+    task = {(tuple(s["Action"]), tuple(s["Resource"])) for s in policies["task"]["Statement"]}
+    queue, dlq = (f"arn:aws:sqs:us-east-1:123456789012:DistributedEcho{q}" for q in ("Queue", "DeadMessages"))
+    logs = "arn:aws:logs:us-east-1:123456789012:log-group:"
+    assert task == {
+        (("s3:ListBucket",), ("arn:aws:s3:::echo-bucket",)),
+        (("s3:GetObject",), ("arn:aws:s3:::echo-bucket/*",)),
+        (("s3:PutObject",), (f"arn:aws:s3:::echo-bucket/_ds_status/{APP}/*",)),  # outputs: granted by submitJob
+        (("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:SendMessage"), (queue,)),
+        (("sqs:SendMessage", "sqs:GetQueueUrl"), (dlq,)),  # never ReceiveMessage on the dead-letter queue
+        (("logs:CreateLogStream", "logs:PutLogEvents"), tuple(f"{logs}{g}:*" for g in (APP, f"{APP}_perInstance"))),
+    }
+    # Nothing unscoped but what IAM cannot scope; tags and terminations only for this app's.
+    for kind, policy in policies.items():
+        for statement in policy["Statement"]:
+            if statement["Resource"] == ["*"] and "Condition" not in statement:
+                assert all(
+                    a.split(":")[1].startswith(
+                        ("Describe", "List", "DiscoverPoll", "GetAuthorization", "DeregisterTaskDef")
+                    )
+                    for a in statement["Action"]
+                ), (kind, statement)
+    conditions = {
+        a: s.get("Condition") for k in ("fleet", "monitor") for s in policies[k]["Statement"] for a in s["Action"]
+    }
+    for action in ("ec2:CreateTags", "ec2:TerminateInstances", "ec2:CancelSpotFleetRequests"):
+        assert APP in json.dumps(conditions[action]), action
+    monitor_ecs = [s["Resource"] for s in policies["monitor"]["Statement"] if "ecs:DeleteService" in s["Action"]]
+    assert monitor_ecs == [[f"arn:aws:ecs:us-east-1:123456789012:service/echo-cluster/{APP}Service"]]
+    assert "ecr:" not in json.dumps(policies["instance"]), "the image is on Docker Hub: no ECR access at all"
     profile = iam.get_instance_profile(InstanceProfileName=f"{APP}-instance")["InstanceProfile"]
     assert [r["RoleName"] for r in profile["Roles"]] == [f"{APP}-instance"]
     undo_account(ctx)
@@ -134,6 +162,24 @@ def test_cli_setup(aws: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert main([*args, "setupAccount"]) == 0
     assert main([*args, "setup"]) == 0
     assert "service DistributedEchoService: created" in capsys.readouterr().out
+
+
+def test_print_policy_prints_the_commands_policy_and_creates_nothing(
+    aws: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["--config", str(write_config(tmp_path)), "--spec", str(write_spec(tmp_path))]
+    assert main([*args, "setupAccount", "--print-policy"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == user_policy(make_ctx(tmp_path))
+    assert boto3.client("iam").list_roles()["Roles"] == []
+    # Only this app's resources, or what IAM cannot scope by resource (then by tag, or a read).
+    for statement in printed["Statement"]:
+        for resource in statement["Resource"]:
+            assert resource == "*" or APP in resource or "echo" in resource or "aws/service" in resource, statement
+        if statement["Resource"] == ["*"] and "Condition" not in statement:
+            assert all(
+                a.split(":")[1].startswith(("Describe", "List", "Register", "Deregister")) for a in statement["Action"]
+            )
 
 
 def test_cli_bad_config_is_a_clear_error(aws: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -84,4 +84,36 @@ def test_oversized_message_is_refused() -> None:
     data = ds_job_file()
     data["groups"] = [{"Metadata": {"k": "x" * 300_000}}]
     with pytest.raises(JobFileError, match="over SQS's"):
-        jobs_from_data(data, make_spec())
+        jobs_from_data(data, make_spec(output_prefix="{output}"))  # not in an S3 key, which would be refused first
+
+
+@pytest.mark.parametrize(
+    ("group", "field"),
+    [
+        ({"Metadata": {"Metadata_Plate": "P1\x00"}}, "Metadata"),  # in a mapping's value
+        ({"Metadata": {"K\x00": "1"}}, "Metadata"),  # in a mapping's key
+    ],
+)
+def test_a_nul_byte_is_refused_naming_job_and_field(group: dict, field: str) -> None:
+    data = {**ds_job_file(), "groups": [ds_job_file()["groups"][0], group]}
+    with pytest.raises(JobFileError) as refused:
+        jobs_from_data(data, make_spec(), source="job.json")
+    assert f"groups[1]: {field}: holds a NUL byte" in str(refused.value)
+
+
+def test_a_nul_byte_in_a_shared_text_field_is_refused() -> None:
+    with pytest.raises(JobFileError, match=r"shared: pipeline: holds a NUL byte"):
+        jobs_from_data({**ds_job_file(), "pipeline": "p/a\x00.cppipe"}, make_spec(), source="job.json")
+
+
+def test_s3_keys_over_1024_bytes_are_refused_naming_job_and_field() -> None:
+    long_well = "é" * 501 + "x"  # 1,003 bytes of UTF-8 in 502 characters: a 1,023-byte prefix
+    data = {**ds_job_file(), "groups": [{"Metadata": {"Metadata_Well": long_well}}]}
+    with pytest.raises(JobFileError) as refused:
+        jobs_from_data(data, make_spec(), source="job.json")
+    assert "groups[0]: output_prefix: output prefix is 1023 bytes; S3 keys under it would pass 1024" in str(
+        refused.value
+    )
+    with pytest.raises(JobFileError, match=r"shared: pipeline: s3_key 'xxxx.*is 1025 bytes, over S3's 1024"):
+        jobs_from_data({**ds_job_file(), "pipeline": "x" * 1025}, make_spec(), source="job.json")
+    assert jobs_from_data({**ds_job_file(), "pipeline": "x" * 1024}, make_spec())  # the limit itself is fine

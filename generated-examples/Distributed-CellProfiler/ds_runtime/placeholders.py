@@ -38,12 +38,50 @@ def scalar_text(value: Any) -> str:
     return str(value)
 
 
+class ValueRefused(ValueError):
+    """A job value that a filter cannot write so that the tool reads it back as one value."""
+
+
 def _kv(value: Any) -> str:
-    return ",".join(f"{k}={scalar_text(v)}" for k, v in _as_mapping(value).items())
+    """k=v,k=v, as CellProfiler's -g reads it: split on ',' then on '=', with no quoting at all
+    (`dict(x.split("=") for x in groups.split(","))`), so a key or value holding ',' or '='
+    would add a pair or break the parse: refused, never escaped."""
+    mapping = _as_mapping(value)
+    for k, v in mapping.items():
+        if not str(k):
+            raise ValueRefused("a key is empty; k=v,k=v needs a name before each '='")
+        for what, text in (("key", str(k)), (f"value of {k!r}", scalar_text(v))):
+            if bad := sorted({c for c in text if c in ",="}):
+                raise ValueRefused(
+                    f"{what} {text!r} holds {' and '.join(map(repr, bad))}, which k=v,k=v cannot quote"
+                    " (CellProfiler's -g splits on them); remove it"
+                )
+    return ",".join(f"{k}={scalar_text(v)}" for k, v in mapping.items())
+
+
+# A key of `|pairs` is a variable name of the SciJava expression parser (Fiji's --run).
+_PAIR_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _pair_value(text: str) -> str:
+    """One string literal of Fiji's --run parameters (SciJava's parser, Parsington).
+
+    Single quotes are verbatim there (no escapes), which is DF's form: used whenever the
+    value holds no single quote. Otherwise double quotes, where only backslash escapes
+    are read: backslash and double quote are escaped, everything else stays as it is.
+    """
+    if "'" not in text:
+        return f"'{text}'"
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _pairs(value: Any) -> str:
-    return ", ".join(f"{k}='{scalar_text(v)}'" for k, v in _as_mapping(value).items())
+    """key='value', key='value' for Fiji's --run: each value quoted so it stays one value."""
+    mapping = _as_mapping(value)
+    for key in map(str, mapping):
+        if not _PAIR_KEY.fullmatch(key):
+            raise ValueRefused(f"key {key!r} is not a script parameter name (letters, digits and _)")
+    return ", ".join(f"{k}={_pair_value(scalar_text(v))}" for k, v in mapping.items())
 
 
 def _values(value: Any) -> str:
@@ -113,13 +151,16 @@ def render(template: str, values: Mapping[str, Any]) -> str:
             return token[0]
         name, filt = match.group(1).strip(), match.group(2)
         value = values[name]
-        if filt is not None:
-            filter_name, colon, other = (part.strip() for part in filt.partition(":"))
-            if colon:
-                return FILTERS_WITH_FIELD[filter_name](value, values[other])
-            return FILTERS[filter_name](value)
-        if isinstance(value, Mapping):
-            return _kv(value)
+        try:
+            if filt is not None:
+                filter_name, colon, other = (part.strip() for part in filt.partition(":"))
+                if colon:
+                    return FILTERS_WITH_FIELD[filter_name](value, values[other])
+                return FILTERS[filter_name](value)
+            if isinstance(value, Mapping):
+                return _kv(value)
+        except ValueRefused as exc:
+            raise ValueRefused(f"{name}: {exc}") from None
         return scalar_text(value)
 
     return PLACEHOLDER.sub(fill, template)

@@ -362,6 +362,12 @@ def _assignment_lines(text: str) -> dict[str, int]:
 def run_problems(spec: ToolSpec, config: DSConfig) -> list[str]:
     """What the spec asks of the tool's own keys: bucket names, and upload flags made from config alone."""
     problems = []
+    if config.SQS_QUEUE_NAME == config.SQS_DEAD_LETTER_QUEUE:
+        # A queue that is its own dead-letter queue never stops retrying a failing job.
+        problems.append(
+            f"SQS_DEAD_LETTER_QUEUE = {config.SQS_DEAD_LETTER_QUEUE!r} is SQS_QUEUE_NAME too; give it its own name,"
+            " e.g. SQS_DEAD_LETTER_QUEUE = APP_NAME + 'DeadMessages'"
+        )
     try:
         allowed_buckets(spec, config.AWS_BUCKET, config.extra)
     except BucketError as exc:

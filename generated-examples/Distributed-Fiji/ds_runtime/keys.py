@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 
 _BAD_KEY_CHARS = re.compile(r"[\x00-\x1f\x7f\\]")
+S3_MAX_KEY_BYTES = 1024  # S3's limit on a key, in UTF-8 bytes
 
 
 def safe_key(key: str, *, what: str = "key") -> str:
     """Normalise an S3 key or prefix built from job data, refusing escapes.
 
-    Refused: absolute paths, `..` or `.` segments, backslashes and control characters.
+    Refused: absolute paths, `..` or `.` segments, backslashes, control characters (NUL
+    among them) and keys over S3's 1,024 bytes.
     Repeated slashes collapse; a trailing slash is kept (it marks a prefix).
     """
     if not isinstance(key, str):
@@ -25,6 +27,8 @@ def safe_key(key: str, *, what: str = "key") -> str:
     if any(p in ("..", ".") for p in parts):
         raise ValueError(f"{what} {key!r} contains a '.' or '..' segment")
     normal = "/".join(parts)
+    if len(normal.encode()) > S3_MAX_KEY_BYTES:
+        raise ValueError(f"{what} {key[:40]!r}... is {len(normal.encode())} bytes, over S3's {S3_MAX_KEY_BYTES}")
     return normal + "/" if key.endswith("/") and normal else normal
 
 

@@ -1,8 +1,11 @@
 """A tiny command-line tool for the worker's tests: writes files, sleeps, fails, echoes its argv.
 
-    toy_tool.py OUTPUT_DIR [--files N] [--sleep S] [--exit CODE] [--started DIR] [--echo] [--ls DIR] [-- ARGS]
+    toy_tool.py OUTPUT_DIR [--files N] [--sleep S] [--exit CODE] [--started DIR] [--detach]
+                [--echo] [--ls DIR] [-- ARGS]
 
 --started DIR   first writes DIR/<pid>.started (counting runs, finding the process)
+--detach        starts a process in a session of its own (setsid) that sleeps 120 s, and writes
+                its pid to DIR/<pid>.detached (DIR from --started)
 --files N       writes N files, alternately in OUTPUT_DIR/a/ and OUTPUT_DIR/b/
 --echo          writes its whole argv after OUTPUT_DIR, as JSON, to OUTPUT_DIR/argv.json
 --ls DIR        writes every file under DIR, {relative path: text}, as JSON, to OUTPUT_DIR/ls.json
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -29,11 +33,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--started", type=Path)
     parser.add_argument("--echo", action="store_true")
     parser.add_argument("--ls", type=Path)
+    parser.add_argument("--detach", action="store_true")
     # Everything after `--` is payload, whatever it looks like.
     own = argv[: argv.index("--")] if "--" in argv else argv
     args = parser.parse_args(own)
     if args.started:
         (args.started / f"{os.getpid()}.started").write_text(str(os.getpid()))
+    if args.detach:  # as a daemon would: its own session, outliving this process unless something ends it
+        daemon = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=True)
+        (args.started / f"{daemon.pid}.detached").write_text(str(daemon.pid))
     for line in range(3):
         print(f"toy line {line}", flush=True)
     time.sleep(args.sleep)

@@ -27,7 +27,7 @@ from pydantic import (
 
 from .buckets import JOB_BUCKETS, ref_problem
 from .jsonfile import read_json
-from .keys import join_key, local_path, safe_key
+from .keys import S3_MAX_KEY_BYTES, join_key, local_path, safe_key
 from .placeholders import PLACEHOLDER, config_name, filter_problem, placeholders, render, scalar_text
 from .upload_flags import known as known_flags
 from .upload_flags import unknown_flags
@@ -661,6 +661,9 @@ class ToolSpec(_Strict):
         key = safe_key(rendered, what="output prefix").rstrip("/")
         if not key:
             raise ValueError("output prefix is empty for this job")
+        size = len(key.encode())
+        if size + 2 > S3_MAX_KEY_BYTES:  # no room left for `/<file>` under it
+            raise ValueError(f"output prefix is {size} bytes; S3 keys under it would pass {S3_MAX_KEY_BYTES}")
         return key
 
 
@@ -721,9 +724,18 @@ def config_value(config: Mapping[str, str] | None, key: str) -> str:
     return str(config[key])
 
 
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    return isinstance(value, str) and "\x00" in value
+
+
 def coerce(field: FieldSpec, value: Any) -> Any:
     """A job value in its declared type, or ValueError saying what was expected."""
     t = field.type
+    if _holds_nul(value):
+        # No argv item, environment value or S3 key can hold a NUL byte.
+        raise ValueError("holds a NUL byte (\\x00), which no command argument or S3 key can hold; remove it")
     if t in ("string", "s3_key", "s3_prefix"):
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise ValueError(f"expected text, got {value!r}")

@@ -251,7 +251,8 @@ def aws() -> Iterator[None]:
 
 
 def test_task_role_reads_allowed_buckets_and_writes_only_where_outputs_go(aws: None, tmp_path: Path) -> None:
-    setup_account(make_ctx(tmp_path, bucket_spec(), **BUCKET_CONFIG))
+    ctx = make_ctx(tmp_path, bucket_spec(), **BUCKET_CONFIG)
+    setup_account(ctx)
     iam = boto3.client("iam")
     policy = iam.get_role_policy(RoleName=f"{APP}-task", PolicyName="ds-least-privilege")["PolicyDocument"]
     s3 = {tuple(s["Action"]): s["Resource"] for s in policy["Statement"] if s["Action"][0].startswith("s3:")}
@@ -259,11 +260,20 @@ def test_task_role_reads_allowed_buckets_and_writes_only_where_outputs_go(aws: N
     assert s3 == {
         ("s3:ListBucket",): [f"arn:aws:s3:::{b}" for b in read],
         ("s3:GetObject",): [f"arn:aws:s3:::{b}/*" for b in read],
-        ("s3:PutObject", "s3:PutObjectAcl"): [
-            f"arn:aws:s3:::{b}/*" for b in ["echo-bucket", "plates-bucket", "zarr-bucket"]
-        ],
-        ("s3:DeleteObject",): ["arn:aws:s3:::echo-bucket/*"],
+        ("s3:PutObject",): [f"arn:aws:s3:::echo-bucket/_ds_status/{APP}/*"],  # outcome records only
     }
+    # submitJob grants writes under its jobs' output prefixes, and keeps those granted before.
+    setup(ctx)
+    submit(ctx, write_jobs(tmp_path, [{"sample": "s1", "out_bucket": "zarr-bucket"}, {"sample": "s2"}]))
+    submit(ctx, write_jobs(tmp_path, [{"sample": "s3", "out_bucket": "plates-bucket"}], output="other/"))
+    outputs = iam.get_role_policy(RoleName=f"{APP}-task", PolicyName="ds-outputs")["PolicyDocument"]
+    (statement,) = outputs["Statement"]
+    assert statement["Action"] == ["s3:PutObject", "s3:PutObjectAcl"]
+    assert statement["Resource"] == [
+        "arn:aws:s3:::echo-bucket/out/s2/*",
+        "arn:aws:s3:::plates-bucket/other/s3/*",
+        "arn:aws:s3:::zarr-bucket/out/s1/*",
+    ]
 
 
 def write_jobs(folder: Path, groups: list[dict[str, Any]], **shared: Any) -> Path:

@@ -270,6 +270,77 @@ def test_hostile_values_stay_literal_arguments(moto_server: str, tmp_path: Path)
     assert "output prefix 'results/../../escape' contains a '.' or '..' segment" in refused.error
 
 
+def gone(pid: int) -> bool:
+    """No such process, not even a zombie waiting to be reaped."""
+    return not Path(f"/proc/{pid}").exists()
+
+
+def test_a_process_the_tool_detaches_ends_with_its_job(rig: Rig) -> None:
+    rig.use_spec([sys.executable, TOY, "{output_dir}", "--files", "1", "--detach", "--started", str(rig.started)])
+    (job,) = rig.send({"name": "daemon"})
+    out = finish(rig.start())
+    (detached,) = [int(p.read_text()) for p in rig.started.glob("*.detached")]
+    assert rig.outcomes()[job.job_id].state == "done", out
+    assert gone(detached), "the setsid process outlived its job"
+    assert list(rig.work.iterdir()) == []
+
+
+def test_kill_9_of_the_worker_ends_every_process_of_its_tool_and_its_folders(rig: Rig) -> None:
+    command = [sys.executable, TOY, "{output_dir}", "--files", "1", "--sleep", "{sleep}", "--detach"]
+    rig.use_spec([*command, "--started", str(rig.started)])
+    (job,) = rig.send({"name": "killed", "sleep": 3})
+    worker = rig.start(idle_exit_seconds=30)
+    (tool,) = rig.wait_for_runs(1)
+    wait_for(lambda: len(list(rig.started.glob("*.detached"))) == 1, 10)
+    (detached,) = [int(p.read_text()) for p in rig.started.glob("*.detached")]
+    (job_folder,) = rig.work.glob(f"ds-worker-*/ds-{job.job_id}-*")
+    worker.kill()  # SIGKILL: the worker itself cleans up nothing
+    worker.communicate()
+    wait_for(lambda: gone(tool) and gone(detached), 10)
+    wait_for(lambda: not job_folder.exists(), 5)
+    # The next worker to start here removes the dead worker's temp root, and redoes the job.
+    out = finish(rig.start(idle_exit_seconds=5))
+    assert "left by a worker that died" in out
+    assert rig.outcomes()[job.job_id].state == "done"
+    assert list(rig.work.iterdir()) == []
+    kill_pids([int(p.read_text()) for p in rig.started.glob("*.detached")])  # in case the check above failed
+
+
+def test_a_killed_worker_under_docker_cores_is_restarted_and_logged(rig: Rig) -> None:
+    jobs = rig.send(*({"name": f"job{i}", "sleep": 2} for i in range(3)))
+    supervisor = rig.start(docker_cores=2, seconds_to_start=0, idle_exit_seconds=6)
+    rig.wait_for_runs(1)
+    workers = [int(pid) for pid in Path(f"/proc/{supervisor.pid}/task/{supervisor.pid}/children").read_text().split()]
+    os.kill(workers[0], signal.SIGKILL)
+    out = finish(supervisor, timeout=60)
+    assert f"worker 1 (pid {workers[0]}) was killed (code -9): restarted as pid" in out
+    assert supervisor.returncode == 0, out
+    assert {o.state for o in rig.outcomes().values()} == {"done"} and len(rig.outcomes()) == len(jobs)
+    assert rig.queue_counts() == (0, 0)
+    assert list(rig.work.iterdir()) == []
+
+
+def test_mapping_values_reach_the_tool_as_one_parameter_each(moto_server: str, tmp_path: Path) -> None:
+    """|pairs quotes (Fiji's --run reads quotes), |kv refuses what it cannot quote (CellProfiler's -g)."""
+    rig = Rig(tmp_path, retries=1)
+    command = [sys.executable, TOY, "{output_dir}", "--echo", "--", "{m|pairs}", "{g|kv}"]
+    fields = [{"name": "name"}, {"name": "m", "type": "mapping"}, {"name": "g", "type": "mapping"}]
+    rig.use_spec(command, output_prefix="results/{name}", job_fields=fields)
+    (good,) = rig.send({"name": "ok", "m": {"a": "x', b='y", "c": 'q"\\'}, "g": {"Plate": "P1"}})
+    # Sent by hand (the control plane refuses it): a ',' would add a grouping key.
+    body = {"name": "bad", "m": {"a": "1"}, "g": {"Plate": "P1,Well=A01"}, JOB_ID_KEY: "0123456789abcdef"}
+    rig.sqs.send_message(QueueUrl=rig.queue_url, MessageBody=json.dumps(body))
+    out = finish(rig.start())
+    recorded = json.loads(rig.text("results/ok/argv.json"))
+    assert recorded == ["--echo", "--", "a=\"x', b='y\", c='q\"\\'", "Plate=P1"], out
+    outcomes = rig.outcomes()
+    assert outcomes[good.job_id].state == "done"
+    refused = outcomes["0123456789abcdef"]
+    assert refused.state == "failed" and refused.exit_code is None, "refused before the tool ran"
+    assert "g: value of 'Plate' 'P1,Well=A01' holds ','" in refused.error
+    assert not rig.keys("results/bad")
+
+
 def test_inputs_downloaded_under_their_keys(rig: Rig) -> None:
     command = [sys.executable, TOY, "{output_dir}", "--ls", "{input_dir}", "--echo", "--", "{data}", "{single}"]
     fields = [{"name": "data", "type": "s3_prefix"}, {"name": "single", "type": "s3_key"}, {"name": "name"}]

@@ -122,13 +122,18 @@ def test_local_stop_ends_an_abandoned_run_and_keeps_the_bucket(local_repo: Path)
         (["localRun", "files/broken.json"], "broken.json: not valid JSON (line 1"),
         (["--local", "submitJob", "files/missing.json"], "missing.json: not found"),
         (["localRun", "files/job.json", "--inputs", "files", "--inputs-bucket", "x-y-z"], "--inputs-bucket x-y-z: not"),
+        (["localRun", "files/nul.json"], "groups[1]: sample: holds a NUL byte"),
+        (["localRun", "files/long.json"], "is 1025 bytes, over S3's 1024"),
     ],
 )
 def test_bad_input_in_local_mode_gets_the_same_clear_errors(local_repo: Path, args: list[str], message: str) -> None:
     (local_repo / "files" / "broken.json").write_text('{"groups": [')
+    job = json.loads((local_repo / "files" / "job.json").read_text())
+    (local_repo / "files" / "nul.json").write_text(json.dumps({**job, "groups": [{"sample": "a"}, {"sample": "b\0"}]}))
+    (local_repo / "files" / "long.json").write_text(json.dumps({**job, "input": "i" * 1025}))
     done = run_py(local_repo, *args)
     assert done.returncode == 2
-    assert message in done.stderr
+    assert message in done.stderr and "Traceback" not in done.stderr
     assert not _running_in(local_repo), "bad input started something"
     assert not (local_repo / ".local" / "state.json").exists()
 

@@ -14,7 +14,7 @@ from ..aws import make_session
 from ..config import ConfigError, DSConfig
 from ..jobs import JobFileError
 from ..spec import SpecError, ToolSpec
-from .account import setup_account, undo_account
+from .account import print_user_policy, setup_account, undo_account
 from .check import preflight, report
 from .cleanup import cleanup
 from .cluster import start_cluster
@@ -89,7 +89,10 @@ def parser() -> argparse.ArgumentParser:
     clean.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
     clean.add_argument("--yes", action="store_true", help="delete without asking")
     clean.add_argument("--files", type=Path, default=Path("files"), help="where monitor files are (default: files)")
-    commands.add_parser("setupAccount", help="once per account: create this app's least-privilege IAM roles")
+    account = commands.add_parser("setupAccount", help="once per account: create this app's least-privilege IAM roles")
+    account.add_argument(
+        "--print-policy", action="store_true", help="only print the policy the commands need (for their user)"
+    )
     commands.add_parser("undoAccount", help="delete the IAM roles setupAccount created")
     up = commands.add_parser("uploadInputs", help="copy a local folder into the bucket (AWS_BUCKET, or --bucket)")
     up.add_argument("folder", type=Path, help="local folder; its files keep their relative paths")
@@ -164,7 +167,7 @@ def run_command(args: argparse.Namespace, ctx: Context) -> int:
             raise CommandError(f"monitor's last argument {args.cheapest!r}: use 'cheapest' or leave it out")
         return monitor(ctx, args.monitorfile, cheapest=word in CHEAPEST_WORDS, interval=args.interval)
     if args.command == "setupAccount":
-        return setup_account(ctx)
+        return print_user_policy(ctx) if args.print_policy else setup_account(ctx)
     return undo_account(ctx)
 
 

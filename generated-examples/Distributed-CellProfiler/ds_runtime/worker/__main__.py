@@ -16,11 +16,12 @@ import sys
 from ..spec import SpecError
 from .context import WorkerContext
 from .loop import run_worker
+from .scratch import worker_root
 from .settings import WorkerSettings
 from .startup import run_startup
 from .supervisor import supervise
 
-CANNOT_START = 2
+CANNOT_START = 2  # the supervisor does not restart a worker that ends by itself
 STARTUP_FAILED = 3
 
 
@@ -41,14 +42,15 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         # ECS stop or spot interruption: startup or the loop stops the tool, releases the message, exits.
         signal.signal(sig, lambda _signum, _frame: ctx.stop.set())
-    if not args.single:
-        # Once per container, before any worker takes a message.
-        if not run_startup(ctx):
-            return 0 if ctx.stop.is_set() else STARTUP_FAILED
-        if settings.docker_cores > 1:
-            command = [sys.executable, "-m", "ds_runtime.worker", "--single"]
-            return supervise(command, settings.docker_cores, settings.seconds_to_start)
-    return run_worker(ctx)
+    with worker_root():  # job folders and the tool's TMPDIR: removed at exit, or by the next start
+        if not args.single:
+            # Once per container, before any worker takes a message.
+            if not run_startup(ctx):
+                return 0 if ctx.stop.is_set() else STARTUP_FAILED
+            if settings.docker_cores > 1:
+                command = [sys.executable, "-m", "ds_runtime.worker", "--single"]
+                return supervise(command, settings.docker_cores, settings.seconds_to_start)
+        return run_worker(ctx)
 
 
 if __name__ == "__main__":

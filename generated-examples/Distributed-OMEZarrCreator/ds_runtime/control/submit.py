@@ -17,6 +17,7 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ..jobs import Job, read_run_jobs
+from .account import allow_outputs
 from .context import AWS_ERRORS, Context
 
 BATCH_MAX_ENTRIES = 10  # SQS's SendMessageBatch limit
@@ -79,6 +80,7 @@ def send_batch(sqs: Any, queue_url: str, batch: Batch, sleep: Any = time.sleep) 
 def submit(ctx: Context, job_file: Path, senders: int = SENDERS) -> int:
     jobs = read_run_jobs(job_file, ctx.spec, ctx.config)  # JobFileError: every problem listed, nothing sent
     queue_url = ctx.require_queue()
+    allow_outputs(ctx, jobs)  # the workers may write under these jobs' output prefixes, and only there
     sqs = ctx.client("sqs")
     problems: list[str] = []
     sent = 0

@@ -49,7 +49,7 @@ def run_attempt(ctx: WorkerContext, job: Job, output_bucket: str, output_prefix:
             return Result("interrupted", error="stopped before the tool started")
         argv = spec.argv(job.values, job.job_id, str(work), str(input_dir), str(output_dir), ctx.tool_config)
         log.line(f"running: {argv!r}")
-        run = run_tool(argv, str(work), log.line, ctx.stop, settings.job_timeout_seconds)
+        run = run_tool(argv, str(work), log.line, ctx.stop, settings.job_timeout_seconds, job_folder=str(work))
         log.line(f"the tool exited with code {run.exit_code} after {run.seconds:.1f} s")
         if run.stopped:
             return Result("interrupted", run.exit_code, run.seconds, "the worker was stopped (SIGTERM)")

@@ -1,8 +1,8 @@
 """Run the tool: an argv list (no shell), its output streamed line by line, stoppable.
 
-The tool gets its own process group, so stopping it (SIGTERM, timeout) also stops
-whatever it started; once the tool exits, leftovers in its group are killed too,
-since its folder is about to be removed.
+The tool runs below a reaper (worker/reaper.py) in its own process group: stopping it
+(SIGTERM, timeout) stops whatever it started, a process it detaches (setsid) is still
+ended with it, and a worker killed with `kill -9` takes the tool down too.
 """
 
 from __future__ import annotations
@@ -11,12 +11,16 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 KILL_GRACE_SECONDS = 10.0  # between SIGTERM and SIGKILL; fits ECS's default 30 s stop timeout
+REAPER_GRACE_SECONDS = KILL_GRACE_SECONDS - 2  # the reaper's own SIGTERM-to-SIGKILL wait ends first
+REAPER = str(Path(__file__).with_name("reaper.py"))
 POLL_SECONDS = 0.2  # how soon a stop request or timeout is noticed
 
 
@@ -34,21 +38,31 @@ def run_tool(
     on_line: Callable[[str], None],
     stop: threading.Event,
     timeout: float = 0,
+    job_folder: str = "",
 ) -> ToolRun:
-    """Run to completion, or until `stop` is set or `timeout` seconds (0: none) pass."""
+    """Run to completion, or until `stop` is set or `timeout` seconds (0: none) pass.
+
+    `job_folder` is removed by the reaper if the worker dies while the tool runs ('' for none).
+    """
     start = time.monotonic()
+    error_read, error_write = os.pipe()  # the reaper writes here why the tool could not start
+    reaper = [sys.executable, "-I", REAPER, str(os.getpid()), str(error_write), str(REAPER_GRACE_SECONDS), job_folder]
     try:
         proc = subprocess.Popen(
-            argv,
+            [*reaper, "--", *argv],
             cwd=cwd,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            start_new_session=True,
+            start_new_session=True,  # the tool's own process group, led by its reaper
+            pass_fds=(error_write,),
         )
     except OSError as exc:
+        os.close(error_read)
         on_line(f"cannot start the tool {argv[0]!r}: {exc}")
         return ToolRun(None, time.monotonic() - start)
+    finally:
+        os.close(error_write)
     reader = threading.Thread(target=_pump, args=(proc, on_line), name="tool-output", daemon=True)
     reader.start()
     exited = threading.Event()
@@ -62,9 +76,15 @@ def run_tool(
             _terminate(proc, exited)
             break
     seconds = time.monotonic() - start
-    _signal_group(proc.pid, signal.SIGKILL)  # leftovers still holding the output pipe
+    end_process_group(proc.pid, signal.SIGKILL)  # the reaper ended the rest; this is in case it was killed
     reader.join()
-    return ToolRun(proc.wait(), seconds, stopped, timed_out)
+    code = proc.wait()
+    with os.fdopen(error_read, "rb") as errors:
+        cannot_start = errors.read().decode(errors="replace")
+    if cannot_start:
+        on_line(f"cannot start the tool {argv[0]!r}: {cannot_start}")
+        return ToolRun(None, seconds)
+    return ToolRun(code, seconds, stopped, timed_out)
 
 
 def _pump(proc: subprocess.Popen[bytes], on_line: Callable[[str], None]) -> None:
@@ -75,12 +95,13 @@ def _pump(proc: subprocess.Popen[bytes], on_line: Callable[[str], None]) -> None
 
 
 def _terminate(proc: subprocess.Popen[bytes], exited: threading.Event) -> None:
-    _signal_group(proc.pid, signal.SIGTERM)
+    end_process_group(proc.pid, signal.SIGTERM)
     if not exited.wait(KILL_GRACE_SECONDS):
-        _signal_group(proc.pid, signal.SIGKILL)
+        end_process_group(proc.pid, signal.SIGKILL)
         exited.wait()
 
 
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
+def end_process_group(pgid: int, sig: signal.Signals) -> None:
+    """Signal a tool's whole process group (its reaper passes a stop on to detached processes)."""
     with contextlib.suppress(ProcessLookupError, PermissionError):  # the group is already gone
         os.killpg(pgid, sig)

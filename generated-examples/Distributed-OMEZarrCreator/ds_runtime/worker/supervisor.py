@@ -1,7 +1,8 @@
 """DOCKER_CORES worker processes in one container, started SECONDS_TO_START apart.
 
 The supervisor passes SIGTERM and SIGINT on to its workers and waits for them, so
-that each releases its message and records its job as interrupted.
+that each releases its message and records its job as interrupted. A worker that dies
+any other way (killed, crashed) is logged and started again.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import threading
 from types import FrameType
 
 log = logging.getLogger(__name__)
+MAX_RESTARTS = 5  # per worker, so a worker that keeps dying does not spin forever
+POLL_SECONDS = 0.5
 
 
 def supervise(command: list[str], count: int, stagger_seconds: float) -> int:
@@ -34,5 +37,24 @@ def supervise(command: list[str], count: int, stagger_seconds: float) -> int:
             break
         children.append(subprocess.Popen(command))
         log.info("started worker %d of %d (pid %d)", index + 1, count, children[-1].pid)
-    codes = [child.wait() for child in children]
-    return 0 if all(code == 0 for code in codes) else 1
+    codes: dict[int, int] = {}
+    restarts = [0] * len(children)
+    while len(codes) < len(children):
+        for index, child in enumerate(children):
+            code = child.poll()
+            if code is None or index in codes:
+                continue
+            if code >= 0 or stop.is_set() or restarts[index] >= MAX_RESTARTS:
+                codes[index] = code  # it ended by itself (the queue ran dry, or it cannot work), or a stop
+                if code:
+                    log.warning("worker %d (pid %d) ended with code %d", index + 1, child.pid, code)
+                continue
+            # Killed by a signal (the OOM killer, kill -9): its job comes back after the visibility timeout.
+            restarts[index] += 1
+            children[index] = subprocess.Popen(command)
+            log.warning(
+                "worker %d (pid %d) was killed (code %d): restarted as pid %d (restart %d of at most %d)",
+                *(index + 1, child.pid, code, children[index].pid, restarts[index], MAX_RESTARTS),
+            )
+        stop.wait(POLL_SECONDS)
+    return 0 if all(code == 0 for code in codes.values()) else 1

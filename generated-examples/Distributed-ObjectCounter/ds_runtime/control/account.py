@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
-from ..buckets import allowed_buckets, writable_buckets
+from ..buckets import allowed_buckets, resolve
+from ..jobs import Job
+from ..outcomes import default_prefix
 from .context import Context, error_code
 
 
@@ -33,15 +38,53 @@ def _statement(actions: list[str], resources: list[str], **extra: Any) -> dict[s
     return {"Effect": "Allow", "Action": actions, "Resource": resources, **extra}
 
 
-def roles(ctx: Context) -> list[Role]:
+def _arns(ctx: Context) -> dict[str, Any]:
+    """This app's own resources, by kind, as IAM ARNs."""
     c, region, account = ctx.config, ctx.config.AWS_REGION, ctx.account_id
-    queues = [ctx.queue_arn(c.SQS_QUEUE_NAME), ctx.queue_arn(c.SQS_DEAD_LETTER_QUEUE)]
-    log_groups = [f"arn:aws:logs:{region}:{account}:log-group:{g}:*" for g in ctx.log_groups]
-    cluster = f"arn:aws:ecs:{region}:{account}:cluster/{c.ECS_CLUSTER}"
-    container_instances = f"arn:aws:ecs:{region}:{account}:container-instance/{c.ECS_CLUSTER}/*"
-    logs_write = _statement(["logs:CreateLogStream", "logs:PutLogEvents"], log_groups)
     function = f"{c.APP_NAME}-teardown"
+    return {
+        "queue": ctx.queue_arn(c.SQS_QUEUE_NAME),
+        "dlq": ctx.queue_arn(c.SQS_DEAD_LETTER_QUEUE),
+        "log_groups": [f"arn:aws:logs:{region}:{account}:log-group:{g}:*" for g in ctx.log_groups],
+        "cluster": f"arn:aws:ecs:{region}:{account}:cluster/{c.ECS_CLUSTER}",
+        "container_instances": f"arn:aws:ecs:{region}:{account}:container-instance/{c.ECS_CLUSTER}/*",
+        "service": f"arn:aws:ecs:{region}:{account}:service/{c.ECS_CLUSTER}/{ctx.service_name}",
+        "services": f"arn:aws:ecs:{region}:{account}:service/{c.ECS_CLUSTER}/*",
+        "rule": f"arn:aws:events:{region}:{account}:rule/{c.APP_NAME}-caps",
+        "alarms": f"arn:aws:cloudwatch:{region}:{account}:alarm:{c.APP_NAME}-*",
+        "dashboard": f"arn:aws:cloudwatch::{account}:dashboard/{ctx.dashboard_name}",
+        "function": f"arn:aws:lambda:{region}:{account}:function:{function}",
+        "function_logs": f"arn:aws:logs:{region}:{account}:log-group:/aws/lambda/{function}:*",
+    }
+
+
+def _tagged(c: Any, key: str = "ec2:ResourceTag") -> dict[str, Any]:
+    """Only what carries this app's tag (ds:app = APP_NAME)."""
+    return {"StringEquals": {f"{key}/ds:app": c.APP_NAME}}
+
+
+def ecr_repository(image: str) -> str | None:
+    """The ECR repository ARN of an image in ECR (account.dkr.ecr.region.amazonaws.com/name:tag), else None."""
+    match = re.fullmatch(r"(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com/([^:@]+)(?:[:@].*)?", image)
+    return f"arn:aws:ecr:{match[2]}:{match[1]}:repository/{match[3]}" if match else None
+
+
+def roles(ctx: Context) -> list[Role]:
+    c, a = ctx.config, _arns(ctx)
+    logs_write = _statement(["logs:CreateLogStream", "logs:PutLogEvents"], a["log_groups"])
     instance_role = role_name(ctx, "instance")
+    # Machines pull the worker image only: from its ECR repository, or (Docker Hub) no ECR access at all.
+    repository = ecr_repository(c.DOCKERHUB_TAG)
+    pull = (
+        [
+            _statement(["ecr:GetAuthorizationToken"], ["*"]),  # no resource-level permissions in IAM
+            _statement(
+                ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"], [repository]
+            ),
+        ]
+        if repository
+        else []
+    )
     return [
         Role(
             instance_role,
@@ -50,20 +93,12 @@ def roles(ctx: Context) -> list[Role]:
             _policy(
                 _statement(
                     ["ecs:RegisterContainerInstance", "ecs:DeregisterContainerInstance", "ecs:Submit*"],
-                    [cluster, container_instances],
+                    [a["cluster"], a["container_instances"]],
                 ),
-                _statement(["ecs:Poll", "ecs:StartTelemetrySession"], [container_instances]),
+                _statement(["ecs:Poll", "ecs:StartTelemetrySession"], [a["container_instances"]]),
                 # These actions have no resource-level permissions in IAM.
-                _statement(
-                    [
-                        "ecs:DiscoverPollEndpoint",
-                        "ec2:DescribeTags",
-                        "ecr:GetAuthorizationToken",
-                        "ecr:BatchGetImage",
-                        "ecr:GetDownloadUrlForLayer",
-                    ],
-                    ["*"],
-                ),
+                _statement(["ecs:DiscoverPollEndpoint", "ec2:DescribeTags"], ["*"]),
+                *pull,
                 logs_write,
             ),
         ),
@@ -72,110 +107,263 @@ def roles(ctx: Context) -> list[Role]:
             "spotfleet.amazonaws.com",
             _policy(
                 _statement(
-                    [
-                        "ec2:RequestSpotInstances",
-                        "ec2:RunInstances",
-                        "ec2:CreateTags",
-                        "ec2:DescribeImages",
-                        "ec2:DescribeSubnets",
-                        "ec2:DescribeInstanceStatus",
-                    ],
-                    ["*"],
-                ),
-                # It may only terminate this app's machines.
+                    ["ec2:DescribeImages", "ec2:DescribeSubnets", "ec2:DescribeInstanceStatus"], ["*"]
+                ),  # no resource-level permissions in IAM
+                # Machines are launched only with this app's tag (startCluster's TagSpecifications) ...
                 _statement(
-                    ["ec2:TerminateInstances"],
-                    ["*"],
-                    Condition={"StringEquals": {"ec2:ResourceTag/ds:app": c.APP_NAME}},
+                    ["ec2:RunInstances", "ec2:RequestSpotInstances"],
+                    ["arn:aws:ec2:*:*:instance/*", "arn:aws:ec2:*:*:spot-instances-request/*"],
+                    Condition=_tagged(c, "aws:RequestTag"),
                 ),
+                _statement(
+                    ["ec2:RunInstances"],
+                    [
+                        f"arn:aws:ec2:*:*:{kind}"
+                        for kind in (
+                            "image/*",
+                            "subnet/*",
+                            "network-interface/*",
+                            "security-group/*",
+                            "volume/*",
+                            "key-pair/*",
+                        )
+                    ],
+                ),
+                # ... tags are written only as machines are launched, and only this app's ...
+                _statement(
+                    ["ec2:CreateTags"],
+                    ["*"],
+                    Condition={
+                        **_tagged(c, "aws:RequestTag"),
+                        "ForAnyValue:StringEquals": {"ec2:CreateAction": ["RunInstances", "RequestSpotInstances"]},
+                    },
+                ),
+                # ... and only this app's machines are terminated.
+                _statement(["ec2:TerminateInstances"], ["*"], Condition=_tagged(c)),
                 _statement(["iam:PassRole"], [ctx.role_arn(instance_role)]),
             ),
         ),
         Role(
             role_name(ctx, "task"),
             "ecs-tasks.amazonaws.com",
+            # The worker (and the tool, which gets these credentials): read inputs, write outputs and
+            # outcome records, take jobs from its queue. Nothing is deleted in S3; the dead-letter queue
+            # is only sent to (a job that failed for good), never read.
             _policy(
                 *_bucket_statements(ctx),
                 _statement(
-                    [
-                        "sqs:ReceiveMessage",
-                        "sqs:DeleteMessage",
-                        "sqs:ChangeMessageVisibility",
-                        "sqs:GetQueueUrl",
-                        "sqs:GetQueueAttributes",
-                    ],
-                    queues,
+                    ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:SendMessage"],
+                    [a["queue"]],
                 ),
+                _statement(["sqs:SendMessage", "sqs:GetQueueUrl"], [a["dlq"]]),
                 logs_write,
-                _statement(["cloudwatch:PutMetricData"], ["*"]),
             ),
         ),
         Role(
             role_name(ctx, "monitor"),
             "lambda.amazonaws.com",
             _policy(
-                # DescribeInstances: the machine-hours of a run, for MAX_COST.
-                _statement(
-                    ["ec2:CancelSpotFleetRequests", "ec2:DescribeSpotFleetRequests", "ec2:DescribeInstances"], ["*"]
-                ),
-                _statement(
-                    ["events:ListTargetsByRule", "events:RemoveTargets", "events:DeleteRule"],
-                    [f"arn:aws:events:{region}:{account}:rule/{c.APP_NAME}-caps"],
-                ),
+                # Describe*: no resource-level permissions in IAM. DescribeInstances: the machine-hours, for MAX_COST.
+                _statement(["ec2:DescribeSpotFleetRequests", "ec2:DescribeInstances"], ["*"]),
+                # Only this app's fleet (startCluster tags the fleet request).
+                _statement(["ec2:CancelSpotFleetRequests"], ["*"], Condition=_tagged(c)),
+                _statement(["events:ListTargetsByRule", "events:RemoveTargets", "events:DeleteRule"], [a["rule"]]),
+                # Only this app's service; the cluster (maybe the shared `default`) is read, and deleted only
+                # when teardown finds it empty (ECS refuses to delete a cluster with services or machines).
+                _statement(["ecs:UpdateService", "ecs:DeleteService"], [a["service"]]),
+                # Reading every service of the cluster tells whether it is unused (then it is deleted).
+                _statement(["ecs:DescribeServices"], [a["services"]]),
                 _statement(
                     [
-                        "ecs:UpdateService",
-                        "ecs:DeleteService",
                         "ecs:DescribeClusters",
                         "ecs:ListServices",
                         "ecs:ListTasks",
                         "ecs:ListContainerInstances",
                         "ecs:DeleteCluster",
                     ],
-                    [cluster, f"arn:aws:ecs:{region}:{account}:service/{c.ECS_CLUSTER}/*"],
+                    [a["cluster"]],
                 ),
-                _statement(["ecs:ListTaskDefinitions", "ecs:DeregisterTaskDefinition"], ["*"]),
+                _statement(["ecs:ListTaskDefinitions", "ecs:DeregisterTaskDefinition"], ["*"]),  # none resource-level
                 _statement(
                     ["sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ListDeadLetterSourceQueues", "sqs:DeleteQueue"],
-                    queues,
+                    [a["queue"], a["dlq"]],
                 ),
                 _statement(["cloudwatch:DescribeAlarms"], ["*"]),
-                _statement(
-                    ["cloudwatch:DeleteAlarms", "cloudwatch:DeleteDashboards"],
-                    [
-                        f"arn:aws:cloudwatch:{region}:{account}:alarm:{c.APP_NAME}-*",
-                        f"arn:aws:cloudwatch::{account}:dashboard/{ctx.dashboard_name}",
-                    ],
-                ),
-                _statement(["logs:DescribeLogGroups", "logs:CreateExportTask", "logs:DescribeExportTasks"], ["*"]),
-                _statement(["lambda:DeleteFunction"], [f"arn:aws:lambda:{region}:{account}:function:{function}"]),
-                _statement(
-                    ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-                    [f"arn:aws:logs:{region}:{account}:log-group:/aws/lambda/{function}:*"],
-                ),
+                _statement(["cloudwatch:DeleteAlarms", "cloudwatch:DeleteDashboards"], [a["alarms"], a["dashboard"]]),
+                _statement(["logs:DescribeLogGroups", "logs:DescribeExportTasks"], ["*"]),
+                _statement(["logs:CreateExportTask"], a["log_groups"]),
+                _statement(["lambda:DeleteFunction"], [a["function"]]),
+                _statement(["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"], [a["function_logs"]]),
             ),
         ),
     ]
 
 
+def user_policy(ctx: Context) -> dict[str, Any]:
+    """What the person running the commands (setup, submitJob, startCluster, monitor, status, retryFailed,
+    cleanup, estimate, uploadInputs, downloadOutputs) needs, as one policy. setupAccount and undoAccount,
+    which create and delete IAM roles, are for an administrator and are not in it."""
+    c, a = ctx.config, _arns(ctx)
+    buckets = sorted(allowed_buckets(ctx.spec, c.AWS_BUCKET, c.worker_config()))
+    roles = [ctx.role_arn(role_name(ctx, kind)) for kind in ("instance", "fleet", "task", "monitor")]
+    return _policy(
+        _statement(["s3:ListBucket"], [f"arn:aws:s3:::{b}" for b in buckets]),
+        _statement(["s3:GetObject", "s3:PutObject"], [f"arn:aws:s3:::{b}/*" for b in buckets]),
+        _statement(
+            [
+                "sqs:CreateQueue",
+                "sqs:GetQueueUrl",
+                "sqs:GetQueueAttributes",
+                "sqs:SetQueueAttributes",
+                "sqs:SendMessage",
+                "sqs:ReceiveMessage",
+                "sqs:DeleteMessage",
+                "sqs:ChangeMessageVisibility",
+                "sqs:DeleteQueue",
+                "sqs:TagQueue",
+            ],
+            [a["queue"], a["dlq"]],
+        ),
+        # The run's roles: read (setup checks the task role), passed to ECS, EC2 and Lambda, and the task
+        # role's output grant (submitJob).
+        _statement(["iam:GetRole", "iam:PassRole"], roles),
+        _statement(["iam:GetRolePolicy", "iam:PutRolePolicy"], [roles[2]]),
+        _statement(
+            [
+                "ecs:CreateCluster",
+                "ecs:DescribeClusters",
+                "ecs:DeleteCluster",
+                "ecs:ListServices",
+                "ecs:ListTasks",
+                "ecs:ListContainerInstances",
+                "ecs:TagResource",
+            ],
+            [a["cluster"]],
+        ),
+        _statement(
+            ["ecs:CreateService", "ecs:UpdateService", "ecs:DeleteService", "ecs:TagResource"],
+            [a["service"]],
+        ),
+        _statement(["ecs:DescribeServices"], [a["services"]]),  # teardown reads the cluster's services
+        # No resource-level permissions in IAM for these.
+        _statement(
+            [
+                "ecs:RegisterTaskDefinition",
+                "ecs:DescribeTaskDefinition",
+                "ecs:DeregisterTaskDefinition",
+                "ecs:ListTaskDefinitions",
+                "ec2:DescribeSpotFleetRequests",
+                "ec2:DescribeSpotFleetInstances",
+                "ec2:DescribeSpotFleetRequestHistory",
+                "ec2:DescribeInstances",
+                "ec2:DescribeSubnets",
+                "ec2:DescribeSpotPriceHistory",
+                "logs:DescribeLogGroups",
+                "logs:DescribeExportTasks",
+                "cloudwatch:DescribeAlarms",
+                "cloudwatch:ListDashboards",
+            ],
+            ["*"],
+        ),
+        # A fleet is requested with this app's tag, and only fleets with it are changed or cancelled.
+        _statement(["ec2:RequestSpotFleet"], ["*"], Condition=_tagged(c, "aws:RequestTag")),
+        _statement(
+            ["ec2:CreateTags"],
+            ["*"],
+            Condition={"StringEquals": {"ec2:CreateAction": "RequestSpotFleet", "aws:RequestTag/ds:app": c.APP_NAME}},
+        ),
+        _statement(["ec2:ModifySpotFleetRequest", "ec2:CancelSpotFleetRequests"], ["*"], Condition=_tagged(c)),
+        _statement(["ssm:GetParameter"], [f"arn:aws:ssm:{c.AWS_REGION}::parameter/aws/service/*"]),
+        _statement(
+            [
+                "logs:CreateLogGroup",
+                "logs:PutRetentionPolicy",
+                "logs:DeleteLogGroup",
+                "logs:CreateExportTask",
+                "logs:TagResource",
+            ],
+            a["log_groups"],
+        ),
+        _statement(["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms"], [a["alarms"]]),
+        _statement(["cloudwatch:PutDashboard", "cloudwatch:DeleteDashboards"], [a["dashboard"]]),
+        _statement(
+            [
+                "events:PutRule",
+                "events:PutTargets",
+                "events:RemoveTargets",
+                "events:DeleteRule",
+                "events:DescribeRule",
+                "events:ListTargetsByRule",
+                "events:TagResource",
+            ],
+            [a["rule"]],
+        ),
+        _statement(
+            [
+                "lambda:CreateFunction",
+                "lambda:UpdateFunctionCode",
+                "lambda:UpdateFunctionConfiguration",
+                "lambda:AddPermission",
+                "lambda:GetFunction",
+                "lambda:DeleteFunction",
+                "lambda:TagResource",
+            ],
+            [a["function"]],
+        ),
+    )
+
+
 def _bucket_statements(ctx: Context) -> list[dict[str, Any]]:
-    """The containers' S3 access: read every bucket the run may touch, write where outputs may go.
+    """The containers' S3 access: read every bucket the run may touch, write only outcome records here.
 
     Split by direction so that a bucket only read (e.g. DCP's SOURCE_BUCKET) cannot be
-    written by a worker; JOB_BUCKETS's may be either, as jobs choose. Deleting stays
-    with AWS_BUCKET, the run's own. Changing config.py's buckets needs setupAccount again.
+    written by a worker. Output writes are granted per Job file by submitJob
+    (`allow_outputs`), under the jobs' own output prefixes. Nothing is deleted.
+    Changing config.py's buckets needs setupAccount again.
     """
     c = ctx.config
     read = sorted(allowed_buckets(ctx.spec, c.AWS_BUCKET, c.worker_config()))
-    write = sorted(writable_buckets(ctx.spec, c.AWS_BUCKET, c.worker_config()))
-    # `--acl` in the upload flags sets each object's ACL as it is written: IAM asks for PutObjectAcl.
-    put = ["s3:PutObject", "s3:PutObjectAcl"] if ctx.spec.upload_flags else ["s3:PutObject"]
     return [
         _statement(["s3:ListBucket"], [f"arn:aws:s3:::{b}" for b in read]),
         _statement(["s3:GetObject"], [f"arn:aws:s3:::{b}/*" for b in read]),
-        _statement(put, [f"arn:aws:s3:::{b}/*" for b in write]),
-        _statement(["s3:DeleteObject"], [f"arn:aws:s3:::{c.AWS_BUCKET}/*"]),
+        _statement(["s3:PutObject"], [f"arn:aws:s3:::{c.AWS_BUCKET}/{default_prefix(c.APP_NAME)}/*"]),
     ]
+
+
+OUTPUTS_POLICY = "ds-outputs"
+MAX_OUTPUT_PREFIXES = 40  # keeps the role's inline policies far under IAM's 10,240 characters
+
+
+def output_prefixes(ctx: Context, jobs: Iterable[Job], known: Iterable[str] = ()) -> list[str]:
+    """`bucket/prefix/` of every job's outputs (and `known` ones), as few as MAX_OUTPUT_PREFIXES:
+    when there are more, each is replaced by its parent folder until they fit."""
+    config = ctx.config.worker_config()
+    found = set(known)
+    for job in jobs:
+        bucket = resolve(ctx.spec.output_bucket, job.values, config, ctx.config.AWS_BUCKET)
+        found.add(f"{bucket}/{ctx.spec.output_key(job.values, job.job_id)}/")
+    while True:
+        # A prefix inside another one adds nothing.
+        kept = sorted(p for p in found if not any(p != q and p.startswith(q) for q in found))
+        if len(kept) <= MAX_OUTPUT_PREFIXES:
+            return kept
+        found = {p.rstrip("/").rsplit("/", 1)[0] + "/" for p in kept}
+
+
+def allow_outputs(ctx: Context, jobs: list[Job]) -> None:
+    """Let the task role write under these jobs' output prefixes, besides those allowed before."""
+    iam, name = ctx.client("iam"), role_name(ctx, "task")
+    try:
+        old = iam.get_role_policy(RoleName=name, PolicyName=OUTPUTS_POLICY)["PolicyDocument"]
+        old = json.loads(unquote(old)) if isinstance(old, str) else old
+        known = [r.removeprefix("arn:aws:s3:::").removesuffix("*") for r in old["Statement"][0]["Resource"]]
+    except iam.exceptions.NoSuchEntityException:
+        known = []
+    prefixes = output_prefixes(ctx, jobs, known)
+    # `--acl` in the upload flags sets each object's ACL as it is written: IAM asks for PutObjectAcl.
+    put = ["s3:PutObject", "s3:PutObjectAcl"] if ctx.spec.upload_flags else ["s3:PutObject"]
+    policy = _policy(_statement(put, [f"arn:aws:s3:::{p}*" for p in prefixes]))
+    iam.put_role_policy(RoleName=name, PolicyName=OUTPUTS_POLICY, PolicyDocument=json.dumps(policy))
 
 
 def _policy(*statements: dict[str, Any]) -> dict[str, Any]:
@@ -192,6 +380,12 @@ def _trust(service: str) -> str:
 
 
 POLICY_NAME = "ds-least-privilege"
+
+
+def print_user_policy(ctx: Context) -> int:
+    """`setupAccount --print-policy`: the commands' policy as JSON, for an administrator to grant; creates nothing."""
+    ctx.console.print_json(json.dumps(user_policy(ctx)))
+    return 0
 
 
 def setup_account(ctx: Context) -> int:
@@ -235,6 +429,8 @@ def undo_account(ctx: Context) -> int:
         iam.delete_instance_profile(InstanceProfileName=profile)
     for role in roles(ctx):
         try:
+            with contextlib.suppress(iam.exceptions.NoSuchEntityException):  # only the task role has it
+                iam.delete_role_policy(RoleName=role.name, PolicyName=OUTPUTS_POLICY)
             iam.delete_role_policy(RoleName=role.name, PolicyName=POLICY_NAME)
             iam.delete_role(RoleName=role.name)
             ctx.console.print(f"role {role.name}: deleted")
