@@ -14,6 +14,7 @@ from moto import mock_aws
 
 from ds_runtime.control.account import setup_account
 from ds_runtime.control.cli import main
+from ds_runtime.control.job_sources import listing_rows
 from ds_runtime.control.setup import setup
 from ds_runtime.local import fast_sqs
 from tests._control_support import APP, make_ctx, queue_counts, write_config, write_spec
@@ -213,6 +214,14 @@ def test_a_column_no_field_takes_is_refused_with_the_fix(ready: Path, capsys: py
     assert not out.exists()
 
 
+def test_a_column_of_a_shared_field_is_refused_with_the_fix(ready: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    table = ready / "jobs.csv"
+    table.write_text("image,method,min_area\ninputs/a.png,otsu,5\n")
+    out = ready / "t.json"
+    assert run(ready, COUNTER_TOOL, "makeJobs", "table", str(table), "--set", "output=res/", "--out", str(out)) == 2
+    assert "min_area is a shared field" in capsys.readouterr().err and not out.exists()
+
+
 def test_an_existing_file_is_never_replaced_without_force(ready: Path, capsys: pytest.CaptureFixture[str]) -> None:
     table = ready / "jobs.csv"
     table.write_text("image,method\ninputs/a.png,otsu\n")
@@ -239,3 +248,10 @@ def test_images_of_the_same_stem_clash_and_nothing_is_written(ready: Path, capsy
     assert f"groups[1] ({folder / 'b' / 'coins.tif'}): writes the same output folder as groups[0]" in err
     assert "s3://echo-bucket/r/coins/otsu/" in err
     assert not out.exists()
+
+
+def test_a_pattern_field_named_twice_must_match_the_same_text() -> None:
+    keys = ["imgs/P1/P1_A01_w1.tif", "imgs/P1/P2_A02_w1.tif", "imgs/P1/P1_A03_w2.tif", "imgs/P1/sub/P1_A04_w1.tif"]
+    rows = listing_rows(((k, k) for k in keys), "imgs/", "{plate}/{plate}_{well}_w*.tif", None, with_key=False)
+    assert [row.values for row in rows] == [{"plate": "P1", "well": "A01"}, {"plate": "P1", "well": "A03"}]
+    assert rows[1].origin == "imgs/P1/P1_A03_w2.tif"  # a {field} never crosses a /, so sub/ does not match

@@ -25,6 +25,11 @@ from .data import chosen_bucket
 from .job_sources import KEY_COLUMN, Row, listing_rows, loaddata_rows, local_keys, s3_keys, table_rows
 
 SHOWN = 3  # jobs printed before writing
+EXAMPLES = """Write a DS-format Job file from data; every job is checked as submitJob checks it. E.g.:
+  makeJobs listing projects/x/images/ --pattern '{plate}/{well}_s{site}_w*.tif' --set output=... --out files/p1.json
+  makeJobs loaddata load_data.csv --group-by Metadata_Plate,Metadata_Well --set output=... --out files/p1.json
+  makeJobs table jobs.tsv --map COLUMN=FIELD --set output=... --out files/jobs.json
+`run.py makeJobs SOURCE --help` for each source's options."""
 FIX = "fix those rows, map columns with --map COLUMN=FIELD, or give every job a value with --set FIELD=VALUE"
 
 
@@ -34,7 +39,12 @@ def add_parser(commands: Any) -> None:
     common.add_argument("--out", type=Path, required=True, help="the Job file to write, e.g. files/plate1.json")
     common.add_argument("--force", action="store_true", help="replace --out if it exists")
     common.add_argument(
-        "--set", dest="sets", action="append", default=[], metavar="FIELD=VALUE", help="a shared field (repeatable)"
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="a shared field, or a job field with one value for every job (repeatable)",
     )
     common.add_argument(
         "--map",
@@ -44,7 +54,12 @@ def add_parser(commands: Any) -> None:
         metavar="COLUMN=FIELD",
         help="the job field a column fills (FIELD.KEY: a key of a mapping field; COLUMN=: leave it out)",
     )
-    make = commands.add_parser("makeJobs", help="write a Job file from a LoadData CSV, a listing of files, or a table")
+    make = commands.add_parser(
+        "makeJobs",
+        help="write a Job file from a LoadData CSV, a listing of files, or a table",
+        description=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sources = make.add_subparsers(dest="source", required=True, metavar="SOURCE")
     load = sources.add_parser("loaddata", parents=[common], help="one job per group of a LoadData CSV's rows")
     load.add_argument("csv", type=Path, help="the LoadData CSV")
@@ -52,7 +67,9 @@ def add_parser(commands: Any) -> None:
     listing = sources.add_parser(
         "listing", parents=[common], help="one job per group of files under an S3 prefix (or a local folder)"
     )
-    listing.add_argument("prefix", help="S3 prefix in the bucket, e.g. projects/demo/images/")
+    listing.add_argument(
+        "prefix", nargs="?", default="", help="S3 prefix in the bucket, e.g. projects/demo/images/ (default: all)"
+    )
     listing.add_argument("--pattern", required=True, help="path after the prefix, e.g. '{plate}/{well}_s{site}.tif'")
     listing.add_argument("--group-by", help="fields of the pattern that make a job (default: all of them)")
     listing.add_argument("--bucket", help="a bucket of this run (default AWS_BUCKET)")
@@ -128,6 +145,11 @@ def _targets(spec: ToolSpec, columns: list[str], maps: dict[str, str], every_job
             continue
         name, dot, key = target.partition(".")
         field = job_fields.get(name)
+        if field is None and any(name in f.keys for f in spec.shared_fields):
+            raise CommandError(
+                f"column {column!r}: {name} is a shared field, one value for every job; give it with --set {name}=VALUE"
+                f" and leave the column out with --map {column}="
+            )
         if field is None or (dot and (field.type != "mapping" or not key)):
             kinds = "a job field, or MAPPING.KEY" if mappings else "a job field"
             raise CommandError(
