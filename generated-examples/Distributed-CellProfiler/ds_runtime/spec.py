@@ -652,18 +652,30 @@ class ToolSpec(_Strict):
         prefix = self.output_key(values, job_id)
         if not self.own_output_folder:
             return prefix
-        own = render(self.own_output_folder, self._fill(values, job_id))
-        return join_key(prefix, safe_key(own, what="own output folder")).rstrip("/")
+        own = self._folder(self.own_output_folder, values, job_id, "own output folder")
+        return join_key(prefix, own).rstrip("/")
 
     def output_key(self, values: Mapping[str, Any], job_id: str) -> str:
         """The job's S3 output prefix (no trailing slash), refused if it would escape."""
-        rendered = render(self.output_prefix, self._fill(values, job_id))
-        key = safe_key(rendered, what="output prefix").rstrip("/")
+        return self._folder(self.output_prefix, values, job_id, "output prefix")
+
+    def _folder(self, template: str, values: Mapping[str, Any], job_id: str, what: str) -> str:
+        """A folder key from a template, refused if it escapes or if a part of it is empty for this job.
+
+        An empty part (`out//x`, `out/` from `{output}/{sample}`) would make the job's folder
+        another's, or the shared prefix itself: CHECK_IF_DONE_BOOL would then count files
+        that other jobs wrote and skip a job that never ran.
+        """
+        rendered = render(template, self._fill(values, job_id))
+        key = safe_key(rendered, what=what).rstrip("/")
         if not key:
-            raise ValueError("output prefix is empty for this job")
+            raise ValueError(f"{what} is empty for this job")
+        parts = rendered[:-1].split("/") if template.endswith("/") else rendered.split("/")
+        if "" in parts:
+            raise ValueError(f"{what} {rendered!r} has an empty part for this job ({template!r}); give it a value")
         size = len(key.encode())
         if size + 2 > S3_MAX_KEY_BYTES:  # no room left for `/<file>` under it
-            raise ValueError(f"output prefix is {size} bytes; S3 keys under it would pass {S3_MAX_KEY_BYTES}")
+            raise ValueError(f"{what} is {size} bytes; S3 keys under it would pass {S3_MAX_KEY_BYTES}")
         return key
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from .buckets import job_bucket_problems
 from .config import DSConfig
+from .job_clashes import Where, clash_problems
 from .jsonfile import read_json
 from .placeholders import placeholders
 from .spec import JobError, ToolSpec
@@ -66,34 +67,46 @@ def read_run_jobs(path: str | Path, spec: ToolSpec, config: DSConfig) -> list[Jo
     return jobs
 
 
-def check_run(jobs: list[Job], spec: ToolSpec, config: DSConfig, source: str) -> None:
-    """Every bucket a job names is one the run may touch, and its upload flags can be used.
+def check_run(
+    jobs: list[Job], spec: ToolSpec, config: DSConfig, source: str, where: Where | None = None, unsent: str = "sent"
+) -> None:
+    """Every bucket a job names is one the run may touch, its upload flags can be used, and no two
+    jobs duplicate or overlap each other's outputs (job_clashes).
 
-    JobFileError lists every problem at once, so nothing is sent.
+    JobFileError lists every problem at once, so nothing is sent (`unsent`: or written).
     """
+    where = where or _list_position(spec)
     job_fields = {f.name for f in spec.job_fields}
     flags_per_job = any(name.strip() in job_fields for name, _ in placeholders(spec.upload_flags))
     settings = config.worker_config()
     problems: list[str] = []
     for index, job in enumerate(jobs):
-        where = f"{spec.job_list_key}[{index}]"
         for field, problem in job_bucket_problems(spec, job.values, config.AWS_BUCKET, settings):
-            problems.append(f"{where if field in job_fields else 'shared'}: {field}: {problem}")
+            problems.append(f"{where(index) if field in job_fields else 'shared'}: {field}: {problem}")
         try:
             parse_upload_flags(spec.upload_text(job.values, settings))
         except UploadFlagsError as exc:
-            problems.append(f"{where if flags_per_job else 'shared'}: upload_flags: {exc}")
-    _raise_if(problems, source)
+            problems.append(f"{where(index) if flags_per_job else 'shared'}: upload_flags: {exc}")
+    problems += clash_problems(jobs, spec, config.AWS_BUCKET, settings, bool(config.CHECK_IF_DONE_BOOL), where)
+    _raise_if(problems, source, unsent)
 
 
-def _raise_if(problems: list[str], source: str) -> None:
+def _list_position(spec: ToolSpec) -> Where:
+    return lambda index: f"{spec.job_list_key}[{index}]"
+
+
+def _raise_if(problems: list[str], source: str, unsent: str = "sent") -> None:
     if problems:
         # The same shared-key problem repeats for every job: say it once.
         unique = list(dict.fromkeys(problems))
-        raise JobFileError(f"{source}: {len(unique)} problem(s), nothing was sent:\n  " + "\n  ".join(unique))
+        raise JobFileError(f"{source}: {len(unique)} problem(s), nothing was {unsent}:\n  " + "\n  ".join(unique))
 
 
-def jobs_from_data(data: Any, spec: ToolSpec, source: str = "job file") -> list[Job]:
+def jobs_from_data(
+    data: Any, spec: ToolSpec, source: str = "job file", where: Where | None = None, unsent: str = "sent"
+) -> list[Job]:
+    """The checked jobs of a Job file's data; `where` names a job's position for problems (default groups[i])."""
+    where = where or _list_position(spec)
     key = spec.job_list_key
     if not isinstance(data, dict):
         raise JobFileError(f"{source}: must be a JSON object with shared keys and a list {key!r}")
@@ -106,26 +119,26 @@ def jobs_from_data(data: Any, spec: ToolSpec, source: str = "job file") -> list[
     problems: list[str] = []
     jobs: list[Job] = []
     for index, group in enumerate(groups):
-        where = f"{key}[{index}]"
+        place = where(index)
         if not isinstance(group, dict):
             if len(spec.job_fields) != 1 or isinstance(group, list):
-                problems.append(f"{where}: must be an object of job fields, got {type(group).__name__}")
+                problems.append(f"{place}: must be an object of job fields, got {type(group).__name__}")
                 continue
             # A bare value (e.g. "plates": ["P1", "P2"]) is the tool's only job field.
             group = {spec.job_fields[0].name: group}
         group = {k: v for k, v in group.items() if not str(k).startswith("_comment")}
         try:
-            values = spec.check_job(shared, group, where)
+            values = spec.check_job(shared, group, place)
         except JobError as exc:
             problems.extend(f"{w}: {f}: {m}" for w, f, m in exc.problems)
             continue
         job = Job(job_id_of(values), values)
         size = len(job.message_body().encode())
         if size > SQS_MAX_MESSAGE_BYTES:
-            problems.append(f"{where}: message is {size} bytes, over SQS's {SQS_MAX_MESSAGE_BYTES}; shorten its values")
+            problems.append(f"{place}: message is {size} bytes, over SQS's {SQS_MAX_MESSAGE_BYTES}; shorten its values")
             continue
         jobs.append(job)
-    _raise_if(problems, source)
+    _raise_if(problems, source, unsent)
     return jobs
 
 

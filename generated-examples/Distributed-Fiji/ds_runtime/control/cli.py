@@ -23,6 +23,8 @@ from .context import AWS_ERRORS, CommandError, Context
 from .data import download_outputs, upload_inputs
 from .estimate import estimate_command
 from .image import build_image, parse_build_args
+from .make_jobs import add_parser as add_make_jobs_parser
+from .make_jobs import make_jobs_command
 from .monitor import load_monitor_file, monitor
 from .retry import retry_failed
 from .setup import setup
@@ -76,6 +78,7 @@ def parser() -> argparse.ArgumentParser:
         help="'cheapest' (or True, as in DS): after 15 minutes, stop replacing machines lost to spot interruptions",
     )
     mon.add_argument("--interval", type=float, default=60, help="seconds between looks at the queue (default 60)")
+    add_make_jobs_parser(commands)
     cost = commands.add_parser("estimate", help="what a Job file will cost and when it will finish (nothing starts)")
     cost.add_argument("jobfile", type=Path, help="a Job file, e.g. files/exampleJob.json")
     cost.add_argument("fleetfile", type=Path, nargs="?", help="a Fleet file: prices in its subnets' zones only")
@@ -150,6 +153,8 @@ def run_command(args: argparse.Namespace, ctx: Context) -> int:
         return setup(ctx)
     if args.command == "submitJob":
         return submit(ctx, args.jobfile)
+    if args.command == "makeJobs":
+        return make_jobs_command(ctx, args)
     if args.command == "startCluster":
         confirm = confirm_policy(ctx, args.yes, "startCluster")  # refuses at once without a terminal or --yes
         return start_cluster(ctx, args.fleetfile, wait_seconds=args.wait, confirm=confirm, job_seconds=args.job_seconds)
