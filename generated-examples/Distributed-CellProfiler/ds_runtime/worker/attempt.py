@@ -23,6 +23,7 @@ class Result:
     exit_code: int | None = None
     tool_seconds: float = 0.0
     error: str = ""
+    permanent: bool = False  # failures.py: no retry can make it pass
 
 
 def run_attempt(ctx: WorkerContext, job: Job, output_bucket: str, output_prefix: str, log: JobLog) -> Result:

@@ -28,6 +28,7 @@ from rich.table import Table
 from ..aws import queue_load
 from ..jobs import JOB_ID_KEY, job_id_of
 from ..outcomes import Outcome, default_prefix, latest_keys, read_outcome
+from ..worker.failures import REASON_ATTRIBUTE
 from .context import Context, error_code
 
 PEEK_LIMIT = 1000  # dead-letter messages looked at; the count above them comes from SQS
@@ -43,6 +44,7 @@ class DeadLetter:
     message_id: str
     receipt_handle: str
     receive_count: int
+    reason: str = ""  # why a worker dead-lettered it at once (a permanent failure); '' after JOB_RETRIES tries
 
 
 def job_id_of_body(body: str) -> str:
@@ -72,6 +74,7 @@ def receive_dead_letters(ctx: Context, url: str, visibility: int, limit: int = P
             VisibilityTimeout=visibility,
             WaitTimeSeconds=0,
             AttributeNames=["ApproximateReceiveCount"],
+            MessageAttributeNames=[REASON_ATTRIBUTE],
         ).get("Messages", [])
         if not messages:
             break
@@ -79,8 +82,9 @@ def receive_dead_letters(ctx: Context, url: str, visibility: int, limit: int = P
         quiet = 0 if new else quiet + 1
         for m in new:
             count = int(m.get("Attributes", {}).get("ApproximateReceiveCount", 0))
+            reason = m.get("MessageAttributes", {}).get(REASON_ATTRIBUTE, {}).get("StringValue", "")
             seen[m["MessageId"]] = DeadLetter(
-                job_id_of_body(m["Body"]), m["Body"], m["MessageId"], m["ReceiptHandle"], count
+                job_id_of_body(m["Body"]), m["Body"], m["MessageId"], m["ReceiptHandle"], count, reason
             )
     return list(seen.values())
 
@@ -99,6 +103,7 @@ class Problem:
     log_group: str = ""
     log_stream: str = ""
     copies: int = 0  # messages of this job in the dead-letter queue
+    permanent: bool = False  # dead-lettered at once: no retry could have passed
 
 
 @dataclass
@@ -132,6 +137,7 @@ def _with_outcome(problem: Problem, outcome: Outcome | None) -> Problem:
         problem.tail = list(outcome.tail)
         problem.log_group = outcome.log_group
         problem.log_stream = outcome.log_stream
+        problem.permanent = outcome.permanent
         if not problem.fields and outcome.output_prefix:
             # Records older than output_bucket wrote to AWS_BUCKET: the prefix alone.
             where = f"s3://{outcome.output_bucket}/" if outcome.output_bucket else ""
@@ -172,7 +178,10 @@ def collect(ctx: Context) -> Status:
             continue
         problem = Problem(d.job_id, "dead-lettered", _key_fields(ctx, d.body), copies=1)
         problems[d.job_id] = _with_outcome(problem, outcomes.get(d.job_id))
-        if d.job_id not in outcomes:
+        if d.reason:  # the worker's own word, even if its outcome record was lost
+            problem.permanent = True
+            problem.error = problem.error or d.reason
+        elif d.job_id not in outcomes:
             problem.error = "no outcome record: the worker never finished this job (killed, out of memory?)"
             problem.log_group = c.LOG_GROUP_NAME
     for job_id in failed_ids:

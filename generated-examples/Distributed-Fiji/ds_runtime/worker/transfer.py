@@ -14,6 +14,7 @@ from ..buckets import resolve
 from ..keys import join_key, local_path
 from ..spec import ToolSpec
 from .done import listed_objects, output_files
+from .failures import Permanent, is_missing_object
 from .listing import Listing, ListingError, stage_listing
 
 CONCURRENCY = 16
@@ -22,6 +23,10 @@ TRANSFER = TransferConfig(max_concurrency=CONCURRENCY)
 
 class TransferError(RuntimeError):
     """An input or output could not be moved, or arrived incomplete."""
+
+
+class InputError(TransferError, Permanent):
+    """An input is missing, or its list of files is unusable: no retry can fix it."""
 
 
 def input_keys(
@@ -37,7 +42,7 @@ def input_keys(
             continue
         listed = [k for k, _ in listed_objects(s3, bucket, item.key) if not k.endswith("/")]
         if not listed:
-            raise TransferError(f"input: nothing in s3://{bucket}/{item.key.rstrip('/')}/")
+            raise InputError(f"input: nothing in s3://{bucket}/{item.key.rstrip('/')}/")
         keys.extend(listed)
     # An object named twice (two inputs overlap) is fetched once.
     return {bucket: list(dict.fromkeys(keys)) for bucket, keys in found.items() if keys}
@@ -62,7 +67,7 @@ def download_listed(
                 Path(local_path(str(input_dir), item.key)), Listing(listing.path_root, str(input_dir)), matching
             )
         except ListingError as exc:
-            raise TransferError(f"input {item.key}: {exc}") from None
+            raise InputError(f"input {item.key}: {exc}") from None
         missing = [key for key in keys if not Path(local_path(str(input_dir), key)).exists()]
         bucket = resolve(listing.bucket, values, config, aws_bucket)
         download(s3, bucket, missing, input_dir)
@@ -125,4 +130,6 @@ def _run_all(
             try:
                 future.result()
             except Exception as exc:
+                if kind == "download" and is_missing_object(exc):
+                    raise InputError(f"input s3://{bucket}/{key} does not exist") from exc
                 raise TransferError(f"{kind} of s3://{bucket}/{key} failed: {exc}") from exc
