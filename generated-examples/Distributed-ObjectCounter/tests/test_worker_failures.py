@@ -1,4 +1,5 @@
-"""Permanent failures fail once and go to the dead-letter queue with their reason; transient ones retry.
+"""Permanent failures fail once and go to the dead-letter queue with their reason; transient ones retry;
+no upload replaces another job's output.
 
 Real worker processes on the emulator (the Rig of test_worker_process), then the control
 plane's own `status` and `retryFailed` read what the workers left.
@@ -11,6 +12,7 @@ import json
 import sys
 from pathlib import Path
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 from rich.console import Console
@@ -21,6 +23,7 @@ from ds_runtime.control.status import collect
 from ds_runtime.jobs import JOB_ID_KEY
 from ds_runtime.spec import JobError
 from ds_runtime.worker.failures import REASON_ATTRIBUTE, is_missing_object, is_permanent
+from ds_runtime.worker.noclobber import OWNER, OutputClash, put_new
 from ds_runtime.worker.transfer import InputError, TransferError
 from tests._control_support import make_ctx
 from tests.test_worker_process import BUCKET, TOY, Rig, finish
@@ -151,3 +154,62 @@ def test_which_errors_are_permanent(error: Exception, permanent: bool) -> None:
 def test_missing_objects_are_told_apart_from_other_s3_errors() -> None:
     assert is_missing_object(_client_error("NoSuchKey")) and is_missing_object(_client_error("404"))
     assert not is_missing_object(_client_error("AccessDenied")) and not is_missing_object(OSError("404"))
+
+
+# ---------------------------------------------------------------- nothing overwritten
+
+
+def test_a_job_never_replaces_another_jobs_output(moto_server: str, tmp_path: Path) -> None:
+    """Two images of the same stem write the same output key: the second job fails once, naming both."""
+    rig = Rig(tmp_path, retries=3)
+    rig.use_spec(
+        [sys.executable, TOY, "{output_dir}", "--echo", "--", "{name}"],
+        output_prefix="results/{stem}",
+        job_fields=[{"name": "name"}, {"name": "stem"}],
+    )
+    first, second = rig.send({"name": "plate1/img.tif", "stem": "img"}, {"name": "plate2/img.tif", "stem": "img"})
+    out = finish(rig.start())  # one worker: the first job finishes before the second starts
+    records = rig.all_outcomes()
+    assert [(o.job_id, o.state, o.permanent) for o in records] == [
+        (first.job_id, "done", False),
+        (second.job_id, "failed", True),  # once: no retry can make the key free
+    ], out
+    assert "s3://test-bucket/results/img/argv.json was written by job " + first.job_id in records[1].error
+    assert f"job {second.job_id} would overwrite it" in records[1].error
+    assert json.loads(rig.text("results/img/argv.json")) == ["--echo", "--", "plate1/img.tif"]  # unchanged
+    assert second.job_id in _dead_letters(rig) and rig.queue_counts() == (0, 0)
+
+
+def test_a_retry_of_the_same_job_replaces_its_own_outputs(moto_server: str, tmp_path: Path) -> None:
+    rig = Rig(tmp_path, retries=3)
+    rig.use_spec([sys.executable, TOY, "{output_dir}", "--echo", "--", "{name}"], job_fields=[{"name": "name"}])
+    (job,) = rig.send({"name": "again"})
+    finish(rig.start())
+    # The same job once more (a retry after its outcome was lost, or a duplicate delivery).
+    rig.sqs.send_message(QueueUrl=rig.queue_url, MessageBody=job.message_body())
+    out = finish(rig.start())
+    assert [o.state for o in rig.all_outcomes()] == ["done", "done"], out
+    assert json.loads(rig.text("results/again/argv.json")) == ["--echo", "--", "again"]
+
+
+@pytest.mark.parametrize("size", [10, 6 * 1024 * 1024], ids=["put", "multipart"])
+def test_conditional_writes_refuse_another_jobs_key(moto_server: str, tmp_path: Path, size: int) -> None:
+    """S3's If-None-Match (PutObject, CompleteMultipartUpload) as the emulator answers it."""
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket=BUCKET)
+    mine, theirs = tmp_path / "mine", tmp_path / "theirs"
+    mine.write_bytes(b"a" * size)
+    theirs.write_bytes(b"b" * size)
+    part = 5 * 1024 * 1024  # S3's smallest part: a 6 MiB file goes up in two
+    put_new(s3, BUCKET, "out/x", mine, "job-a", part_bytes=part)
+    with pytest.raises(OutputClash, match="s3://test-bucket/out/x was written by job job-a; job job-b would"):
+        put_new(s3, BUCKET, "out/x", theirs, "job-b", part_bytes=part)
+    assert s3.get_object(Bucket=BUCKET, Key="out/x")["Body"].read() == mine.read_bytes()
+    assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []  # no parts left behind
+    put_new(s3, BUCKET, "out/x", theirs, "job-a", part_bytes=part)  # job-a's own object: replaced
+    assert s3.get_object(Bucket=BUCKET, Key="out/x")["Body"].read() == theirs.read_bytes()
+    notes: list[str] = []
+    s3.put_object(Bucket=BUCKET, Key="out/by-hand", Body=b"a person's file")
+    put_new(s3, BUCKET, "out/by-hand", mine, "job-a", note=notes.append, part_bytes=part)
+    assert notes == ["replacing s3://test-bucket/out/by-hand, which no job of this app wrote"]
+    assert s3.head_object(Bucket=BUCKET, Key="out/by-hand")["Metadata"] == {OWNER: "job-a"}

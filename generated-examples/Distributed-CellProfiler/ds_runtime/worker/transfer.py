@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from ..spec import ToolSpec
 from .done import listed_objects, output_files
 from .failures import Permanent, is_missing_object
 from .listing import Listing, ListingError, stage_listing
+from .noclobber import put_new
 
 CONCURRENCY = 16
 TRANSFER = TransferConfig(max_concurrency=CONCURRENCY)
@@ -90,10 +91,13 @@ def upload(
     prefix: str,
     extra_args: Mapping[str, str] | None = None,
     exclude: Sequence[str] = (),
+    job_id: str = "",
+    note: Callable[[str], None] = print,
 ) -> list[str]:
     """Every output file but the excluded ones to <prefix>/<relative path>, each checked by size; the keys written.
 
     `extra_args`: boto3's upload arguments for every file (upload_flags.parse_upload_flags).
+    `job_id`: a job's outputs, which never replace another job's objects (noclobber.py).
     """
     root = output_dir.resolve()
     plan: list[tuple[str, Path]] = []
@@ -102,7 +106,11 @@ def upload(
             raise TransferError(f"output {path.relative_to(output_dir)} links outside the output folder")
         plan.append((join_key(prefix, path.relative_to(output_dir).as_posix()), path))
     extra = dict(extra_args or {})
-    _run_all(s3, [("upload", key, path) for key, path in plan], bucket, extra)
+    if job_id:
+        with ThreadPoolExecutor(CONCURRENCY) as pool:
+            list(pool.map(lambda item: put_new(s3, bucket, item[0], item[1], job_id, extra, note), plan))
+    else:
+        _run_all(s3, [("upload", key, path) for key, path in plan], bucket, extra)
     # A requester-pays or owner-checked bucket asks the same of the size check.
     head = {k: v for k, v in extra.items() if k in ("RequestPayer", "ExpectedBucketOwner")}
     with ThreadPoolExecutor(CONCURRENCY) as pool:

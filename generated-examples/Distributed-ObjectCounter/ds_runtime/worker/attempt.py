@@ -62,7 +62,17 @@ def run_attempt(ctx: WorkerContext, job: Job, output_bucket: str, output_prefix:
         problem = done_problem(spec.done, run.exit_code, output_dir, required, minimum, spec.output_exclude)
         if problem:
             return Result("failed", run.exit_code, run.seconds, problem)
-        written = upload(ctx.s3, output_bucket, output_dir, output_prefix, flags.extra_args, spec.output_exclude)
+        # As this job's own objects: an output another job wrote fails the job (noclobber.py).
+        written = upload(
+            ctx.s3,
+            output_bucket,
+            output_dir,
+            output_prefix,
+            flags.extra_args,
+            spec.output_exclude,
+            job_id=job.job_id,
+            note=log.line,
+        )
         log.line(f"uploaded {len(written)} file(s) to s3://{output_bucket}/{output_prefix}/")
         return Result("done", run.exit_code, run.seconds)
     finally:
