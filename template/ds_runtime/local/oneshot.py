@@ -8,6 +8,7 @@ table sums the run up, with the reason of every failed job.
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -86,6 +87,7 @@ def local_run(
         raise FileNotFoundError(f"{request.inputs}: input folder not found; give a folder of files to upload")
     inputs_bucket = chosen_bucket(spec, config, request.inputs_bucket, "--inputs-bucket")
     fleet = check_workers(config, repo, workers)  # so is a missing Docker engine or image
+    own_files = tempfile.TemporaryDirectory(prefix="localRun-")
     with start_emulator() as emulator:
         activate(emulator.endpoint_url)
         # The commands' own chatter is kept for AWS runs; here the bar and the summary speak.
@@ -96,8 +98,9 @@ def local_run(
             sent = upload(ctx.client("s3"), inputs_bucket, request.inputs, request.input_prefix)
             console.print(f"{len(sent)} input file(s) from {request.inputs} uploaded to s3://{inputs_bucket}")
         submit(ctx, request.job_file)
-        start_cluster(ctx, request.fleet_file, wait_seconds=30, poll_seconds=0.2)
-        monitor_file = request.fleet_file.parent / f"{config.APP_NAME}SpotFleetRequestId.json"
+        # Its own monitor file, never files/<APP_NAME>SpotFleetRequestId.json: that may be a real run's.
+        monitor_file = Path(own_files.name) / f"{config.APP_NAME}SpotFleetRequestId.json"
+        start_cluster(ctx, request.fleet_file, wait_seconds=30, poll_seconds=0.2, monitor_file=monitor_file)
         plan = load_monitor_file(monitor_file)
         state = LocalState(endpoint_url=emulator.endpoint_url)
         ids = start_local_tasks(ctx, repo, state, fleet, run_id=plan.run_id, persist=False)
@@ -118,7 +121,7 @@ def local_run(
             steps = Teardown(plan, ctx.session).run()
         finally:
             stop_local_tasks(repo, state, drained)
-            monitor_file.unlink(missing_ok=True)
+            own_files.cleanup()
     _summary(console, tally, outcomes, fetched, request.outputs, time.monotonic() - started)
     torn_down = all(step.ok for step in steps)
     if not torn_down:

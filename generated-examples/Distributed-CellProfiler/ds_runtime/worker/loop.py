@@ -22,7 +22,7 @@ from .attempt import Result, run_attempt
 from .context import WorkerContext
 from .done import enough_outputs, listed_objects
 from .failures import is_permanent, send_to_dead_letters
-from .joblog import JobLog
+from .joblog import JobLog, stream_name
 from .visibility import Heartbeat, retry_delay, set_visibility
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,8 @@ def handle_message(ctx: WorkerContext, message: dict[str, Any]) -> Outcome:
     receipt = message["ReceiptHandle"]
     started, clock = utc_now(), time.monotonic()
     job, job_id, problem = _parse(ctx, message)
-    joblog = JobLog(ctx.logs, settings.log_group, f"{job_id}/attempt-{attempt}", job_id)
+    group = ctx.spec.group_of(job.values) if job else {}
+    joblog = JobLog(ctx.logs, settings.log_group, stream_name(group, job_id, attempt), job_id)
     output_bucket = output_prefix = ""
     # The heartbeat ends with this block, before settling, so no late extension undoes the settling.
     with Heartbeat(ctx.sqs, settings.queue_url, receipt, settings.visibility_timeout):
