@@ -23,13 +23,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
-from rich.table import Table
 
 from ..aws import queue_load
 from ..jobs import JOB_ID_KEY, job_id_of
 from ..outcomes import Outcome, default_prefix, latest_keys, read_outcome
+from ..placeholders import FILTERS, scalar_text
 from ..worker.failures import REASON_ATTRIBUTE
 from .context import Context, error_code
+from .report import FailedJob, print_failed_jobs
 
 PEEK_LIMIT = 1000  # dead-letter messages looked at; the count above them comes from SQS
 QUIET_ROUNDS = 3  # receives in a row that bring nothing new end the peek
@@ -200,22 +201,13 @@ def collect(ctx: Context) -> Status:
     return Status(counts, list(problems.values()), notes)
 
 
-def _table(status: Status) -> Table:
-    table = Table(title="failed and dead-lettered jobs", show_lines=True)
-    for column in ("job id", "state", "key fields", "attempts", "exit", "last lines / error", "log"):
-        table.add_column(column, overflow="fold")
-    for p in status.problems[:TABLE_ROWS]:
-        lines = p.tail[-TAIL_LINES:] + ([p.error] if p.error else [])
-        table.add_row(
-            p.job_id,
-            p.state + (f" (x{p.copies})" if p.copies > 1 else ""),
-            ", ".join(f"{k}={v}" for k, v in p.fields.items()),
-            "?" if p.attempts is None else str(p.attempts),
-            "-" if p.exit_code is None else str(p.exit_code),
-            "\n".join(lines),
-            f"{p.log_group}\n{p.log_stream}".strip(),
-        )
-    return table
+def _failed_job(p: Problem) -> FailedJob:
+    state = p.state + (f" x{p.copies}" if p.copies > 1 else "")
+    fields = ", ".join(
+        f"{k}={FILTERS['kv'](v) if isinstance(v, dict) else scalar_text(v)}" for k, v in p.fields.items()
+    )
+    log = f"{p.log_group} {p.log_stream}".strip()
+    return FailedJob(p.job_id, state, p.attempts, p.exit_code, fields, p.error, p.tail[-TAIL_LINES:], log, p.permanent)
 
 
 def status(ctx: Context, as_json: bool = False) -> int:
@@ -227,7 +219,9 @@ def status(ctx: Context, as_json: bool = False) -> int:
     for note in result.notes:
         ctx.console.print(f"note: {note}", highlight=False)
     if result.problems:
-        ctx.console.print(_table(result))
+        print_failed_jobs(
+            ctx.console, "failed and dead-lettered jobs", [_failed_job(p) for p in result.problems[:TABLE_ROWS]]
+        )
         if len(result.problems) > TABLE_ROWS:
             ctx.console.print(f"... and {len(result.problems) - TABLE_ROWS} more (status --json lists all)")
         if result.counts["dead-lettered"]:

@@ -25,6 +25,7 @@ from ..control.cluster import start_cluster
 from ..control.context import Context
 from ..control.data import chosen_bucket
 from ..control.monitor import Monitor, load_monitor_file
+from ..control.report import FailedJob, print_failed_jobs
 from ..control.setup import setup
 from ..control.submit import submit
 from ..control.teardown import Plan, Teardown, report
@@ -195,9 +196,17 @@ def _summary(
     console.print(table)
     failures = [o for o in outcomes.values() if o.state == "failed"]
     if failures:
-        why = Table(title="failed jobs", show_lines=True)
-        for column in ("job id", "attempts", "exit code", "why", "last output"):
-            why.add_column(column)
-        for o in failures:
-            why.add_row(o.job_id, str(o.attempt), str(o.exit_code), o.error, "\n".join(o.tail[-5:]))
-        console.print(why)
+        jobs = [
+            FailedJob(
+                o.job_id,
+                "failed",
+                o.attempt,
+                o.exit_code,
+                reason=o.error,
+                tail=o.tail[-5:],
+                log=f"{o.log_group} {o.log_stream}".strip(),
+                permanent=o.permanent,
+            )
+            for o in failures
+        ]
+        print_failed_jobs(console, "failed jobs", jobs)
