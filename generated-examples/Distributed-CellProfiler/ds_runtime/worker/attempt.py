@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from pathlib import Path
 from ..jobs import Job
 from ..outcomes import State
 from ..upload_flags import parse_upload_flags
+from .bucket_view import bucket_view
 from .context import WorkerContext
 from .done import done_problem
 from .joblog import JobLog
@@ -50,7 +52,9 @@ def run_attempt(ctx: WorkerContext, job: Job, output_bucket: str, output_prefix:
             return Result("interrupted", error="stopped before the tool started")
         argv = spec.argv(job.values, job.job_id, str(work), str(input_dir), str(output_dir), ctx.tool_config)
         log.line(f"running: {argv!r}")
-        run = run_tool(argv, str(work), log.line, ctx.stop, settings.job_timeout_seconds)
+        view = bucket_view(spec.bucket_view, input_dir) if spec.bucket_view else contextlib.nullcontext()
+        with view:  # the tool's scripts read the bucket as a tree there (DF, DCP)
+            run = run_tool(argv, str(work), log.line, ctx.stop, settings.job_timeout_seconds)
         log.line(f"the tool exited with code {run.exit_code} after {run.seconds:.1f} s")
         if run.stopped:
             return Result("interrupted", run.exit_code, run.seconds, "the worker was stopped (SIGTERM)")
