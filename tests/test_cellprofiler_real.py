@@ -237,3 +237,79 @@ def test_real_cellprofiler_measures_coins_in_distributed_cellprofiler_local_run(
         areas = [float(c["AreaShape_Area"]) for c in coins]
         assert all(area > 0 for area in areas)
         assert 500 < sum(areas) / count < 5000, f"{plate}-{well}: mean coin area {sum(areas) / count}"
+
+
+# Sites written zero-padded in the CSV, as microscopes name them; the Job file says 1, 2.
+PADDED = [("Plate1", "A01", "001"), ("Plate1", "A01", "002"), ("Plate1", "A02", "001")]
+
+
+def _run_cellprofiler(pipeline: Path, data_file: Path, out: Path, group: str) -> subprocess.CompletedProcess[str]:
+    """CellProfiler itself on one group, as DCP's worker calls it, without anything of ours in between."""
+    out.mkdir(parents=True)
+    argv = [str(CP_BIN / "cellprofiler"), "-c", "-r", "-p", str(pipeline), "-o", str(out)]
+    argv += [f"--data-file={data_file}", "-g", group]
+    return subprocess.run(argv, env=_cellprofiler_env(), capture_output=True, text=True, timeout=900)
+
+
+@pytest.mark.slow
+def test_zero_padded_metadata_groups_run_the_rows_cellprofiler_itself_runs(tmp_path: Path) -> None:
+    """A LoadData CSV says Metadata_Site 001, the Job file's groups say 1: CellProfiler's own `-g`
+    runs those rows (it reads the column as integers), so localRun must too, and each group's
+    measurements must equal a direct CellProfiler run of the same group on the same CSV."""
+    _require_cellprofiler()
+    repo = render(tmp_path / "Distributed-CellProfiler", load_answers(ANSWERS), vcs_ref=None)
+    inputs = tmp_path / "inputs"
+    folders = [f"{plate}/{well}/s{site}" for plate, well, site in PADDED]
+    subprocess.run(
+        [str(CP_BIN / "python"), "-c", MAKE_IMAGES, str(inputs / "images"), *folders],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (inputs / "cp").mkdir()
+    pipeline = inputs / "cp" / "sites.cppipe"
+    pipeline.write_text(PIPELINE.replace("grouping:Plate,Well", "grouping:Plate,Well,Site"))
+    header = "Metadata_Plate,Metadata_Well,Metadata_Site,FileName_Coins,PathName_Coins"
+
+    def load_data(root: str) -> str:
+        rows = [f"{p},{w},{s},coins.png,{root}/images/{p}/{w}/s{s}" for p, w, s in PADDED]
+        return "\n".join([header, *rows]) + "\n"
+
+    (inputs / "cp" / "load_data.csv").write_text(load_data(BUCKET_MOUNT))
+    groups = [f"Metadata_Plate={p},Metadata_Well={w},Metadata_Site={int(s)}" for p, w, s in PADDED]
+    job = {
+        "pipeline": "cp/sites.cppipe",
+        "data_file": "cp/load_data.csv",
+        "input": "images/",
+        "output": "results/",
+        "output_structure": "Metadata_Plate/Metadata_Well/Metadata_Site",
+        "groups": [{"Metadata": group} for group in groups],
+    }
+    (repo / "files" / "sitesJob.json").write_text(json.dumps(job, indent=2))
+    done = subprocess.run(
+        [sys.executable, "run.py", "localRun", "files/sitesJob.json", "--inputs", str(inputs)],
+        cwd=repo,
+        env=_cellprofiler_env(),
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-6000:]
+
+    # The same CSV, naming the images where they are on this machine, straight into CellProfiler.
+    direct_csv = tmp_path / "direct_load_data.csv"
+    direct_csv.write_text(load_data(str(inputs)))
+    figures = []
+    for (plate, well, site), group in zip(PADDED, groups, strict=True):
+        ours = repo / "local-outputs" / "results" / plate / well / str(int(site))
+        theirs = tmp_path / "direct" / f"{plate}-{well}-{site}"
+        run = _run_cellprofiler(pipeline, direct_csv, theirs, group)
+        assert run.returncode == 0, run.stderr[-3000:]
+        (image,) = _rows(ours / "MyExpt_Image.csv")
+        (direct,) = _rows(theirs / "MyExpt_Image.csv")
+        assert (image["Metadata_Site"], direct["Metadata_Site"]) == (str(int(site)), str(int(site)))
+        assert image["Count_Coins"] == direct["Count_Coins"] and int(float(image["Count_Coins"])) in COINS
+        area = [c["AreaShape_Area"] for c in _rows(ours / "MyExpt_Coins.csv")]
+        assert area == [c["AreaShape_Area"] for c in _rows(theirs / "MyExpt_Coins.csv")], f"{group}: areas differ"
+        figures.append(f"{group}: {image['Count_Coins']} coins, total area {sum(float(a) for a in area):.0f} (both)")
+    print("\n".join(figures))

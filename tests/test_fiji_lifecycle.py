@@ -2,7 +2,8 @@
 
 Fiji itself is not installed here: a STAND-IN executable named Fiji.app/ImageJ-linux64,
 under the folder config.py's FIJI_DIR names, records the argv it was given and the
-script it was asked to run (failing if no script is at its --run path), and writes what
+script it was asked to run (failing if no script is at its --run path, or if no input
+file is under DF's bucket path /home/ubuntu/bucket/<input_file_location>), and writes what
 a DF script writes (files under output/ in its working folder). The script itself is
 real data: uploaded to the emulated bucket by `--inputs`, named by SCRIPT_DOWNLOAD_URL
 (s3://...), and fetched into Fiji.app/plugins by the workers' startup step, as DF does.
@@ -26,6 +27,8 @@ BUCKET = "df-lifecycle-bucket"
 SCRIPT_KEY = "df-scripts/stitch_plate.py"
 SCRIPT = "# a DF script: stitches one well\n"
 EXPECTED_FILES = 2
+IMAGES = ["Plate_1/A1_s1.tif", "Plate_1/A2_s1.tif"]
+VIEW = Path("/home/ubuntu/bucket")
 
 STAND_IN = """#!PYTHON
 # STAND-IN for Fiji's launcher: records its argv, writes COUNT files as a DF script would.
@@ -34,9 +37,16 @@ calls = pathlib.Path(CALLS)
 script = pathlib.Path(sys.argv[sys.argv.index("--run") + 1])
 if not script.is_file():
     sys.exit(f"stand-in Fiji: no script at {script}")
-record = {"argv": sys.argv, "cwd": os.getcwd(), "script": script.read_text()}
-(calls / f"{os.getpid()}.json").write_text(json.dumps(record))
 params = dict(p.split("=", 1) for p in sys.argv[-1].split(", "))
+# A DF script reads its images through DF's bucket mount: the job's inputs must be there.
+view = pathlib.Path("/home/ubuntu/bucket") / params["input_file_location"].strip("'")
+images = sorted(p.relative_to(view).as_posix() for p in view.rglob("*") if p.is_file())
+if not images:
+    sys.exit(f"stand-in Fiji: no input files under {view}")
+writable = [name for name in images if os.access(view / name, os.W_OK) and os.getuid() != 0]
+record = {"argv": sys.argv, "cwd": os.getcwd(), "script": script.read_text(), "images": images}
+record["read_only"] = not writable and not (view / images[0]).stat().st_mode & 0o222
+(calls / f"{os.getpid()}.json").write_text(json.dumps(record))
 name = params["Plate"].strip("'") + "_" + params["Well"].strip("'")
 out = pathlib.Path("output")  # DF scripts write under output/ in the working folder
 for index in range(COUNT):
@@ -66,6 +76,10 @@ def test_fiji_local_lifecycle_with_a_stand_in_imagej_launcher(tmp_path: Path) ->
     scripts = tmp_path / "scripts"
     (scripts / SCRIPT_KEY).parent.mkdir(parents=True)
     (scripts / SCRIPT_KEY).write_text(SCRIPT)
+    for name in IMAGES:  # the job's input folder (the example's input_file_location)
+        (scripts / "projects" / "input" / name).parent.mkdir(parents=True, exist_ok=True)
+        (scripts / "projects" / "input" / name).write_text(name)
+    (scripts / "projects" / "elsewhere.tif").write_text("not this job's")
     _set_config(
         repo / "config.py",
         AWS_BUCKET=BUCKET,
@@ -103,6 +117,9 @@ def test_fiji_local_lifecycle_with_a_stand_in_imagej_launcher(tmp_path: Path) ->
         assert run["argv"] == expected[run["argv"][-1]]
         assert Path(run["cwd"]).name.startswith("ds-"), "the tool runs in the job's own folder"
         assert run["script"] == SCRIPT, "the script came from the bucket through the startup fetch"
+        assert run["images"] == IMAGES, "exactly the job's input folder, under the bucket view"
+        assert run["read_only"], "the view's files are read-only"
+    assert not VIEW.exists() or (VIEW.is_dir() and not VIEW.is_symlink()), "the view is removed after each job"
     assert [p.name for p in (fiji_dir / "Fiji.app" / "plugins").iterdir()] == ["stitch_plate.py"]
     task_logs = sorted((repo / ".local" / "workers").glob("task-*.log"))
     assert task_logs, "local worker tasks write their logs there"

@@ -59,7 +59,7 @@ NECESSARY_STRING = ""  # ... and, if not "", only files whose name contains this
 ALWAYS_CONTINUE = "False"
 # Bucket the results are written to (empty: AWS_BUCKET)
 DESTINATION_BUCKET = ""
-# True: download only the images the group's CSV rows name; False: copy the whole input folder (needed for .h5 batch files)
+# Kept for DCP's config.py: either way only the images the group's CSV rows name are downloaded
 DOWNLOAD_FILES = "True"
 # True: pip install the plugins (with REQUIREMENTS) when each container starts
 INSTALL_REQUIREMENTS = "False"

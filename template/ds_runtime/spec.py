@@ -28,7 +28,7 @@ from pydantic import (
 from .buckets import JOB_BUCKETS, ref_problem
 from .jsonfile import read_json
 from .keys import S3_MAX_KEY_BYTES, join_key, local_path, safe_key
-from .placeholders import PLACEHOLDER, config_name, filter_problem, placeholders, render, scalar_text
+from .placeholders import PLACEHOLDER, config_name, filter_problem, lookup, placeholders, render, scalar_text
 from .upload_flags import known as known_flags
 from .upload_flags import unknown_flags
 
@@ -358,6 +358,10 @@ class ToolSpec(_Strict):
     # in it that this job alone writes, e.g. "{plate}.ome.zarr": CHECK_IF_DONE_BOOL counts there.
     own_output_folder: str = ""
     needs_fuse: bool = False
+    # An absolute folder at which the tool reads the bucket as a tree (DF's and DCP's
+    # /home/ubuntu/bucket): while it runs, the job's inputs appear there under their keys,
+    # read-only, and nothing else (worker/bucket_view.py). '' for none.
+    bucket_view: str = ""
     # The tool's own config.py keys, beyond DS's; the config loader accepts them.
     config_keys: list[str] = []
     # Their values in the answers: what a config.py without one of them gets (with a note).
@@ -368,6 +372,13 @@ class ToolSpec(_Strict):
     @property
     def fields(self) -> dict[str, FieldSpec]:
         return {f.name: f for f in [*self.shared_fields, *self.job_fields]}
+
+    @field_validator("bucket_view")
+    @classmethod
+    def _view_is_a_folder(cls, path: str) -> str:
+        if path and (not path.startswith("/") or path.rstrip("/") == "" or ".." in path.split("/")):
+            raise ValueError(f"bucket_view {path!r} must be an absolute folder, e.g. /home/ubuntu/bucket")
+        return path.rstrip("/")
 
     @field_validator("input_fields", mode="before")
     @classmethod
@@ -438,7 +449,7 @@ class ToolSpec(_Strict):
                         raise ValueError(f"{where} cannot use {{{name}}}: {only}")
                     if key not in config_names:
                         raise ValueError(f"{where} uses {{{name}}}, but {key} is not a config key of this tool")
-                elif name not in known:
+                elif name not in known and not self._is_mapping_key(name):
                     raise ValueError(f"{where} uses {{{name}}}, which is neither a declared field nor a built-in")
                 elif name in local and not where.startswith("command"):
                     raise ValueError(f"{where} cannot use the local folder {{{name}}}; it is relative to outputs")
@@ -484,6 +495,11 @@ class ToolSpec(_Strict):
             if problem := step.problem(config_names):
                 raise ValueError(f"startup[{i}]: {problem}")
         return self
+
+    def _is_mapping_key(self, name: str) -> bool:
+        """`field.key`: one key of a mapping field (placeholders.lookup)."""
+        head, dot, key = name.partition(".")
+        return bool(dot and key) and head in self.fields and self.fields[head].type == "mapping"
 
     def _check_buckets(self) -> None:
         types = {name: field.type for name, field in self.fields.items()}
@@ -565,7 +581,7 @@ class ToolSpec(_Strict):
 
         An entry is skipped when its condition does not hold (config None: config keys
         read as empty), a field entry when the field has no value, and a template entry
-        when any field it names has none.
+        when any field (or mapping key, `{field.key}`) it names has none.
         """
         fields = self.fields
         found: list[Input] = []
@@ -577,9 +593,12 @@ class ToolSpec(_Strict):
                     is_prefix = fields[entry.key].type == "s3_prefix"
                     found.append(Input(values[entry.key], is_prefix, entry.bucket, entry.lists_files))
                 continue
-            if any(values.get(name.strip()) in (None, "", {}) for name, _ in placeholders(entry.key)):
+            if any(_given(values, name.strip()) in (None, "", {}) for name, _ in placeholders(entry.key)):
                 continue
-            key = safe_key(render(entry.key, self._fill(values, "")), what=f"input {entry.key!r}")
+            key = render(entry.key, self._fill(values, ""))
+            if self.bucket_view and key.startswith(self.bucket_view + "/"):
+                key = key[len(self.bucket_view) + 1 :]  # DF writes inputs as paths under the view
+            key = safe_key(key, what=f"input {entry.key!r}")
             if not key.rstrip("/"):
                 raise ValueError(f"input {entry.key!r} is empty for this job")
             found.append(Input(key, entry.key.endswith("/"), entry.bucket, entry.lists_files))
@@ -677,6 +696,14 @@ class ToolSpec(_Strict):
         if size + 2 > S3_MAX_KEY_BYTES:  # no room left for `/<file>` under it
             raise ValueError(f"{what} is {size} bytes; S3 keys under it would pass {S3_MAX_KEY_BYTES}")
         return key
+
+
+def _given(values: Mapping[str, Any], name: str) -> Any:
+    """A field's value, or one key's of a mapping field; None when there is none."""
+    try:
+        return lookup(values, name)
+    except (KeyError, ValueError):
+        return None
 
 
 def _unset(field: FieldSpec, value: Any) -> bool:

@@ -78,8 +78,12 @@ def _check_outputs(folder: Path) -> None:
 
 
 def test_local_run_does_the_whole_lifecycle_and_leaves_nothing_running(local_repo: Path) -> None:
+    real_run = local_repo / "files" / "DistributedEchoSpotFleetRequestId.json"  # a real run's, being monitored
+    real_run.write_text('{"fleet_id": "sfr-of-a-real-run"}')
     done = run_py(local_repo, "localRun", "files/job.json", "--fleet", "files/fleet.json", "--outputs", "out")
     assert done.returncode == 0, done.stdout + done.stderr
+    assert real_run.read_text() == '{"fleet_id": "sfr-of-a-real-run"}', "localRun touched a real run's monitor file"
+    assert sorted(p.name for p in (local_repo / "files").iterdir()) == sorted(["fleet.json", "job.json", real_run.name])
     assert f"│ done                   │ {JOBS}" in done.stdout
     _check_outputs(local_repo / "out")
     # The emulator served from run.py's own process: with it and its workers gone, its port is closed.

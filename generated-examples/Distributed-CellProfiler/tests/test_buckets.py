@@ -268,7 +268,7 @@ def test_task_role_reads_allowed_buckets_and_writes_only_where_outputs_go(aws: N
     submit(ctx, write_jobs(tmp_path, [{"sample": "s3", "out_bucket": "plates-bucket"}], output="other/"))
     outputs = iam.get_role_policy(RoleName=f"{APP}-task", PolicyName="ds-outputs")["PolicyDocument"]
     (statement,) = outputs["Statement"]
-    assert statement["Action"] == ["s3:PutObject", "s3:PutObjectAcl"]
+    assert statement["Action"] == ["s3:PutObject", "s3:AbortMultipartUpload", "s3:PutObjectAcl"]
     assert statement["Resource"] == [
         "arn:aws:s3:::echo-bucket/out/s2/*",
         "arn:aws:s3:::plates-bucket/other/s3/*",

@@ -1,5 +1,7 @@
 """Template strings: `{field}`, `{field|filter}`, `{field|filter:other}` and `{{`/`}}` for literal braces.
 
+`{field.key}` reads one key of a mapping field.
+
 The command template, output prefix, input templates and done file of the tool spec
 are all such strings; `render` fills one from a job's values.
 """
@@ -142,6 +144,17 @@ def placeholders(template: str) -> list[tuple[str, str | None]]:
     return [(m.group(1), m.group(2)) for m in PLACEHOLDER.finditer(template) if m.group(1) is not None]
 
 
+def lookup(values: Mapping[str, Any], name: str) -> Any:
+    """A field's value; `field.key` reads one key of a mapping field (DF's {shared_metadata.input_file_location})."""
+    if name in values or "." not in name or name.startswith(CONFIG_PREFIX):
+        return values[name]
+    head, _, key = name.partition(".")
+    mapping = values[head]
+    if not isinstance(mapping, Mapping) or key not in mapping:
+        raise ValueError(f"{{{name}}}: {head} has no key {key!r}; add it to {head}")
+    return mapping[key]
+
+
 def render(template: str, values: Mapping[str, Any]) -> str:
     """Fill one template string; mappings render as k=v,k=v unless a filter says otherwise."""
 
@@ -150,7 +163,7 @@ def render(template: str, values: Mapping[str, Any]) -> str:
         if token in ("{{", "}}"):
             return token[0]
         name, filt = match.group(1).strip(), match.group(2)
-        value = values[name]
+        value = lookup(values, name)
         try:
             if filt is not None:
                 filter_name, colon, other = (part.strip() for part in filt.partition(":"))

@@ -301,6 +301,18 @@ def test_status_counts_and_explains_failures(mixed: tuple[Context, list[str]]) -
     assert "retryFailed" in text
 
 
+def test_status_reads_at_80_columns(mixed: tuple[Context, list[str]]) -> None:
+    ctx, jobs = mixed
+    narrow = Context(ctx.config, ctx.spec, ctx.session, Console(file=io.StringIO(), width=80))
+    assert status(narrow) == 0
+    lines = output(narrow).splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    rows = [line for line in lines if line.startswith("│")]
+    assert any(line.startswith(f"│ {jobs[4]} │ dead-lettered x2 │") for line in rows)  # whole, one line
+    assert not any("Killed" in line or "no outcome record" in line for line in rows)  # reasons below, not in cells
+    assert "    | Killed: out of memory" in lines and f"    log: {APP} {APP}/{jobs[4]}/3" in lines
+
+
 # ---------------------------------------------------------------- retryFailed
 
 

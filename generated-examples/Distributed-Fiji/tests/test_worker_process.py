@@ -470,9 +470,9 @@ def test_a_load_data_csv_brings_its_images_and_names_the_local_copies(
     moto_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, download_files: str
 ) -> None:
     """DCP's layout: the CSV in the workspace bucket names images under the bucket mount
-    (/home/ubuntu/bucket/...) in the source bucket. True: only this group's images come down;
-    False: the whole input folder, as the mount would show it. Either way the CSV the tool
-    reads names the local copies, and only this group's rows."""
+    (/home/ubuntu/bucket/...) in the source bucket. Whatever DOWNLOAD_FILES says, only this
+    group's images come down, never the whole input folder (that is for .h5 batch files);
+    the CSV the tool reads names the local copies, and only this group's rows."""
     rig = Rig(tmp_path, retries=1)
     rig.s3.create_bucket(Bucket="images-bucket")
     monkeypatch.setenv("SOURCE_BUCKET", "images-bucket")
@@ -486,7 +486,7 @@ def test_a_load_data_csv_brings_its_images_and_names_the_local_copies(
             {"name": "input", "type": "s3_prefix"},
         ],
         input_fields=[
-            {"key": "{input}/", "bucket": "config.SOURCE_BUCKET", "when": "config.DOWNLOAD_FILES", "matches": "False"},
+            {"key": "{input}/", "bucket": "config.SOURCE_BUCKET", "when": "data_file", "matches": r"\.h5$"},
             {
                 "key": "data_file",
                 "lists_files": {
@@ -508,10 +508,7 @@ def test_a_load_data_csv_brings_its_images_and_names_the_local_copies(
     assert rig.outcomes()[job.job_id].state == "done", out
     seen = json.loads(rig.text("results/A02/ls.json"))
     csv_text = seen.pop("ws/load_data.csv")
-    images = (
-        {"images/P1/A02.tif": "A02"} if download_files == "True" else {f"images/P1/{w}.tif": w for w in ("A01", "A02")}
-    )
-    assert seen == images
+    assert seen == {"images/P1/A02.tif": "A02"}
     header, row = csv_text.strip().split("\n")
     assert header == "Metadata_Well,FileName_DNA,PathName_DNA"
     well, name, path = row.split(",")

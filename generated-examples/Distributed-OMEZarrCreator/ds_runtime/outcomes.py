@@ -48,6 +48,7 @@ class Outcome:
     error: str = ""
     tail: list[str] = field(default_factory=list)  # last lines of the tool's output
     message_id: str = ""
+    permanent: bool = False  # a failure no retry can fix: sent to the dead-letter queue at once
     format: int = FORMAT_VERSION
 
     def to_json(self) -> str:

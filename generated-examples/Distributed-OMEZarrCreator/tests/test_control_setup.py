@@ -50,7 +50,16 @@ def test_setup_account_roles_are_scoped(aws: None, tmp_path: Path) -> None:
         (("s3:ListBucket",), ("arn:aws:s3:::echo-bucket",)),
         (("s3:GetObject",), ("arn:aws:s3:::echo-bucket/*",)),
         (("s3:PutObject",), (f"arn:aws:s3:::echo-bucket/_ds_status/{APP}/*",)),  # outputs: granted by submitJob
-        (("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:SendMessage"), (queue,)),
+        (
+            (
+                "sqs:ReceiveMessage",
+                "sqs:DeleteMessage",
+                "sqs:ChangeMessageVisibility",
+                "sqs:SendMessage",
+                "sqs:GetQueueAttributes",  # the redrive policy names the dead-letter queue
+            ),
+            (queue,),
+        ),
         (("sqs:SendMessage", "sqs:GetQueueUrl"), (dlq,)),  # never ReceiveMessage on the dead-letter queue
         (("logs:CreateLogStream", "logs:PutLogEvents"), tuple(f"{logs}{g}:*" for g in (APP, f"{APP}_perInstance"))),
     }

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ds_runtime.worker.listing import Listing, ListingError, stage_listing
+from ds_runtime.worker.listing import Listing, ListingError, column_kind, measured_text, stage_listing
 
 ROOT = "/home/ubuntu/bucket"
 LISTING = Listing(root=ROOT, input_dir="/job/input")
@@ -54,7 +54,7 @@ def test_a_csv_keeps_this_jobs_rows_and_names_exactly_their_files(tmp_path: Path
     assert (row["Metadata_Well"], row["FileName_DNA"]) == ("A02", "A02_dna.tif")
 
 
-def test_rows_are_matched_as_text_and_shared_files_are_fetched_once(tmp_path: Path) -> None:
+def test_shared_files_are_fetched_once_and_no_selector_keeps_every_row(tmp_path: Path) -> None:
     rows = [{**_row("P1", "A01"), "Metadata_Site": str(site)} for site in (1, 2)]
     data = _csv(tmp_path / "load_data.csv", rows)
     keys = stage_listing(data, LISTING, {"Metadata_Plate": "P1", "Metadata_Site": 2})
@@ -100,3 +100,49 @@ def test_metadata_that_selects_nothing_is_named(tmp_path: Path) -> None:
         stage_listing(data, LISTING, {"Metadata_Plate": "P9"})
     with pytest.raises(ListingError, match="no column Metadata_Site"):
         stage_listing(data, LISTING, {"Metadata_Site": "1"})
+
+
+def _sites(tmp_path: Path, column: str, values: list[str]) -> Path:
+    rows = [{**_row("P1", "A01"), column: value, "FileName_DNA": f"s{i}.tif"} for i, value in enumerate(values)]
+    return _csv(tmp_path / "load_data.csv", rows)
+
+
+# What CellProfiler 4.2.8's own `-g` ran, measured with the real cellprofiler on this kind of CSV
+# (see the module's comment): the job's text against the CSV's values as CellProfiler types them.
+@pytest.mark.parametrize(
+    ("column", "values", "asked", "kept"),
+    [
+        ("Metadata_Site", ["001", "002", "010"], 2, ["002"]),  # an integer column: 002 is 2
+        ("Metadata_Site", ["001", "002", "010"], "2", ["002"]),
+        ("Metadata_Site", ["001", "002", "010"], "002", []),  # CellProfiler runs nothing for =002
+        ("Metadata_Site", ["1", "02", "x"], "02", ["02"]),  # one text value: the column is text
+        ("Metadata_Dose", ["2.50", "3", "1e1"], "2.5", ["2.50"]),  # a float column: str(float)
+        ("Metadata_Dose", ["2.50", "3", "1e1"], "10.0", ["1e1"]),
+        ("Metadata_Dose", ["2.50", "3", "1e1"], "2.50", []),
+        ("Metadata_Col", ["01", "02"], "01", ["01"]),  # a well-column name is always text
+        ("Metadata_Col", ["01", "02"], 1, []),
+        ("Metadata_Big", ["04294967296", "7"], "04294967296", ["04294967296"]),  # beyond 32 bits: text
+    ],
+)
+def test_rows_are_chosen_as_cellprofilers_group_option_chooses_them(
+    tmp_path: Path, column: str, values: list[str], asked: object, kept: list[str]
+) -> None:
+    data = _sites(tmp_path, column, values)
+    if not kept:
+        with pytest.raises(ListingError, match=f"no row matches {column}="):
+            stage_listing(data, LISTING, {column: asked})
+        return
+    stage_listing(data, LISTING, {column: asked})
+    assert [row[column] for row in _read(data)] == kept  # the rewritten CSV keeps the values as written
+
+
+def test_column_kinds_follow_cellprofilers_loaddata_types() -> None:
+    assert column_kind("Metadata_Site", ["1", "-2", " 3 "]) == "int"
+    assert column_kind("Metadata_Site", ["1", "2.0"]) == "float"
+    assert column_kind("Metadata_Site", ["1", ""]) == "text"  # an empty cell is text
+    assert column_kind("Metadata_WellColumn", ["1"]) == "text"
+    assert (measured_text("007", "int"), measured_text("7.10", "float"), measured_text("007", "text")) == (
+        "7",
+        "7.1",
+        "007",
+    )

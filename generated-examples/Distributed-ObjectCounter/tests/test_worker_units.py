@@ -15,7 +15,7 @@ import pytest
 from ds_runtime.outcomes import Outcome, latest_keys, latest_outcomes, outcome_key, parse_key, write_outcome
 from ds_runtime.spec import DoneRule
 from ds_runtime.worker.done import done_problem, enough_outputs, output_files
-from ds_runtime.worker.joblog import TAIL_LINES, JobLog
+from ds_runtime.worker.joblog import TAIL_LINES, JobLog, stream_name
 from ds_runtime.worker.runner import run_tool
 from ds_runtime.worker.visibility import retry_delay
 
@@ -216,3 +216,12 @@ def test_latest_outcome_per_job(moto_server: str) -> None:
     assert {k: v.state for k, v in latest_keys(s3, "bucket", "st").items()} == {"j1": "done", "j2": "interrupted"}
     latest = latest_outcomes(s3, "bucket", "st")
     assert latest["j1"].attempt == 2 and latest["j2"].state == "interrupted"
+
+
+def test_log_streams_are_named_by_the_jobs_own_values_then_its_id() -> None:
+    metadata = {"Metadata": {"Metadata_Plate": "Plate1", "Metadata_Well": "A01", "Metadata_Site": 1}}
+    assert stream_name(metadata, "3f2a", 2) == "Plate1-A01-1-3f2a/attempt-2"  # DCP's Plate1-A01-1, then the id
+    odd = {"name": "plate 1/img:*.tif", "dose": 2.0}
+    assert stream_name(odd, "3f2a", 1) == "plate_1_img_.tif-2-3f2a/attempt-1"  # no ':' or '*' (CloudWatch)
+    assert stream_name({}, "3f2a", 1) == "3f2a/attempt-1"  # a message that is not a valid job
+    assert len(stream_name({"long": "x" * 600}, "3f2a", 1)) < 512

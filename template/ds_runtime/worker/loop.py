@@ -1,8 +1,9 @@
 """The worker loop: take one message, run its job, record the outcome, settle the message.
 
 Settling: done or skipped jobs are deleted (after their outputs are checked in S3);
-failed ones become visible again after a growing delay, until the queue's redrive
-policy moves them to the dead-letter queue; interrupted ones become visible at once.
+permanent failures (failures.py) go to the dead-letter queue at once; other failed ones
+become visible again after a growing delay, until the queue's redrive policy moves them
+to the dead-letter queue; interrupted ones become visible at once.
 No exception from one job ends the loop.
 """
 
@@ -20,7 +21,8 @@ from ..outcomes import Outcome, utc_now, write_outcome
 from .attempt import Result, run_attempt
 from .context import WorkerContext
 from .done import enough_outputs, listed_objects
-from .joblog import JobLog
+from .failures import is_permanent, send_to_dead_letters
+from .joblog import JobLog, stream_name
 from .visibility import Heartbeat, retry_delay, set_visibility
 
 log = logging.getLogger(__name__)
@@ -67,13 +69,14 @@ def handle_message(ctx: WorkerContext, message: dict[str, Any]) -> Outcome:
     receipt = message["ReceiptHandle"]
     started, clock = utc_now(), time.monotonic()
     job, job_id, problem = _parse(ctx, message)
-    joblog = JobLog(ctx.logs, settings.log_group, f"{job_id}/attempt-{attempt}", job_id)
+    group = ctx.spec.group_of(job.values) if job else {}
+    joblog = JobLog(ctx.logs, settings.log_group, stream_name(group, job_id, attempt), job_id)
     output_bucket = output_prefix = ""
     # The heartbeat ends with this block, before settling, so no late extension undoes the settling.
     with Heartbeat(ctx.sqs, settings.queue_url, receipt, settings.visibility_timeout):
         try:
             if job is None:
-                result = Result("failed", error=problem)
+                result = Result("failed", error=problem, permanent=True)  # refused by the spec
             elif ctx.stop.is_set():
                 result = Result("interrupted", error="the worker was stopped before the job started")
             else:
@@ -90,7 +93,7 @@ def handle_message(ctx: WorkerContext, message: dict[str, Any]) -> Outcome:
                 else:
                     result = run_attempt(ctx, job, output_bucket, output_prefix, joblog)
         except Exception as exc:  # recorded as this job's failure
-            result = Result("failed", error=f"{type(exc).__name__}: {exc}")
+            result = Result("failed", error=f"{type(exc).__name__}: {exc}", permanent=is_permanent(exc))
     if result.error:
         joblog.line(f"{result.state}: {result.error}")
     joblog.close()
@@ -111,14 +114,15 @@ def handle_message(ctx: WorkerContext, message: dict[str, Any]) -> Outcome:
         error=result.error,
         tail=list(joblog.tail),
         message_id=message.get("MessageId", ""),
+        permanent=result.permanent,
     )
-    _settle(ctx, receipt, outcome)
+    _settle(ctx, message, outcome)
     return outcome
 
 
-def _settle(ctx: WorkerContext, receipt: str, outcome: Outcome) -> None:
+def _settle(ctx: WorkerContext, message: dict[str, Any], outcome: Outcome) -> None:
     """Record first, then delete or release: a crash in between only repeats the job."""
-    settings = ctx.settings
+    settings, receipt = ctx.settings, message["ReceiptHandle"]
     try:
         write_outcome(ctx.s3, settings.bucket, settings.outcome_prefix, outcome)
     except Exception as exc:  # settling the message matters more than its record
@@ -126,12 +130,22 @@ def _settle(ctx: WorkerContext, receipt: str, outcome: Outcome) -> None:
     try:
         if outcome.state in ("done", "skipped"):
             ctx.sqs.delete_message(QueueUrl=settings.queue_url, ReceiptHandle=receipt)
-        else:
+        elif not (outcome.permanent and _dead_letter(ctx, message, outcome)):
             delay = 0 if outcome.state == "interrupted" else retry_delay(outcome.attempt, settings.visibility_timeout)
             set_visibility(ctx.sqs, settings.queue_url, receipt, delay)
         log.info("job %s: %s (attempt %s)%s", outcome.job_id, outcome.state, outcome.attempt, _why(outcome))
     except Exception as exc:  # the message reappears after its timeout anyway
         log.error("job %s: could not settle its message: %s", outcome.job_id, exc)
+
+
+def _dead_letter(ctx: WorkerContext, message: dict[str, Any], outcome: Outcome) -> bool:
+    """Move a permanent failure to the dead-letter queue; False (retried as usual) if that fails."""
+    try:
+        send_to_dead_letters(ctx.sqs, ctx.settings.queue_url, message["Body"], message["ReceiptHandle"], outcome.error)
+    except Exception as exc:  # e.g. a task role without sqs:SendMessage on the dead-letter queue
+        log.error("job %s: could not dead-letter it (%s); it is retried instead", outcome.job_id, exc)
+        return False
+    return True
 
 
 def _already_done(ctx: WorkerContext, output_bucket: str, output_prefix: str) -> bool:

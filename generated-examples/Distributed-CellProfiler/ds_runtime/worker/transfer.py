@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,9 @@ from ..buckets import resolve
 from ..keys import join_key, local_path
 from ..spec import ToolSpec
 from .done import listed_objects, output_files
+from .failures import Permanent, is_missing_object
 from .listing import Listing, ListingError, stage_listing
+from .noclobber import put_new
 
 CONCURRENCY = 16
 TRANSFER = TransferConfig(max_concurrency=CONCURRENCY)
@@ -22,6 +24,10 @@ TRANSFER = TransferConfig(max_concurrency=CONCURRENCY)
 
 class TransferError(RuntimeError):
     """An input or output could not be moved, or arrived incomplete."""
+
+
+class InputError(TransferError, Permanent):
+    """An input is missing, or its list of files is unusable: no retry can fix it."""
 
 
 def input_keys(
@@ -37,7 +43,7 @@ def input_keys(
             continue
         listed = [k for k, _ in listed_objects(s3, bucket, item.key) if not k.endswith("/")]
         if not listed:
-            raise TransferError(f"input: nothing in s3://{bucket}/{item.key.rstrip('/')}/")
+            raise InputError(f"input: nothing in s3://{bucket}/{item.key.rstrip('/')}/")
         keys.extend(listed)
     # An object named twice (two inputs overlap) is fetched once.
     return {bucket: list(dict.fromkeys(keys)) for bucket, keys in found.items() if keys}
@@ -62,7 +68,7 @@ def download_listed(
                 Path(local_path(str(input_dir), item.key)), Listing(listing.path_root, str(input_dir)), matching
             )
         except ListingError as exc:
-            raise TransferError(f"input {item.key}: {exc}") from None
+            raise InputError(f"input {item.key}: {exc}") from None
         missing = [key for key in keys if not Path(local_path(str(input_dir), key)).exists()]
         bucket = resolve(listing.bucket, values, config, aws_bucket)
         download(s3, bucket, missing, input_dir)
@@ -85,10 +91,13 @@ def upload(
     prefix: str,
     extra_args: Mapping[str, str] | None = None,
     exclude: Sequence[str] = (),
+    job_id: str = "",
+    note: Callable[[str], None] = print,
 ) -> list[str]:
     """Every output file but the excluded ones to <prefix>/<relative path>, each checked by size; the keys written.
 
     `extra_args`: boto3's upload arguments for every file (upload_flags.parse_upload_flags).
+    `job_id`: a job's outputs, which never replace another job's objects (noclobber.py).
     """
     root = output_dir.resolve()
     plan: list[tuple[str, Path]] = []
@@ -97,7 +106,11 @@ def upload(
             raise TransferError(f"output {path.relative_to(output_dir)} links outside the output folder")
         plan.append((join_key(prefix, path.relative_to(output_dir).as_posix()), path))
     extra = dict(extra_args or {})
-    _run_all(s3, [("upload", key, path) for key, path in plan], bucket, extra)
+    if job_id:
+        with ThreadPoolExecutor(CONCURRENCY) as pool:
+            list(pool.map(lambda item: put_new(s3, bucket, item[0], item[1], job_id, extra, note), plan))
+    else:
+        _run_all(s3, [("upload", key, path) for key, path in plan], bucket, extra)
     # A requester-pays or owner-checked bucket asks the same of the size check.
     head = {k: v for k, v in extra.items() if k in ("RequestPayer", "ExpectedBucketOwner")}
     with ThreadPoolExecutor(CONCURRENCY) as pool:
@@ -125,4 +138,6 @@ def _run_all(
             try:
                 future.result()
             except Exception as exc:
+                if kind == "download" and is_missing_object(exc):
+                    raise InputError(f"input s3://{bucket}/{key} does not exist") from exc
                 raise TransferError(f"{kind} of s3://{bucket}/{key} failed: {exc}") from exc

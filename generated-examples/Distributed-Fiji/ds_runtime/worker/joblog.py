@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import queue
+import re
 import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Mapping
 from typing import Any
+
+from ..placeholders import scalar_text
 
 FLUSH_SECONDS = 1.0
 # PutLogEvents limits: 10,000 events and 1 MiB a batch (26 bytes overhead per event), 256 KiB an event.
@@ -21,6 +25,18 @@ MAX_BATCH_BYTES = 1_048_576
 EVENT_OVERHEAD = 26
 MAX_EVENT_BYTES = 256 * 1024 - EVENT_OVERHEAD
 TAIL_LINES = 20
+LABEL_CHARS = 100  # of a stream name's job values; CloudWatch allows 512 characters in all
+NOT_IN_NAME = re.compile(r"[^A-Za-z0-9._-]+")  # CloudWatch refuses ':' and '*'; keep names plain
+
+
+def stream_name(group: Mapping[str, Any], job_id: str, attempt: int) -> str:
+    """`<job values>-<id>/attempt-<n>`, e.g. Plate1-A01-1-3f2a.../attempt-1 (DCP names streams Plate1-A01-1).
+
+    The values are the job's own fields (a mapping's values, in order), joined by -.
+    """
+    parts = [v for value in group.values() for v in (value.values() if isinstance(value, Mapping) else [value])]
+    label = NOT_IN_NAME.sub("_", "-".join(scalar_text(v) for v in parts)).strip("_-.")[:LABEL_CHARS]
+    return f"{label}-{job_id}/attempt-{attempt}" if label else f"{job_id}/attempt-{attempt}"
 
 
 class JobLog:

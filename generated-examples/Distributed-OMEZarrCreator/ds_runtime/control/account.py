@@ -151,8 +151,15 @@ def roles(ctx: Context) -> list[Role]:
             # is only sent to (a job that failed for good), never read.
             _policy(
                 *_bucket_statements(ctx),
+                # GetQueueAttributes: the redrive policy names the dead-letter queue (worker/failures.py).
                 _statement(
-                    ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:SendMessage"],
+                    [
+                        "sqs:ReceiveMessage",
+                        "sqs:DeleteMessage",
+                        "sqs:ChangeMessageVisibility",
+                        "sqs:SendMessage",
+                        "sqs:GetQueueAttributes",
+                    ],
                     [a["queue"]],
                 ),
                 _statement(["sqs:SendMessage", "sqs:GetQueueUrl"], [a["dlq"]]),
@@ -361,7 +368,8 @@ def allow_outputs(ctx: Context, jobs: list[Job]) -> None:
         known = []
     prefixes = output_prefixes(ctx, jobs, known)
     # `--acl` in the upload flags sets each object's ACL as it is written: IAM asks for PutObjectAcl.
-    put = ["s3:PutObject", "s3:PutObjectAcl"] if ctx.spec.upload_flags else ["s3:PutObject"]
+    # AbortMultipartUpload: a large upload refused by its If-None-Match leaves no parts behind.
+    put = ["s3:PutObject", "s3:AbortMultipartUpload"] + (["s3:PutObjectAcl"] if ctx.spec.upload_flags else [])
     policy = _policy(_statement(put, [f"arn:aws:s3:::{p}*" for p in prefixes]))
     iam.put_role_policy(RoleName=name, PolicyName=OUTPUTS_POLICY, PolicyDocument=json.dumps(policy))
 

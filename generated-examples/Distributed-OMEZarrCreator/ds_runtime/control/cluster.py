@@ -295,8 +295,12 @@ def start_cluster(
     poll_seconds: float = 15,
     confirm: Confirm | None = None,
     job_seconds: float | None = None,
+    monitor_file: Path | None = None,
 ) -> int:
-    """Start the fleet. `confirm` (the CLI's policy) sees the estimate first; None starts without asking."""
+    """Start the fleet. `confirm` (the CLI's policy) sees the estimate first; None starts without asking.
+
+    The monitor file goes next to the fleet file, as in DS, unless `monitor_file` names another place.
+    """
     c = ctx.config
     fleet = load_fleet_file(fleet_file, allow_stand_ins=ctx.local)
     _require_setup(ctx)
@@ -323,7 +327,7 @@ def start_cluster(
         price_source=price.source,
         schedule_rule=automonitor.rule_name(ctx) if c.AUTO_MONITOR and (c.MAX_COST or c.MAX_HOURS) else "",
     )
-    monitor_file = fleet_file.parent / f"{c.APP_NAME}SpotFleetRequestId.json"
+    monitor_file = monitor_file or fleet_file.parent / f"{c.APP_NAME}SpotFleetRequestId.json"
     write_monitor_file(monitor_file, plan)  # at once: an interrupted wait must still leave a way to tear down
     try:
         machines = wait_for(

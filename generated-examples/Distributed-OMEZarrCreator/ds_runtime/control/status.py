@@ -23,12 +23,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
-from rich.table import Table
 
 from ..aws import queue_load
 from ..jobs import JOB_ID_KEY, job_id_of
 from ..outcomes import Outcome, default_prefix, latest_keys, read_outcome
+from ..placeholders import FILTERS, scalar_text
+from ..worker.failures import REASON_ATTRIBUTE
 from .context import Context, error_code
+from .report import FailedJob, print_failed_jobs
 
 PEEK_LIMIT = 1000  # dead-letter messages looked at; the count above them comes from SQS
 QUIET_ROUNDS = 3  # receives in a row that bring nothing new end the peek
@@ -43,6 +45,7 @@ class DeadLetter:
     message_id: str
     receipt_handle: str
     receive_count: int
+    reason: str = ""  # why a worker dead-lettered it at once (a permanent failure); '' after JOB_RETRIES tries
 
 
 def job_id_of_body(body: str) -> str:
@@ -72,6 +75,7 @@ def receive_dead_letters(ctx: Context, url: str, visibility: int, limit: int = P
             VisibilityTimeout=visibility,
             WaitTimeSeconds=0,
             AttributeNames=["ApproximateReceiveCount"],
+            MessageAttributeNames=[REASON_ATTRIBUTE],
         ).get("Messages", [])
         if not messages:
             break
@@ -79,8 +83,9 @@ def receive_dead_letters(ctx: Context, url: str, visibility: int, limit: int = P
         quiet = 0 if new else quiet + 1
         for m in new:
             count = int(m.get("Attributes", {}).get("ApproximateReceiveCount", 0))
+            reason = m.get("MessageAttributes", {}).get(REASON_ATTRIBUTE, {}).get("StringValue", "")
             seen[m["MessageId"]] = DeadLetter(
-                job_id_of_body(m["Body"]), m["Body"], m["MessageId"], m["ReceiptHandle"], count
+                job_id_of_body(m["Body"]), m["Body"], m["MessageId"], m["ReceiptHandle"], count, reason
             )
     return list(seen.values())
 
@@ -99,6 +104,7 @@ class Problem:
     log_group: str = ""
     log_stream: str = ""
     copies: int = 0  # messages of this job in the dead-letter queue
+    permanent: bool = False  # dead-lettered at once: no retry could have passed
 
 
 @dataclass
@@ -132,6 +138,7 @@ def _with_outcome(problem: Problem, outcome: Outcome | None) -> Problem:
         problem.tail = list(outcome.tail)
         problem.log_group = outcome.log_group
         problem.log_stream = outcome.log_stream
+        problem.permanent = outcome.permanent
         if not problem.fields and outcome.output_prefix:
             # Records older than output_bucket wrote to AWS_BUCKET: the prefix alone.
             where = f"s3://{outcome.output_bucket}/" if outcome.output_bucket else ""
@@ -172,7 +179,10 @@ def collect(ctx: Context) -> Status:
             continue
         problem = Problem(d.job_id, "dead-lettered", _key_fields(ctx, d.body), copies=1)
         problems[d.job_id] = _with_outcome(problem, outcomes.get(d.job_id))
-        if d.job_id not in outcomes:
+        if d.reason:  # the worker's own word, even if its outcome record was lost
+            problem.permanent = True
+            problem.error = problem.error or d.reason
+        elif d.job_id not in outcomes:
             problem.error = "no outcome record: the worker never finished this job (killed, out of memory?)"
             problem.log_group = c.LOG_GROUP_NAME
     for job_id in failed_ids:
@@ -191,22 +201,13 @@ def collect(ctx: Context) -> Status:
     return Status(counts, list(problems.values()), notes)
 
 
-def _table(status: Status) -> Table:
-    table = Table(title="failed and dead-lettered jobs", show_lines=True)
-    for column in ("job id", "state", "key fields", "attempts", "exit", "last lines / error", "log"):
-        table.add_column(column, overflow="fold")
-    for p in status.problems[:TABLE_ROWS]:
-        lines = p.tail[-TAIL_LINES:] + ([p.error] if p.error else [])
-        table.add_row(
-            p.job_id,
-            p.state + (f" (x{p.copies})" if p.copies > 1 else ""),
-            ", ".join(f"{k}={v}" for k, v in p.fields.items()),
-            "?" if p.attempts is None else str(p.attempts),
-            "-" if p.exit_code is None else str(p.exit_code),
-            "\n".join(lines),
-            f"{p.log_group}\n{p.log_stream}".strip(),
-        )
-    return table
+def _failed_job(p: Problem) -> FailedJob:
+    state = p.state + (f" x{p.copies}" if p.copies > 1 else "")
+    fields = ", ".join(
+        f"{k}={FILTERS['kv'](v) if isinstance(v, dict) else scalar_text(v)}" for k, v in p.fields.items()
+    )
+    log = f"{p.log_group} {p.log_stream}".strip()
+    return FailedJob(p.job_id, state, p.attempts, p.exit_code, fields, p.error, p.tail[-TAIL_LINES:], log, p.permanent)
 
 
 def status(ctx: Context, as_json: bool = False) -> int:
@@ -218,7 +219,9 @@ def status(ctx: Context, as_json: bool = False) -> int:
     for note in result.notes:
         ctx.console.print(f"note: {note}", highlight=False)
     if result.problems:
-        ctx.console.print(_table(result))
+        print_failed_jobs(
+            ctx.console, "failed and dead-lettered jobs", [_failed_job(p) for p in result.problems[:TABLE_ROWS]]
+        )
         if len(result.problems) > TABLE_ROWS:
             ctx.console.print(f"... and {len(result.problems) - TABLE_ROWS} more (status --json lists all)")
         if result.counts["dead-lettered"]:

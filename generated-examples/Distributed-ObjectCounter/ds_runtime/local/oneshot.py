@@ -8,6 +8,7 @@ table sums the run up, with the reason of every failed job.
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from ..control.cluster import start_cluster
 from ..control.context import Context
 from ..control.data import chosen_bucket
 from ..control.monitor import Monitor, load_monitor_file
+from ..control.report import FailedJob, print_failed_jobs
 from ..control.setup import setup
 from ..control.submit import submit
 from ..control.teardown import Plan, Teardown, report
@@ -86,6 +88,7 @@ def local_run(
         raise FileNotFoundError(f"{request.inputs}: input folder not found; give a folder of files to upload")
     inputs_bucket = chosen_bucket(spec, config, request.inputs_bucket, "--inputs-bucket")
     fleet = check_workers(config, repo, workers)  # so is a missing Docker engine or image
+    own_files = tempfile.TemporaryDirectory(prefix="localRun-")
     with start_emulator() as emulator:
         activate(emulator.endpoint_url)
         # The commands' own chatter is kept for AWS runs; here the bar and the summary speak.
@@ -96,8 +99,9 @@ def local_run(
             sent = upload(ctx.client("s3"), inputs_bucket, request.inputs, request.input_prefix)
             console.print(f"{len(sent)} input file(s) from {request.inputs} uploaded to s3://{inputs_bucket}")
         submit(ctx, request.job_file)
-        start_cluster(ctx, request.fleet_file, wait_seconds=30, poll_seconds=0.2)
-        monitor_file = request.fleet_file.parent / f"{config.APP_NAME}SpotFleetRequestId.json"
+        # Its own monitor file, never files/<APP_NAME>SpotFleetRequestId.json: that may be a real run's.
+        monitor_file = Path(own_files.name) / f"{config.APP_NAME}SpotFleetRequestId.json"
+        start_cluster(ctx, request.fleet_file, wait_seconds=30, poll_seconds=0.2, monitor_file=monitor_file)
         plan = load_monitor_file(monitor_file)
         state = LocalState(endpoint_url=emulator.endpoint_url)
         ids = start_local_tasks(ctx, repo, state, fleet, run_id=plan.run_id, persist=False)
@@ -118,7 +122,7 @@ def local_run(
             steps = Teardown(plan, ctx.session).run()
         finally:
             stop_local_tasks(repo, state, drained)
-            monitor_file.unlink(missing_ok=True)
+            own_files.cleanup()
     _summary(console, tally, outcomes, fetched, request.outputs, time.monotonic() - started)
     torn_down = all(step.ok for step in steps)
     if not torn_down:
@@ -192,9 +196,17 @@ def _summary(
     console.print(table)
     failures = [o for o in outcomes.values() if o.state == "failed"]
     if failures:
-        why = Table(title="failed jobs", show_lines=True)
-        for column in ("job id", "attempts", "exit code", "why", "last output"):
-            why.add_column(column)
-        for o in failures:
-            why.add_row(o.job_id, str(o.attempt), str(o.exit_code), o.error, "\n".join(o.tail[-5:]))
-        console.print(why)
+        jobs = [
+            FailedJob(
+                o.job_id,
+                "failed",
+                o.attempt,
+                o.exit_code,
+                reason=o.error,
+                tail=o.tail[-5:],
+                log=f"{o.log_group} {o.log_stream}".strip(),
+                permanent=o.permanent,
+            )
+            for o in failures
+        ]
+        print_failed_jobs(console, "failed jobs", jobs)

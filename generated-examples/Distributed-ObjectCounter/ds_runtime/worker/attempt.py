@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from pathlib import Path
 from ..jobs import Job
 from ..outcomes import State
 from ..upload_flags import parse_upload_flags
+from .bucket_view import bucket_view
 from .context import WorkerContext
 from .done import done_problem
 from .joblog import JobLog
@@ -23,6 +25,7 @@ class Result:
     exit_code: int | None = None
     tool_seconds: float = 0.0
     error: str = ""
+    permanent: bool = False  # failures.py: no retry can make it pass
 
 
 def run_attempt(ctx: WorkerContext, job: Job, output_bucket: str, output_prefix: str, log: JobLog) -> Result:
@@ -49,7 +52,9 @@ def run_attempt(ctx: WorkerContext, job: Job, output_bucket: str, output_prefix:
             return Result("interrupted", error="stopped before the tool started")
         argv = spec.argv(job.values, job.job_id, str(work), str(input_dir), str(output_dir), ctx.tool_config)
         log.line(f"running: {argv!r}")
-        run = run_tool(argv, str(work), log.line, ctx.stop, settings.job_timeout_seconds, job_folder=str(work))
+        view = bucket_view(spec.bucket_view, input_dir) if spec.bucket_view else contextlib.nullcontext()
+        with view:  # the tool's scripts read the bucket as a tree there (DF, DCP)
+            run = run_tool(argv, str(work), log.line, ctx.stop, settings.job_timeout_seconds, job_folder=str(work))
         log.line(f"the tool exited with code {run.exit_code} after {run.seconds:.1f} s")
         if run.stopped:
             return Result("interrupted", run.exit_code, run.seconds, "the worker was stopped (SIGTERM)")
@@ -61,7 +66,17 @@ def run_attempt(ctx: WorkerContext, job: Job, output_bucket: str, output_prefix:
         problem = done_problem(spec.done, run.exit_code, output_dir, required, minimum, spec.output_exclude)
         if problem:
             return Result("failed", run.exit_code, run.seconds, problem)
-        written = upload(ctx.s3, output_bucket, output_dir, output_prefix, flags.extra_args, spec.output_exclude)
+        # As this job's own objects: an output another job wrote fails the job (noclobber.py).
+        written = upload(
+            ctx.s3,
+            output_bucket,
+            output_dir,
+            output_prefix,
+            flags.extra_args,
+            spec.output_exclude,
+            job_id=job.job_id,
+            note=log.line,
+        )
         log.line(f"uploaded {len(written)} file(s) to s3://{output_bucket}/{output_prefix}/")
         return Result("done", run.exit_code, run.seconds)
     finally:

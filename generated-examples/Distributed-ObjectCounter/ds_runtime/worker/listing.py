@@ -2,9 +2,10 @@
 
 DCP's users write image paths into these files as they appear on the worker's bucket
 mount (`/home/ubuntu/bucket/<key>`). The worker mounts nothing: it reads the list,
-keeps the rows of this job (a CSV's rows whose metadata columns equal the job's
-mapping), downloads exactly the files those rows name, and rewrites the list in place
-so every path points at the local copy under the job's input folder.
+keeps the rows of this job (a CSV's rows whose metadata equal the job's mapping, compared
+as CellProfiler compares them: see `measured_text`), downloads exactly the files those
+rows name, and rewrites the list in place so every path points at the local copy under
+the job's input folder.
 
 Formats, by the list's extension:
 - `.csv`: each `...FileName_<X>` column pairs with its `...PathName_<X>` column
@@ -26,6 +27,9 @@ from ..keys import local_path, safe_key
 from ..placeholders import scalar_text
 
 FILE_URL = "file://"
+INT32 = (-(2**31), 2**31 - 1)
+# CellProfiler's is_well_column_token: a Metadata_<token> column is always text.
+WELL_COLUMN_TOKENS = frozenset({"wellcol", "well_col", "wellcolumn", "well_column", "column", "col"})
 
 
 class ListingError(ValueError):
@@ -89,7 +93,8 @@ def _stage_csv(list_file: Path, listing: Listing, rows_matching: Mapping[str, An
     missing = [k for k in wanted if k not in columns]
     if missing:
         raise ListingError(f"{list_file.name}: no column {', '.join(missing)} to select this job's rows by")
-    kept = [row for row in rows if all(row[k] == v for k, v in wanted.items())]
+    kinds = {k: column_kind(k, [row[k] for row in rows]) for k in wanted}
+    kept = [row for row in rows if all(measured_text(row[k], kinds[k]) == v for k, v in wanted.items())]
     if not kept:
         shown = ",".join(f"{k}={v}" for k, v in wanted.items())
         raise ListingError(f"{list_file.name}: no row matches {shown}; check the job's metadata against the CSV")
@@ -116,3 +121,38 @@ def _stage_csv(list_file: Path, listing: Listing, rows_matching: Mapping[str, An
     writer.writerows(kept)
     list_file.write_text(out.getvalue())
     return keys
+
+
+# CellProfiler 4.2.8 (cellprofiler_core/modules/loaddata.py, LoadData.get_measurement_columns
+# and prepare_run) types each CSV column over all its rows: integer while every value is a
+# 32-bit int, else float while every value parses as one, else text; its `-g` then compares
+# the command line's text with str() of the typed values (Measurements.get_groupings,
+# Pipeline.run). So `-g Metadata_Site=2` runs the row written 002, and `=002` runs nothing.
+
+
+def _value_kind(text: str) -> str:
+    """CellProfiler's get_loaddata_type: 'int', 'float' or 'text' (int() and float() as Python reads them)."""
+    try:
+        number = int(text)
+    except ValueError:
+        try:
+            float(text)
+        except ValueError:
+            return "text"
+        return "float"
+    return "int" if INT32[0] <= number <= INT32[1] else "text"
+
+
+def column_kind(name: str, values: list[str | None]) -> str:
+    """The type CellProfiler gives a LoadData column: the widest of its values' kinds."""
+    category, _, feature = name.partition("_")
+    if category == "Metadata" and feature.split("_")[0].lower() in WELL_COLUMN_TOKENS:
+        return "text"
+    kinds = {_value_kind(value or "") for value in values}
+    return "text" if "text" in kinds else "float" if "float" in kinds else "int"
+
+
+def measured_text(text: str | None, kind: str) -> str:
+    """A CSV value as CellProfiler's groups show it: `002` in an integer column is `2`, `2.50` a float's `2.5`."""
+    text = text or ""
+    return str(int(text)) if kind == "int" else str(float(text)) if kind == "float" else text
