@@ -230,6 +230,24 @@ def test_sigterm_releases_messages_at_once(moto_server: str, tmp_path: Path) -> 
     assert list(rig.work.iterdir()) == []
 
 
+def test_job_past_job_timeout_is_stopped_and_recorded_as_failed(moto_server: str, tmp_path: Path) -> None:
+    rig = Rig(tmp_path, visibility=2, retries=1)
+    (job,) = rig.send({"name": "hung", "sleep": 60})
+    worker = rig.start(job_timeout_seconds=1, idle_exit_seconds=5)
+    [pid] = rig.wait_for_runs(1)
+    out = finish(worker)
+    [record] = rig.all_outcomes()
+    assert (record.job_id, record.state, record.attempt) == (job.job_id, "failed", 1), out
+    assert record.error == "timed out after 1 s (JOB_TIMEOUT): the tool was stopped"
+    assert record.duration_seconds < 30 and record.exit_code == -signal.SIGTERM
+    assert "toy line 2" in record.tail  # what the tool printed before it hung
+    with pytest.raises(ProcessLookupError):  # the tool's process is gone
+        os.kill(pid, 0)
+    # A failure like any other: with JOB_RETRIES = 1 it is dead-lettered on the next receive.
+    assert rig.sqs.receive_message(QueueUrl=rig.dlq_url, WaitTimeSeconds=1)["Messages"]
+    assert rig.queue_counts() == (0, 0)
+
+
 def test_job_longer_than_visibility_timeout_runs_once(moto_server: str, tmp_path: Path) -> None:
     rig = Rig(tmp_path, visibility=2)
     (job,) = rig.send({"name": "slow", "sleep": 5})
