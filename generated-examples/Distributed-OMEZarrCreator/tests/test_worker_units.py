@@ -216,3 +216,17 @@ def test_latest_outcome_per_job(moto_server: str) -> None:
     assert {k: v.state for k, v in latest_keys(s3, "bucket", "st").items()} == {"j1": "done", "j2": "interrupted"}
     latest = latest_outcomes(s3, "bucket", "st")
     assert latest["j1"].attempt == 2 and latest["j2"].state == "interrupted"
+
+
+# ---------------------------------------------------------------- spot interruptions
+
+
+def test_spot_notice_is_watched_only_on_ec2_or_where_told() -> None:
+    from ds_runtime.worker.interruption import EC2_METADATA, METADATA_ENV, carried, metadata_url
+
+    assert metadata_url({}) is None  # a laptop or local mode: nothing to poll
+    assert metadata_url({"AWS_EXECUTION_ENV": "AWS_ECS_EC2"}) == EC2_METADATA
+    assert metadata_url({METADATA_ENV: "http://127.0.0.1:9/"}) == "http://127.0.0.1:9"
+    assert carried({}) == (0, 0)
+    attributes = {"ds-interruptions": {"StringValue": "2"}, "ds-earlier-attempts": {"StringValue": "x"}}
+    assert carried({"MessageAttributes": attributes}) == (2, 0)  # anyone may send: bad numbers count as 0

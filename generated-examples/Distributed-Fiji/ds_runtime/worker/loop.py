@@ -2,7 +2,8 @@
 
 Settling: done or skipped jobs are deleted (after their outputs are checked in S3);
 failed ones become visible again after a growing delay, until the queue's redrive
-policy moves them to the dead-letter queue; interrupted ones become visible at once.
+policy moves them to the dead-letter queue; interrupted ones are sent again at once
+as new messages, so an interruption spends none of JOB_RETRIES (interruption.py).
 No exception from one job ends the loop.
 """
 
@@ -20,6 +21,7 @@ from ..outcomes import Outcome, utc_now, write_outcome
 from .attempt import Result, run_attempt
 from .context import WorkerContext
 from .done import enough_outputs, listed_objects
+from .interruption import EARLIER_ATTEMPTS, INTERRUPTIONS, carried, give_back
 from .joblog import JobLog
 from .visibility import Heartbeat, retry_delay, set_visibility
 
@@ -45,6 +47,7 @@ def run_worker(ctx: WorkerContext) -> int:
                 MaxNumberOfMessages=1,
                 WaitTimeSeconds=wait,
                 MessageSystemAttributeNames=["ApproximateReceiveCount"],
+                MessageAttributeNames=[INTERRUPTIONS, EARLIER_ATTEMPTS],
             ).get("Messages", [])
         except ctx.sqs.exceptions.QueueDoesNotExist:
             log.error("queue %s does not exist (torn down?): exiting", settings.queue_url)
@@ -63,7 +66,8 @@ def run_worker(ctx: WorkerContext) -> int:
 def handle_message(ctx: WorkerContext, message: dict[str, Any]) -> Outcome:
     """Run one message's job and settle the message; never raises."""
     settings = ctx.settings
-    attempt = int(message.get("Attributes", {}).get("ApproximateReceiveCount", 1))
+    interruptions, earlier = carried(message)
+    attempt = earlier + int(message.get("Attributes", {}).get("ApproximateReceiveCount", 1))
     receipt = message["ReceiptHandle"]
     started, clock = utc_now(), time.monotonic()
     job, job_id, problem = _parse(ctx, message)
@@ -111,14 +115,15 @@ def handle_message(ctx: WorkerContext, message: dict[str, Any]) -> Outcome:
         error=result.error,
         tail=list(joblog.tail),
         message_id=message.get("MessageId", ""),
+        interruptions=interruptions + (result.state == "interrupted"),
     )
-    _settle(ctx, receipt, outcome)
+    _settle(ctx, message, outcome)
     return outcome
 
 
-def _settle(ctx: WorkerContext, receipt: str, outcome: Outcome) -> None:
+def _settle(ctx: WorkerContext, message: dict[str, Any], outcome: Outcome) -> None:
     """Record first, then delete or release: a crash in between only repeats the job."""
-    settings = ctx.settings
+    settings, receipt = ctx.settings, message["ReceiptHandle"]
     try:
         write_outcome(ctx.s3, settings.bucket, settings.outcome_prefix, outcome)
     except Exception as exc:  # settling the message matters more than its record
@@ -126,8 +131,10 @@ def _settle(ctx: WorkerContext, receipt: str, outcome: Outcome) -> None:
     try:
         if outcome.state in ("done", "skipped"):
             ctx.sqs.delete_message(QueueUrl=settings.queue_url, ReceiptHandle=receipt)
+        elif outcome.state == "interrupted":
+            give_back(ctx.sqs, settings.queue_url, message, outcome.attempt)
         else:
-            delay = 0 if outcome.state == "interrupted" else retry_delay(outcome.attempt, settings.visibility_timeout)
+            delay = retry_delay(outcome.attempt, settings.visibility_timeout)
             set_visibility(ctx.sqs, settings.queue_url, receipt, delay)
         log.info("job %s: %s (attempt %s)%s", outcome.job_id, outcome.state, outcome.attempt, _why(outcome))
     except Exception as exc:  # the message reappears after its timeout anyway
