@@ -3,6 +3,12 @@
 A machine is busy when its ECS container instance runs or starts a task; one not yet
 registered with ECS (still booting) runs nothing. bench/simulate_run.py plays the
 same interface with simulated machines.
+
+Known limit: the ECS service restarts a worker task that exits after
+WORKER_IDLE_EXIT_SECONDS on an empty queue, so on AWS an idle machine may still show
+a task. The exact signal would be ECS task scale-in protection, set by the worker
+while it holds a job, with the service's desiredCount lowered once nothing waits;
+moto does not serve that API, so it is not built yet.
 """
 
 from __future__ import annotations
