@@ -240,6 +240,44 @@ def test_sigterm_releases_messages_at_once(moto_server: str, tmp_path: Path) -> 
     assert list(rig.work.iterdir()) == []
 
 
+class FakeAgent:
+    """The ECS agent's task-protection endpoint: records what the worker asks for."""
+
+    def __init__(self) -> None:
+        self.asked: list[bool] = []
+        asked = self.asked
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_PUT(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if self.path == "/task-protection/v1/state":
+                    asked.append(body["ProtectionEnabled"])
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+
+def test_task_is_protected_from_scale_in_exactly_while_its_jobs_run(moto_server: str, tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    rig.send({"name": "p1", "sleep": 1}, {"name": "p2", "sleep": 1})
+    agent = FakeAgent()
+    env = {"ECS_AGENT_URI": agent.url, "DS_PROTECTION_DIR": str(tmp_path / "marks")}
+    out = finish(rig.start_with_env(env, docker_cores=2, idle_exit_seconds=3))
+    agent.server.shutdown()
+    assert {o.state for o in rig.outcomes().values()} == {"done"}, out
+    # Two workers of one task: on with the first job, off only once neither holds a job.
+    assert agent.asked[0] is True and agent.asked[-1] is False and agent.asked.count(False) >= 1
+    assert list((tmp_path / "marks").iterdir()) == [tmp_path / "marks" / ".lock"]
+
+
 class SpotMetadata:
     """EC2's instance metadata as the worker polls it: 404 until an interruption is scheduled."""
 

@@ -246,6 +246,9 @@ class SimFleet:
         # A machine under notice is leaving anyway; one still starting runs no job.
         return [Machine(m.name, m.busy) for m in self.run.alive() if not m.noticed]
 
+    def hold_workers(self, machines: int, nothing_waits: bool) -> None:
+        """Nothing to do: a simulated machine is busy exactly while it runs a job."""
+
     def shrink(self, target: int, release: Sequence[str]) -> None:
         self.run.target = target
         for m in self.run.alive():

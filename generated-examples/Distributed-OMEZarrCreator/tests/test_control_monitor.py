@@ -127,11 +127,18 @@ def test_scale_in_releases_the_idle_machine_and_never_the_busy_one(running: Path
         [config] = ec2.describe_spot_fleet_requests(SpotFleetRequestIds=[fleet_id])["SpotFleetRequestConfigs"]
         return config["SpotFleetRequestConfig"]["TargetCapacity"]
 
+    def tasks_wanted() -> int:
+        [service] = ecs.describe_services(cluster="echo-cluster", services=[f"{APP}Service"])["services"]
+        return service["desiredCount"]
+
     now = [1000.0]
     ctx = ctx_for(running)
     watcher = Monitor(ctx, load_monitor_file(running), interval=0, clock=lambda: now[0])
+    assert tasks_wanted() == 4
     assert watcher.poll() is False
     assert target() == 2  # idle for 0 s: within MACHINE_IDLE_SECONDS (120), nothing changes yet
+    # Nothing waits: the service wants no task; ECS stops only tasks without scale-in protection.
+    assert tasks_wanted() == 0
     now[0] += 121
     assert watcher.poll() is False
     assert target() == 1
@@ -140,6 +147,11 @@ def test_scale_in_releases_the_idle_machine_and_never_the_busy_one(running: Path
     now[0] += 3600  # the busy machine's long job goes on: it is never released while it runs
     assert watcher.poll() is False
     assert states(busy) == ["running"] and fleet_instances(fleet_id) == [busy] and target() == 1
+    # A job comes back (say it failed): the kept machine gets its worker tasks again.
+    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=taken[0]["ReceiptHandle"], VisibilityTimeout=0)
+    assert watcher.poll() is False and tasks_wanted() == 2  # 1 machine x TASKS_PER_MACHINE
+    [again] = sqs.receive_message(QueueUrl=url)["Messages"]
+    taken[0] = again
     ecs.stop_task(cluster="echo-cluster", task=task["taskArn"])  # its job ends...
     sqs.delete_message(QueueUrl=url, ReceiptHandle=taken[0]["ReceiptHandle"])
     assert watcher.poll() is True  # ...and the run is over: teardown follows in run()

@@ -85,6 +85,7 @@ class Monitor:
                 target = 1
                 status += " -> 1 (cheapest: lost machines are not replaced)"
             machines = self.fleet.machines()
+            self.fleet.hold_workers(max(target, len(machines)), load.visible == 0)
             self.idle = idle_since(self.idle, machines, now)
             change = decide(load, machines, target, self.idle, now, self.idle_after)
             if change:

@@ -23,6 +23,7 @@ from .context import WorkerContext
 from .done import enough_outputs, listed_objects
 from .interruption import EARLIER_ATTEMPTS, INTERRUPTIONS, carried, give_back
 from .joblog import JobLog
+from .protection import protected
 from .visibility import Heartbeat, retry_delay, set_visibility
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ def handle_message(ctx: WorkerContext, message: dict[str, Any]) -> Outcome:
     joblog = JobLog(ctx.logs, settings.log_group, f"{job_id}/attempt-{attempt}", job_id)
     output_bucket = output_prefix = ""
     # The heartbeat ends with this block, before settling, so no late extension undoes the settling.
-    with Heartbeat(ctx.sqs, settings.queue_url, receipt, settings.visibility_timeout):
+    with Heartbeat(ctx.sqs, settings.queue_url, receipt, settings.visibility_timeout), protected(job_id):
         try:
             if job is None:
                 result = Result("failed", error=problem)

@@ -99,6 +99,7 @@ def roles(ctx: Context) -> list[Role]:
                 _statement(
                     [
                         "sqs:ReceiveMessage",
+                        "sqs:SendMessage",  # an interrupted job goes back as a new message
                         "sqs:DeleteMessage",
                         "sqs:ChangeMessageVisibility",
                         "sqs:GetQueueUrl",
@@ -108,6 +109,11 @@ def roles(ctx: Context) -> list[Role]:
                 ),
                 logs_write,
                 _statement(["cloudwatch:PutMetricData"], ["*"]),
+                # Through the ECS agent: a task holding a job is not stopped when monitor scales in.
+                _statement(
+                    ["ecs:UpdateTaskProtection", "ecs:GetTaskProtection"],
+                    [f"arn:aws:ecs:{region}:{account}:task/{c.ECS_CLUSTER}/*"],
+                ),
             ),
         ),
         Role(

@@ -4,11 +4,11 @@ A machine is busy when its ECS container instance runs or starts a task; one not
 registered with ECS (still booting) runs nothing. bench/simulate_run.py plays the
 same interface with simulated machines.
 
-Known limit: the ECS service restarts a worker task that exits after
-WORKER_IDLE_EXIT_SECONDS on an empty queue, so on AWS an idle machine may still show
-a task. The exact signal would be ECS task scale-in protection, set by the worker
-while it holds a job, with the service's desiredCount lowered once nothing waits;
-moto does not serve that API, so it is not built yet.
+The ECS service would restart a worker task that exits on an empty queue, so that an
+idle machine would always show a task. Hence `hold_workers`: once no job waits, the
+service wants no task; ECS then stops only tasks without scale-in protection, which a
+worker sets while it holds a job (worker/protection.py), and machines whose tasks are
+all gone are idle. When jobs wait again, the service wants its tasks back.
 """
 
 from __future__ import annotations
@@ -36,6 +36,9 @@ class Fleet(Protocol):
 
     def shrink(self, target: int, release: Sequence[str]) -> None:
         """Ask for `target` machines without stopping any, then terminate exactly `release`."""
+
+    def hold_workers(self, machines: int, nothing_waits: bool) -> None:
+        """While nothing waits, want no worker task beyond those holding a job; else a full set for `machines`."""
 
 
 class SpotFleet:
@@ -83,6 +86,13 @@ class SpotFleet:
             for ci in found["containerInstances"]:
                 tasks[ci["ec2InstanceId"]] = ci.get("runningTasksCount", 0) + ci.get("pendingTasksCount", 0)
         return tasks
+
+    def hold_workers(self, machines: int, nothing_waits: bool) -> None:
+        ecs, cluster, service = self.ctx.client("ecs"), self.plan.cluster, self.plan.service
+        wanted = 0 if nothing_waits else machines * self.ctx.config.TASKS_PER_MACHINE
+        found = ecs.describe_services(cluster=cluster, services=[service])["services"]
+        if found and found[0]["status"] == "ACTIVE" and found[0]["desiredCount"] != wanted:
+            ecs.update_service(cluster=cluster, service=service, desiredCount=wanted)
 
     def shrink(self, target: int, release: Sequence[str]) -> None:
         # Lower the target first, or a `maintain` fleet replaces what is terminated.
