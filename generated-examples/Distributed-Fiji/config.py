@@ -22,6 +22,7 @@ MACHINE_TYPE = ["m5.xlarge"]  # EC2 types; the fleet takes whichever is cheapest
 MACHINE_PRICE = 0.1  # the most you pay per machine-hour, in US dollars
 EBS_VOL_SIZE = 30  # disk per machine in GB (at least 22)
 ASSIGN_IP = True  # False: no public IP, whatever the Fleet file says; True: as the Fleet file says
+MACHINE_IDLE_SECONDS = 120  # a machine running no job this long, while none waits, is released
 
 # ---------------------------------------------------------------- each container (ECS task)
 DOCKER_CORES = 2  # jobs run side by side in one container
@@ -34,6 +35,7 @@ SQS_QUEUE_NAME = APP_NAME + "Queue"
 SQS_MESSAGE_VISIBILITY = 3600  # seconds a job may run before it is offered again (at most 43200 = 12 h)
 SQS_DEAD_LETTER_QUEUE = APP_NAME + "DeadMessages"  # where jobs go after failing JOB_RETRIES times
 JOB_RETRIES = 3  # tries per job before it is dead-lettered
+JOB_TIMEOUT = None  # seconds one job may run before it is stopped and counted as failed; None: no limit
 
 # ---------------------------------------------------------------- logs and monitoring
 LOG_GROUP_NAME = APP_NAME  # the CloudWatch log group of the jobs' logs

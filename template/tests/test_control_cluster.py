@@ -15,6 +15,7 @@ from ds_runtime.control import cluster
 from ds_runtime.control.account import setup_account
 from ds_runtime.control.cluster import FleetFileError, build_request, load_fleet_file, start_cluster
 from ds_runtime.control.context import CommandError, Context
+from ds_runtime.control.estimate import fleet_zones
 from ds_runtime.control.setup import setup
 from ds_runtime.control.submit import submit
 from tests._control_support import (
@@ -66,6 +67,36 @@ def test_config_applied_to_ds_fleet_file(ready: Path) -> None:
         assert spec["BlockDeviceMappings"][1]["Ebs"]["VolumeSize"] == 30  # DS's Docker volume gets EBS_VOL_SIZE
         assert "ECS_CLUSTER=echo-cluster\n" in base64.b64decode(spec["UserData"]).decode()
         assert spec["TagSpecifications"][0]["ResourceType"] == "instance"
+
+
+def test_several_subnets_and_types_become_one_launch_specification_each(ready: Path) -> None:
+    """Two machine types x three subnets (two zones): six pools for the fleet, price-capacity-optimized."""
+    ec2 = boto3.client("ec2", region_name=REGION)
+    first, group = network()
+    vpc = ec2.describe_subnets(SubnetIds=[first])["Subnets"][0]["VpcId"]
+    second, third = (
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{n}.0/24", AvailabilityZone=f"{REGION}b")["Subnet"]["SubnetId"]
+        for n in (1, 2)
+    )
+    data = fleet_data(f"{first}, {second},{third}", group)  # AWS's comma-separated form
+    del data["AllocationStrategy"]
+    path = write_fleet_file(ready, data)
+    ctx = make_ctx(ready)
+    request = build_request(ctx, load_fleet_file(path), "run-1")
+    pools = [(s["InstanceType"], s["NetworkInterfaces"][0]["SubnetId"]) for s in request["LaunchSpecifications"]]
+    assert pools == [(t, s) for t in ("m5.large", "c5.large") for s in (first, second, third)]
+    assert request["AllocationStrategy"] == "priceCapacityOptimized"
+    assert fleet_zones(ctx, load_fleet_file(path)) == [f"{REGION}a", f"{REGION}b"]  # what estimate prices
+    # A JSON list works as well, and a file's own strategy is kept.
+    data["LaunchSpecifications"][0]["NetworkInterfaces"][0]["SubnetId"] = [first, third]
+    data["AllocationStrategy"] = "capacityOptimized"
+    request = build_request(ctx, load_fleet_file(write_fleet_file(ready, data)), "run-2")
+    assert [s["NetworkInterfaces"][0]["SubnetId"] for s in request["LaunchSpecifications"]] == [first, third] * 2
+    assert request["AllocationStrategy"] == "capacityOptimized"
+    # The emulator takes the request as AWS would, one spec per pool.
+    fleet_id = ec2.request_spot_fleet(SpotFleetRequestConfig=request)["SpotFleetRequestId"]
+    [config] = ec2.describe_spot_fleet_requests(SpotFleetRequestIds=[fleet_id])["SpotFleetRequestConfigs"]
+    assert len(config["SpotFleetRequestConfig"]["LaunchSpecifications"]) == 4
 
 
 def test_assign_ip_true_keeps_the_fleet_files_choice_and_ssm_image(ready: Path) -> None:

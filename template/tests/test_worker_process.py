@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import http.server
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -99,7 +101,10 @@ class Rig:
         return jobs
 
     def start(self, **settings: Any) -> subprocess.Popen[str]:
-        env = {**os.environ, **replace(self.settings, **settings).to_env(), "TMPDIR": str(self.work)}
+        return self.start_with_env({}, **settings)
+
+    def start_with_env(self, extra: dict[str, str], **settings: Any) -> subprocess.Popen[str]:
+        env = {**os.environ, **replace(self.settings, **settings).to_env(), "TMPDIR": str(self.work), **extra}
         return subprocess.Popen(
             [sys.executable, "-m", "ds_runtime.worker"],
             cwd=REPO,
@@ -223,11 +228,123 @@ def test_sigterm_releases_messages_at_once(moto_server: str, tmp_path: Path) -> 
     out = finish(supervisor, timeout=15)
     assert supervisor.returncode == 0 and time.monotonic() - start < 5, out
     assert rig.queue_counts() == (2, 0)  # visible again now, not in 60 s
-    assert {(o.state, o.attempt) for o in rig.outcomes().values()} == {("interrupted", 1)}
+    assert {(o.state, o.attempt, o.interruptions) for o in rig.outcomes().values()} == {("interrupted", 1, 1)}
+    # Sent again as new messages: neither has been received yet, so no retry is spent.
+    again = rig.sqs.receive_message(
+        QueueUrl=rig.queue_url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["ApproximateReceiveCount"]
+    )["Messages"]
+    assert [m["Attributes"]["ApproximateReceiveCount"] for m in again] == ["1", "1"]
     for pid in pids:  # the tools were stopped too
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
     assert list(rig.work.iterdir()) == []
+
+
+class FakeAgent:
+    """The ECS agent's task-protection endpoint: records what the worker asks for."""
+
+    def __init__(self) -> None:
+        self.asked: list[bool] = []
+        asked = self.asked
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_PUT(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if self.path == "/task-protection/v1/state":
+                    asked.append(body["ProtectionEnabled"])
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+
+def test_task_is_protected_from_scale_in_exactly_while_its_jobs_run(moto_server: str, tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    rig.send({"name": "p1", "sleep": 1}, {"name": "p2", "sleep": 1})
+    agent = FakeAgent()
+    env = {"ECS_AGENT_URI": agent.url, "DS_PROTECTION_DIR": str(tmp_path / "marks")}
+    out = finish(rig.start_with_env(env, docker_cores=2, idle_exit_seconds=3))
+    agent.server.shutdown()
+    assert {o.state for o in rig.outcomes().values()} == {"done"}, out
+    # Two workers of one task: on with the first job, off only once neither holds a job.
+    assert agent.asked[0] is True and agent.asked[-1] is False and agent.asked.count(False) >= 1
+    assert list((tmp_path / "marks").iterdir()) == [tmp_path / "marks" / ".lock"]
+
+
+class SpotMetadata:
+    """EC2's instance metadata as the worker polls it: 404 until an interruption is scheduled."""
+
+    def __init__(self) -> None:
+        self.scheduled = threading.Event()
+        scheduled = self.scheduled
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_PUT(self) -> None:  # IMDSv2 token
+                self._answer(200, b"token")
+
+            def do_GET(self) -> None:
+                found = self.path == "/latest/meta-data/spot/instance-action" and scheduled.is_set()
+                self._answer(200 if found else 404, b'{"action": "terminate", "time": "2030-01-01T00:00:00Z"}')
+
+            def _answer(self, code: int, body: bytes) -> None:
+                self.send_response(code)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+
+def test_interruption_gives_the_job_back_without_spending_a_retry(moto_server: str, tmp_path: Path) -> None:
+    """JOB_RETRIES = 1: were the interrupted attempt counted, the next receive would dead-letter the job."""
+    rig = Rig(tmp_path, visibility=30, retries=1)
+    (job,) = rig.send({"name": "spot", "sleep": 12})  # longer than the 5 s between notice checks
+    metadata = SpotMetadata()
+    worker = rig.start_with_env({"DS_INSTANCE_METADATA_URL": metadata.url}, idle_exit_seconds=30)
+    [pid] = rig.wait_for_runs(1)
+    metadata.scheduled.set()  # EC2 schedules the interruption: two minutes' notice
+    out = finish(worker, timeout=20)  # the worker stops the tool, gives the job back and exits
+    metadata.server.shutdown()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    [interrupted] = rig.all_outcomes()
+    assert (interrupted.state, interrupted.attempt, interrupted.interruptions) == ("interrupted", 1, 1), out
+    assert rig.queue_counts() == (1, 0)  # back on the queue at once
+    out = finish(rig.start(idle_exit_seconds=3), timeout=60)  # another machine takes it
+    done = rig.outcomes()[job.job_id]
+    assert (done.state, done.attempt, done.interruptions) == ("done", 2, 1), out
+    assert rig.queue_counts() == (0, 0) and rig.queue_counts(rig.dlq_url) == (0, 0)
+    assert f"results/{job.values['name']}/a/out_0.txt" in rig.keys("results/")
+
+
+def test_job_past_job_timeout_is_stopped_and_recorded_as_failed(moto_server: str, tmp_path: Path) -> None:
+    rig = Rig(tmp_path, visibility=2, retries=1)
+    (job,) = rig.send({"name": "hung", "sleep": 60})
+    worker = rig.start(job_timeout_seconds=1, idle_exit_seconds=5)
+    [pid] = rig.wait_for_runs(1)
+    out = finish(worker)
+    [record] = rig.all_outcomes()
+    assert (record.job_id, record.state, record.attempt) == (job.job_id, "failed", 1), out
+    assert record.error == "timed out after 1 s (JOB_TIMEOUT): the tool was stopped"
+    assert record.duration_seconds < 30 and record.exit_code == -signal.SIGTERM
+    assert "toy line 2" in record.tail  # what the tool printed before it hung
+    with pytest.raises(ProcessLookupError):  # the tool's process is gone
+        os.kill(pid, 0)
+    # A failure like any other: with JOB_RETRIES = 1 it is dead-lettered on the next receive.
+    assert rig.sqs.receive_message(QueueUrl=rig.dlq_url, WaitTimeSeconds=1)["Messages"]
+    assert rig.queue_counts() == (0, 0)
 
 
 def test_job_longer_than_visibility_timeout_runs_once(moto_server: str, tmp_path: Path) -> None:

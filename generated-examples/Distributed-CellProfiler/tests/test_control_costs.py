@@ -234,13 +234,15 @@ def test_cli_start_cluster_refuses_without_terminal_or_yes(
 
 @pytest.fixture
 def mixed(aws: Path) -> Iterator[tuple[Context, list[str]]]:
-    """Six jobs: two done (one after a retry), one skipped, one failed once, two dead-lettered."""
+    """Six jobs: two done (one after a retry, one after a spot interruption), one skipped, one failed once,
+    two dead-lettered."""
     ctx = make_ctx(aws)
     jobs = [j.job_id for j in read_job_file(write_job_file(aws, 6), ctx.spec)]
     submit(ctx, aws / "job.json")
     bodies = {j.job_id: j.message_body() for j in read_job_file(aws / "job.json", ctx.spec)}
     record(
-        outcome(jobs[0], "done"),
+        outcome(jobs[0], "interrupted", attempt=1, interruptions=1),
+        outcome(jobs[0], "done", attempt=2, interruptions=1),
         outcome(jobs[1], "failed", attempt=1, exit_code=1),
         outcome(jobs[1], "done", attempt=2),
         outcome(jobs[2], "skipped"),
@@ -293,12 +295,15 @@ def test_status_counts_and_explains_failures(mixed: tuple[Context, list[str]]) -
     assert "no outcome record" in problems[jobs[5]]["error"] and problems[jobs[5]]["log_group"] == APP
     assert (problems[jobs[3]]["state"], problems[jobs[3]]["exit_code"]) == ("failed", 2)
     assert queue_counts(DLQ) == (3, 0)  # only peeked at: nothing consumed or hidden
+    assert data["interruptions"] == {jobs[0]: 1}  # an interruption is not a failure: job 0 counts as done
+    assert all(p["interruptions"] == 0 for p in data["problems"])
 
     text_ctx = Context(ctx.config, ctx.spec, ctx.session, Console(file=io.StringIO(), width=250))
     assert status(text_ctx) == 0
     text = output(text_ctx)
     assert "dead-lettered: 2" in text and "sample-4" in text and "Killed: out of memory" in text
     assert "retryFailed" in text
+    assert f"interruptions (not failures): 1 of 1 job(s): {jobs[0]} x1" in text
 
 
 def test_status_reads_at_80_columns(mixed: tuple[Context, list[str]]) -> None:

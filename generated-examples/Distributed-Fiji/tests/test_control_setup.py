@@ -61,6 +61,10 @@ def test_setup_account_roles_are_scoped(aws: None, tmp_path: Path) -> None:
             (queue,),
         ),
         (("sqs:SendMessage", "sqs:GetQueueUrl"), (dlq,)),  # never ReceiveMessage on the dead-letter queue
+        (
+            ("ecs:UpdateTaskProtection", "ecs:GetTaskProtection"),
+            (f"arn:aws:ecs:us-east-1:123456789012:task/echo-cluster/*",),
+        ),
         (("logs:CreateLogStream", "logs:PutLogEvents"), tuple(f"{logs}{g}:*" for g in (APP, f"{APP}_perInstance"))),
     }
     # Nothing unscoped but what IAM cannot scope; tags and terminations only for this app's.
@@ -111,6 +115,7 @@ def test_setup_creates_everything(aws: None, tmp_path: Path) -> None:
     settings = WorkerSettings.from_env(env)  # the worker can read what setup wrote
     assert (settings.queue_url, settings.bucket, settings.visibility_timeout) == (url, "echo-bucket", 600)
     assert env["ECHO_MODE"] == "loud"  # the tool's own config key reaches the worker
+    assert settings.job_timeout_seconds == 0  # JOB_TIMEOUT = None: no limit
     [service] = ecs.describe_services(cluster="echo-cluster", services=[f"{APP}Service"])["services"]
     assert service["desiredCount"] == 0 and service["taskDefinition"] == definition["taskDefinitionArn"]
 
@@ -131,13 +136,18 @@ def test_setup_twice_changes_nothing_and_says_so(aws: None, tmp_path: Path) -> N
 def test_setup_applies_a_changed_config(aws: None, tmp_path: Path) -> None:
     setup_account(make_ctx(tmp_path))
     setup(make_ctx(tmp_path))
-    changed = make_ctx(tmp_path, SQS_MESSAGE_VISIBILITY="900", MEMORY="3000")
+    changed = make_ctx(tmp_path, SQS_MESSAGE_VISIBILITY="900", MEMORY="3000", JOB_TIMEOUT="1800")
     setup(changed)
     text = output(changed)
     assert "updated VisibilityTimeout" in text and "registered revision 2" in text
     ecs = boto3.client("ecs", region_name=REGION)
     [service] = ecs.describe_services(cluster="echo-cluster", services=[f"{APP}Service"])["services"]
     assert service["taskDefinition"].endswith(":2")
+    [container] = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"][
+        "containerDefinitions"
+    ]
+    env = {e["name"]: e["value"] for e in container["environment"]}
+    assert WorkerSettings.from_env(env).job_timeout_seconds == 1800  # config.py's JOB_TIMEOUT reaches the worker
 
 
 def test_privileged_only_for_fuse(aws: None, tmp_path: Path) -> None:

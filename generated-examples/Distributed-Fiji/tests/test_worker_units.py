@@ -225,3 +225,17 @@ def test_log_streams_are_named_by_the_jobs_own_values_then_its_id() -> None:
     assert stream_name(odd, "3f2a", 1) == "plate_1_img_.tif-2-3f2a/attempt-1"  # no ':' or '*' (CloudWatch)
     assert stream_name({}, "3f2a", 1) == "3f2a/attempt-1"  # a message that is not a valid job
     assert len(stream_name({"long": "x" * 600}, "3f2a", 1)) < 512
+
+
+# ---------------------------------------------------------------- spot interruptions
+
+
+def test_spot_notice_is_watched_only_on_ec2_or_where_told() -> None:
+    from ds_runtime.worker.interruption import EC2_METADATA, METADATA_ENV, carried, metadata_url
+
+    assert metadata_url({}) is None  # a laptop or local mode: nothing to poll
+    assert metadata_url({"AWS_EXECUTION_ENV": "AWS_ECS_EC2"}) == EC2_METADATA
+    assert metadata_url({METADATA_ENV: "http://127.0.0.1:9/"}) == "http://127.0.0.1:9"
+    assert carried({}) == (0, 0)
+    attributes = {"ds-interruptions": {"StringValue": "2"}, "ds-earlier-attempts": {"StringValue": "x"}}
+    assert carried({"MessageAttributes": attributes}) == (2, 0)  # anyone may send: bad numbers count as 0

@@ -108,6 +108,8 @@ class DSConfig(BaseModel):
     NECESSARY_STRING: StrictStr
     MAX_COST: Annotated[Number, Field(ge=0)]  # dollars; 0 = no cap
     MAX_HOURS: Annotated[Number, Field(ge=0)]  # hours since startCluster; 0 = no cap
+    MACHINE_IDLE_SECONDS: Annotated[Int, Field(ge=0)]  # idle this long, nothing waiting: released
+    JOB_TIMEOUT: Annotated[Int, Field(ge=1)] | None  # seconds a job may run; None: no limit
     # The tool's own keys (spec.config_keys), passed to the worker as they are.
     extra: dict[str, Any] = {}
 
@@ -153,6 +155,8 @@ FIXES: dict[str, str] = {
     "MIN_FILE_SIZE_BYTES": "a whole number of bytes, 0 or more",
     "MAX_COST": "the most a run may spend in dollars before it is stopped, e.g. MAX_COST = 50; 0 for no cap",
     "MAX_HOURS": "the longest a run may last in hours before it is stopped, e.g. MAX_HOURS = 12; 0 for no cap",
+    "MACHINE_IDLE_SECONDS": "seconds a machine may run no job, while none waits, before it is released, e.g. 120",
+    "JOB_TIMEOUT": "the most seconds one job may run before it is stopped as failed, e.g. JOB_TIMEOUT = 3600; or None",
 }
 BOOL_FIX = "write True or False"
 TEXT_FIX = "write a text value in quotes"

@@ -9,7 +9,8 @@ lines of output, log stream, error) for the jobs a user asks about.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
@@ -49,6 +50,7 @@ class Outcome:
     tail: list[str] = field(default_factory=list)  # last lines of the tool's output
     message_id: str = ""
     permanent: bool = False  # a failure no retry can fix: sent to the dead-letter queue at once
+    interruptions: int = 0  # spot interruptions or stops of this job so far, this attempt included
     format: int = FORMAT_VERSION
 
     def to_json(self) -> str:
@@ -105,11 +107,20 @@ def outcome_keys(s3: Any, bucket: str, prefix: str) -> Iterator[OutcomeKey]:
 
 def latest_keys(s3: Any, bucket: str, prefix: str) -> dict[str, OutcomeKey]:
     """The latest outcome key of each job: enough to count jobs by state."""
+    return latest_of(outcome_keys(s3, bucket, prefix))
+
+
+def latest_of(items: Iterable[OutcomeKey]) -> dict[str, OutcomeKey]:
     latest: dict[str, OutcomeKey] = {}
-    for item in outcome_keys(s3, bucket, prefix):
+    for item in items:
         if item.job_id not in latest or item > latest[item.job_id]:
             latest[item.job_id] = item
     return latest
+
+
+def interruptions_of(items: Iterable[OutcomeKey]) -> Counter[str]:
+    """Interrupted attempts per job, from the keys alone."""
+    return Counter(item.job_id for item in items if item.state == "interrupted")
 
 
 def read_outcome(s3: Any, bucket: str, key: str) -> Outcome:

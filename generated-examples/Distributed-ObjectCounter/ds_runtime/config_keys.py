@@ -134,6 +134,20 @@ DS_KEYS: tuple[Key, ...] = (
     Key("NECESSARY_STRING", "text an output file's name needs to count", "the same", ""),
     Key("MAX_COST", "(not in DS)", "dollars after which the run is torn down; 0 = no cap", 0, "dsgen"),
     Key("MAX_HOURS", "(not in DS)", "hours after which the run is torn down; 0 = no cap", 0, "dsgen"),
+    Key(
+        "MACHINE_IDLE_SECONDS",
+        "(not in DS: monitor shrinks the fleet to the jobs in flight at minutes ending in 9)",
+        "a machine running no job this long, while none waits, is released (never a busy one)",
+        120,
+        "dsgen",
+    ),
+    Key(
+        "JOB_TIMEOUT",
+        "(not in DS: a hung tool holds its machine until the visibility heartbeat stops)",
+        "seconds a job may run; past it the job is stopped and counts as a failure; None = no limit",
+        None,
+        "dsgen",
+    ),
 )
 
 # Keys of DCP, DF and DOZC beyond DS's. A tool that declares one (its answers' extra_config)

@@ -89,28 +89,72 @@ def test_lifecycle_leaves_nothing_behind(running: Path) -> None:
     assert "already gone" in output(again)
 
 
-def test_fleet_shrinks_to_jobs_in_flight(running: Path) -> None:
-    sqs = boto3.client("sqs", region_name=REGION)
+def fleet_instances(fleet_id: str) -> list[str]:
+    found = boto3.client("ec2", region_name=REGION).describe_spot_fleet_instances(SpotFleetRequestId=fleet_id)
+    return sorted(i["InstanceId"] for i in found["ActiveInstances"])
+
+
+def states(*ids: str) -> list[str]:
+    found = boto3.client("ec2", region_name=REGION).describe_instances(InstanceIds=list(ids))["Reservations"]
+    by_id = {i["InstanceId"]: i["State"]["Name"] for r in found for i in r["Instances"]}
+    return [by_id[i] for i in ids]
+
+
+def test_scale_in_releases_the_idle_machine_and_never_the_busy_one(running: Path) -> None:
+    """Two machines, one running a job (an ECS task), one idle; nothing waits: only the idle one goes."""
+    sqs, ecs = boto3.client("sqs", region_name=REGION), boto3.client("ecs", region_name=REGION)
     url = sqs.get_queue_url(QueueName=QUEUE)["QueueUrl"]
     taken = []
     while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
-        taken += messages  # every job taken, none finished: 0 waiting, 12 in flight
+        taken += messages
+    for message in taken[1:]:  # 11 jobs finished, one still running: 0 waiting, 1 in flight
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
     fleet_id = json.loads(running.read_text())["MONITOR_FLEET_ID"]
+    busy, idle = fleet_instances(fleet_id)
+    # What each machine's ECS agent would report (moto never starts a task by itself).
+    arns = {
+        i: ecs.register_container_instance(
+            cluster="echo-cluster", instanceIdentityDocument=json.dumps({"instanceId": i})
+        )["containerInstance"]["containerInstanceArn"]
+        for i in (busy, idle)
+    }
+    [task] = ecs.start_task(cluster="echo-cluster", taskDefinition=f"{APP}Task", containerInstances=[arns[busy]])[
+        "tasks"
+    ]
     ec2 = boto3.client("ec2", region_name=REGION)
 
     def target() -> int:
         [config] = ec2.describe_spot_fleet_requests(SpotFleetRequestIds=[fleet_id])["SpotFleetRequestConfigs"]
         return config["SpotFleetRequestConfig"]["TargetCapacity"]
 
+    def tasks_wanted() -> int:
+        [service] = ecs.describe_services(cluster="echo-cluster", services=[f"{APP}Service"])["services"]
+        return service["desiredCount"]
+
+    now = [1000.0]
     ctx = ctx_for(running)
-    watcher = Monitor(ctx, load_monitor_file(running), interval=0)
+    watcher = Monitor(ctx, load_monitor_file(running), interval=0, clock=lambda: now[0])
+    assert tasks_wanted() == 4
     assert watcher.poll() is False
-    assert target() == 2  # 12 in flight at 2 tasks per machine would need 6: never grow
-    for message in taken[:10]:
-        sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    assert target() == 2  # idle for 0 s: within MACHINE_IDLE_SECONDS (120), nothing changes yet
+    # Nothing waits: the service wants no task; ECS stops only tasks without scale-in protection.
+    assert tasks_wanted() == 0
+    now[0] += 121
     assert watcher.poll() is False
-    assert target() == 1  # 2 in flight at 2 tasks per machine: 1 machine
-    assert "-> 1 (nothing waiting)" in output(ctx)
+    assert target() == 1
+    assert states(busy, idle) == ["running", "terminated"]
+    assert "-> 1 (nothing waiting; 1 idle machine(s) released)" in output(ctx)
+    now[0] += 3600  # the busy machine's long job goes on: it is never released while it runs
+    assert watcher.poll() is False
+    assert states(busy) == ["running"] and fleet_instances(fleet_id) == [busy] and target() == 1
+    # A job comes back (say it failed): the kept machine gets its worker tasks again.
+    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=taken[0]["ReceiptHandle"], VisibilityTimeout=0)
+    assert watcher.poll() is False and tasks_wanted() == 2  # 1 machine x TASKS_PER_MACHINE
+    [again] = sqs.receive_message(QueueUrl=url)["Messages"]
+    taken[0] = again
+    ecs.stop_task(cluster="echo-cluster", task=task["taskArn"])  # its job ends...
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=taken[0]["ReceiptHandle"])
+    assert watcher.poll() is True  # ...and the run is over: teardown follows in run()
 
 
 def test_cheapest_asks_for_one_machine(running: Path) -> None:

@@ -1,8 +1,10 @@
 """`run.py monitor MONITORFILE [cheapest]`: watch the queue, shrink the fleet, tear down at the end.
 
-While jobs wait, nothing changes. Once none wait, the fleet is shrunk to the
-machines the running jobs need. Once none run either, everything the run created
-is removed (teardown.py). The state lives in AWS and the monitor file, so monitor
+While jobs wait, nothing changes. Once none wait, every machine that has run no
+job for MACHINE_IDLE_SECONDS is terminated and the fleet asks for only the machines
+kept (scalein.py decides, with `noTermination`, so AWS never picks a machine in the
+middle of a job). Once no job runs either, everything the run created is removed
+(teardown.py). The state lives in AWS and the monitor file, so monitor
 can be stopped and started again at any time.
 
 cheapest (as in DS): after `cheapest_after` seconds the fleet's asked-for capacity
@@ -13,14 +15,14 @@ interruptions are not replaced.
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from botocore.exceptions import ClientError
-
-from .context import AWS_ERRORS, CommandError, Context, error_code
+from ..aws import QueueLoad
+from .context import AWS_ERRORS, CommandError, Context
+from .fleet import Fleet, SpotFleet
+from .scalein import decide, idle_since
 from .teardown import Plan, Teardown, check_caps, report
 
 MAX_FAILED_POLLS = 10  # consecutive failures before monitor gives up (it can be restarted)
@@ -37,30 +39,9 @@ def load_monitor_file(path: Path) -> Plan:
         ) from None
 
 
-def fleet_target(ctx: Context, plan: Plan) -> int | None:
-    """The fleet's asked-for capacity, None if the fleet is gone."""
-    try:
-        configs = ctx.client("ec2").describe_spot_fleet_requests(SpotFleetRequestIds=[plan.fleet_id])
-    except ClientError as exc:
-        if "NotFound" in error_code(exc) or "NotExist" in error_code(exc):
-            return None
-        raise
-    for config in configs["SpotFleetRequestConfigs"]:
-        if config["SpotFleetRequestState"] in ("submitted", "active", "modifying"):
-            return int(config["SpotFleetRequestConfig"]["TargetCapacity"])
-    return None
-
-
-def resize_fleet(ctx: Context, plan: Plan, target: int, keep_running: bool) -> None:
-    ctx.client("ec2").modify_spot_fleet_request(
-        SpotFleetRequestId=plan.fleet_id,
-        TargetCapacity=target,
-        # noTermination: fewer machines asked for, none stopped mid-job.
-        ExcessCapacityTerminationPolicy="noTermination" if keep_running else "default",
-    )
-
-
 class Monitor:
+    """`fleet` and `queue` default to the run's AWS resources; the simulator passes its own, with `clock`."""
+
     def __init__(
         self,
         ctx: Context,
@@ -70,35 +51,46 @@ class Monitor:
         cheapest_after: float = 15 * 60,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
+        fleet: Fleet | None = None,
+        queue: Callable[[], QueueLoad | None] | None = None,
+        idle_after: float | None = None,
     ):
         self.ctx, self.plan, self.cheapest = ctx, plan, cheapest
         self.interval, self.cheapest_after, self.sleep, self.clock = interval, cheapest_after, sleep, clock
-        self.started = time.monotonic()
+        self.fleet = fleet or SpotFleet(ctx, plan)
+        self.queue = queue or (lambda: ctx.queue_load(plan.queue_name))
+        self.idle_after = ctx.config.MACHINE_IDLE_SECONDS if idle_after is None else idle_after
+        self.idle: dict[str, float] = {}  # instance id -> when first seen idle
+        self.started = clock()
         self.stopped_because = ""  # set when a cap (MAX_COST, MAX_HOURS) ended the run
 
     def poll(self) -> bool:
         """One look at the queue and one action; True once the run is finished (or a cap is reached)."""
-        reason = check_caps(self.plan, self.ctx.session, now=self.clock())
+        now = self.clock()
+        reason = check_caps(self.plan, self.ctx.session, now=now)
         if reason:
             # What bills goes at once; the rest of the teardown follows in run().
             step = Teardown(self.plan, self.ctx.session).cancel_fleet()
             self.stopped_because = reason
             self.ctx.console.print(f"[bold red]STOPPING:[/] {reason}\nspot fleet: {step}", highlight=False)
             return True
-        load = self.ctx.queue_load(self.plan.queue_name)
+        load = self.queue()
         if load is None or load.empty:
             return True
-        target = fleet_target(self.ctx, self.plan)
+        target = self.fleet.target()
         status = f"jobs waiting {load.visible}, running {load.in_flight}; machines asked for {target}"
-        cheapest_due = self.cheapest and time.monotonic() - self.started >= self.cheapest_after
-        if target is not None and cheapest_due and target > 1:
-            resize_fleet(self.ctx, self.plan, 1, keep_running=True)
-            status += " -> 1 (cheapest: lost machines are not replaced)"
-        elif target is not None and load.visible == 0:
-            needed = max(1, math.ceil(load.in_flight / self.ctx.config.TASKS_PER_MACHINE))
-            if needed < target:
-                resize_fleet(self.ctx, self.plan, needed, keep_running=False)
-                status += f" -> {needed} (nothing waiting)"
+        if target is not None:
+            if self.cheapest and now - self.started >= self.cheapest_after and target > 1:
+                self.fleet.shrink(1, ())
+                target = 1
+                status += " -> 1 (cheapest: lost machines are not replaced)"
+            machines = self.fleet.machines()
+            self.fleet.hold_workers(max(target, len(machines)), load.visible == 0)
+            self.idle = idle_since(self.idle, machines, now)
+            change = decide(load, machines, target, self.idle, now, self.idle_after)
+            if change:
+                self.fleet.shrink(change.target, change.release)
+                status += f" -> {change.target} (nothing waiting; {len(change.release)} idle machine(s) released)"
         self.ctx.console.print(f"{time.strftime('%H:%M:%S')} {status}")
         return False
 

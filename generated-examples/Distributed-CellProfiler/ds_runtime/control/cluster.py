@@ -25,6 +25,7 @@ from . import automonitor, dashboard
 from .confirm import Confirm
 from .context import AWS_ERRORS, CommandError, Context, error_code
 from .estimate import Price, current_price, fleet_zones, make_estimate, show
+from .placement import DEFAULT_ALLOCATION, per_subnet, split_subnets
 from .teardown import Plan
 from .wait import WaitTimeout, wait_for
 
@@ -64,7 +65,8 @@ def load_fleet_file(path: Path, allow_stand_ins: bool = False) -> dict[str, Any]
         if not isinstance(spec.get("ImageId"), str):
             problems.append(f"{where}.ImageId: missing; give an ECS-optimised AMI id, or {SSM_PREFIX}<parameter>")
         for j, nic in enumerate(spec.get("NetworkInterfaces", [])):
-            for key, value in [("SubnetId", nic.get("SubnetId"))] + [("Groups", g) for g in nic.get("Groups", [])]:
+            subnets = [("SubnetId", s) for s in split_subnets(nic.get("SubnetId"))]
+            for key, value in subnets + [("Groups", g) for g in nic.get("Groups", [])]:
                 if isinstance(value, str) and EXAMPLE_ID.match(value) and not allow_stand_ins:
                     problems.append(
                         f"{where}.NetworkInterfaces[{j}].{key}: {value!r} is the example's stand-in; "
@@ -108,34 +110,16 @@ def build_request(ctx: Context, fleet: dict[str, Any], run_id: str) -> dict[str,
     tags = ctx.tag_list(run_id)
     key_name = _ssh_key_name(ctx)
     launch_specs = []
-    # One launch specification per machine type: the file's i-th, or its first if it has fewer.
+    # One launch specification per machine type (the file's i-th, or its first if it has fewer) and subnet.
     for i, machine_type in enumerate(c.MACHINE_TYPE):
-        spec = copy.deepcopy(file_specs[i] if i < len(file_specs) else file_specs[0])
-        spec["InstanceType"] = machine_type
-        spec["ImageId"] = _resolve_image(ctx, spec["ImageId"])
-        spec["UserData"] = user_data(ctx)
-        spec.pop("SpotPrice", None)  # one price for the whole fleet, from config
-        if key_name:
-            spec["KeyName"] = key_name
-        if "IamInstanceProfile" in spec and "Arn" in spec["IamInstanceProfile"]:
-            spec["IamInstanceProfile"]["Arn"] = spec["IamInstanceProfile"]["Arn"].replace(
-                ACCOUNT_PLACEHOLDER, ctx.account_id
-            )
-        mappings = spec.setdefault("BlockDeviceMappings", [])
-        if not mappings:
-            mappings.append({"DeviceName": "/dev/xvda", "Ebs": {"DeleteOnTermination": True, "VolumeType": "gp3"}})
-        # DS's files end with the Docker volume; with a single volume, Docker lives on the root.
-        mappings[-1].setdefault("Ebs", {})["VolumeSize"] = c.EBS_VOL_SIZE
-        for nic in spec.get("NetworkInterfaces", []):
-            if nic.get("DeviceIndex", 0) == 0 and not c.ASSIGN_IP:
-                nic["AssociatePublicIpAddress"] = False  # DS: 'False' overrides the file, 'True' keeps its choice
-        # DS's workers name their machine <APP_NAME>Worker, as the EC2 console shows it.
-        spec["TagSpecifications"] = [{"ResourceType": "instance", "Tags": [*tags, ctx.name_tag()]}]
-        launch_specs.append(spec)
+        for spec in per_subnet(file_specs[i] if i < len(file_specs) else file_specs[0]):
+            launch_specs.append(_launch_spec(ctx, spec, machine_type, tags, key_name))
     _require_key_pairs(ctx, launch_specs)
     request.update(
         LaunchSpecifications=launch_specs,
         IamFleetRole=request["IamFleetRole"].replace(ACCOUNT_PLACEHOLDER, ctx.account_id),
+        # Price and spare capacity together: fewer interruptions than the cheapest pool alone.
+        AllocationStrategy=request.get("AllocationStrategy", DEFAULT_ALLOCATION),
         SpotPrice=f"{c.MACHINE_PRICE:.4f}",
         TargetCapacity=c.CLUSTER_MACHINES,
         Type=request.get("Type", "maintain"),
@@ -184,6 +168,34 @@ def _require_key_pairs(ctx: Context, launch_specs: list[dict[str, Any]]) -> None
     ]
     if missing:
         raise FleetFileError("the Fleet file cannot start machines, nothing was started:\n  " + "\n  ".join(missing))
+
+
+def _launch_spec(
+    ctx: Context, spec: dict[str, Any], machine_type: str, tags: list[dict[str, str]], key_name: str
+) -> dict[str, Any]:
+    """One launch specification of the file (a copy) with config.py applied."""
+    c = ctx.config
+    spec["InstanceType"] = machine_type
+    spec["ImageId"] = _resolve_image(ctx, spec["ImageId"])
+    spec["UserData"] = user_data(ctx)
+    spec.pop("SpotPrice", None)  # one price for the whole fleet, from config
+    if key_name:
+        spec["KeyName"] = key_name
+    if "IamInstanceProfile" in spec and "Arn" in spec["IamInstanceProfile"]:
+        spec["IamInstanceProfile"]["Arn"] = spec["IamInstanceProfile"]["Arn"].replace(
+            ACCOUNT_PLACEHOLDER, ctx.account_id
+        )
+    mappings = spec.setdefault("BlockDeviceMappings", [])
+    if not mappings:
+        mappings.append({"DeviceName": "/dev/xvda", "Ebs": {"DeleteOnTermination": True, "VolumeType": "gp3"}})
+    # DS's files end with the Docker volume; with a single volume, Docker lives on the root.
+    mappings[-1].setdefault("Ebs", {})["VolumeSize"] = c.EBS_VOL_SIZE
+    for nic in spec.get("NetworkInterfaces", []):
+        if nic.get("DeviceIndex", 0) == 0 and not c.ASSIGN_IP:
+            nic["AssociatePublicIpAddress"] = False  # DS: 'False' overrides the file, 'True' keeps its choice
+    # DS's workers name their machine <APP_NAME>Worker, as the EC2 console shows it.
+    spec["TagSpecifications"] = [{"ResourceType": "instance", "Tags": [*tags, ctx.name_tag()]}]
+    return spec
 
 
 def _require_setup(ctx: Context) -> None:
@@ -310,6 +322,11 @@ def start_cluster(
         return 1
     run_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
     request = build_request(ctx, fleet, run_id)  # may still refuse: an SSM image that is not there
+    if request["AllocationStrategy"] == "lowestPrice":
+        ctx.console.print(
+            f"note: {fleet_file.name} asks for AllocationStrategy lowestPrice (DS's default); "
+            f"{DEFAULT_ALLOCATION} weighs spare capacity too and is interrupted less"
+        )
     started = datetime.now(timezone.utc)
     _ensure_log_groups(ctx, run_id)
     fleet_id = ctx.client("ec2").request_spot_fleet(SpotFleetRequestConfig=request)["SpotFleetRequestId"]

@@ -26,6 +26,7 @@ from botocore.exceptions import ClientError
 from ..jobs import read_job_file
 from ..outcomes import default_prefix, latest_keys, read_outcome
 from .context import AWS_ERRORS, CommandError, Context
+from .placement import subnets_of
 
 PRODUCTS = ["Linux/UNIX", "Linux/UNIX (Amazon VPC)"]  # what ECS-optimised Linux machines are billed as
 SAMPLE_JOBS = 200  # finished jobs read to measure the time per job
@@ -104,10 +105,8 @@ def fleet_zones(ctx: Context, fleet: dict[str, Any] | None) -> list[str]:
     """The availability zones of the fleet file's subnets; [] = any zone of the region."""
     if not fleet:
         return []
-    subnets: set[str] = set()
-    for spec in fleet.get("LaunchSpecifications", []):
-        subnets.update(s.strip() for s in str(spec.get("SubnetId", "")).split(",") if s.strip())
-        subnets.update(n["SubnetId"] for n in spec.get("NetworkInterfaces", []) if n.get("SubnetId"))
+    # The same subnets startCluster makes launch specifications of, so the price is of those pools.
+    subnets = {subnet for spec in fleet.get("LaunchSpecifications", []) for subnet in subnets_of(spec)}
     if not subnets:
         return []
     try:

@@ -15,6 +15,7 @@ import sys
 
 from ..spec import SpecError
 from .context import WorkerContext
+from .interruption import metadata_url, watch_for_notice
 from .loop import run_worker
 from .scratch import worker_root
 from .settings import WorkerSettings
@@ -50,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
             if settings.docker_cores > 1:
                 command = [sys.executable, "-m", "ds_runtime.worker", "--single"]
                 return supervise(command, settings.docker_cores, settings.seconds_to_start)
+        metadata = metadata_url()
+        if metadata:  # on EC2: a spot interruption notice stops the job as SIGTERM would
+            watch_for_notice(metadata, ctx.stop)
         return run_worker(ctx)
 
 

@@ -50,6 +50,7 @@ def _arns(ctx: Context) -> dict[str, Any]:
         "container_instances": f"arn:aws:ecs:{region}:{account}:container-instance/{c.ECS_CLUSTER}/*",
         "service": f"arn:aws:ecs:{region}:{account}:service/{c.ECS_CLUSTER}/{ctx.service_name}",
         "services": f"arn:aws:ecs:{region}:{account}:service/{c.ECS_CLUSTER}/*",
+        "tasks": f"arn:aws:ecs:{region}:{account}:task/{c.ECS_CLUSTER}/*",
         "rule": f"arn:aws:events:{region}:{account}:rule/{c.APP_NAME}-caps",
         "alarms": f"arn:aws:cloudwatch:{region}:{account}:alarm:{c.APP_NAME}-*",
         "dashboard": f"arn:aws:cloudwatch::{account}:dashboard/{ctx.dashboard_name}",
@@ -155,6 +156,7 @@ def roles(ctx: Context) -> list[Role]:
                 _statement(
                     [
                         "sqs:ReceiveMessage",
+                        "sqs:SendMessage",  # an interrupted job goes back as a new message
                         "sqs:DeleteMessage",
                         "sqs:ChangeMessageVisibility",
                         "sqs:SendMessage",
@@ -164,6 +166,11 @@ def roles(ctx: Context) -> list[Role]:
                 ),
                 _statement(["sqs:SendMessage", "sqs:GetQueueUrl"], [a["dlq"]]),
                 logs_write,
+                # Through the ECS agent: a task holding a job is not stopped when monitor scales in.
+                _statement(
+                    ["ecs:UpdateTaskProtection", "ecs:GetTaskProtection"],
+                    [a["tasks"]],
+                ),
             ),
         ),
         Role(
@@ -252,6 +259,9 @@ def user_policy(ctx: Context) -> dict[str, Any]:
             [a["service"]],
         ),
         _statement(["ecs:DescribeServices"], [a["services"]]),  # teardown reads the cluster's services
+        # monitor's scale-in: which machines run a task, then only this app's idle ones are terminated.
+        _statement(["ecs:DescribeContainerInstances"], [a["container_instances"]]),
+        _statement(["ec2:TerminateInstances"], ["*"], Condition=_tagged(c)),
         # No resource-level permissions in IAM for these.
         _statement(
             [
@@ -264,6 +274,7 @@ def user_policy(ctx: Context) -> dict[str, Any]:
                 "ec2:DescribeSpotFleetRequestHistory",
                 "ec2:DescribeInstances",
                 "ec2:DescribeSubnets",
+                "ec2:DescribeKeyPairs",  # SSH_KEY_NAME and the Fleet file's KeyName must name one
                 "ec2:DescribeSpotPriceHistory",
                 "logs:DescribeLogGroups",
                 "logs:DescribeExportTasks",

@@ -6,12 +6,14 @@ Counts (queue counts are SQS's approximate numbers):
     done, skipped  jobs whose latest outcome record says so
     failed         jobs whose latest attempt failed and that are not dead-lettered: SQS offers
                    them again, so they are also counted in queued or running
-    interrupted    jobs whose latest attempt was stopped (e.g. a spot interruption); retried too
+    interrupted    jobs whose latest attempt was stopped (e.g. a spot interruption); sent again at
+                   once, without spending a retry
     dead-lettered  messages in the dead-letter queue: failed JOB_RETRIES times, never retried
                    until `retryFailed`
 
 The table lists dead-lettered and failed jobs with their key fields, attempts, exit
-code, last lines of output and CloudWatch log stream. Dead-letter messages are only
+code, last lines of output and CloudWatch log stream; a line lists the jobs that were
+interrupted and how often (interruptions do not count as failures). Dead-letter messages are only
 peeked at (received with a visibility timeout of 0, never deleted).
 """
 
@@ -26,7 +28,7 @@ from botocore.exceptions import ClientError
 
 from ..aws import queue_load
 from ..jobs import JOB_ID_KEY, job_id_of
-from ..outcomes import Outcome, default_prefix, latest_keys, read_outcome
+from ..outcomes import Outcome, default_prefix, interruptions_of, latest_of, outcome_keys, read_outcome
 from ..placeholders import FILTERS, scalar_text
 from ..worker.failures import REASON_ATTRIBUTE
 from .context import Context, error_code
@@ -36,6 +38,7 @@ PEEK_LIMIT = 1000  # dead-letter messages looked at; the count above them comes 
 QUIET_ROUNDS = 3  # receives in a row that bring nothing new end the peek
 TABLE_ROWS = 50
 TAIL_LINES = 3
+INTERRUPTED_SHOWN = 10  # jobs named on the interruptions line
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,7 @@ class Problem:
     log_stream: str = ""
     copies: int = 0  # messages of this job in the dead-letter queue
     permanent: bool = False  # dead-lettered at once: no retry could have passed
+    interruptions: int = 0
 
 
 @dataclass
@@ -112,10 +116,17 @@ class Status:
     counts: dict[str, int]
     problems: list[Problem]
     notes: list[str]
+    interruptions: dict[str, int] = field(default_factory=dict)  # job id -> interrupted attempts
 
     def to_json(self) -> str:
         return json.dumps(
-            {"counts": self.counts, "problems": [asdict(p) for p in self.problems], "notes": self.notes}, indent=1
+            {
+                "counts": self.counts,
+                "problems": [asdict(p) for p in self.problems],
+                "notes": self.notes,
+                "interruptions": self.interruptions,
+            },
+            indent=1,
         )
 
 
@@ -160,12 +171,13 @@ def collect(ctx: Context) -> Status:
 
     s3, prefix = ctx.client("s3"), default_prefix(c.APP_NAME)
     try:
-        latest = latest_keys(s3, c.AWS_BUCKET, prefix)
+        keys = list(outcome_keys(s3, c.AWS_BUCKET, prefix))
     except ClientError as exc:
         if error_code(exc) != "NoSuchBucket":
             raise
-        latest = {}
+        keys = []
         notes.append(f"bucket {c.AWS_BUCKET} not found: no outcome records")
+    latest, interrupted = latest_of(keys), interruptions_of(keys)
     states = Counter(k.state for k in latest.values())
     dead_ids = {d.job_id for d in dead}
     failed_ids = sorted(j for j, k in latest.items() if k.state == "failed" and j not in dead_ids)
@@ -187,6 +199,8 @@ def collect(ctx: Context) -> Status:
             problem.log_group = c.LOG_GROUP_NAME
     for job_id in failed_ids:
         problems[job_id] = _with_outcome(Problem(job_id, "failed"), outcomes.get(job_id))
+    for job_id, problem in problems.items():
+        problem.interruptions = interrupted[job_id]
 
     counts = {
         "queued": main.visible if main else 0,
@@ -198,7 +212,7 @@ def collect(ctx: Context) -> Status:
         "skipped": states["skipped"],
         "interrupted": states["interrupted"],
     }
-    return Status(counts, list(problems.values()), notes)
+    return Status(counts, list(problems.values()), notes, dict(interrupted.most_common()))
 
 
 def _failed_job(p: Problem) -> FailedJob:
@@ -218,6 +232,14 @@ def status(ctx: Context, as_json: bool = False) -> int:
     ctx.console.print("  ".join(f"{k}: {v}" for k, v in result.counts.items()), highlight=False)
     for note in result.notes:
         ctx.console.print(f"note: {note}", highlight=False)
+    if result.interruptions:
+        shown = list(result.interruptions.items())[:INTERRUPTED_SHOWN]
+        more = len(result.interruptions) - len(shown)
+        ctx.console.print(
+            f"interruptions (not failures): {sum(result.interruptions.values())} of {len(result.interruptions)} "
+            "job(s): " + ", ".join(f"{job} x{n}" for job, n in shown) + (f" and {more} more" if more else ""),
+            highlight=False,
+        )
     if result.problems:
         print_failed_jobs(
             ctx.console, "failed and dead-lettered jobs", [_failed_job(p) for p in result.problems[:TABLE_ROWS]]

@@ -125,6 +125,7 @@ def worker_environment(ctx: Context, queue_url: str) -> list[dict[str, str]]:
         necessary_string=c.NECESSARY_STRING,
         docker_cores=c.DOCKER_CORES,
         seconds_to_start=c.SECONDS_TO_START,
+        job_timeout_seconds=c.JOB_TIMEOUT or 0,
     )
     env = settings.to_env()
     for key, value in c.extra_text().items():

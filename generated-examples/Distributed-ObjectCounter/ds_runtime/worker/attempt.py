@@ -59,7 +59,8 @@ def run_attempt(ctx: WorkerContext, job: Job, output_bucket: str, output_prefix:
         if run.stopped:
             return Result("interrupted", run.exit_code, run.seconds, "the worker was stopped (SIGTERM)")
         if run.timed_out:
-            error = f"timed out after {settings.job_timeout_seconds} s (JOB_TIMEOUT_SECONDS)"
+            # A failure like any other: retried, then dead-lettered; the tail shows where it hung.
+            error = f"timed out after {settings.job_timeout_seconds} s (JOB_TIMEOUT): the tool was stopped"
             return Result("failed", run.exit_code, run.seconds, error)
         required = spec.required_file(job.values, job.job_id)
         minimum = spec.min_files(ctx.tool_config)

@@ -3,7 +3,8 @@
 Settling: done or skipped jobs are deleted (after their outputs are checked in S3);
 permanent failures (failures.py) go to the dead-letter queue at once; other failed ones
 become visible again after a growing delay, until the queue's redrive policy moves them
-to the dead-letter queue; interrupted ones become visible at once.
+to the dead-letter queue; interrupted ones are sent again at once as new messages, so an
+interruption spends none of JOB_RETRIES (interruption.py).
 No exception from one job ends the loop.
 """
 
@@ -22,7 +23,9 @@ from .attempt import Result, run_attempt
 from .context import WorkerContext
 from .done import enough_outputs, listed_objects
 from .failures import is_permanent, send_to_dead_letters
+from .interruption import EARLIER_ATTEMPTS, INTERRUPTIONS, carried, give_back
 from .joblog import JobLog, stream_name
+from .protection import protected
 from .visibility import Heartbeat, retry_delay, set_visibility
 
 log = logging.getLogger(__name__)
@@ -47,6 +50,7 @@ def run_worker(ctx: WorkerContext) -> int:
                 MaxNumberOfMessages=1,
                 WaitTimeSeconds=wait,
                 MessageSystemAttributeNames=["ApproximateReceiveCount"],
+                MessageAttributeNames=[INTERRUPTIONS, EARLIER_ATTEMPTS],
             ).get("Messages", [])
         except ctx.sqs.exceptions.QueueDoesNotExist:
             log.error("queue %s does not exist (torn down?): exiting", settings.queue_url)
@@ -65,7 +69,8 @@ def run_worker(ctx: WorkerContext) -> int:
 def handle_message(ctx: WorkerContext, message: dict[str, Any]) -> Outcome:
     """Run one message's job and settle the message; never raises."""
     settings = ctx.settings
-    attempt = int(message.get("Attributes", {}).get("ApproximateReceiveCount", 1))
+    interruptions, earlier = carried(message)
+    attempt = earlier + int(message.get("Attributes", {}).get("ApproximateReceiveCount", 1))
     receipt = message["ReceiptHandle"]
     started, clock = utc_now(), time.monotonic()
     job, job_id, problem = _parse(ctx, message)
@@ -73,7 +78,7 @@ def handle_message(ctx: WorkerContext, message: dict[str, Any]) -> Outcome:
     joblog = JobLog(ctx.logs, settings.log_group, stream_name(group, job_id, attempt), job_id)
     output_bucket = output_prefix = ""
     # The heartbeat ends with this block, before settling, so no late extension undoes the settling.
-    with Heartbeat(ctx.sqs, settings.queue_url, receipt, settings.visibility_timeout):
+    with Heartbeat(ctx.sqs, settings.queue_url, receipt, settings.visibility_timeout), protected(job_id):
         try:
             if job is None:
                 result = Result("failed", error=problem, permanent=True)  # refused by the spec
@@ -115,6 +120,7 @@ def handle_message(ctx: WorkerContext, message: dict[str, Any]) -> Outcome:
         tail=list(joblog.tail),
         message_id=message.get("MessageId", ""),
         permanent=result.permanent,
+        interruptions=interruptions + (result.state == "interrupted"),
     )
     _settle(ctx, message, outcome)
     return outcome
@@ -130,8 +136,10 @@ def _settle(ctx: WorkerContext, message: dict[str, Any], outcome: Outcome) -> No
     try:
         if outcome.state in ("done", "skipped"):
             ctx.sqs.delete_message(QueueUrl=settings.queue_url, ReceiptHandle=receipt)
+        elif outcome.state == "interrupted":
+            give_back(ctx.sqs, settings.queue_url, message, outcome.attempt)
         elif not (outcome.permanent and _dead_letter(ctx, message, outcome)):
-            delay = 0 if outcome.state == "interrupted" else retry_delay(outcome.attempt, settings.visibility_timeout)
+            delay = retry_delay(outcome.attempt, settings.visibility_timeout)
             set_visibility(ctx.sqs, settings.queue_url, receipt, delay)
         log.info("job %s: %s (attempt %s)%s", outcome.job_id, outcome.state, outcome.attempt, _why(outcome))
     except Exception as exc:  # the message reappears after its timeout anyway
