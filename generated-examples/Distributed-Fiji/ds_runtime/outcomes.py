@@ -48,6 +48,7 @@ class Outcome:
     error: str = ""
     tail: list[str] = field(default_factory=list)  # last lines of the tool's output
     message_id: str = ""
+    worker: str = ""  # which worker process ran it (host/pid): a row of the run report's timeline
     format: int = FORMAT_VERSION
 
     def to_json(self) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import time
 from typing import Any
@@ -111,6 +112,7 @@ def handle_message(ctx: WorkerContext, message: dict[str, Any]) -> Outcome:
         error=result.error,
         tail=list(joblog.tail),
         message_id=message.get("MessageId", ""),
+        worker=f"{ctx.host}/{os.getpid()}",
     )
     _settle(ctx, receipt, outcome)
     return outcome

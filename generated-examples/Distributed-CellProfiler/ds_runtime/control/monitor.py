@@ -21,6 +21,7 @@ from pathlib import Path
 from botocore.exceptions import ClientError
 
 from .context import AWS_ERRORS, CommandError, Context, error_code
+from .report import write_run_report
 from .teardown import Plan, Teardown, check_caps, report
 
 MAX_FAILED_POLLS = 10  # consecutive failures before monitor gives up (it can be restarted)
@@ -70,10 +71,12 @@ class Monitor:
         cheapest_after: float = 15 * 60,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
+        report_folder: Path | None = None,  # where the run report goes at the end (None: no report)
     ):
         self.ctx, self.plan, self.cheapest = ctx, plan, cheapest
         self.interval, self.cheapest_after, self.sleep, self.clock = interval, cheapest_after, sleep, clock
         self.started = time.monotonic()
+        self.report_folder = report_folder
         self.stopped_because = ""  # set when a cap (MAX_COST, MAX_HOURS) ended the run
 
     def poll(self) -> bool:
@@ -118,6 +121,9 @@ class Monitor:
                             f"{failures} polls in a row failed; the run is untouched. Run monitor again."
                         ) from exc
                 self.sleep(self.interval)
+        if self.report_folder is not None:  # while the queues and machines still tell what happened
+            line = write_run_report(self.ctx, self.plan, self.report_folder)
+            self.ctx.console.print(line, highlight=False, soft_wrap=True)
         if self.stopped_because:
             self.ctx.console.print("cap reached: tearing the run down")
         else:
@@ -135,4 +141,4 @@ def monitor(ctx: Context, monitor_file: Path, cheapest: bool = False, interval: 
             f"{monitor_file} is for {plan.app_name} in {plan.region}, but config.py is for "
             f"{ctx.config.APP_NAME} in {ctx.config.AWS_REGION}; use the matching config or monitor file"
         )
-    return Monitor(ctx, plan, cheapest=cheapest, interval=interval).run()
+    return Monitor(ctx, plan, cheapest=cheapest, interval=interval, report_folder=monitor_file.parent).run()
