@@ -36,6 +36,7 @@ from .teardown import Plan, spend
 REPORT_DIR = "reports"  # beside the monitor file: where monitor and localRun write a run's report
 MAX_ATTEMPTS = 20_000  # records drawn; a longer run shows its latest ones and says so
 THREADS = 16
+TAIL_LINES = 8  # of the 20 a record keeps: the end of the output says why
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2em auto;max-width:1100px;
@@ -46,7 +47,8 @@ h1{font-size:1.6em;margin-bottom:.2em}h2{margin-top:1.6em;border-bottom:1px soli
 .count b{display:block;font-size:1.6em}
 table{border-collapse:collapse;width:100%}td,th{border:1px solid #d0d7de;padding:.3em .5em;text-align:left;
  vertical-align:top}th{background:#f6f8fa}
-pre.tail{margin:0;white-space:pre-wrap;font-size:12px;max-height:16em;overflow:auto;background:#f6f8fa;padding:.3em}
+pre.tail{margin:0;white-space:pre-wrap;word-break:break-all;font-size:12px;background:#f6f8fa;padding:.3em}
+.error{color:#cf222e;margin:.3em 0 0}
 svg text{font:11px monospace;fill:#1b1f24}.row0{fill:#fff}.row1{fill:#f6f8fa}.axis{stroke:#57606a}
 .attempt.done{fill:#2da44e}.attempt.failed{fill:#cf222e}.attempt.skipped{fill:#8c959f}
 .attempt.interrupted{fill:#bf8700}.bin{fill:#0969da}.legend span{display:inline-block;width:.9em;height:.9em;
@@ -162,13 +164,15 @@ def _costs(costs: list[Cost]) -> str:
 
 def _problem(p: Problem) -> str:
     fields = ", ".join(f"{k}={v}" for k, v in p.fields.items())
-    lines = [*p.tail, *([p.error] if p.error else [])]
+    lines = p.tail[-TAIL_LINES:]
+    error = f'<p class="error">{escape(p.error)}</p>' if p.error else ""
     exit_code = "-" if p.exit_code is None else str(p.exit_code)
     return (
         f'<tr class="failure" data-job="{escape(p.job_id)}"><td>{escape(p.job_id)}</td>'
         f"<td>{escape(p.state)}{f' (x{p.copies})' if p.copies > 1 else ''}</td><td>{escape(fields)}</td>"
         f'<td>{"?" if p.attempts is None else p.attempts}</td><td class="exit">{exit_code}</td>'
-        f'<td><pre class="tail">{escape(chr(10).join(lines))}</pre></td>'
+        f'<td><pre class="tail">{escape(chr(10).join(lines))}</pre>'
+        f"{error}</td>"
         f"<td>{escape(p.log_group)}<br>{escape(p.log_stream)}</td></tr>"
     )
 
