@@ -104,3 +104,21 @@ def test_report_command_writes_the_file_and_prints_its_path(aws: Path, monkeypat
     assert f"report: {out.resolve()}" in console.file.getvalue()  # type: ignore[attr-defined]
     html = out.read_text()
     assert f"<title>{APP}: run report</title>" in html and "No attempt recorded yet." in html
+
+
+def test_report_on_aws_counts_the_machines_ec2_lists(aws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the run's monitor file (found in files/ by default), 'actual' is EC2's machine-hours, as the caps count."""
+    from ds_runtime.control.monitor import load_monitor_file
+    from ds_runtime.control.teardown import spend
+    from tests.test_control_costs import monitor_file, started
+
+    ctx = started(aws, jobs=2)
+    monkeypatch.chdir(aws)
+    out = aws / "r.html"
+    assert main(["--spec", str(write_spec(aws)), "report", "--out", str(out)], console=ctx.console) == 0
+    html = out.read_text()
+    (actual,) = re.findall(r"<tr><td>actual</td><td>([\d.]+)</td><td>\$([\d.]+)</td><td>([^<]+)</td>", html)
+    used = spend(load_monitor_file(monitor_file(aws)), ctx.session)
+    assert float(actual[0]) == pytest.approx(used.machine_hours, abs=0.01)
+    assert "the run&#x27;s machines in EC2, launch to termination" in actual[2]
+    assert '<p class="empty">No attempt recorded yet.</p>' in html  # no job has run
