@@ -55,12 +55,15 @@ def _cmd_examples(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from .demo import run_demo
+    from .demo import run_demo, run_report
 
     dest = Path(args.dest or "Distributed-ObjectCounter")
     started = time.perf_counter()
     code = run_demo(dest, Console())
     print(f"demo finished in {time.perf_counter() - started:.1f} s")
+    report = run_report(dest)
+    if report is not None:
+        print(f"run report (open it in a browser): {report}")
     return code
 
 

@@ -4,7 +4,7 @@ Renders Distributed-ObjectCounter from examples/objectcounter.yml (its tool,
 dsgen-count-objects, comes with dsgen), writes sample images from scikit-image's
 bundled data, and runs the new repository's own `python run.py localRun` with two
 local workers: setup, submitJob, startCluster and monitor against the embedded AWS
-emulator, exactly as a user of the repository would.
+emulator, exactly as a user of the repository would, and ends with the run report's path.
 """
 
 from __future__ import annotations
@@ -53,6 +53,12 @@ def run_demo(dest: Path, console: Console) -> int:
         console.print(results_table(repo / OUTPUTS))
         console.print(f"outputs: {repo / OUTPUTS}\nrepository: {repo} (try: cd {repo} && python run.py --help)")
     return code
+
+
+def run_report(repo: Path) -> Path | None:
+    """The report localRun wrote for the demo's run (the newest, should the folder be reused)."""
+    reports = sorted((repo / "files" / "reports").glob("*.html"), key=lambda p: p.stat().st_mtime)
+    return reports[-1].resolve() if reports else None
 
 
 def results_table(outputs: Path) -> Table:

@@ -44,6 +44,11 @@ def test_demo_runs_every_job_and_tears_down(demo: tuple[Path, subprocess.Complet
     summaries = sorted((dest / OUTPUTS).rglob("summary.json"))
     assert len(summaries) == len(SAMPLE_IMAGES) * len(METHODS)
     assert not (dest / "files" / "DistributedObjectCounterSpotFleetRequestId.json").exists()
+    last = done.stdout.strip().splitlines()[-1]
+    assert last.startswith("run report (open it in a browser): ")
+    report = Path(last.split(": ", 1)[1])
+    assert report.parent == (dest / "files" / "reports").resolve()
+    assert report.read_text().count('class="attempt done"') == len(SAMPLE_IMAGES) * len(METHODS)
 
 
 def test_demo_measurements_are_right(demo: tuple[Path, subprocess.CompletedProcess[str]]) -> None:

@@ -51,6 +51,7 @@ class Outcome:
     message_id: str = ""
     permanent: bool = False  # a failure no retry can fix: sent to the dead-letter queue at once
     interruptions: int = 0  # spot interruptions or stops of this job so far, this attempt included
+    worker: str = ""  # which worker process ran it (host/pid): a row of the run report's timeline
     format: int = FORMAT_VERSION
 
     def to_json(self) -> str:

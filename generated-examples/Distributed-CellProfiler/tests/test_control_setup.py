@@ -63,7 +63,7 @@ def test_setup_account_roles_are_scoped(aws: None, tmp_path: Path) -> None:
         (("sqs:SendMessage", "sqs:GetQueueUrl"), (dlq,)),  # never ReceiveMessage on the dead-letter queue
         (
             ("ecs:UpdateTaskProtection", "ecs:GetTaskProtection"),
-            (f"arn:aws:ecs:us-east-1:123456789012:task/echo-cluster/*",),
+            ("arn:aws:ecs:us-east-1:123456789012:task/echo-cluster/*",),
         ),
         (("logs:CreateLogStream", "logs:PutLogEvents"), tuple(f"{logs}{g}:*" for g in (APP, f"{APP}_perInstance"))),
     }

@@ -77,6 +77,15 @@ def _check_outputs(folder: Path) -> None:
         assert len([p for p in job_outputs.rglob("*") if p.is_file()]) == 3  # 2 files + argv.json
 
 
+def _check_report(repo: Path, stdout: str) -> None:
+    """The run's report is written before the teardown, its path printed, with every job's bar."""
+    reports = list((repo / "files" / "reports").glob("DistributedEcho-*.html"))
+    assert len(reports) == 1 and f"run report: {reports[0]}" in stdout
+    page = reports[0].read_text()
+    assert page.count('<rect class="attempt done"') == JOBS
+    assert f'data-state="done"><b>{JOBS}</b>' in page
+
+
 def test_local_run_does_the_whole_lifecycle_and_leaves_nothing_running(local_repo: Path) -> None:
     real_run = local_repo / "files" / "DistributedEchoSpotFleetRequestId.json"  # a real run's, being monitored
     real_run.write_text('{"fleet_id": "sfr-of-a-real-run"}')
@@ -86,6 +95,7 @@ def test_local_run_does_the_whole_lifecycle_and_leaves_nothing_running(local_rep
     assert sorted(p.name for p in (local_repo / "files").iterdir()) == sorted(["fleet.json", "job.json", real_run.name])
     assert f"│ done                   │ {JOBS}" in done.stdout
     _check_outputs(local_repo / "out")
+    _check_report(local_repo, done.stdout)
     # The emulator served from run.py's own process: with it and its workers gone, its port is closed.
     assert not _running_in(local_repo), "run.py, a worker or the emulator is still running"
 
@@ -100,6 +110,7 @@ def test_the_four_commands_with_local_flag_share_one_emulator(local_repo: Path) 
     done = run_py(local_repo, "--local", "monitor", monitor_file, "--interval", "1")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "delete queue" in done.stdout and "bucket saved" in done.stdout
+    _check_report(local_repo, done.stdout)
     _check_outputs(local_repo / "local-outputs")
     assert not (local_repo / ".local" / "state.json").exists()
     assert not _answers(state["endpoint_url"]), "the emulator's port is still open"

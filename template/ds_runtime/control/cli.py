@@ -26,6 +26,7 @@ from .image import build_image, parse_build_args
 from .make_jobs import add_parser as add_make_jobs_parser
 from .make_jobs import make_jobs_command
 from .monitor import load_monitor_file, monitor
+from .report import report_command
 from .retry import retry_failed
 from .setup import setup
 from .status import status
@@ -41,7 +42,7 @@ def parser() -> argparse.ArgumentParser:
         prog="run.py",
         description="Run this repository's tool over many jobs on AWS (Distributed-Something).",
         epilog="In order: setupAccount (once), setup, submitJob, startCluster, monitor. "
-        "Cost and failures: estimate, status, retryFailed, cleanup.",
+        "Cost and failures: estimate, status, report, retryFailed, cleanup.",
     )
     p.add_argument("--config", type=Path, default=Path("config.py"), help="settings file (default: config.py)")
     p.add_argument("--spec", type=Path, default=Path("tool/spec.json"), help="tool spec (default: tool/spec.json)")
@@ -86,6 +87,11 @@ def parser() -> argparse.ArgumentParser:
     cost.add_argument("--json", action="store_true", help="print JSON instead")
     state = commands.add_parser("status", help="jobs queued, running, done, failed, dead-lettered; why jobs failed")
     state.add_argument("--json", action="store_true", help="print JSON instead")
+    page = commands.add_parser("report", help="one HTML page on the run: timeline, durations, failures, cost")
+    page.add_argument("--out", type=Path, default=Path("report.html"), help="where to write it (default report.html)")
+    page.add_argument(
+        "--monitor-file", type=Path, help="startCluster's file, for the machines' real hours (default: if present)"
+    )
     retry = commands.add_parser("retryFailed", help="put dead-lettered jobs back on the queue (all, or those named)")
     retry.add_argument("job_ids", nargs="*", metavar="JOB_ID", help="job ids as `status` shows them (default: all)")
     clean = commands.add_parser("cleanup", help="find and delete everything of this app left in AWS")
@@ -162,6 +168,10 @@ def run_command(args: argparse.Namespace, ctx: Context) -> int:
         return estimate_command(ctx, args.jobfile, args.fleetfile, args.job_seconds, as_json=args.json)
     if args.command == "status":
         return status(ctx, as_json=args.json)
+    if args.command == "report":
+        default = Path("files") / f"{ctx.config.APP_NAME}SpotFleetRequestId.json"
+        monitor_file = args.monitor_file or (default if default.exists() else None)
+        return report_command(ctx, args.out, load_monitor_file(monitor_file) if monitor_file else None)
     if args.command == "retryFailed":
         return retry_failed(ctx, args.job_ids)
     if args.command == "cleanup":

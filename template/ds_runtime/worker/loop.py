@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import time
 from typing import Any
@@ -121,6 +122,7 @@ def handle_message(ctx: WorkerContext, message: dict[str, Any]) -> Outcome:
         message_id=message.get("MessageId", ""),
         permanent=result.permanent,
         interruptions=interruptions + (result.state == "interrupted"),
+        worker=f"{ctx.host}/{os.getpid()}",
     )
     _settle(ctx, message, outcome)
     return outcome

@@ -3,7 +3,9 @@
 `setupAccount` creates four roles named after the app, each with one inline policy
 scoped to this app's buckets, queues, log groups and cluster (no *FullAccess):
 the machines' ECS instance role, the spot fleet role, the containers' task role and
-the auto-monitor's role. `undoAccount` removes them. Both can be run again safely.
+the auto-monitor's role; and it lets CloudWatch Logs export into AWS_BUCKET (log_export.py).
+`undoAccount` removes the roles (the bucket policy stays: the bucket may serve other runs).
+Both can be run again safely.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from ..buckets import allowed_buckets, resolve
 from ..jobs import Job
 from ..outcomes import default_prefix
 from .context import Context, error_code
+from .log_export import ensure_log_export_policy
 
 
 @dataclass(frozen=True)
@@ -436,6 +439,7 @@ def setup_account(ctx: Context) -> int:
         f"In your fleet file use IamFleetRole {ctx.role_arn(role_name(ctx, 'fleet'))} and\n"
         f"IamInstanceProfile arn:aws:iam::{ctx.account_id}:instance-profile/{profile}"
     )
+    ctx.console.print(ensure_log_export_policy(ctx), highlight=False, markup=False)
     return 0
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from ..aws import QueueLoad
 from .context import AWS_ERRORS, CommandError, Context
 from .fleet import Fleet, SpotFleet
+from .report import write_run_report
 from .scalein import decide, idle_since
 from .teardown import Plan, Teardown, check_caps, report
 
@@ -54,6 +55,7 @@ class Monitor:
         fleet: Fleet | None = None,
         queue: Callable[[], QueueLoad | None] | None = None,
         idle_after: float | None = None,
+        report_folder: Path | None = None,  # where the run report goes at the end (None: no report)
     ):
         self.ctx, self.plan, self.cheapest = ctx, plan, cheapest
         self.interval, self.cheapest_after, self.sleep, self.clock = interval, cheapest_after, sleep, clock
@@ -62,6 +64,7 @@ class Monitor:
         self.idle_after = ctx.config.MACHINE_IDLE_SECONDS if idle_after is None else idle_after
         self.idle: dict[str, float] = {}  # instance id -> when first seen idle
         self.started = clock()
+        self.report_folder = report_folder
         self.stopped_because = ""  # set when a cap (MAX_COST, MAX_HOURS) ended the run
 
     def poll(self) -> bool:
@@ -110,6 +113,9 @@ class Monitor:
                             f"{failures} polls in a row failed; the run is untouched. Run monitor again."
                         ) from exc
                 self.sleep(self.interval)
+        if self.report_folder is not None:  # while the queues and machines still tell what happened
+            line = write_run_report(self.ctx, self.plan, self.report_folder)
+            self.ctx.console.print(line, highlight=False, soft_wrap=True)
         if self.stopped_because:
             self.ctx.console.print("cap reached: tearing the run down")
         else:
@@ -127,4 +133,4 @@ def monitor(ctx: Context, monitor_file: Path, cheapest: bool = False, interval: 
             f"{monitor_file} is for {plan.app_name} in {plan.region}, but config.py is for "
             f"{ctx.config.APP_NAME} in {ctx.config.AWS_REGION}; use the matching config or monitor file"
         )
-    return Monitor(ctx, plan, cheapest=cheapest, interval=interval).run()
+    return Monitor(ctx, plan, cheapest=cheapest, interval=interval, report_folder=monitor_file.parent).run()

@@ -32,7 +32,7 @@ from ..outcomes import Outcome, default_prefix, interruptions_of, latest_of, out
 from ..placeholders import FILTERS, scalar_text
 from ..worker.failures import REASON_ATTRIBUTE
 from .context import Context, error_code
-from .report import FailedJob, print_failed_jobs
+from .failed_jobs import FailedJob, print_failed_jobs
 
 PEEK_LIMIT = 1000  # dead-letter messages looked at; the count above them comes from SQS
 QUIET_ROUNDS = 3  # receives in a row that bring nothing new end the peek

@@ -27,6 +27,8 @@ from botocore.exceptions import ClientError
 from ..aws import queue_load
 from .wait import WaitTimeout, wait_for
 
+EXPORT_PREFIX = "exportedlogs"  # where the run's logs go in its bucket (setupAccount's bucket policy allows it)
+
 PLAN_ENV = "DS_TEARDOWN_PLAN"
 CHECK_CAPS = {"ds_check": "caps"}  # the scheduled event's input: check the caps, tear down only if reached
 LIVE_INSTANCE_STATES = ("pending", "running", "stopping", "stopped", "shutting-down")
@@ -382,7 +384,7 @@ class Teardown:
                 fromTime=self.plan.start_time_ms,
                 to=now_ms,
                 destination=self.plan.bucket,
-                destinationPrefix=f"exportedlogs/{group.strip('/')}/{self.plan.run_id}",
+                destinationPrefix=f"{EXPORT_PREFIX}/{group.strip('/')}/{self.plan.run_id}",
             )["taskId"]
             # An account runs one export at a time: wait for this one before the next.
             wait_for(
@@ -393,7 +395,7 @@ class Teardown:
             exported.append(group)
         if not exported:
             return "no log groups to export"
-        return f"{', '.join(exported)} -> s3://{self.plan.bucket}/exportedlogs/"
+        return f"{', '.join(exported)} -> s3://{self.plan.bucket}/{EXPORT_PREFIX}/"
 
     def delete_schedule(self) -> str:
         if not self.plan.schedule_rule:

@@ -24,8 +24,9 @@ from ..config import DSConfig
 from ..control.cluster import start_cluster
 from ..control.context import Context
 from ..control.data import chosen_bucket
+from ..control.failed_jobs import FailedJob, print_failed_jobs
 from ..control.monitor import Monitor, load_monitor_file
-from ..control.report import FailedJob, print_failed_jobs
+from ..control.report import write_run_report
 from ..control.setup import setup
 from ..control.submit import submit
 from ..control.teardown import Plan, Teardown, report
@@ -119,11 +120,13 @@ def local_run(
             drained = not stranded
             outcomes = latest_outcomes(ctx.client("s3"), config.AWS_BUCKET, default_prefix(config.APP_NAME))
             fetched = _fetch_outputs(ctx, outcomes, request.outputs)
+            report_line = write_run_report(ctx, plan, monitor_file.parent)  # before the teardown empties the queues
             steps = Teardown(plan, ctx.session).run()
         finally:
             stop_local_tasks(repo, state, drained)
             own_files.cleanup()
     _summary(console, tally, outcomes, fetched, request.outputs, time.monotonic() - started)
+    console.print(report_line, highlight=False, soft_wrap=True)
     torn_down = all(step.ok for step in steps)
     if not torn_down:
         for line in report(steps):

@@ -1,0 +1,74 @@
+"""The docs site (mkdocs.yml, docs/): the pages listing commands and config keys cannot drift from the code."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ds_runtime.config import DSConfig, load_config
+from ds_runtime.config_keys import KEYS
+from ds_runtime.control.cli import parser
+from ds_runtime.control.docs import EXAMPLES, PAGES, main, stale_pages
+from ds_runtime.spec import load_spec
+
+REPO = Path(__file__).resolve().parents[1]
+DOCS = REPO / "docs"
+SPEC = REPO / "tool" / "spec.json"
+
+
+def _commands() -> dict[str, argparse.ArgumentParser]:
+    sub = next(a for a in parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(sub.choices)
+
+
+def test_generated_pages_match_the_code() -> None:
+    assert stale_pages(DOCS) == [], "run: python -m ds_runtime.control.docs (then commit docs/)"
+
+
+def test_every_command_and_option_has_its_entry_and_an_example() -> None:
+    assert set(EXAMPLES) == set(_commands()), "a command without an example output in ds_runtime/control/docs.py"
+    page = PAGES["commands.md"]()
+    for name, command in _commands().items():
+        assert f"## {name}\n" in page
+        for action in command._actions:
+            for option in action.option_strings:
+                if option not in ("-h", "--help"):
+                    assert f"`{option}`" in page.split(f"## {name}\n", 1)[1], f"{name} {option}"
+        sub = next((a for a in command._actions if isinstance(a, argparse._SubParsersAction)), None)
+        for source, one in (sub.choices if sub else {}).items():  # makeJobs loaddata, listing, table
+            section = page.split(f"### {name} {source}\n", 1)[1]
+            assert all(f"`{o}`" in section for a in one._actions for o in a.option_strings), f"{name} {source}"
+
+
+def test_every_ds_family_config_key_has_its_entry() -> None:
+    page = PAGES["config.md"]()
+    assert {k for k in DSConfig.model_fields if k != "extra"} <= set(KEYS)
+    assert [name for name in KEYS if f"| `{name}` |" not in page] == []
+
+
+def test_the_check_fails_when_a_page_is_stale(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for name, page in PAGES.items():
+        (tmp_path / name).write_text(page())
+    assert main(["--docs", str(tmp_path), "--check"]) == 0
+    (tmp_path / "config.md").write_text(PAGES["config.md"]().replace("| `MAX_HOURS` |", "| `OLD_KEY` |"))
+    assert main(["--docs", str(tmp_path), "--check"]) == 1
+    assert "config.md is stale: run python -m ds_runtime.control.docs" in capsys.readouterr().err
+    assert main(["--docs", str(tmp_path)]) == 0 and stale_pages(tmp_path) == []
+
+
+@pytest.mark.skipif(not SPEC.exists(), reason="runs in a generated repository (tool/spec.json, config.py rendered)")
+def test_every_key_of_this_config_py_is_documented() -> None:
+    config = load_config(REPO / "config.py", load_spec(SPEC), warn=pytest.fail)
+    pages = (DOCS / "config.md").read_text() + (DOCS / "tool.md").read_text()
+    keys = [k for k in DSConfig.model_fields if k != "extra"] + list(config.extra)
+    assert [k for k in keys if f"| `{k}` |" not in pages] == []
+
+
+@pytest.mark.skipif(not (REPO / "mkdocs.yml").exists(), reason="runs in a generated repository (mkdocs.yml rendered)")
+def test_every_page_is_in_the_nav_and_every_nav_entry_is_a_page() -> None:
+    nav = yaml.safe_load((REPO / "mkdocs.yml").read_text())["nav"]
+    listed = sorted(page for entry in nav for page in entry.values())
+    assert listed == sorted(p.name for p in DOCS.glob("*.md"))
