@@ -257,7 +257,7 @@ def test_zero_padded_metadata_groups_run_the_rows_cellprofiler_itself_runs(tmp_p
     runs those rows (it reads the column as integers), so localRun must too, and each group's
     measurements must equal a direct CellProfiler run of the same group on the same CSV."""
     _require_cellprofiler()
-    repo = render(tmp_path / "Distributed-CellProfiler", load_answers(ANSWERS), vcs_ref=None)
+    repo = render(tmp_path / "Distributed-CellProfiler", load_answers(ANSWERS), source=WORKING_TREE)
     inputs = tmp_path / "inputs"
     folders = [f"{plate}/{well}/s{site}" for plate, well, site in PADDED]
     subprocess.run(

@@ -238,6 +238,7 @@ def user_policy(ctx: Context) -> dict[str, Any]:
                 "sqs:ChangeMessageVisibility",
                 "sqs:DeleteQueue",
                 "sqs:TagQueue",
+                "sqs:ListDeadLetterSourceQueues",  # a dead-letter queue another queue uses is kept
             ],
             [a["queue"], a["dlq"]],
         ),
