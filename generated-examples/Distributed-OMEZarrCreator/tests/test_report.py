@@ -47,10 +47,11 @@ def test_report_counts_are_the_ones_status_shows(page: tuple[str, Context, list[
 def test_report_draws_one_bar_per_attempt(page: tuple[str, Context, list[str]]) -> None:
     html, _, jobs = page
     bars = re.findall(r'<rect class="attempt (\w+)" data-job="([^"]+)" data-attempt="(\d+)"', html)
-    # the mixed run's 8 records: job 1 failed then done, job 4 failed three times
+    # the mixed run's 9 records: job 0 interrupted then done, job 1 failed then done, job 4 failed three times
     assert sorted(bars) == sorted(
         [
-            ("done", jobs[0], "1"),
+            ("interrupted", jobs[0], "1"),
+            ("done", jobs[0], "2"),
             ("failed", jobs[1], "1"),
             ("done", jobs[1], "2"),
             ("skipped", jobs[2], "1"),
@@ -58,7 +59,7 @@ def test_report_draws_one_bar_per_attempt(page: tuple[str, Context, list[str]]) 
             *[("failed", jobs[4], str(n)) for n in (1, 2, 3)],
         ]
     )
-    assert 'aria-label="histogram of 8 attempt durations"' in html
+    assert 'aria-label="histogram of 9 attempt durations"' in html
 
 
 def test_report_lists_failures_with_exit_code_and_last_lines(page: tuple[str, Context, list[str]]) -> None:

@@ -159,10 +159,9 @@ def roles(ctx: Context) -> list[Role]:
                 _statement(
                     [
                         "sqs:ReceiveMessage",
-                        "sqs:SendMessage",  # an interrupted job goes back as a new message
                         "sqs:DeleteMessage",
                         "sqs:ChangeMessageVisibility",
-                        "sqs:SendMessage",
+                        "sqs:SendMessage",  # an interrupted job goes back as a new message
                         "sqs:GetQueueAttributes",
                     ],
                     [a["queue"]],
