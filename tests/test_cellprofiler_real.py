@@ -150,6 +150,21 @@ PIPELINE = PIPELINE.replace(
 )
 
 
+def _local_run(repo: Path, name: str, job: dict, inputs: Path) -> None:
+    """Write the Job file into files/ and run it with localRun on the real CellProfiler."""
+    (repo / "files" / name).write_text(json.dumps(job, indent=2))
+    done = subprocess.run(
+        [sys.executable, "run.py", "localRun", f"files/{name}", "--inputs", str(inputs)],
+        cwd=repo,
+        env=_cellprofiler_env(),
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    # localRun exits 0 only when every job finished (none dead-lettered) and the run was torn down.
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-6000:]
+
+
 def _cellprofiler_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = f"{CP_BIN}{os.pathsep}{env.get('PATH', '')}"
@@ -204,18 +219,7 @@ def test_real_cellprofiler_measures_coins_in_distributed_cellprofiler_local_run(
         "output_structure": "Metadata_Plate/Metadata_Well",
         "groups": [{"Metadata": f"Metadata_Plate={plate},Metadata_Well={well}"} for plate, well in GROUPS],
     }
-    (repo / "files" / "coinsJob.json").write_text(json.dumps(job, indent=2))
-
-    done = subprocess.run(
-        [sys.executable, "run.py", "localRun", "files/coinsJob.json", "--inputs", str(inputs)],
-        cwd=repo,
-        env=_cellprofiler_env(),
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    # localRun exits 0 only when every job finished (none dead-lettered) and the run was torn down.
-    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-6000:]
+    _local_run(repo, "coinsJob.json", job, inputs)
 
     results = repo / "local-outputs" / "results"
     folders = sorted(p.relative_to(results).as_posix() for p in results.glob("*/*"))
@@ -285,16 +289,7 @@ def test_zero_padded_metadata_groups_run_the_rows_cellprofiler_itself_runs(tmp_p
         "output_structure": "Metadata_Plate/Metadata_Well/Metadata_Site",
         "groups": [{"Metadata": group} for group in groups],
     }
-    (repo / "files" / "sitesJob.json").write_text(json.dumps(job, indent=2))
-    done = subprocess.run(
-        [sys.executable, "run.py", "localRun", "files/sitesJob.json", "--inputs", str(inputs)],
-        cwd=repo,
-        env=_cellprofiler_env(),
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-6000:]
+    _local_run(repo, "sitesJob.json", job, inputs)
 
     # The same CSV, naming the images where they are on this machine, straight into CellProfiler.
     direct_csv = tmp_path / "direct_load_data.csv"

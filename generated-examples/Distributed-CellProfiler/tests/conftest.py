@@ -50,3 +50,19 @@ def moto_server(_moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     requests.post(f"{_moto_server}/moto-api/reset", timeout=10)
     monkeypatch.setenv("AWS_ENDPOINT_URL", _moto_server)
     yield _moto_server
+
+
+@pytest.fixture
+def ready(tmp_path: Path) -> Iterator[Path]:
+    """An emulated account after setupAccount and setup, for the test tool and config.py in tmp_path."""
+    from moto import mock_aws
+
+    from ds_runtime.control.account import setup_account
+    from ds_runtime.control.setup import setup
+    from tests._control_support import make_ctx
+
+    with mock_aws():
+        ctx = make_ctx(tmp_path)
+        setup_account(ctx)
+        setup(ctx)
+        yield tmp_path

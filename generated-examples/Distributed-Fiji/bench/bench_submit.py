@@ -22,19 +22,16 @@ import time
 from pathlib import Path
 
 import boto3
+from _support import REGION, bench_config
 from rich.console import Console
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from ds_runtime.aws import make_session
-from ds_runtime.config import config_from_mapping
 from ds_runtime.control.context import Context
 from ds_runtime.control.submit import submit
 from ds_runtime.jobs import read_job_file
 from ds_runtime.local.emulator import READY_LINE
 from ds_runtime.spec import ToolSpec
 
-REGION = "us-east-1"
 SPEC = ToolSpec.model_validate(
     {
         "tool_name": "Bench",
@@ -46,22 +43,6 @@ SPEC = ToolSpec.model_validate(
         "output_prefix": "{output}/{sample}",
     }
 )
-CONFIG = {
-    "APP_NAME": "DistributedBench",
-    "DOCKERHUB_TAG": "bench:1",
-    "AWS_REGION": REGION,
-    "AWS_BUCKET": "bench-bucket",
-    "CLUSTER_MACHINES": 1,
-    "TASKS_PER_MACHINE": 1,
-    "MACHINE_TYPE": ["m5.large"],
-    "MACHINE_PRICE": 0.1,
-    "EBS_VOL_SIZE": 30,
-    "CPU_SHARES": 1024,
-    "MEMORY": 1000,
-    "SQS_MESSAGE_VISIBILITY": 600,
-    "SQS_DEAD_LETTER_QUEUE": "BenchDead",
-    "LOG_GROUP_NAME": "bench",
-}
 
 
 def count_calls(client: object) -> list[int]:
@@ -71,7 +52,7 @@ def count_calls(client: object) -> list[int]:
 
 
 def ours(job_file: Path, queue: str) -> tuple[float, int]:
-    config = config_from_mapping({**CONFIG, "SQS_QUEUE_NAME": queue}, SPEC, source="bench", warn=print)
+    config = bench_config(SPEC, SQS_QUEUE_NAME=queue)
     ctx = Context(config, SPEC, make_session(None, REGION), Console(file=io.StringIO()))
     calls = count_calls(ctx.client("sqs"))
     started = time.perf_counter()

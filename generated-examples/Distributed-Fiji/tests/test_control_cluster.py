@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -28,15 +27,6 @@ from tests._control_support import (
     write_fleet_file,
     write_job_file,
 )
-
-
-@pytest.fixture
-def ready(tmp_path: Path) -> Iterator[Path]:
-    with mock_aws():
-        ctx = make_ctx(tmp_path)
-        setup_account(ctx)
-        setup(ctx)
-        yield tmp_path
 
 
 def fleets() -> list[dict]:

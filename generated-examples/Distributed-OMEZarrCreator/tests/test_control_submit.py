@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,25 +10,13 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from ds_runtime.control.account import setup_account
 from ds_runtime.control.cli import main
 from ds_runtime.control.context import CommandError
-from ds_runtime.control.setup import setup
 from ds_runtime.control.submit import Batch, batches, send_batch, submit
 from ds_runtime.jobs import Job, JobFileError
 from tests._control_support import APP, make_ctx, output, queue_counts, write_config, write_job_file, write_spec
 
 QUEUE = f"{APP}Queue"
-
-
-@pytest.fixture
-def ready(tmp_path: Path) -> Iterator[Path]:
-    """An emulated account after setupAccount and setup."""
-    with mock_aws():
-        ctx = make_ctx(tmp_path)
-        setup_account(ctx)
-        setup(ctx)
-        yield tmp_path
 
 
 def count_calls(ctx: Any, operation: str) -> list[int]:

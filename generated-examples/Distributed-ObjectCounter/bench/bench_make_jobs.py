@@ -16,27 +16,22 @@ import csv
 import io
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import boto3
+from _support import BUCKET, REGION, bench_config
 from moto import mock_aws
 from rich.console import Console
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from ds_runtime.aws import make_session
-from ds_runtime.config import config_from_mapping
 from ds_runtime.control.cli import parser
 from ds_runtime.control.context import Context
 from ds_runtime.control.job_sources import s3_keys
 from ds_runtime.control.make_jobs import make_jobs_command
 from ds_runtime.spec import ToolSpec
 
-REGION = "us-east-1"
-BUCKET = "bench-bucket"
 SPEC = ToolSpec.model_validate(
     {
         "tool_name": "Bench",
@@ -52,23 +47,6 @@ SPEC = ToolSpec.model_validate(
         "output_prefix": "{output}/{Metadata|layout:output_structure}",
     }
 )
-CONFIG = {
-    "APP_NAME": "DistributedBench",
-    "DOCKERHUB_TAG": "bench:1",
-    "AWS_REGION": REGION,
-    "AWS_BUCKET": BUCKET,
-    "CLUSTER_MACHINES": 1,
-    "TASKS_PER_MACHINE": 1,
-    "MACHINE_TYPE": ["m5.large"],
-    "MACHINE_PRICE": 0.1,
-    "EBS_VOL_SIZE": 30,
-    "CPU_SHARES": 1024,
-    "MEMORY": 1000,
-    "SQS_QUEUE_NAME": "BenchQueue",
-    "SQS_MESSAGE_VISIBILITY": 600,
-    "SQS_DEAD_LETTER_QUEUE": "BenchDead",
-    "LOG_GROUP_NAME": "bench",
-}
 SHARED = ["--set", "pipeline=p/a.cppipe", "--set", "output=p/analysis/"]
 
 
@@ -99,7 +77,7 @@ def main() -> None:
     os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench")
     os.environ.pop("AWS_ENDPOINT_URL", None)
     sites = plate(args.rows, args.cols, args.sites)
-    config = config_from_mapping(CONFIG, SPEC, source="bench", warn=print)
+    config = bench_config(SPEC)
     with tempfile.TemporaryDirectory() as tmp, mock_aws():
         folder = Path(tmp)
         ctx = Context(config, SPEC, make_session(None, REGION), Console(file=io.StringIO()))

@@ -4,15 +4,11 @@ and folders CHECK_IF_DONE_BOOL could mistake for another job's. Nothing is sent 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from moto import mock_aws
 
-from ds_runtime.control.account import setup_account
-from ds_runtime.control.setup import setup
 from ds_runtime.control.submit import submit
 from ds_runtime.jobs import JobFileError
 from tests._control_support import APP, make_ctx, output, queue_counts, spec
@@ -28,15 +24,6 @@ COUNTER: dict[str, Any] = {
 SHARED_PREFIX: dict[str, Any] = {"output_prefix": "{output}"}
 # Like OMEZarrCreator: one shared prefix, and a folder in it each job alone writes.
 OWN_FOLDER: dict[str, Any] = {"output_prefix": "{output}", "own_output_folder": "{sample}.zarr"}
-
-
-@pytest.fixture
-def ready(tmp_path: Path) -> Iterator[Path]:
-    with mock_aws():
-        ctx = make_ctx(tmp_path)
-        setup_account(ctx)
-        setup(ctx)
-        yield tmp_path
 
 
 def job_file(folder: Path, groups: list[dict[str, Any]], **shared: Any) -> Path:
