@@ -241,13 +241,18 @@ def test_stopping_container_workers_releases_the_running_job(
     sqs = ctx.client("sqs")
     message = wait_for(
         lambda: sqs.receive_message(
-            QueueUrl=ctx.require_queue(), WaitTimeSeconds=1, MessageSystemAttributeNames=["ApproximateReceiveCount"]
+            QueueUrl=ctx.require_queue(),
+            WaitTimeSeconds=1,
+            MessageSystemAttributeNames=["ApproximateReceiveCount"],
+            MessageAttributeNames=["All"],
         ).get("Messages"),
         10,
         "the stopped job visible again",
         interval=0,
     )[0]
-    assert message["Attributes"]["ApproximateReceiveCount"] == "2"
+    # Sent again as a new message carrying its interruption, so it spends none of JOB_RETRIES.
+    assert message["Attributes"]["ApproximateReceiveCount"] == "1"
+    assert message["MessageAttributes"]["ds-interruptions"]["StringValue"] == "1"
     outcomes = latest_outcomes(ctx.client("s3"), config.AWS_BUCKET, default_prefix(config.APP_NAME))
     assert [o.state for o in outcomes.values()] == ["interrupted"]
 

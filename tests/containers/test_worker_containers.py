@@ -130,14 +130,19 @@ def test_docker_stop_mid_job_releases_the_job_at_once(
     # Visible again at once, not after the 120 s visibility timeout.
     message = wait_for(
         lambda: stack.sqs.receive_message(
-            QueueUrl=stack.queue_url, WaitTimeSeconds=1, MessageSystemAttributeNames=["ApproximateReceiveCount"]
+            QueueUrl=stack.queue_url,
+            WaitTimeSeconds=1,
+            MessageSystemAttributeNames=["ApproximateReceiveCount"],
+            MessageAttributeNames=["All"],
         ).get("Messages"),
         10,
         "the stopped job visible again",
         interval=0,
     )[0]
     assert json.loads(message["Body"])["_job_id"] == job.job_id
-    assert message["Attributes"]["ApproximateReceiveCount"] == "2"
+    # Sent again as a new message carrying its interruption, so it spends none of JOB_RETRIES.
+    assert message["Attributes"]["ApproximateReceiveCount"] == "1"
+    assert message["MessageAttributes"]["ds-interruptions"]["StringValue"] == "1"
     record = stack.outcomes(settings)[job.job_id]
     assert record.state == "interrupted", record
     assert stack.keys("results/") == {}

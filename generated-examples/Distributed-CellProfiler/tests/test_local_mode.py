@@ -92,7 +92,9 @@ def test_local_run_does_the_whole_lifecycle_and_leaves_nothing_running(local_rep
     done = run_py(local_repo, "localRun", "files/job.json", "--fleet", "files/fleet.json", "--outputs", "out")
     assert done.returncode == 0, done.stdout + done.stderr
     assert real_run.read_text() == '{"fleet_id": "sfr-of-a-real-run"}', "localRun touched a real run's monitor file"
-    assert sorted(p.name for p in (local_repo / "files").iterdir()) == sorted(["fleet.json", "job.json", real_run.name])
+    assert sorted(p.name for p in (local_repo / "files").iterdir()) == sorted(
+        ["fleet.json", "job.json", real_run.name, "reports"]
+    )
     assert f"│ done                   │ {JOBS}" in done.stdout
     _check_outputs(local_repo / "out")
     _check_report(local_repo, done.stdout)

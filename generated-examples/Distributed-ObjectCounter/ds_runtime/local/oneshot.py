@@ -120,7 +120,8 @@ def local_run(
             drained = not stranded
             outcomes = latest_outcomes(ctx.client("s3"), config.AWS_BUCKET, default_prefix(config.APP_NAME))
             fetched = _fetch_outputs(ctx, outcomes, request.outputs)
-            report_line = write_run_report(ctx, plan, monitor_file.parent)  # before the teardown empties the queues
+            # In files/reports/ as monitor writes it (the monitor file itself lives in a temporary folder).
+            report_line = write_run_report(ctx, plan, repo / "files")  # before the teardown empties the queues
             steps = Teardown(plan, ctx.session).run()
         finally:
             stop_local_tasks(repo, state, drained)
