@@ -26,6 +26,7 @@ from _support import REGION, bench_config
 from rich.console import Console
 
 from ds_runtime.aws import make_session
+from ds_runtime.control.account import setup_account
 from ds_runtime.control.context import Context
 from ds_runtime.control.submit import submit
 from ds_runtime.jobs import read_job_file
@@ -54,6 +55,7 @@ def count_calls(client: object) -> list[int]:
 def ours(job_file: Path, queue: str) -> tuple[float, int]:
     config = bench_config(SPEC, SQS_QUEUE_NAME=queue)
     ctx = Context(config, SPEC, make_session(None, REGION), Console(file=io.StringIO()))
+    setup_account(ctx)  # submitJob grants the task role its jobs' output prefixes: the role must exist
     calls = count_calls(ctx.client("sqs"))
     started = time.perf_counter()
     assert submit(ctx, job_file) == 0
