@@ -1,4 +1,4 @@
-"""The `dsgen` command: new, examples."""
+"""The `dsgen` command: new, examples, tables, demo."""
 
 from __future__ import annotations
 
@@ -52,6 +52,18 @@ def _cmd_examples(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_tables(args: argparse.Namespace) -> int:
+    from .rules_tables import TABLES_FILE, write_tables
+
+    fresh = write_tables(check=args.check)
+    state = "up to date" if fresh else "differs" if args.check else "regenerated"
+    print(f"{TABLES_FILE.relative_to(TEMPLATE_ROOT)}: {state}")
+    if args.check and not fresh:
+        print("the validators' runtime tables are stale: run `dsgen tables` and commit the result", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -97,6 +109,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     examples.add_argument("--check", action="store_true", help="change nothing; exit 1 listing files that differ")
     examples.set_defaults(run=_cmd_examples)
+
+    tables = sub.add_parser(
+        "tables",
+        help="re-write includes/runtime_tables.jinja from the runtime's tables",
+        description="Write the constants copier.yml's validators check answers against (DS config keys, "
+        "filters, field types, spec keys, upload flags) from template/ds_runtime's own tables.",
+    )
+    tables.add_argument("--check", action="store_true", help="change nothing; exit 1 if the file is stale")
+    tables.set_defaults(run=_cmd_tables)
 
     demo = sub.add_parser(
         "demo",

@@ -1,17 +1,23 @@
 """Every question's validator refuses bad answers with a message naming the fix, and nothing is written.
 
-The same checks run under `dsgen new` and plain `copier copy`: they live in copier.yml.
+The same checks run under `dsgen new` and plain `copier copy`: they live in copier.yml (and the
+macros of includes/ it calls). Each bad answer is also given to the runtime, validators left out:
+it must refuse what the answer would generate too, unless the table below says why not.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
+import jinja2
 import pytest
 
 from dsgen.render import AnswerError, render
 from dsgen.source import WORKING_TREE
+
+from .runtime_view import refusal
 
 # (question, bad answer, words the message must contain)
 BAD_ANSWERS = [
@@ -128,7 +134,7 @@ BAD_ANSWERS = [
     ("startup", "[{run: [x], timeout: 3}]", "unknown keys timeout"),
     ("startup", "[{run: [x], when: sample}]", "may test config.NAME only"),
     ("startup", "[{run: [x], when: config.NOPE}]", "NOPE is not a config key"),
-    ("startup", "[{run: [x], matches: y}]", "with when naming the config.NAME"),
+    ("startup", "[{run: [x], matches: y}]", "needs when (the config.NAME it tests)"),
     ("startup", '[{run: [x, "{sample}"]}]', "may use {config.NAME} only"),
     ("startup", '[{run: [x, "{output_dir}"]}]', "may use {config.NAME} only"),
     ("startup", '[{run: [x, {split: "{config.NOPE}"}]}]', "NOPE is not a config key"),
@@ -153,6 +159,67 @@ def test_bad_answer_is_refused_and_nothing_written(tmp_path: Path, question: str
     assert message in str(refused.value)
     assert not dest.exists()
     assert list(tmp_path.iterdir()) == [], "a staging folder was left behind"
+
+
+# What the runtime's refusal names for each question: the spec key or config.py key the answer becomes.
+RUNTIME_NAMES = {
+    "tool_name": "APP_NAME",
+    "fields": "field",
+    "command": "command",
+    "bucket_view": "bucket_view",
+    "input_fields": "input.field",
+    "output_prefix": "output.prefix",
+    "output_exclude": "output_exclude",
+    "own_output_folder": "own.output.folder",
+    "output_bucket": "output_bucket",
+    "upload_flags": "upload_flags",
+    "done_min_files": "min_files",
+    "done_required_file": "required_file",
+    "done_content_match": "content_match",
+    "aws_region": "AWS_REGION",
+    "machine_types": "MACHINE_TYPE",
+    "machine_price": "MACHINE_PRICE",
+    "cluster_machines": "CLUSTER_MACHINES",
+    "tasks_per_machine": "TASKS_PER_MACHINE",
+    "docker_cores": "DOCKER_CORES",
+    "cpu_shares": "CPU_SHARES",
+    "memory_mb": "MEMORY",
+    "ebs_vol_size": "EBS_VOL_SIZE",
+    "extra_config": "config keys",
+    "example_jobs": "job 0: nope: unknown field",
+    "startup": "startup",
+}
+# Refused by copier alone, by design: the runtime takes what the answer generates. Keyed by
+# question (every bad answer to it) or by (question, answer).
+COPIER_ONLY = {
+    ("tool_name", "1Tool"): "it names the repository (Distributed-<tool_name>); APP_NAME itself may hold a digit first",
+    "docker_image": "only the Dockerfile's FROM reads it; docker build refuses a bad reference",
+    "job_list_key": "the runtime reads the Job file's list under whatever key the spec names",
+    ("machine_types", "[big]"): "config.py takes any instance type name; EC2 refuses one it does not know",
+    "extra_config_help": "the help becomes comments in config.py, which the runtime never reads",
+    "docker_steps": "Dockerfile lines; the runtime never reads the Dockerfile",
+}
+# Refused by copier because the template cannot even render them into a spec.
+UNRENDERABLE = {
+    ("fields", "{name: x}"): "spec.json.jinja sorts a list of fields by scope",
+    ("fields", "[{name: a}]"): "spec.json.jinja sorts fields by scope, which the spec itself does not keep",
+    ("extra_config", "[A]"): "spec.json.jinja lists extra_config's keys as config_keys",
+}
+
+
+@pytest.mark.parametrize(("question", "answer", "message"), BAD_ANSWERS, ids=[f"{q}={a}" for q, a, _ in BAD_ANSWERS])
+def test_the_runtime_refuses_what_copier_refuses(tmp_path: Path, question: str, answer: str, message: str) -> None:
+    """The template renders the answer (no validators); the runtime loads the spec, config.py and a job."""
+    if (question, answer) in UNRENDERABLE:
+        with pytest.raises(jinja2.UndefinedError):
+            refusal({question: answer}, tmp_path)
+        return
+    refused = refusal({question: answer}, tmp_path)
+    if (question, answer) in COPIER_ONLY or question in COPIER_ONLY:
+        assert refused == "", "the runtime refuses it too now: move it out of COPIER_ONLY"
+    else:
+        assert refused, "copier refuses this answer but the runtime takes what it generates"
+        assert re.search(RUNTIME_NAMES[question], refused), refused
 
 
 def test_unknown_question_is_refused(tmp_path: Path) -> None:
@@ -185,22 +252,6 @@ def test_every_question_has_help_and_a_validated_bad_case() -> None:
             assert any(q == name for q, _, _ in BAD_ANSWERS), f"no bad-answer test for {name}"
 
 
-def test_config_keys_a_command_may_read_are_the_runtimes() -> None:
-    """copier.yml's validators list DS's worker keys literally; they must match spec.py's list."""
-    import re
-
-    from dsgen.render import TEMPLATE_ROOT
-
-    text = (TEMPLATE_ROOT / "copier.yml").read_text()
-    spec_py = (TEMPLATE_ROOT / "template" / "ds_runtime" / "spec.py").read_text()
-    runtime = re.search(r"DS_WORKER_CONFIG_KEYS = \(([^)]*)\)", spec_py).group(1)
-    runtime_keys = re.findall(r'"([A-Z_]+)"', runtime)
-    lists = re.findall(r"\+ \[('APP_NAME'[^\]]*)\]", text)
-    assert len(lists) == 5, "command, input_fields, upload_flags, done_min_files and startup validators"
-    for found in lists:
-        assert re.findall(r"'([A-Z_]+)'", found) == runtime_keys
-
-
 GOOD_ANSWERS = {
     "extra_config": "{MY_FLAG: 'False', TOOL_HOME: /opt/tool}",
     "extra_config_help": "{TOOL_HOME: Where the tool is installed in the image}",
@@ -225,20 +276,6 @@ def test_new_command_syntax_is_accepted_and_lands_in_the_spec(tmp_path: Path) ->
     assert spec["config_keys"] == ["MY_FLAG", "TOOL_HOME"]
     config = (dest / "config.py").read_text()
     assert "# Where the tool is installed in the image\nTOOL_HOME = " in config
-
-
-def test_upload_flags_the_validator_knows_are_the_runtimes() -> None:
-    """copier.yml lists the supported upload flags literally; they must be upload_flags.py's."""
-    import re
-
-    from dsgen.render import TEMPLATE_ROOT
-
-    sys.path.insert(0, str(TEMPLATE_ROOT / "template"))
-    from ds_runtime.upload_flags import FLAGS
-
-    text = (TEMPLATE_ROOT / "copier.yml").read_text()
-    listed = re.search(r"set flags = \[([^\]]*)\]", text).group(1)
-    assert re.findall(r"'(--[a-z-]+)'", listed) == list(FLAGS)
 
 
 BUCKET_ANSWERS = {
