@@ -115,7 +115,7 @@ BAD_ANSWERS = [
     ("extra_config_help", "{NOPE: text}", "is not a key of extra_config"),
     ("extra_config_help", '{FLAG: "two\\nlines"}', "must be one line"),
     ("example_jobs", "[{nope: 1}]", "unknown fields nope"),
-    # startup steps: the same rules as spec.py's (template/tests/test_spec.py, startup cases)
+    # startup steps: the same rules as the spec's (template/tests/test_spec.py, startup cases)
     ("startup", "{run: [x]}", "must be a YAML list of steps"),
     ("startup", "[{into: /x}]", "a step is {fetch: URL, into: /folder} or {run:"),
     ("startup", "[{fetch: https://h.test/a.py, run: [x]}]", "a step is {fetch: URL"),
@@ -186,14 +186,14 @@ def test_every_question_has_help_and_a_validated_bad_case() -> None:
 
 
 def test_config_keys_a_command_may_read_are_the_runtimes() -> None:
-    """copier.yml's validators list DS's worker keys literally; they must match spec.py's list."""
+    """copier.yml's validators list DS's worker keys literally; they must match the spec's list."""
     import re
 
     from dsgen.render import TEMPLATE_ROOT
 
     text = (TEMPLATE_ROOT / "copier.yml").read_text()
-    spec_py = (TEMPLATE_ROOT / "template" / "ds_runtime" / "spec.py").read_text()
-    runtime = re.search(r"DS_WORKER_CONFIG_KEYS = \(([^)]*)\)", spec_py).group(1)
+    constants = (TEMPLATE_ROOT / "template" / "ds_runtime" / "spec" / "constants.py").read_text()
+    runtime = re.search(r"DS_WORKER_CONFIG_KEYS = \(([^)]*)\)", constants).group(1)
     runtime_keys = re.findall(r'"([A-Z_]+)"', runtime)
     lists = re.findall(r"\+ \[('APP_NAME'[^\]]*)\]", text)
     assert len(lists) == 5, "command, input_fields, upload_flags, done_min_files and startup validators"
