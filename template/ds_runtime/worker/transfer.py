@@ -34,6 +34,7 @@ def input_keys(s3: Any, job: JobView, aws_bucket: str) -> dict[str, list[str]]:
     """Every S3 key the job reads, by bucket: keys as they are, prefixes expanded (JobView.inputs)."""
     found: dict[str, list[str]] = {}
     for item in job.inputs():
+        # A view without config (a check before submitting) reads every config key as empty: AWS_BUCKET.
         bucket = resolve(item.bucket, job.values, job.config or {}, aws_bucket)
         keys = found.setdefault(bucket, [])
         if not item.is_prefix:
