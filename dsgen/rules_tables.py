@@ -34,12 +34,6 @@ def runtime_tables() -> dict[str, object]:
     from ds_runtime.buckets import JOB_BUCKETS
     from ds_runtime.placeholders import CONFIG_PREFIX, FILTERS, FILTERS_WITH_FIELD
     from ds_runtime.spec import (
-        BUILTIN_PLACEHOLDERS,
-        CONFIG_NAME,
-        DS_WORKER_CONFIG_KEYS,
-        FIELD_NAME,
-        JOB_KEY,
-        URL_SCHEMES,
         ArgGroup,
         FetchStep,
         FieldSpec,
@@ -47,6 +41,14 @@ def runtime_tables() -> dict[str, object]:
         ListedFiles,
         RunStep,
         SplitArg,
+    )
+    from ds_runtime.spec.constants import (
+        BUILTIN_PLACEHOLDERS,
+        CONFIG_NAME,
+        DS_WORKER_CONFIG_KEYS,
+        FIELD_NAME,
+        JOB_KEY,
+        URL_SCHEMES,
     )
     from ds_runtime.upload_flags import FLAGS
 

@@ -65,6 +65,7 @@ def refusal(answers: dict[str, str], folder: Path) -> str:
     """
     _runtime()
     from ds_runtime.config import ConfigError, config_from_mapping, run_config_file
+    from ds_runtime.job_values import check_job
     from ds_runtime.spec import JobError, SpecError, load_spec
 
     context = all_answers(answers)
@@ -78,7 +79,7 @@ def refusal(answers: dict[str, str], folder: Path) -> str:
         config_from_mapping(namespace, spec, source=str(config_path), warn=lambda _note: None, lines=lines)
         shared = {f.name: _example(f.example) for f in spec.shared_fields}
         jobs = context["example_jobs"] or [{f.name: _example(f.example) for f in spec.job_fields}]
-        spec.check_job(shared, jobs[0], "job 0")
+        check_job(spec, shared, jobs[0], "job 0")
     except (SpecError, ConfigError, JobError) as exc:
         return str(exc)
     return ""

@@ -185,7 +185,7 @@ RUNTIME_NAMES = {
     "cpu_shares": "CPU_SHARES",
     "memory_mb": "MEMORY",
     "ebs_vol_size": "EBS_VOL_SIZE",
-    "extra_config": "config keys",
+    "extra_config": "config[ _]keys",  # spec.json calls them config_keys
     "example_jobs": "job 0: nope: unknown field",
     "startup": "startup",
 }

@@ -53,7 +53,7 @@ def _example(tool: str) -> tuple[ToolSpec, dict[str, Any], dict[str, str]]:
 def _argvs(spec: ToolSpec, job_file: dict[str, Any], config: dict[str, str]) -> list[tuple[dict, list[str]]]:
     jobs = jobs_from_data(job_file, spec)
     assert jobs, "the job file has jobs"
-    return [(job.values, spec.argv(job.values, job.job_id, WORK, IN, OUT, config)) for job in jobs]
+    return [(job.values, spec.for_job(job.values, job.job_id, config).argv(WORK, IN, OUT)) for job in jobs]
 
 
 # ---------------------------------------------------------------- CellProfiler (DCP)
@@ -102,7 +102,7 @@ def test_cellprofiler_argv_is_dcps_command_line(data_file: str, use_plugins: str
 
 def test_cellprofiler_outputs_go_under_output_by_metadata_values() -> None:
     spec, job_file, _ = _example("CellProfiler")
-    keys = [spec.output_key(job.values, job.job_id) for job in jobs_from_data(job_file, spec)]
+    keys = [spec.for_job(job.values, job.job_id).output_key() for job in jobs_from_data(job_file, spec)]
     # DCP: remoteOut = os.path.join(output, '-'.join(Metadata values))
     assert keys == [
         "projects/demo/analysis/Plate1-A01-1",
@@ -125,7 +125,7 @@ def test_cellprofiler_output_structure_names_the_output_folder() -> None:
     spec, job_file, _ = _example("CellProfiler")
     structure = "Metadata_Plate/Metadata_Well/site_Metadata_Site"
     jobs = jobs_from_data({**job_file, "output_structure": structure}, spec)
-    keys = [spec.output_key(job.values, job.job_id) for job in jobs]
+    keys = [spec.for_job(job.values, job.job_id).output_key() for job in jobs]
     expected = ["projects/demo/analysis/" + _dcp_metadata_id(structure, job.values["Metadata"]) for job in jobs]
     assert (
         keys
@@ -298,9 +298,9 @@ def test_fiji_startup_fetches_dfs_script_where_the_command_runs_it(url: str) -> 
 
 def test_fiji_is_done_by_expected_number_files_and_uploads_to_output_file_location() -> None:
     spec, job_file, config = _example("Fiji")
-    assert spec.min_files({**config, "EXPECTED_NUMBER_FILES": "4"}) == 4
+    assert spec.for_job({}, "id", {**config, "EXPECTED_NUMBER_FILES": "4"}).min_files() == 4
     job = jobs_from_data(job_file, spec)[0]
-    assert spec.output_key(job.values, job.job_id) == "projects/demo/fiji_output"
+    assert spec.for_job(job.values, job.job_id).output_key() == "projects/demo/fiji_output"
 
 
 # ---------------------------------------------------------------- OMEZarrCreator (DOZC)
@@ -356,10 +356,11 @@ def test_omezarrcreator_argv_is_dozcs_command_line(settings: dict[str, Any]) -> 
         assert argv == _dozc_command(job_file, plate), values
         # The plate's folder is downloaded (from input_bucket) where the command reads it; the store goes
         # under output_location (in output_bucket).
-        assert spec.inputs(values) == [Input(f"projects/demo/images/{plate}/", True, "input_bucket")]
+        job = spec.for_job(values, "id")
+        assert job.inputs() == [Input(f"projects/demo/images/{plate}/", True, "input_bucket")]
         assert spec.output_bucket == "output_bucket"
-        assert spec.output_key(values, "id") == "projects/demo/zarr"
-        assert spec.required_file(values, "id") == f"{plate}.ome.zarr/.zattrs"
+        assert job.output_key() == "projects/demo/zarr"
+        assert job.required_file() == f"{plate}.ome.zarr/.zattrs"
 
 
 def test_omezarrcreator_additional_flags_split_like_a_shell_without_one() -> None:

@@ -45,7 +45,7 @@ def test_update_brings_template_fixes_and_keeps_user_edits(tmp_path: Path) -> No
     _user_edits(repo)
 
     # v2: a fix in a template-owned file and a new setting in the user-owned config.py
-    spec_module = tpl / "template" / "ds_runtime" / "spec.py"
+    spec_module = tpl / "template" / "ds_runtime" / "spec" / "rules.py"
     spec_module.write_text(spec_module.read_text() + "\n# fixed in v2\n")
     config_template = tpl / "template" / "config.py.jinja"
     config_template.write_text(config_template.read_text() + "\n# Added in v2.\nNEW_SETTING = 1\n")
@@ -59,7 +59,7 @@ def test_update_brings_template_fixes_and_keeps_user_edits(tmp_path: Path) -> No
     config = (repo / "config.py").read_text()
     assert "AWS_BUCKET = 'my-lab-bucket'" in config and "NEW_SETTING = 1" in config
     assert "projects/my-screen/fiji_output/" in (repo / "files" / "exampleJob.json").read_text()
-    assert "# fixed in v2" in (repo / "ds_runtime" / "spec.py").read_text()
+    assert "# fixed in v2" in (repo / "ds_runtime" / "spec" / "rules.py").read_text()
     assert "<<<<<<<" not in _all_text(repo) and ">>>>>>>" not in _all_text(repo)
     assert not list(repo.rglob("*.rej"))
 

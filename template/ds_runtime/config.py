@@ -26,7 +26,8 @@ from pydantic import (
     ValidationError,
 )
 
-from .buckets import JOB_BUCKETS, BucketError, allowed_buckets
+from .bucket_names import JOB_BUCKETS, BucketError
+from .buckets import allowed_buckets
 from .config_keys import DS_KEYS, KEYS, REQUIRED, Derived
 from .placeholders import config_name, placeholders
 from .spec import DS_WORKER_CONFIG_KEYS, ToolSpec
@@ -379,7 +380,7 @@ def run_problems(spec: ToolSpec, config: DSConfig) -> list[str]:
     # Flags that use job fields are checked per job by submitJob.
     if all(config_name(name) is not None for name, _ in placeholders(spec.upload_flags)):
         try:
-            parse_upload_flags(spec.upload_text({}, config.worker_config()))
+            parse_upload_flags(spec.for_job({}, "", config.worker_config()).upload_text())
         except (UploadFlagsError, ValueError) as exc:
             keys = ", ".join(sorted({config_name(n) or n for n, _ in placeholders(spec.upload_flags)}))
             problems.append(f"{keys or 'upload_flags'}: {exc}")

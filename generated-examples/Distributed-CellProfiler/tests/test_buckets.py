@@ -15,22 +15,15 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from ds_runtime.buckets import (
-    BucketError,
-    allowed_buckets,
-    bucket_name_problem,
-    bucket_names,
-    job_bucket_problems,
-    require_job_buckets,
-    resolve,
-    writable_buckets,
-)
+from ds_runtime.bucket_names import BucketError, bucket_name_problem, bucket_names
+from ds_runtime.buckets import allowed_buckets, job_bucket_problems, require_job_buckets, resolve, writable_buckets
 from ds_runtime.config import ConfigError, load_config
 from ds_runtime.control.account import setup_account
 from ds_runtime.control.context import CommandError
 from ds_runtime.control.data import download_outputs, upload_inputs
 from ds_runtime.control.setup import setup
 from ds_runtime.control.submit import submit
+from ds_runtime.job_values import check_job
 from ds_runtime.jobs import JobFileError
 from ds_runtime.local.backend import prepare_account, save_bucket
 from ds_runtime.spec import Input, ToolSpec
@@ -74,14 +67,15 @@ def test_string_inputs_keep_working_and_objects_add_a_bucket_and_a_condition() -
             {"key": "{input}/{sample}.txt", "bucket": "in_bucket", "when": "in_bucket"},
         ]
     )
-    values = spec.check_job({"input": "in/", "output": "o/", "pipeline": "p.cppipe"}, {"sample": "s1"}, "groups[0]")
-    assert spec.inputs(values, {"ECHO_MODE": "loud"}) == [
+    values = check_job(spec, {"input": "in/", "output": "o/", "pipeline": "p.cppipe"}, {"sample": "s1"}, "groups[0]")
+    assert spec.for_job(values, "id", {"ECHO_MODE": "loud"}).inputs() == [
         Input("in/", True, ""),
         Input("p.cppipe", False, "config.WORKSPACE_BUCKET"),
     ]
-    assert spec.inputs(values, {"ECHO_MODE": "quiet"}) == [Input("in/", True, "")]  # the condition fails
+    quiet = spec.for_job(values, "id", {"ECHO_MODE": "quiet"})
+    assert quiet.inputs() == [Input("in/", True, "")]  # the condition fails
     with_bucket = {**values, "in_bucket": "other-bucket"}
-    assert spec.inputs(with_bucket, None)[-1] == Input("in/s1.txt", False, "in_bucket")
+    assert spec.for_job(with_bucket, "id", None).inputs()[-1] == Input("in/s1.txt", False, "in_bucket")
     assert spec.bucket_refs() == [
         ("input_fields[0].bucket", ""),
         ("input_fields[1].bucket", "config.WORKSPACE_BUCKET"),

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ds_runtime.job_values import check_job
 from ds_runtime.keys import join_key, safe_key
 from ds_runtime.placeholders import render
 from ds_runtime.spec import Input, JobError, SpecError, ToolSpec, load_spec
@@ -37,16 +38,16 @@ SHARED = {"pipeline": "pipes/a.cppipe", "output": "results/"}
 
 def test_argv_is_one_argument_per_item_with_inputs_as_local_paths() -> None:
     spec = make_spec()
-    values = spec.check_job(SHARED, {"Metadata": "Plate=P1,Well=A01"}, "groups[0]")
-    argv = spec.argv(values, "abc", "/w", "/w/input", "/w/output")
+    values = check_job(spec, SHARED, {"Metadata": "Plate=P1,Well=A01"}, "groups[0]")
+    argv = spec.for_job(values, "abc").argv("/w", "/w/input", "/w/output")
     assert argv == ["toy", "--in", "/w/input/pipes/a.cppipe", "--out", "/w/output", "-g", "Plate=P1,Well=A01"]
 
 
 def test_hostile_values_stay_single_literal_arguments() -> None:
     spec = make_spec(job_fields=[{"name": "name", "type": "string"}], command=["toy", "{name}"], output_prefix="o")
     for hostile in ["; rm -rf ~", "$(touch /tmp/pwned)", "a b 'c' \"d\"", "`id`"]:
-        values = spec.check_job(SHARED, {"name": hostile}, "groups[0]")
-        assert spec.argv(values, "id", "/w", "/w/i", "/w/o") == ["toy", hostile]
+        values = check_job(spec, SHARED, {"name": hostile}, "groups[0]")
+        assert spec.for_job(values, "id").argv("/w", "/w/i", "/w/o") == ["toy", hostile]
 
 
 def test_conditional_arguments_follow_the_field_and_its_pattern() -> None:
@@ -61,8 +62,8 @@ def test_conditional_arguments_follow_the_field_and_its_pattern() -> None:
     argv = {}
     for data_file in ["x/load.csv", "x/files.txt", "x/batch.h5", None]:
         shared = {**SHARED, "data_file": data_file} if data_file else SHARED
-        values = spec.check_job(shared, group, "groups[0]")
-        argv[data_file] = spec.argv(values, "id", "/w", "/w/i", "/w/o")
+        values = check_job(spec, shared, group, "groups[0]")
+        argv[data_file] = spec.for_job(values, "id").argv("/w", "/w/i", "/w/o")
     assert argv["x/load.csv"] == ["toy", "--data-file=x/load.csv"]
     assert argv["x/files.txt"] == ["toy", "--file-list=x/files.txt"]
     assert argv["x/batch.h5"] == argv[None] == ["toy"]
@@ -88,16 +89,16 @@ def test_layout_filter_names_folders_from_a_mapping_as_dcp_output_structure_does
         shared_fields=[*make_spec().shared_fields, {"name": "layout", "required": False, "default": ""}],
         output_prefix="{output}/{Metadata|layout:layout}",
     )
-    values = spec.check_job({**SHARED, "layout": "Plate/Well"}, {"Metadata": "Plate=P1,Well=B02"}, "groups[0]")
-    assert spec.output_key(values, "id") == "results/P1/B02"
+    values = check_job(spec, {**SHARED, "layout": "Plate/Well"}, {"Metadata": "Plate=P1,Well=B02"}, "groups[0]")
+    assert spec.for_job(values, "id").output_key() == "results/P1/B02"
     with pytest.raises(JobError, match=r"'\.\.' segment"):
-        spec.check_job({**SHARED, "layout": "../Plate"}, {"Metadata": "Plate=P1"}, "groups[0]")
+        check_job(spec, {**SHARED, "layout": "../Plate"}, {"Metadata": "Plate=P1"}, "groups[0]")
 
 
 def test_output_prefix_from_mapping_values() -> None:
     spec = make_spec()
-    values = spec.check_job(SHARED, {"Metadata": {"Plate": "P1", "Well": "B02"}}, "groups[0]")
-    assert spec.output_key(values, "id") == "results/P1-B02"
+    values = check_job(spec, SHARED, {"Metadata": {"Plate": "P1", "Well": "B02"}}, "groups[0]")
+    assert spec.for_job(values, "id").output_key() == "results/P1-B02"
 
 
 @pytest.mark.parametrize("bad", ["../x", "a/../../b", "/etc/passwd", "a\\b", "s3://bucket/key", "a/\x00b", "./a"])
@@ -116,16 +117,16 @@ def test_keys_are_normalised_and_cannot_escape_their_prefix() -> None:
 def test_job_values_that_escape_the_output_prefix_are_refused() -> None:
     spec = make_spec(job_fields=[{"name": "Metadata", "type": "string"}], output_prefix="{output}/{Metadata}")
     with pytest.raises(JobError, match="output_prefix"):
-        spec.check_job(SHARED, {"Metadata": "../../elsewhere"}, "groups[3]")
+        check_job(spec, SHARED, {"Metadata": "../../elsewhere"}, "groups[3]")
 
 
 def test_type_coercion_and_problems_listed_together() -> None:
     spec = make_spec()
-    values = spec.check_job({**SHARED, "threads": "4"}, {"Metadata": "A=1"}, "groups[0]")
+    values = check_job(spec, {**SHARED, "threads": "4"}, {"Metadata": "A=1"}, "groups[0]")
     assert values["threads"] == 4 and values["data_file"] is None
     with pytest.raises(JobError) as bad:
-        spec.check_job(
-            {"pipeline": ["a", "list"], "threads": "four", "colour": "red"}, {"Metadata": "oops"}, "groups[2]"
+        check_job(
+            spec, {"pipeline": ["a", "list"], "threads": "four", "colour": "red"}, {"Metadata": "oops"}, "groups[2]"
         )
     fields = {(where, field) for where, field, _ in bad.value.problems}
     assert fields == {
@@ -217,16 +218,48 @@ def test_load_spec_names_the_file_and_the_problem(tmp_path: Path) -> None:
         load_spec(tmp_path / "missing.json")
 
 
+def test_every_broken_rule_is_reported_at_once_one_line_each(tmp_path: Path) -> None:
+    """A spec is fixed in one pass: load_spec lists each problem of every rule, where it is and the fix."""
+    data = make_spec().model_dump()
+    data.update(
+        command=["toy", "{nope}", "{Metadata|upper}", "{config.NOPE}"],
+        output_prefix="{output_dir}/x",
+        input_fields=["Metadata"],
+        config_keys=["lower"],
+        output_exclude=["../x"],
+        startup=[{"run": ["x"], "when": "Metadata"}, {"fetch": "ftp://h.test/a", "into": "rel"}],
+    )
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(SpecError) as bad:
+        load_spec(path)
+    lines = str(bad.value).splitlines()
+    assert lines[0] == f"{path}: invalid tool spec:"
+    assert [line.strip() for line in lines[1:]] == [
+        "config_keys: lower must be UPPER_CASE names",
+        "command[1] uses {nope}, which is neither a declared field nor a built-in",
+        "command[2]: unknown filter |upper; known: kv, pairs, values, basename, stem, layout:<field>",
+        "command[3] uses {config.NOPE}, but NOPE is not a config key of this tool; add it to config_keys",
+        "output_prefix cannot use the local folder {output_dir}; it is relative to outputs",
+        "input_fields[0]: input field 'Metadata' must be a declared field of type s3_key or s3_prefix,"
+        " or a key template such as {prefix_field}/{name_field}/",
+        "output_exclude[0] '../x': give a pattern inside the output folder, e.g. *.tmp",
+        "startup[0]: 'when: Metadata': a startup step runs before any job, so it may test config.NAME only",
+        "startup[1]: fetch 'ftp://h.test/a' must be an http://, https:// or s3:// URL, or {config.NAME} holding one",
+        "startup[1]: into 'rel' must be an absolute folder, e.g. /opt/tool/scripts or {config.TOOL_DIR}/x",
+    ]
+
+
 def test_required_file_is_rendered_per_job_and_kept_inside_outputs() -> None:
     spec = make_spec(
         output_prefix="{output}/{job_id}",
         done={"required_file": "{Metadata|values}.ome.zarr/.zattrs", "required_content": "plate"},
     )
-    values = spec.check_job(SHARED, {"Metadata": "Plate=P1"}, "groups[0]")
-    assert spec.required_file(values, "id") == "P1.ome.zarr/.zattrs"
+    values = check_job(spec, SHARED, {"Metadata": "Plate=P1"}, "groups[0]")
+    assert spec.for_job(values, "id").required_file() == "P1.ome.zarr/.zattrs"
     escaping = make_spec(output_prefix="{output}/{job_id}", done={"required_file": "{Metadata|values}/x"})
     with pytest.raises(JobError, match="required file"):
-        escaping.check_job(SHARED, {"Metadata": "Plate=.."}, "groups[0]")
+        check_job(escaping, SHARED, {"Metadata": "Plate=.."}, "groups[0]")
 
 
 # ---------------------------------------------------------------- config keys, split, input templates
@@ -242,24 +275,24 @@ def test_config_keys_fill_placeholders_and_conditions() -> None:
             {"when": "config.EXPECTED_NUMBER_FILES", "args": ["--expect={config.EXPECTED_NUMBER_FILES}"]},
         ],
     )
-    values = spec.check_job(SHARED, {"Metadata": "A=1"}, "groups[0]")  # config unknown: counts as empty
+    values = check_job(spec, SHARED, {"Metadata": "A=1"}, "groups[0]")  # config unknown: counts as empty
     config = {
         "TOOL_HOME": "/opt/toy",
         "VERBOSE": "True",
         "SCRIPT_URL": "https://x.test/s/run.py",
         "EXPECTED_NUMBER_FILES": "3",
     }
-    assert spec.argv(values, "id", "/w", "/w/i", "/w/o", config) == [
+    assert spec.for_job(values, "id", config).argv("/w", "/w/i", "/w/o") == [
         "/opt/toy/bin/toy",
         "run.py",
         "--verbose",
         "--expect=3",
     ]
     quiet = {**config, "VERBOSE": "false", "EXPECTED_NUMBER_FILES": ""}
-    assert spec.argv(values, "id", "/w", "/w/i", "/w/o", quiet) == ["/opt/toy/bin/toy", "run.py"]
-    assert spec.argv(values, "id", "/w", "/w/i", "/w/o", None) == ["/bin/toy", ""]
+    assert spec.for_job(values, "id", quiet).argv("/w", "/w/i", "/w/o") == ["/opt/toy/bin/toy", "run.py"]
+    assert spec.for_job(values, "id", None).argv("/w", "/w/i", "/w/o") == ["/bin/toy", ""]
     with pytest.raises(ValueError, match="TOOL_HOME is not in the worker's environment"):
-        spec.argv(values, "id", "/w", "/w/i", "/w/o", {"VERBOSE": "True"})
+        spec.for_job(values, "id", {"VERBOSE": "True"}).argv("/w", "/w/i", "/w/o")
 
 
 def test_split_items_become_words_never_shell_syntax() -> None:
@@ -272,8 +305,8 @@ def test_split_items_become_words_never_shell_syntax() -> None:
     )
     argv = {}
     for flags in ["", "--a 1 --name 'two words' \"q\"", "$(touch /tmp/pwned); `id` | cat *"]:
-        values = spec.check_job({**SHARED, "flags": flags}, {"Metadata": "A=1"}, "groups[0]")
-        argv[flags] = spec.argv(values, "id", "/w", "/w/i", "/w/o")
+        values = check_job(spec, {**SHARED, "flags": flags}, {"Metadata": "A=1"}, "groups[0]")
+        argv[flags] = spec.for_job(values, "id").argv("/w", "/w/i", "/w/o")
     assert argv[""] == ["toy"]
     assert argv["--a 1 --name 'two words' \"q\""][:6] == ["toy", "--a", "1", "--name", "two words", "q"]
     assert argv["$(touch /tmp/pwned); `id` | cat *"] == [
@@ -281,7 +314,7 @@ def test_split_items_become_words_never_shell_syntax() -> None:
         "--then", "x", "$(touch", "/tmp/pwned);", "`id`", "|", "cat", "*",
     ]  # fmt: skip
     with pytest.raises(JobError, match="cannot split"):  # refused before it is sent
-        spec.check_job({**SHARED, "flags": "--name 'unclosed"}, {"Metadata": "A=1"}, "groups[0]")
+        check_job(spec, {**SHARED, "flags": "--name 'unclosed"}, {"Metadata": "A=1"}, "groups[0]")
 
 
 def test_input_templates_are_keys_from_fields_and_stay_inside_the_bucket() -> None:
@@ -297,21 +330,22 @@ def test_input_templates_are_keys_from_fields_and_stay_inside_the_bucket() -> No
         output_prefix="out",
     )
     shared = {"input_location": "images//batch1/", "path_to_metadata": "Images/Index.xml"}
-    values = spec.check_job(shared, {"plate": "P1"}, "plates[0]")
-    assert spec.inputs(values) == [Input("images/batch1/P1/", True, "")]  # the unset {suffix} skips its entry
-    assert spec.inputs({**values, "suffix": "csv"})[1] == Input("images/batch1/P1.csv", False, "")
-    argv = spec.argv(values, "id", "/w", "/w/input", "/w/output")
+    values = check_job(spec, shared, {"plate": "P1"}, "plates[0]")
+    job = spec.for_job(values, "id")
+    assert job.inputs() == [Input("images/batch1/P1/", True, "")]  # the unset {suffix} skips its entry
+    assert spec.for_job({**values, "suffix": "csv"}, "id").inputs()[1] == Input("images/batch1/P1.csv", False, "")
+    argv = job.argv("/w", "/w/input", "/w/output")
     assert argv == ["b2r", "/w/input/images/batch1/P1/Images/Index.xml", "/w/output/P1.zarr"]
     for bad in ["..", "../../etc", "a/../../b"]:
         with pytest.raises(JobError, match="input_fields"):
-            spec.check_job(shared, {"plate": bad}, "plates[1]")
+            check_job(spec, shared, {"plate": bad}, "plates[1]")
 
 
 def test_a_prefix_reads_as_a_folder_without_its_trailing_slash() -> None:
     spec = make_spec(command=["toy", "{output}/x", "{output}"], output_prefix="{output}/{job_id}")
-    values = spec.check_job({**SHARED, "output": "results/run1/"}, {"Metadata": "A=1"}, "groups[0]")
-    assert spec.argv(values, "id", "/w", "/w/i", "/w/o") == ["toy", "results/run1/x", "results/run1"]
-    assert spec.output_key(values, "id") == "results/run1/id"
+    values = check_job(spec, {**SHARED, "output": "results/run1/"}, {"Metadata": "A=1"}, "groups[0]")
+    assert spec.for_job(values, "id").argv("/w", "/w/i", "/w/o") == ["toy", "results/run1/x", "results/run1"]
+    assert spec.for_job(values, "id").output_key() == "results/run1/id"
 
 
 def test_false_means_unset_for_optional_fields_as_in_ds_job_files() -> None:
@@ -323,25 +357,25 @@ def test_false_means_unset_for_optional_fields_as_in_ds_job_files() -> None:
         ],
         command=["toy", {"when": "tile", "args": ["--tile", "{tile}"]}],
     )
-    values = spec.check_job({**SHARED, "tile": False, "flag": False}, {"Metadata": "A=1"}, "groups[0]")
+    values = check_job(spec, {**SHARED, "tile": False, "flag": False}, {"Metadata": "A=1"}, "groups[0]")
     assert values["tile"] is None and values["flag"] is False
-    assert spec.argv(values, "id", "/w", "/w/i", "/w/o") == ["toy"]
+    assert spec.for_job(values, "id").argv("/w", "/w/i", "/w/o") == ["toy"]
     with pytest.raises(JobError, match="pipeline"):  # a required field is still required
-        spec.check_job({**SHARED, "pipeline": False}, {"Metadata": "A=1"}, "groups[0]")
+        check_job(spec, {**SHARED, "pipeline": False}, {"Metadata": "A=1"}, "groups[0]")
 
 
 def test_min_files_may_come_from_config() -> None:
     spec = make_spec(done={"min_files": "config.EXPECTED_NUMBER_FILES"})
-    assert spec.min_files({"EXPECTED_NUMBER_FILES": "4"}) == 4
-    assert make_spec(done={"min_files": 2}).min_files({}) == 2
+    assert spec.for_job({}, "id", {"EXPECTED_NUMBER_FILES": "4"}).min_files() == 4
+    assert make_spec(done={"min_files": 2}).for_job({}, "id", {}).min_files() == 2
     with pytest.raises(ValueError, match="not a whole number"):
-        spec.min_files({"EXPECTED_NUMBER_FILES": "four"})
+        spec.for_job({}, "id", {"EXPECTED_NUMBER_FILES": "four"}).min_files()
 
 
 def test_mapping_filters_on_text_are_refused_at_submit() -> None:
     spec = make_spec(command=["toy", "{pipeline|pairs}"])
     with pytest.raises(JobError, match="command"):
-        spec.check_job(SHARED, {"Metadata": "A=1"}, "groups[0]")
+        check_job(spec, SHARED, {"Metadata": "A=1"}, "groups[0]")
 
 
 def test_ds_keys_a_command_may_read_reach_the_worker() -> None:
@@ -358,23 +392,23 @@ def test_ds_keys_a_command_may_read_reach_the_worker() -> None:
 def test_a_field_may_be_given_under_an_alias_but_not_twice() -> None:
     shared = [*make_spec().shared_fields, {"name": "min_size", "type": "integer", "aliases": ["min-size"]}]
     spec = make_spec(shared_fields=shared)
-    values = spec.check_job({**SHARED, "min-size": "64"}, {"Metadata": "A=1"}, "groups[0]")
+    values = check_job(spec, {**SHARED, "min-size": "64"}, {"Metadata": "A=1"}, "groups[0]")
     assert values["min_size"] == 64 and "min-size" not in values
-    assert spec.check_job({**SHARED, "min_size": 8}, {"Metadata": "A=1"}, "groups[0]")["min_size"] == 8
+    assert check_job(spec, {**SHARED, "min_size": 8}, {"Metadata": "A=1"}, "groups[0]")["min_size"] == 8
     with pytest.raises(JobError, match="given twice, as min_size and min-size"):
-        spec.check_job({**SHARED, "min_size": 8, "min-size": 9}, {"Metadata": "A=1"}, "groups[0]")
+        check_job(spec, {**SHARED, "min_size": 8, "min-size": 9}, {"Metadata": "A=1"}, "groups[0]")
     with pytest.raises(JobError) as bad:
-        spec.check_job({**SHARED, "min-size": "big"}, {"Metadata": "A=1"}, "groups[0]")
+        check_job(spec, {**SHARED, "min-size": "big"}, {"Metadata": "A=1"}, "groups[0]")
     assert bad.value.problems == [("shared", "min-size", "expected a whole number, got 'big'")]
 
 
 def test_own_output_folder_narrows_where_a_job_counts_as_already_done() -> None:
     spec = make_spec(output_prefix="{output}", own_output_folder="{Metadata|values}.zarr")
-    values = spec.check_job(SHARED, {"Metadata": "Plate=P1"}, "groups[0]")
-    assert spec.output_key(values, "id") == "results"  # every job writes here...
-    assert spec.own_output_key(values, "id") == "results/P1.zarr"  # ...but only this one here
-    assert make_spec().own_output_key(values, "id") == "results/P1"  # unset: the output prefix itself
+    values = check_job(spec, SHARED, {"Metadata": "Plate=P1"}, "groups[0]")
+    assert spec.for_job(values, "id").output_key() == "results"  # every job writes here...
+    assert spec.for_job(values, "id").own_output_key() == "results/P1.zarr"  # ...but only this one here
+    assert make_spec().for_job(values, "id").own_output_key() == "results/P1"  # unset: the output prefix itself
     with pytest.raises(JobError, match="own_output_folder"):
-        spec.check_job(SHARED, {"Metadata": "Plate=../x"}, "groups[0]")
+        check_job(spec, SHARED, {"Metadata": "Plate=../x"}, "groups[0]")
     with pytest.raises(ValueError, match="cannot use the local folder"):
         make_spec(own_output_folder="{output_dir}")

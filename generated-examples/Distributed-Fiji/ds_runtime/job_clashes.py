@@ -67,7 +67,7 @@ def clash_problems(
     for index in distinct:
         job = jobs[index]
         bucket = resolve(spec.output_bucket, job.values, settings, aws_bucket)
-        folder = (bucket, spec.own_output_key(job.values, job.job_id))
+        folder = (bucket, spec.for_job(job.values, job.job_id, settings).own_output_key())
         if folder in owner:
             problems.append(
                 f"{where(index)}: writes the same output folder as {where(owner[folder])},"

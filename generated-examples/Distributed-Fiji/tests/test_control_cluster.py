@@ -12,9 +12,10 @@ from moto import mock_aws
 
 from ds_runtime.control import cluster
 from ds_runtime.control.account import setup_account
-from ds_runtime.control.cluster import FleetFileError, build_request, load_fleet_file, start_cluster
+from ds_runtime.control.cluster import build_request, start_cluster
 from ds_runtime.control.context import CommandError, Context
 from ds_runtime.control.estimate import fleet_zones
+from ds_runtime.control.fleet_file import FleetFileError, load_fleet_file
 from ds_runtime.control.setup import setup
 from ds_runtime.control.submit import submit
 from tests._control_support import (

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ds_runtime.job_values import check_job
 from ds_runtime.spec import ToolSpec
 from ds_runtime.worker.bucket_view import ViewError, bucket_view
 
@@ -57,9 +58,9 @@ def test_df_inputs_are_named_by_a_mapping_key_as_a_key_or_as_a_path_under_the_vi
         }
     )
     for written in ("projects/input", "/home/ubuntu/bucket/projects/input"):
-        values = spec.check_job({"shared_metadata": {"input_file_location": written}}, {"Well": "A1"}, "job")
-        assert [i.key for i in spec.inputs(values)] == ["projects/input/"]
+        values = check_job(spec, {"shared_metadata": {"input_file_location": written}}, {"Well": "A1"}, "job")
+        assert [i.key for i in spec.for_job(values, "id").inputs()] == ["projects/input/"]
     # A script that fetches its own images (DF's awsdownload) names no input folder: nothing is placed.
-    assert spec.inputs(spec.check_job({"shared_metadata": {"rows": "2"}}, {"Well": "A1"}, "job")) == []
+    assert spec.for_job(check_job(spec, {"shared_metadata": {"rows": "2"}}, {"Well": "A1"}, "job"), "id").inputs() == []
     with pytest.raises(ValueError, match="absolute folder"):
         ToolSpec.model_validate({**spec.model_dump(), "bucket_view": "home/ubuntu/bucket"})

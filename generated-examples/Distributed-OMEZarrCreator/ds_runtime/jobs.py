@@ -20,6 +20,7 @@ from typing import Any
 from .buckets import job_bucket_problems
 from .config import DSConfig
 from .job_clashes import Where, clash_problems
+from .job_values import check_job
 from .jsonfile import read_json
 from .placeholders import placeholders
 from .spec import JobError, ToolSpec
@@ -84,7 +85,7 @@ def check_run(
         for field, problem in job_bucket_problems(spec, job.values, config.AWS_BUCKET, settings):
             problems.append(f"{where(index) if field in job_fields else 'shared'}: {field}: {problem}")
         try:
-            parse_upload_flags(spec.upload_text(job.values, settings))
+            parse_upload_flags(spec.for_job(job.values, job.job_id, settings).upload_text())
         except UploadFlagsError as exc:
             problems.append(f"{where(index) if flags_per_job else 'shared'}: upload_flags: {exc}")
     problems += clash_problems(jobs, spec, config.AWS_BUCKET, settings, bool(config.CHECK_IF_DONE_BOOL), where)
@@ -128,7 +129,7 @@ def jobs_from_data(
             group = {spec.job_fields[0].name: group}
         group = {k: v for k, v in group.items() if not str(k).startswith("_comment")}
         try:
-            values = spec.check_job(shared, group, place)
+            values = check_job(spec, shared, group, place)
         except JobError as exc:
             problems.extend(f"{w}: {f}: {m}" for w, f, m in exc.problems)
             continue
@@ -153,5 +154,5 @@ def job_from_message(body: str, spec: ToolSpec) -> Job:
         raise JobError([("message", JOB_ID_KEY, f"{given_id!r} is not a plain id ([A-Za-z0-9_-], at most 128)")])
     shared = {f.name: data[f.name] for f in spec.shared_fields if f.name in data}
     group = {k: v for k, v in data.items() if k not in shared}
-    values = spec.check_job(shared, group, "message")
+    values = check_job(spec, shared, group, "message")
     return Job(given_id or job_id_of(values), values)

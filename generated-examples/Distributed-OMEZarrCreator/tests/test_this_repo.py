@@ -17,7 +17,7 @@ from moto import mock_aws
 
 from ds_runtime.config import load_config
 from ds_runtime.control.cli import main
-from ds_runtime.control.cluster import FleetFileError, load_fleet_file
+from ds_runtime.control.fleet_file import FleetFileError, load_fleet_file
 from ds_runtime.jobs import read_job_file
 from ds_runtime.spec import load_spec
 
@@ -41,9 +41,9 @@ def test_example_job_file_fits_the_tool(job_file: Path) -> None:
     jobs = read_job_file(job_file, spec)
     assert len({job.job_id for job in jobs}) == len(jobs) >= 1, "example jobs must be distinct"
     for job in jobs:
-        argv = spec.argv(job.values, job.job_id, "/work/j", "/work/j/input", "/work/j/output")
+        argv = spec.for_job(job.values, job.job_id).argv("/work/j", "/work/j/input", "/work/j/output")
         assert argv and all(isinstance(arg, str) for arg in argv)
-        assert not spec.output_key(job.values, job.job_id).startswith(("/", ".."))
+        assert not spec.for_job(job.values, job.job_id).output_key().startswith(("/", ".."))
 
 
 def test_example_fleet_file_is_ds_format_with_stand_ins_to_replace() -> None:

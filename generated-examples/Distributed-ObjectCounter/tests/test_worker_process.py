@@ -21,6 +21,7 @@ from typing import Any
 import boto3
 import pytest
 
+from ds_runtime.job_values import check_job
 from ds_runtime.jobs import JOB_ID_KEY, Job, job_id_of
 from ds_runtime.outcomes import Outcome, latest_outcomes, outcome_keys, read_outcome
 from ds_runtime.spec import ToolSpec
@@ -94,7 +95,7 @@ class Rig:
     def send(self, *groups: dict[str, Any]) -> list[Job]:
         jobs = []
         for group in groups:
-            values = self.spec.check_job({}, group, "test")
+            values = check_job(self.spec, {}, group, "test")
             jobs.append(Job(job_id_of(values), values))
         for job in jobs:
             self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=job.message_body())

@@ -362,7 +362,7 @@ def output_prefixes(ctx: Context, jobs: Iterable[Job], known: Iterable[str] = ()
     found = set(known)
     for job in jobs:
         bucket = resolve(ctx.spec.output_bucket, job.values, config, ctx.config.AWS_BUCKET)
-        found.add(f"{bucket}/{ctx.spec.output_key(job.values, job.job_id)}/")
+        found.add(f"{bucket}/{ctx.spec.for_job(job.values, job.job_id, config).output_key()}/")
     while True:
         # A prefix inside another one adds nothing.
         kept = sorted(p for p in found if not any(p != q and p.startswith(q) for q in found))

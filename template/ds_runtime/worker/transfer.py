@@ -12,7 +12,7 @@ from boto3.s3.transfer import TransferConfig, create_transfer_manager
 
 from ..buckets import resolve
 from ..keys import join_key, local_path
-from ..spec import ToolSpec
+from ..spec import JobView
 from .done import listed_objects, output_files
 from .failures import Permanent, is_missing_object
 from .listing import Listing, ListingError, stage_listing
@@ -30,13 +30,12 @@ class InputError(TransferError, Permanent):
     """An input is missing, or its list of files is unusable: no retry can fix it."""
 
 
-def input_keys(
-    s3: Any, spec: ToolSpec, values: Mapping[str, Any], config: Mapping[str, str], aws_bucket: str
-) -> dict[str, list[str]]:
-    """Every S3 key the job reads, by bucket: keys as they are, prefixes expanded (spec.inputs)."""
+def input_keys(s3: Any, job: JobView, aws_bucket: str) -> dict[str, list[str]]:
+    """Every S3 key the job reads, by bucket: keys as they are, prefixes expanded (JobView.inputs)."""
     found: dict[str, list[str]] = {}
-    for item in spec.inputs(values, config):
-        bucket = resolve(item.bucket, values, config, aws_bucket)
+    for item in job.inputs():
+        # A view without config (a check before submitting) reads every config key as empty: AWS_BUCKET.
+        bucket = resolve(item.bucket, job.values, job.config or {}, aws_bucket)
         keys = found.setdefault(bucket, [])
         if not item.is_prefix:
             keys.append(item.key)
@@ -49,20 +48,18 @@ def input_keys(
     return {bucket: list(dict.fromkeys(keys)) for bucket, keys in found.items() if keys}
 
 
-def download_listed(
-    s3: Any, spec: ToolSpec, values: Mapping[str, Any], config: Mapping[str, str], aws_bucket: str, input_dir: Path
-) -> dict[str, int]:
+def download_listed(s3: Any, job: JobView, aws_bucket: str, input_dir: Path) -> dict[str, int]:
     """The files each downloaded list names (InputSpec.lists_files), next to the other inputs.
 
     Each list is rewritten to name the local copies; a file already downloaded (e.g. under
     an input prefix) is not fetched again. The number fetched, by bucket.
     """
     fetched: dict[str, int] = {}
-    for item in spec.inputs(values, config):
+    for item in job.inputs():
         listing = item.lists_files
         if listing is None:
             continue
-        matching = values.get(listing.rows_matching) if listing.rows_matching else None
+        matching = job.values.get(listing.rows_matching) if listing.rows_matching else None
         try:
             keys = stage_listing(
                 Path(local_path(str(input_dir), item.key)), Listing(listing.path_root, str(input_dir)), matching
@@ -70,7 +67,7 @@ def download_listed(
         except ListingError as exc:
             raise InputError(f"input {item.key}: {exc}") from None
         missing = [key for key in keys if not Path(local_path(str(input_dir), key)).exists()]
-        bucket = resolve(listing.bucket, values, config, aws_bucket)
+        bucket = resolve(listing.bucket, job.values, job.config or {}, aws_bucket)
         download(s3, bucket, missing, input_dir)
         fetched[bucket] = fetched.get(bucket, 0) + len(missing)
     return fetched

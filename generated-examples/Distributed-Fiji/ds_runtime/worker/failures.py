@@ -16,7 +16,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ..buckets import BucketError
+from ..bucket_names import BucketError
 from ..spec import JobError
 
 REASON_ATTRIBUTE = "ds_reason"  # the dead-letter message attribute `status` shows

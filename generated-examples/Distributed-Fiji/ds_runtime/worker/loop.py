@@ -75,29 +75,28 @@ def handle_message(ctx: WorkerContext, message: dict[str, Any]) -> Outcome:
     receipt = message["ReceiptHandle"]
     started, clock = utc_now(), time.monotonic()
     job, job_id, problem = _parse(ctx, message)
-    group = ctx.spec.group_of(job.values) if job else {}
+    view = ctx.spec.for_job(job.values, job.job_id, ctx.tool_config) if job else None
+    group = view.group() if view else {}
     joblog = JobLog(ctx.logs, settings.log_group, stream_name(group, job_id, attempt), job_id)
     output_bucket = output_prefix = ""
     # The heartbeat ends with this block, before settling, so no late extension undoes the settling.
     with Heartbeat(ctx.sqs, settings.queue_url, receipt, settings.visibility_timeout), protected(job_id):
         try:
-            if job is None:
+            if view is None:
                 result = Result("failed", error=problem, permanent=True)  # refused by the spec
             elif ctx.stop.is_set():
                 result = Result("interrupted", error="the worker was stopped before the job started")
             else:
-                output_prefix = ctx.spec.output_key(job.values, job.job_id)
+                output_prefix = view.output_key()
                 # submitJob checked the job's buckets; a message sent by other means is checked here.
-                require_job_buckets(ctx.spec, job.values, settings.bucket, ctx.tool_config)
-                output_bucket = resolve(ctx.spec.output_bucket, job.values, ctx.tool_config, settings.bucket)
+                require_job_buckets(ctx.spec, view.values, settings.bucket, ctx.tool_config)
+                output_bucket = resolve(ctx.spec.output_bucket, view.values, ctx.tool_config, settings.bucket)
                 joblog.line(f"job {job_id}, attempt {attempt}, output s3://{output_bucket}/{output_prefix}/")
-                if settings.check_if_done and _already_done(
-                    ctx, output_bucket, ctx.spec.own_output_key(job.values, job.job_id)
-                ):
+                if settings.check_if_done and _already_done(ctx, output_bucket, view.own_output_key()):
                     joblog.line("outputs already present (CHECK_IF_DONE_BOOL): skipped")
                     result = Result("skipped")
                 else:
-                    result = run_attempt(ctx, job, output_bucket, output_prefix, joblog)
+                    result = run_attempt(ctx, view, output_bucket, output_prefix, joblog)
         except Exception as exc:  # recorded as this job's failure
             result = Result("failed", error=f"{type(exc).__name__}: {exc}", permanent=is_permanent(exc))
     if result.error:

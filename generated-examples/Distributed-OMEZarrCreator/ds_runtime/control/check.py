@@ -14,7 +14,7 @@ from ..aws import ProfileError, resolve_profile
 from ..config import ConfigError, DSConfig, load_config
 from ..jobs import JobFileError, read_run_jobs
 from ..spec import SpecError, ToolSpec, load_spec
-from .cluster import FleetFileError, load_fleet_file
+from .fleet_file import FleetFileError, load_fleet_file
 
 
 @dataclass

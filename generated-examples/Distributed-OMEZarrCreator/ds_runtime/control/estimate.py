@@ -26,6 +26,7 @@ from botocore.exceptions import ClientError
 from ..jobs import read_job_file
 from ..outcomes import default_prefix, latest_keys, read_outcome
 from .context import AWS_ERRORS, CommandError, Context
+from .fleet_file import load_fleet_file
 from .placement import subnets_of
 
 PRODUCTS = ["Linux/UNIX", "Linux/UNIX (Amazon VPC)"]  # what ECS-optimised Linux machines are billed as
@@ -214,8 +215,6 @@ def estimate_command(
     job_seconds: float | None = None,
     as_json: bool = False,
 ) -> int:
-    from .cluster import load_fleet_file  # cluster imports this module
-
     jobs = read_job_file(job_file, ctx.spec)
     fleet = load_fleet_file(fleet_file, allow_stand_ins=True) if fleet_file else None
     estimate = make_estimate(ctx, len(jobs), job_seconds, fleet)

@@ -8,8 +8,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..jobs import Job
 from ..outcomes import State
+from ..spec import JobView
 from ..upload_flags import parse_upload_flags
 from .bucket_view import bucket_view
 from .context import WorkerContext
@@ -28,10 +28,10 @@ class Result:
     permanent: bool = False  # failures.py: no retry can make it pass
 
 
-def run_attempt(ctx: WorkerContext, job: Job, output_bucket: str, output_prefix: str, log: JobLog) -> Result:
+def run_attempt(ctx: WorkerContext, job: JobView, output_bucket: str, output_prefix: str, log: JobLog) -> Result:
     """Run the job; raises for infrastructure errors (S3, disk) and unusable upload flags, which the caller records."""
     settings, spec = ctx.settings, ctx.spec
-    flags = parse_upload_flags(spec.upload_text(job.values, ctx.tool_config))  # before any work: a bad flag fails fast
+    flags = parse_upload_flags(job.upload_text())  # before any work: a bad flag fails fast
     for note in flags.notes:
         log.line(note)
     # A fresh folder per attempt, removed whatever happens: nothing leaks into the next job.
@@ -40,17 +40,15 @@ def run_attempt(ctx: WorkerContext, job: Job, output_bucket: str, output_prefix:
         input_dir, output_dir = work / "input", work / "output"
         input_dir.mkdir()
         output_dir.mkdir()
-        inputs = input_keys(ctx.s3, spec, job.values, ctx.tool_config, settings.bucket)
+        inputs = input_keys(ctx.s3, job, settings.bucket)
         for bucket, keys in inputs.items():
             log.line(f"downloading {len(keys)} input file(s) from s3://{bucket}")
             download(ctx.s3, bucket, keys, input_dir)
-        for bucket, count in download_listed(
-            ctx.s3, spec, job.values, ctx.tool_config, settings.bucket, input_dir
-        ).items():
+        for bucket, count in download_listed(ctx.s3, job, settings.bucket, input_dir).items():
             log.line(f"downloaded {count} file(s) the input lists name from s3://{bucket}")
         if ctx.stop.is_set():
             return Result("interrupted", error="stopped before the tool started")
-        argv = spec.argv(job.values, job.job_id, str(work), str(input_dir), str(output_dir), ctx.tool_config)
+        argv = job.argv(str(work), str(input_dir), str(output_dir))
         log.line(f"running: {argv!r}")
         view = bucket_view(spec.bucket_view, input_dir) if spec.bucket_view else contextlib.nullcontext()
         with view:  # the tool's scripts read the bucket as a tree there (DF, DCP)
@@ -62,9 +60,9 @@ def run_attempt(ctx: WorkerContext, job: Job, output_bucket: str, output_prefix:
             # A failure like any other: retried, then dead-lettered; the tail shows where it hung.
             error = f"timed out after {settings.job_timeout_seconds} s (JOB_TIMEOUT): the tool was stopped"
             return Result("failed", run.exit_code, run.seconds, error)
-        required = spec.required_file(job.values, job.job_id)
-        minimum = spec.min_files(ctx.tool_config)
-        problem = done_problem(spec.done, run.exit_code, output_dir, required, minimum, spec.output_exclude)
+        problem = done_problem(
+            spec.done, run.exit_code, output_dir, job.required_file(), job.min_files(), spec.output_exclude
+        )
         if problem:
             return Result("failed", run.exit_code, run.seconds, problem)
         # As this job's own objects: an output another job wrote fails the job (noclobber.py).

@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..placeholders import placeholders, render
-from ..spec import FetchStep, RunStep, ToolSpec, config_name, config_value, expand_args
+from ..placeholders import config_name, placeholders, render
+from ..spec import FetchStep, RunStep, ToolSpec, config_value, expand_args
 from .context import WorkerContext
 from .fetch import FetchError, fetch, file_name
 from .runner import run_tool
