@@ -84,6 +84,11 @@ class Fleet(Protocol):
         ...
 
 
+def spot_target_after(target: int, on_demand: Sequence[str], release: Sequence[str]) -> int:
+    """The spot target that makes `target` machines with the on-demand ones not released."""
+    return max(0, target - len([i for i in on_demand if i not in release]))
+
+
 def on_demand_request(spec: dict[str, Any], count: int, tags: dict[str, str]) -> dict[str, Any]:
     """RunInstances arguments for `count` machines like those of one spot launch specification.
 
@@ -189,8 +194,7 @@ class SpotFleet:
 
     def shrink(self, target: int, release: Sequence[str]) -> None:
         # Lower the target first, or a `maintain` fleet replaces what is terminated.
-        kept_on_demand = [i for i in self._on_demand() if i not in release]
-        self._set_spot_target(max(0, target - len(kept_on_demand)))
+        self._set_spot_target(spot_target_after(target, self._on_demand(), release))
         if release:
             self.ctx.client("ec2").terminate_instances(InstanceIds=list(release))
 
