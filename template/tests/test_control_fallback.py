@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
+from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from ds_runtime.control.fleet import SpotFleet, on_demand_request
 from ds_runtime.control.monitor import Monitor, load_monitor_file
 from ds_runtime.control.setup import setup
 from ds_runtime.control.submit import submit
-from ds_runtime.control.teardown import Plan, Teardown
+from ds_runtime.control.teardown import PLAN_ENV, Plan, Teardown, lambda_handler
 from ds_runtime.outcomes import Outcome, default_prefix, write_outcome
 from tests._control_support import APP, REGION, make_ctx, output, write_fleet_file, write_job_file
 
@@ -180,6 +181,16 @@ def test_teardown_terminates_the_on_demand_machines(fallback: Path) -> None:
     assert [i["InstanceId"] for i in on_demand_machines("terminated")] == [machine["InstanceId"]]
     again = {s.name: s for s in Teardown(plan, ctx.session).run()}
     assert again["terminate on-demand machines"].detail == "none running"
+
+
+def test_the_auto_monitor_terminates_them_too(fallback: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Lambda's teardown, with the plan startCluster would give it (AUTO_MONITOR)."""
+    plan = load_monitor_file(fallback)
+    assert SpotFleet(make_ctx(fallback.parent.parent), plan).start_on_demand(1) == 1
+    monkeypatch.setenv(PLAN_ENV, json.dumps(asdict(plan)))
+    result = lambda_handler({}, None)
+    assert result["ok"] and "ok  terminate on-demand machines: 1 terminating" in result["steps"], result
+    assert on_demand_machines() == []
 
 
 def test_cleanup_finds_and_terminates_the_on_demand_machines(fallback: Path) -> None:
