@@ -23,6 +23,9 @@ MACHINE_PRICE = 0.1  # the most you pay per machine-hour, in US dollars
 EBS_VOL_SIZE = 22  # disk per machine in GB (at least 22)
 ASSIGN_IP = True  # False: no public IP, whatever the Fleet file says; True: as the Fleet file says
 MACHINE_IDLE_SECONDS = 120  # a machine running no job this long, while none waits, is released
+# On-demand fallback: after this many interrupted jobs, or once spot capacity runs out, monitor starts
+# on-demand machines (dearer, never interrupted) for the missing spot ones, up to CLUSTER_MACHINES. 0 = never.
+ON_DEMAND_AFTER_INTERRUPTIONS = 0
 
 # ---------------------------------------------------------------- each container (ECS task)
 DOCKER_CORES = 4  # jobs run side by side in one container

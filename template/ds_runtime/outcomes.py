@@ -124,6 +124,12 @@ def interruptions_of(items: Iterable[OutcomeKey]) -> Counter[str]:
     return Counter(item.job_id for item in items if item.state == "interrupted")
 
 
+def interrupted_since(items: Iterable[OutcomeKey], since: datetime) -> int:
+    """Interrupted attempts that ended at or after `since`, from the keys alone."""
+    after = since.astimezone(timezone.utc).strftime(_KEY_TIME)
+    return sum(1 for item in items if item.state == "interrupted" and item.finished >= after)
+
+
 def read_outcome(s3: Any, bucket: str, key: str) -> Outcome:
     return Outcome.from_json(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
 

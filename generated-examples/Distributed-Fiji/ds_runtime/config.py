@@ -111,6 +111,7 @@ class DSConfig(BaseModel):
     MAX_HOURS: Annotated[Number, Field(ge=0)]  # hours since startCluster; 0 = no cap
     MACHINE_IDLE_SECONDS: Annotated[Int, Field(ge=0)]  # idle this long, nothing waiting: released
     JOB_TIMEOUT: Annotated[Int, Field(ge=1)] | None  # seconds a job may run; None: no limit
+    ON_DEMAND_AFTER_INTERRUPTIONS: Annotated[Int, Field(ge=0)]  # on-demand machines replace missing spot; 0 = off
     # The tool's own keys (spec.config_keys), passed to the worker as they are.
     extra: dict[str, Any] = {}
 
@@ -158,6 +159,10 @@ FIXES: dict[str, str] = {
     "MAX_HOURS": "the longest a run may last in hours before it is stopped, e.g. MAX_HOURS = 12; 0 for no cap",
     "MACHINE_IDLE_SECONDS": "seconds a machine may run no job, while none waits, before it is released, e.g. 120",
     "JOB_TIMEOUT": "the most seconds one job may run before it is stopped as failed, e.g. JOB_TIMEOUT = 3600; or None",
+    "ON_DEMAND_AFTER_INTERRUPTIONS": (
+        "a whole number: after this many interrupted jobs (or a spot capacity error) on-demand machines "
+        "replace missing spot ones, e.g. ON_DEMAND_AFTER_INTERRUPTIONS = 5; 0 for never"
+    ),
 }
 BOOL_FIX = "write True or False"
 TEXT_FIX = "write a text value in quotes"

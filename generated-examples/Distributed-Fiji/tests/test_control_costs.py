@@ -25,12 +25,14 @@ from ds_runtime.control.cluster import start_cluster
 from ds_runtime.control.confirm import always, confirm_policy
 from ds_runtime.control.context import CommandError, Context
 from ds_runtime.control.estimate import Estimate, Price, estimate_command, make_estimate
+from ds_runtime.control.fleet import SpotFleet
 from ds_runtime.control.monitor import Monitor, load_monitor_file, monitor
+from ds_runtime.control.on_demand_prices import on_demand_price
 from ds_runtime.control.retry import retry_failed
 from ds_runtime.control.setup import setup
 from ds_runtime.control.status import status
 from ds_runtime.control.submit import submit
-from ds_runtime.control.teardown import CHECK_CAPS, PLAN_ENV, lambda_handler
+from ds_runtime.control.teardown import CHECK_CAPS, PLAN_ENV, Spend, lambda_handler
 from ds_runtime.jobs import read_job_file
 from ds_runtime.outcomes import Outcome, default_prefix, write_outcome
 from tests._control_support import (
@@ -170,6 +172,36 @@ def test_estimate_falls_back_to_machine_price_and_says_so(aws: Path) -> None:
     assert "MACHINE_PRICE" in data["price"]["source"] and "zz9.nohistory" in data["price"]["source"]
     assert data["dollars"] == pytest.approx(0.10)  # 1 machine-hour x $0.10
     assert data["dollars_per_hour"] == pytest.approx(0.20)  # 2 machines
+
+
+def test_estimate_prices_the_on_demand_fallback_when_it_is_on(aws: Path) -> None:
+    off = make_ctx(aws)
+    assert estimate_command(off, write_job_file(aws, 8), job_seconds=900) == 0
+    assert "on-demand" not in output(off)
+    ctx = make_ctx(aws, ON_DEMAND_AFTER_INTERRUPTIONS="3", MAX_COST="0.05")
+    assert estimate_command(ctx, write_job_file(aws, 8), job_seconds=900) == 0
+    text = " ".join(output(ctx).split())  # the console wraps long lines
+    # MACHINE_TYPE m5.large ($0.096) and c5.large ($0.085): the dearer bounds what the fallback costs.
+    assert "on-demand fallback (ON_DEMAND_AFTER_INTERRUPTIONS = 3): if spot runs short, up to 2 on-demand" in text
+    assert "$0.0960 per machine-hour (m5.large's Linux on-demand list price in us-east-1" in text
+    assert "= $0.1920 per hour" in text
+    assert "the whole run on-demand: about $0.10" in text  # 1 machine-hour x $0.096
+    assert "on-demand machines for the whole run would reach MAX_COST $0.05" in text
+    json_ctx = make_ctx(aws, ON_DEMAND_AFTER_INTERRUPTIONS="3")
+    estimate_command(json_ctx, write_job_file(aws, 8), job_seconds=900, as_json=True)
+    data = json.loads(output(json_ctx))
+    assert data["on_demand_after"] == 3 and data["on_demand_dollars"] == pytest.approx(0.096)
+    assert data["on_demand"]["dollars_per_hour"] == 0.096
+
+
+def test_an_on_demand_price_not_in_the_table_is_unknown_and_said_so(aws: Path) -> None:
+    ctx = make_ctx(aws, ON_DEMAND_AFTER_INTERRUPTIONS="1", MACHINE_TYPE="['m5.large', 'zz9.new']", MAX_COST="5")
+    assert estimate_command(ctx, write_job_file(aws, 8), job_seconds=900) == 0
+    text = " ".join(output(ctx).split())  # the console wraps long lines
+    assert "on-demand price of zz9.new unknown (not in the table): see https://aws.amazon.com/ec2/pricing" in text
+    assert "MAX_COST counts on-demand machines at the spot price (theirs is unknown)" in text
+    elsewhere = on_demand_price("eu-west-1", ["m5.large"])
+    assert elsewhere.dollars_per_hour is None and "unknown in eu-west-1" in elsewhere.source
 
 
 def test_estimate_measures_the_median_of_finished_jobs(aws: Path) -> None:
@@ -415,6 +447,35 @@ def test_max_cost_reached_mid_run_cancels_the_fleet(aws: Path) -> None:
     assert "STOPPED: MAX_COST" in text  # in the teardown report too
     assert not fleet_alive(plan.fleet_id) and live_machines() == 0
     assert [u for u in boto3.client("sqs", region_name=REGION).list_queues().get("QueueUrls", []) if QUEUE in u] == []
+
+
+def test_spend_counts_on_demand_hours_at_their_price() -> None:
+    # 10 machine-hours, 4 of them on-demand: 6 x $0.03 + 4 x $0.192.
+    used = Spend(5.0, 10.0, 0.03, on_demand_machine_hours=4.0, on_demand_price_per_hour=0.192)
+    assert used.dollars == pytest.approx(0.18 + 0.768)
+    assert used.words("spot", "table") == (
+        "6.00 machine-hours at $0.0300/h (spot) + 4.00 on-demand machine-hours at $0.1920/h (table)"
+    )
+    unknown = replace(used, on_demand_price_per_hour=0.0)
+    assert unknown.dollars == pytest.approx(0.30)
+    assert "(price unknown: counted at the spot price)" in unknown.words("spot", "table")
+
+
+def test_max_cost_counts_and_stops_the_on_demand_machines(aws: Path) -> None:
+    ctx = started(aws, jobs=12, MAX_COST="0.5", ON_DEMAND_AFTER_INTERRUPTIONS="1")
+    plan = load_monitor_file(monitor_file(aws))
+    assert (plan.on_demand_after, plan.on_demand_price_per_hour) == (1, 0.096)
+    assert "m5.large's Linux on-demand list price" in plan.on_demand_price_source
+    assert SpotFleet(ctx, plan).start_on_demand(1) == 1  # spot 1 + on-demand 1
+    assert Monitor(make_ctx(aws), plan, interval=0).poll() is False  # just started: far below the cap
+    # Six hours later: the on-demand machine's 6 h x $0.096 = $0.58 >= $0.50 (the spot hours, at moto's
+    # $0.00001, add almost nothing: counted at the spot price, on-demand hours would not reach the cap).
+    watcher = Monitor(make_ctx(aws), plan, interval=0, clock=lambda: time.time() + 6 * 3600)
+    assert watcher.run() == 0
+    text = output(watcher.ctx)
+    assert "MAX_COST = $0.5 reached" in text and re.search(r"6\.0\d on-demand machine-hours at \$0\.0960/h", text)
+    assert "on-demand machines: 1 terminating" in text
+    assert not fleet_alive(plan.fleet_id) and live_machines() == 0
 
 
 def test_auto_monitor_checks_max_hours_on_its_schedule(aws: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -46,3 +46,24 @@ def test_prints_one_line_per_policy(capsys: pytest.CaptureFixture[str]) -> None:
     assert [line.split(":")[0] for line in lines] == ["ds", "ours"]
     assert all(" billed/job-hours " in line and " job-hours lost " in line and line.endswith(" h") for line in lines)
     assert "job-hours lost 0.0," in lines[1]  # our monitor never stops a machine running a job
+
+
+def test_on_demand_fallback_replaces_interrupted_machines() -> None:
+    """Twenty 1-hour jobs on 4 one-slot machines, each interrupted twice an hour on average (seed 0)."""
+    jobs = [60 * MINUTE] * 20
+    common = dict(machines=4, tasks_per_machine=1, start_seconds=3 * MINUTE, interruptions_per_hour=2, seed=0)
+    spot_only = simulate("ours", jobs, **common)  # type: ignore[arg-type]
+    fallback = simulate("ours", jobs, on_demand_after=1, **common)  # type: ignore[arg-type]
+    assert spot_only.on_demand_hours is None and fallback.on_demand_hours
+    # On-demand machines are never interrupted: the hour-long jobs finish sooner, and never more than
+    # the 4 machines asked for run at once, so the on-demand hours are at most 4 x the run's hours.
+    assert fallback.finish_hours < spot_only.finish_hours
+    assert fallback.on_demand_hours <= 4 * fallback.finish_hours
+    assert simulate("ds", jobs, on_demand_after=1, **common).on_demand_hours is None  # type: ignore[arg-type]
+
+
+def test_prints_the_on_demand_hours_with_the_fallback(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--jobs", "200", "--machines", "10", "--interruptions-per-hour", "0.5", "--seed", "3"]
+    assert main([*args, "--on-demand-after", "2"]) == 0
+    ds, ours = capsys.readouterr().out.splitlines()
+    assert " on-demand" not in ds and ours.split(", on-demand machine-hours ")[1].replace(".", "").isdigit()

@@ -16,12 +16,17 @@ two scale-in policies:
   simulated clock, queue and fleet (scalein.py decides which idle machines go). An
   interrupted job goes back to the queue at the notice.
 
+With --on-demand-after N, ours also plays the on-demand fallback (ON_DEMAND_AFTER_INTERRUPTIONS):
+after N interrupted jobs, machines missing from the fleet (those under notice) are replaced
+by on-demand machines, which are never interrupted, and the spot target drops by as many.
+
 Per policy one line: `POLICY: billed/job-hours R, job-hours lost L, finish H h`, where
 R = billed slot-hours (machine-hours x tasks per machine, from launch to termination) /
 job-hours (each job's run time once), L = job-hours of work thrown away because the
 policy stopped a machine in the middle of a job (interruptions, equal for both policies
 in expectation, are not the policy's doing and are not counted), H = hours from
-startCluster until the monitor tears the run down. No sleeping: time is simulated.
+startCluster until the monitor tears the run down; with the fallback, ours's line ends with
+`, on-demand machine-hours M` (of the billed ones). No sleeping: time is simulated.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ import random
 import sys
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import cast
 
@@ -47,6 +52,7 @@ if str(REPO) not in sys.path:
 
 from ds_runtime.aws import QueueLoad  # noqa: E402 - after the path set-up
 from ds_runtime.control.context import Context  # noqa: E402
+from ds_runtime.control.fleet import spot_target_after  # noqa: E402
 from ds_runtime.control.monitor import Monitor  # noqa: E402
 from ds_runtime.control.scalein import Machine  # noqa: E402
 from ds_runtime.control.teardown import Plan  # noqa: E402
@@ -70,6 +76,7 @@ class SimMachine:
     ended: float | None = None
     noticed: bool = False
     idle_since: float | None = None  # for DS's idle alarm
+    on_demand: bool = False  # started by the fallback: never interrupted, outside the spot target
 
     @property
     def busy(self) -> bool:
@@ -82,16 +89,18 @@ class Result:
     job_hours: float
     lost_job_hours: float  # thrown away by the policy's own kills
     finish_hours: float
+    on_demand_hours: float | None = None  # machine-hours of on-demand machines; None: no fallback
 
     @property
     def ratio(self) -> float:
         return self.billed_slot_hours / self.job_hours
 
     def line(self, policy: str) -> str:
-        return (
+        line = (
             f"{policy}: billed/job-hours {self.ratio:.2f}, job-hours lost {self.lost_job_hours:.1f}, "
             f"finish {self.finish_hours:.2f} h"
         )
+        return line if self.on_demand_hours is None else f"{line}, on-demand machine-hours {self.on_demand_hours:.1f}"
 
 
 @dataclass
@@ -106,7 +115,8 @@ class Run:
     policy: str
     rng: random.Random
     now: float = 0.0
-    target: int = 0
+    target: int = 0  # the spot fleet's
+    interrupted_jobs: int = 0
     waiting: deque[int] = field(default_factory=deque)
     hidden: int = 0  # messages of killed jobs, invisible until their timeout ends
     running: int = 0
@@ -122,22 +132,33 @@ class Run:
         heapq.heappush(self.events, (when, next(self.counter), kind, what))
 
     def launch(self) -> None:
-        """A `maintain` fleet starts machines until those alive reach the target."""
-        alive = sum(1 for m in self.fleet if m.ended is None)
+        """A `maintain` fleet starts spot machines until those alive reach the target."""
+        alive = sum(1 for m in self.fleet if m.ended is None and not m.on_demand)
         for _ in range(self.target - alive):
             rate = self.interruptions_per_hour / 3600
-            interrupt = self.now + self.rng.expovariate(rate) if rate else math.inf
-            m = SimMachine(
-                f"i-{len(self.fleet):05d}",
-                self.now,
-                self.now + self.start_seconds,
-                [None] * self.tasks_per_machine,
-                interrupt,
-            )
-            self.fleet.append(m)
-            self.at(m.ready, "ready", m)
-            if interrupt < math.inf:
-                self.at(interrupt, "notice", m)
+            self.start(self.now + self.rng.expovariate(rate) if rate else math.inf)
+
+    def start(self, interrupt: float, on_demand: bool = False) -> None:
+        m = SimMachine(
+            f"i-{len(self.fleet):05d}",
+            self.now,
+            self.now + self.start_seconds,
+            [None] * self.tasks_per_machine,
+            interrupt,
+            on_demand=on_demand,
+        )
+        self.fleet.append(m)
+        self.at(m.ready, "ready", m)
+        if interrupt < math.inf:
+            self.at(interrupt, "notice", m)
+
+    def start_on_demand(self, count: int) -> int:
+        """The fallback: `count` machines that are never interrupted; the spot target drops by as many."""
+        count = min(count, self.target)
+        self.target -= count
+        for _ in range(count):
+            self.start(math.inf, on_demand=True)
+        return count
 
     def assign(self) -> None:
         """Free slots of ready machines take waiting jobs at once."""
@@ -164,6 +185,7 @@ class Run:
             lost += self.now - started
             if returned_now:
                 self.waiting.append(job)
+                self.interrupted_jobs += 1
             else:  # its message comes back when the visibility timeout ends
                 self.hidden += 1
                 self.at(max(self.now, started + VISIBILITY_SECONDS), "visible", job)
@@ -188,7 +210,7 @@ class Run:
 
     # ------------------------------------------------------------ the run
 
-    def play(self, poll: Callable[[], bool]) -> Result:
+    def play(self, poll: Callable[[], bool], fallback: bool = False) -> Result:
         self.waiting.extend(range(len(self.durations)))
         self.target = self.machines
         self.launch()
@@ -230,7 +252,9 @@ class Run:
             if m.ended is None:
                 m.ended = self.now
         billed = sum(cast(float, m.ended) - m.launched for m in self.fleet) * self.tasks_per_machine
-        return Result(billed / 3600, sum(self.durations) / 3600, self.lost_seconds / 3600, self.now / 3600)
+        on_demand = sum(cast(float, m.ended) - m.launched for m in self.fleet if m.on_demand) / 3600
+        result = Result(billed / 3600, sum(self.durations) / 3600, self.lost_seconds / 3600, self.now / 3600)
+        return replace(result, on_demand_hours=on_demand) if fallback else result
 
 
 class SimFleet:
@@ -239,8 +263,11 @@ class SimFleet:
     def __init__(self, run: Run):
         self.run = run
 
+    def _on_demand(self) -> list[str]:
+        return [m.name for m in self.run.alive() if m.on_demand]
+
     def target(self) -> int | None:
-        return self.run.target
+        return self.run.target + len(self._on_demand())
 
     def machines(self) -> list[Machine]:
         # A machine under notice is leaving anyway; one still starting runs no job.
@@ -250,13 +277,22 @@ class SimFleet:
         """Nothing to do: a simulated machine is busy exactly while it runs a job."""
 
     def shrink(self, target: int, release: Sequence[str]) -> None:
-        self.run.target = target
+        self.run.target = spot_target_after(target, self._on_demand(), release)
         for m in self.run.alive():
             if m.name in release:
                 self.run.terminate(m, by_policy=True)
 
+    def interruptions(self) -> int:
+        return self.run.interrupted_jobs
 
-def ours(run: Run, idle_after: float) -> Callable[[], bool]:
+    def capacity_error(self) -> str:
+        return ""  # the simulated fleet always finds spot capacity
+
+    def start_on_demand(self, count: int) -> int:
+        return self.run.start_on_demand(count)
+
+
+def ours(run: Run, idle_after: float, on_demand_after: int = 0) -> Callable[[], bool]:
     """The real monitor, with this run's clock, queue and fleet; it reads no config and no AWS."""
     plan = Plan(
         app_name="sim",
@@ -272,6 +308,7 @@ def ours(run: Run, idle_after: float) -> Callable[[], bool]:
         log_groups=["sim"],
         start_time_ms=0,
         alarm_prefix="sim-",
+        on_demand_after=on_demand_after,
     )
     quiet = Console(file=io.StringIO())
     ctx = Context(config=None, spec=None, session=None, console=quiet)  # type: ignore[arg-type]
@@ -312,11 +349,15 @@ def simulate(
     interruptions_per_hour: float,
     seed: int,
     idle_after: float = 120.0,
+    on_demand_after: int = 0,
 ) -> Result:
+    """`on_demand_after` (0 = off) plays the on-demand fallback under ours only: DS has none."""
     run = Run(
         run_seconds, machines, tasks_per_machine, start_seconds, interruptions_per_hour, policy, random.Random(seed)
     )
-    return run.play(ours(run, idle_after) if policy == "ours" else ds(run))
+    if policy == "ours":
+        return run.play(ours(run, idle_after, on_demand_after), fallback=on_demand_after > 0)
+    return run.play(ds(run))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -327,6 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start-minutes", type=float, default=3.0, help="launch to first job")
     parser.add_argument("--interruptions-per-hour", type=float, default=0.02, help="per machine")
     parser.add_argument("--idle-seconds", type=float, default=120.0, help="MACHINE_IDLE_SECONDS (ours)")
+    parser.add_argument("--on-demand-after", type=int, default=0, help="ON_DEMAND_AFTER_INTERRUPTIONS (ours)")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
     run_seconds = durations(args.jobs, random.Random(args.seed))
@@ -340,6 +382,7 @@ def main(argv: list[str] | None = None) -> int:
             args.interruptions_per_hour,
             args.seed,
             args.idle_seconds,
+            args.on_demand_after,
         )
         print(result.line(policy))
     return 0

@@ -33,7 +33,8 @@ from botocore.exceptions import ClientError
 from ds_runtime.control.account import role_name, setup_account, user_policy
 from ds_runtime.control.cluster import start_cluster
 from ds_runtime.control.data import download_outputs
-from ds_runtime.control.monitor import monitor
+from ds_runtime.control.fleet import SpotFleet
+from ds_runtime.control.monitor import load_monitor_file, monitor
 from ds_runtime.control.retry import retry_failed
 from ds_runtime.control.setup import setup
 from ds_runtime.control.status import status
@@ -173,7 +174,7 @@ def test_the_lifecycle_runs_on_least_privilege_and_each_role_is_refused_the_rest
 
     # -- the person running the commands, with exactly the printed policy
     act_as(monkeypatch, operator)
-    ctx = make_ctx(tmp_path, tool)
+    ctx = make_ctx(tmp_path, tool, ON_DEMAND_AFTER_INTERRUPTIONS="1")
     assert setup(ctx) == 0, output(ctx)
     assert submit(ctx, write_job_file(tmp_path, 2)) == 0, output(ctx)
     start_cluster(ctx, fleet_file, wait_seconds=5, poll_seconds=0.01)
@@ -241,8 +242,12 @@ def test_the_lifecycle_runs_on_least_privilege_and_each_role_is_refused_the_rest
     assert retry_failed(ctx) == 0, output(ctx)
     assert download_outputs(ctx, "projects/echo/outputs", tmp_path / "got", None) == 0, output(ctx)
     assert (tmp_path / "got" / "projects/echo/outputs/sample-0/a/out_0.txt").exists()
+    # The on-demand fallback's calls: read the records and the fleet's history, launch one machine like the fleet's.
+    watched = SpotFleet(ctx, load_monitor_file(tmp_path / "files" / f"{APP}SpotFleetRequestId.json"))
+    assert (watched.interruptions(), watched.capacity_error()) == (0, "")
+    assert watched.start_on_demand(1) == 1
     assert monitor(ctx, tmp_path / "files" / f"{APP}SpotFleetRequestId.json", interval=0) == 0, output(ctx)
-    assert "FAILED" not in output(ctx)
+    assert "FAILED" not in output(ctx) and "terminate on-demand machines: 1 terminating" in output(ctx)
 
 
 # Rows moto cannot decide: it asks EC2 and ECS with resource "*" and does not evaluate conditions.
@@ -251,6 +256,8 @@ NOT_ENFORCED_BY_MOTO = [
     "person deletes another app's ECS service (ecs:DeleteService, allowed only on this app's service ARN)",
     "monitor role cancels another app's spot fleet (condition on the ds:app tag)",
     "fleet role tags or terminates a machine without this app's tag (conditions on ds:app)",
+    "person launches an on-demand machine without this app's tag (ec2:RunInstances, condition on ds:app)",
+    "monitor role terminates a machine without this app's tag (condition on ds:app)",
     "machines pull an image from another ECR repository (ecr:BatchGetImage on DOCKERHUB_TAG's repository only)",
 ]
 

@@ -148,6 +148,14 @@ DS_KEYS: tuple[Key, ...] = (
         None,
         "dsgen",
     ),
+    Key(
+        "ON_DEMAND_AFTER_INTERRUPTIONS",
+        "(not in DS: the fleet is spot only)",
+        "after this many interrupted jobs in the run, or once the spot fleet reports a capacity error, "
+        "`monitor` starts on-demand machines for the spot ones missing (never more than asked for); 0 = never",
+        0,
+        "dsgen",
+    ),
 )
 
 # Keys of DCP, DF and DOZC beyond DS's. A tool that declares one (its answers' extra_config)

@@ -62,6 +62,13 @@ def _arns(ctx: Context) -> dict[str, Any]:
     }
 
 
+# What RunInstances touches besides the machine; a launch is scoped by the machine's tag (its instance/* statement).
+LAUNCH_RESOURCES = [
+    f"arn:aws:ec2:*:*:{kind}"
+    for kind in ("image/*", "subnet/*", "network-interface/*", "security-group/*", "volume/*", "key-pair/*")
+]
+
+
 def _tagged(c: Any, key: str = "ec2:ResourceTag") -> dict[str, Any]:
     """Only what carries this app's tag (ds:app = APP_NAME)."""
     return {"StringEquals": {f"{key}/ds:app": c.APP_NAME}}
@@ -119,20 +126,7 @@ def roles(ctx: Context) -> list[Role]:
                     ["arn:aws:ec2:*:*:instance/*", "arn:aws:ec2:*:*:spot-instances-request/*"],
                     Condition=_tagged(c, "aws:RequestTag"),
                 ),
-                _statement(
-                    ["ec2:RunInstances"],
-                    [
-                        f"arn:aws:ec2:*:*:{kind}"
-                        for kind in (
-                            "image/*",
-                            "subnet/*",
-                            "network-interface/*",
-                            "security-group/*",
-                            "volume/*",
-                            "key-pair/*",
-                        )
-                    ],
-                ),
+                _statement(["ec2:RunInstances"], LAUNCH_RESOURCES),
                 # ... tags are written only as machines are launched, and only this app's ...
                 _statement(
                     ["ec2:CreateTags"],
@@ -181,8 +175,8 @@ def roles(ctx: Context) -> list[Role]:
             _policy(
                 # Describe*: no resource-level permissions in IAM. DescribeInstances: the machine-hours, for MAX_COST.
                 _statement(["ec2:DescribeSpotFleetRequests", "ec2:DescribeInstances"], ["*"]),
-                # Only this app's fleet (startCluster tags the fleet request).
-                _statement(["ec2:CancelSpotFleetRequests"], ["*"], Condition=_tagged(c)),
+                # Only this app's fleet (startCluster tags the fleet request), and its on-demand machines.
+                _statement(["ec2:CancelSpotFleetRequests", "ec2:TerminateInstances"], ["*"], Condition=_tagged(c)),
                 _statement(["events:ListTargetsByRule", "events:RemoveTargets", "events:DeleteRule"], [a["rule"]]),
                 # Only this app's service; the cluster (maybe the shared `default`) is read, and deleted only
                 # when teardown finds it empty (ECS refuses to delete a cluster with services or machines).
@@ -286,12 +280,20 @@ def user_policy(ctx: Context) -> dict[str, Any]:
             ],
             ["*"],
         ),
-        # A fleet is requested with this app's tag, and only fleets with it are changed or cancelled.
+        # A fleet is requested with this app's tag, and only fleets with it are changed or cancelled; monitor's
+        # on-demand fallback launches machines only with that tag (and passes them the instance role above).
         _statement(["ec2:RequestSpotFleet"], ["*"], Condition=_tagged(c, "aws:RequestTag")),
+        _statement(["ec2:RunInstances"], ["arn:aws:ec2:*:*:instance/*"], Condition=_tagged(c, "aws:RequestTag")),
+        _statement(["ec2:RunInstances"], LAUNCH_RESOURCES),
         _statement(
             ["ec2:CreateTags"],
             ["*"],
-            Condition={"StringEquals": {"ec2:CreateAction": "RequestSpotFleet", "aws:RequestTag/ds:app": c.APP_NAME}},
+            Condition={
+                "StringEquals": {
+                    "ec2:CreateAction": ["RequestSpotFleet", "RunInstances"],
+                    "aws:RequestTag/ds:app": c.APP_NAME,
+                }
+            },
         ),
         _statement(["ec2:ModifySpotFleetRequest", "ec2:CancelSpotFleetRequests"], ["*"], Condition=_tagged(c)),
         _statement(["ssm:GetParameter"], [f"arn:aws:ssm:{c.AWS_REGION}::parameter/aws/service/*"]),

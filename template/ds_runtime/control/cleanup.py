@@ -2,10 +2,10 @@
 
 For when a monitor was stopped half way, a laptop closed, or a run is long
 forgotten. It looks for this app's resources by tag (`ds:app` = APP_NAME) and by
-the names config.py gives them: spot fleets and their machines, queue and
-dead-letter queue, ECS service, task definitions, cluster (never 'default'),
-alarms, dashboard, log groups, the auto-monitor Lambda and its cap schedule,
-and monitor files in files/. It lists them, then deletes after a yes (`--yes`
+the names config.py gives them: spot fleets and every machine (the on-demand
+fallback's too), queue and dead-letter queue, ECS service, task definitions,
+cluster (never 'default'), alarms, dashboard, log groups, the auto-monitor Lambda
+and its cap schedule, and monitor files in files/. It lists them, then deletes after a yes (`--yes`
 or typing y); `--dry-run` only lists. The deleting is teardown's own steps, with
 the dead-letter queue deleted even when it holds failed jobs, and the log groups
 deleted once they are exported to the bucket. The IAM roles of setupAccount are
@@ -30,6 +30,7 @@ from .context import AWS_ERRORS, Context
 from .teardown import LIVE_INSTANCE_STATES, Plan, Step, Teardown, report, run_steps
 
 LIVE_FLEET_STATES = ("submitted", "active", "modifying")
+MACHINE_STEPS = ("cancel spot fleet", "terminate on-demand machines")  # teardown's, for one run only
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,8 @@ def delete(ctx: Context, inventory: Inventory) -> list[Step]:
     if inventory.instances:
         # Listed again: cancelling a fleet has terminated its own machines already.
         steps.append(("terminate machines", lambda: _terminate(ctx, _instances(ctx))))
-    steps += [(name, action) for name, action in teardown.steps() if name != "cancel spot fleet"]
+    # The fleets and every machine of the app (on-demand ones too) are handled above.
+    steps += [(name, action) for name, action in teardown.steps() if name not in MACHINE_STEPS]
     results = run_steps(steps)
     exported = next((s for s in results if s.name == "export logs to S3"), None)
     if exported is not None and exported.ok:

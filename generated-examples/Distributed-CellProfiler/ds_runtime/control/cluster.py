@@ -24,6 +24,7 @@ from .confirm import Confirm
 from .context import AWS_ERRORS, CommandError, Context, error_code
 from .estimate import Price, current_price, fleet_zones, make_estimate, show
 from .fleet_file import SSM_PREFIX, FleetFileError, load_fleet_file
+from .on_demand_prices import on_demand_price
 from .placement import DEFAULT_ALLOCATION, per_subnet
 from .teardown import Plan
 from .wait import WaitTimeout, wait_for
@@ -293,6 +294,7 @@ def start_cluster(
     _ensure_log_groups(ctx, run_id)
     fleet_id = ctx.client("ec2").request_spot_fleet(SpotFleetRequestConfig=request)["SpotFleetRequestId"]
     ctx.console.print(f"spot fleet {fleet_id} requested: {c.CLUSTER_MACHINES} x {', '.join(c.MACHINE_TYPE)}")
+    on_demand = on_demand_price(c.AWS_REGION, c.MACHINE_TYPE)
     plan = app_plan(
         ctx,
         run_id,
@@ -305,6 +307,9 @@ def start_cluster(
         price_per_hour=price.dollars_per_hour,
         price_source=price.source,
         schedule_rule=automonitor.rule_name(ctx) if c.AUTO_MONITOR and (c.MAX_COST or c.MAX_HOURS) else "",
+        on_demand_after=c.ON_DEMAND_AFTER_INTERRUPTIONS,
+        on_demand_price_per_hour=on_demand.dollars_per_hour or 0.0,
+        on_demand_price_source=on_demand.source,
     )
     monitor_file = monitor_file or fleet_file.parent / f"{c.APP_NAME}SpotFleetRequestId.json"
     write_monitor_file(monitor_file, plan)  # at once: an interrupted wait must still leave a way to tear down

@@ -10,6 +10,10 @@ Price: the current spot price of the cheapest of MACHINE_TYPE in the region (onl
 in the fleet file's subnets' zones, if given), from EC2's spot price history. When
 EC2 has no price for them, MACHINE_PRICE, the most you bid, is used instead: an
 upper bound. The estimate says which was used.
+
+With the on-demand fallback on (ON_DEMAND_AFTER_INTERRUPTIONS), it also says what the
+same machines cost on-demand, the most the run could cost if spot ran short throughout:
+from a fixed table of on-demand prices (on_demand_prices.py, us-east-1), or "unknown".
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from ..jobs import read_job_file
 from ..outcomes import default_prefix, latest_keys, read_outcome
 from .context import AWS_ERRORS, CommandError, Context
 from .fleet_file import load_fleet_file
+from .on_demand_prices import OnDemandPrice, on_demand_price
 from .placement import subnets_of
 
 PRODUCTS = ["Linux/UNIX", "Linux/UNIX (Amazon VPC)"]  # what ECS-optimised Linux machines are billed as
@@ -49,6 +54,14 @@ class Estimate:
     slots: int  # jobs running at once
     price: Price
     start: datetime
+    on_demand_after: int = 0  # ON_DEMAND_AFTER_INTERRUPTIONS; 0 = no fallback
+    on_demand: OnDemandPrice | None = None  # the fallback's price, when it is on
+
+    @property
+    def on_demand_dollars(self) -> float | None:
+        """The run's cost if all of it ran on on-demand machines; None if unknown or no fallback."""
+        price = self.on_demand.dollars_per_hour if self.on_demand else None
+        return self.machine_hours * price if self.known and price is not None else None
 
     @property
     def known(self) -> bool:
@@ -80,8 +93,24 @@ class Estimate:
             dollars=self.dollars if self.known else None,
             dollars_per_hour=self.machines * self.price.dollars_per_hour,
             finish=self.finish.isoformat(timespec="seconds") if self.known else None,
+            on_demand_dollars=self.on_demand_dollars,
         )
         return data
+
+    def on_demand_lines(self) -> list[str]:
+        if self.on_demand is None:
+            return []
+        head = f"on-demand fallback (ON_DEMAND_AFTER_INTERRUPTIONS = {self.on_demand_after}): if spot runs short"
+        price = self.on_demand.dollars_per_hour
+        if price is None:
+            return [f"{head}, up to {self.machines} on-demand machine(s); {self.on_demand.source}"]
+        out = [
+            f"{head}, up to {self.machines} on-demand machine(s) at ${price:.4f} per machine-hour "
+            f"({self.on_demand.source}) = ${self.machines * price:.4f} per hour"
+        ]
+        if self.on_demand_dollars is not None:
+            out.append(f"the whole run on-demand: about ${self.on_demand_dollars:.2f} (the most the fallback can cost)")
+        return out
 
     def lines(self) -> list[str]:
         rate = self.machines * self.price.dollars_per_hour
@@ -92,14 +121,14 @@ class Estimate:
         ]
         if not self.known:
             out.append(f"time per job: unknown ({self.job_seconds_source}); total cost cannot be estimated yet")
-            return out
+            return out + self.on_demand_lines()
         finish = self.finish.astimezone()
         out += [
             f"time per job: {self.job_seconds:g} s ({self.job_seconds_source})",
             f"run time: {self.hours:.2f} h; machine-hours: {self.machine_hours:.2f}; cost: about ${self.dollars:.2f}",
             f"expected finish: about {finish:%Y-%m-%d %H:%M} ({finish:%Z}), plus a few minutes for machines to start",
         ]
-        return out
+        return out + self.on_demand_lines()
 
 
 def fleet_zones(ctx: Context, fleet: dict[str, Any] | None) -> list[str]:
@@ -184,6 +213,8 @@ def make_estimate(
         slots=c.CLUSTER_MACHINES * c.TASKS_PER_MACHINE * c.DOCKER_CORES,
         price=current_price(ctx, fleet_zones(ctx, fleet)),
         start=start or datetime.now(timezone.utc),
+        on_demand_after=c.ON_DEMAND_AFTER_INTERRUPTIONS,
+        on_demand=on_demand_price(c.AWS_REGION, c.MACHINE_TYPE) if c.ON_DEMAND_AFTER_INTERRUPTIONS else None,
     )
 
 
@@ -196,6 +227,11 @@ def warnings(ctx: Context, estimate: Estimate) -> list[str]:
         )
     if estimate.known and c.MAX_COST and estimate.dollars >= c.MAX_COST:
         found.append(f"the estimate reaches MAX_COST ${c.MAX_COST:g}: the run will be stopped before it ends")
+    if estimate.on_demand is not None and c.MAX_COST:
+        if estimate.on_demand.dollars_per_hour is None:
+            found.append("MAX_COST counts on-demand machines at the spot price (theirs is unknown): it may stop late")
+        elif estimate.on_demand_dollars is not None and estimate.on_demand_dollars >= c.MAX_COST:
+            found.append(f"on-demand machines for the whole run would reach MAX_COST ${c.MAX_COST:g}")
     if estimate.known and c.MAX_HOURS and estimate.hours >= c.MAX_HOURS:
         found.append(f"the estimate reaches MAX_HOURS {c.MAX_HOURS:g}: the run will be stopped before it ends")
     return found

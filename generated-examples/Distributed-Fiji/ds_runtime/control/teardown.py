@@ -1,6 +1,7 @@
 """Tear a run down: the end of `monitor`, and the auto-monitor Lambda's handler.
 
-The fleet is cancelled first (it is what bills), then every other resource is
+The fleet is cancelled first and the run's on-demand machines terminated (they are
+what bills), then every other resource is
 removed in its own step: a step that fails is reported and the others still run
 (DS's Lambda raised before cancelling the fleet and left everything running).
 Every step accepts "already gone", so teardown can be repeated safely.
@@ -32,6 +33,8 @@ EXPORT_PREFIX = "exportedlogs"  # where the run's logs go in its bucket (setupAc
 PLAN_ENV = "DS_TEARDOWN_PLAN"
 CHECK_CAPS = {"ds_check": "caps"}  # the scheduled event's input: check the caps, tear down only if reached
 LIVE_INSTANCE_STATES = ("pending", "running", "stopping", "stopped", "shutting-down")
+# The tag `monitor` puts on the on-demand machines it starts (fleet.py), beside the run's ds:app and ds:run.
+ON_DEMAND_TAG = {"Key": "ds:capacity", "Value": "on-demand"}
 # EC2's StateTransitionReason of a terminated machine, e.g. "User initiated (2024-05-01 12:00:00 GMT)".
 _ENDED_AT = re.compile(r"\((\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) GMT\)")
 GONE_CODES = (
@@ -70,6 +73,11 @@ class Plan:
     price_per_hour: float = 0.0  # dollars per machine-hour when the run started
     price_source: str = ""  # where that price came from, in words
     schedule_rule: str = ""  # the EventBridge rule that has the auto-monitor check the caps
+    # The on-demand fallback (config.py ON_DEMAND_AFTER_INTERRUPTIONS; 0 = off) and what its machines are
+    # counted at (0 = unknown: at price_per_hour, which is then too low).
+    on_demand_after: int = 0
+    on_demand_price_per_hour: float = 0.0
+    on_demand_price_source: str = ""
 
     # DS's monitor file keys, so DS users' scripts that read them keep working.
     def to_monitor(self) -> dict[str, Any]:
@@ -101,12 +109,26 @@ class Spend:
     """What a run has used so far: wall-clock hours since it started and its machines' hours."""
 
     hours: float
-    machine_hours: float
+    machine_hours: float  # every machine's, the on-demand ones' included
     price_per_hour: float
+    on_demand_machine_hours: float = 0.0
+    on_demand_price_per_hour: float = 0.0  # 0: unknown, counted at price_per_hour
 
     @property
     def dollars(self) -> float:
-        return self.machine_hours * self.price_per_hour
+        spot = self.machine_hours - self.on_demand_machine_hours
+        on_demand_price = self.on_demand_price_per_hour or self.price_per_hour
+        return spot * self.price_per_hour + self.on_demand_machine_hours * on_demand_price
+
+    def words(self, price_source: str, on_demand_source: str) -> str:
+        """How the dollars were counted, e.g. '3.00 machine-hours at $0.0400/h (spot price ...)'."""
+        spot = self.machine_hours - self.on_demand_machine_hours
+        text = f"{spot:.2f} machine-hours at ${self.price_per_hour:.4f}/h ({price_source})"
+        if self.on_demand_machine_hours:
+            price = self.on_demand_price_per_hour or self.price_per_hour
+            source = on_demand_source if self.on_demand_price_per_hour else "price unknown: counted at the spot price"
+            text += f" + {self.on_demand_machine_hours:.2f} on-demand machine-hours at ${price:.4f}/h ({source})"
+        return text
 
 
 def _ended(instance: dict[str, Any], now: float) -> float:
@@ -127,16 +149,21 @@ def spend(plan: Plan, session: boto3.Session, now: float | None = None) -> Spend
     """
     now = time.time() if now is None else now
     ec2 = session.client("ec2")
-    machine_seconds = 0.0
+    machine_seconds = on_demand_seconds = 0.0
     pages = ec2.get_paginator("describe_instances").paginate(
         Filters=[{"Name": "tag:ds:run", "Values": [plan.run_id]}, {"Name": "tag:ds:app", "Values": [plan.app_name]}]
     )
     for page in pages:
         for reservation in page["Reservations"]:
             for instance in reservation["Instances"]:
-                machine_seconds += max(0.0, _ended(instance, now) - instance["LaunchTime"].timestamp())
+                seconds = max(0.0, _ended(instance, now) - instance["LaunchTime"].timestamp())
+                machine_seconds += seconds
+                if ON_DEMAND_TAG in instance.get("Tags", []):
+                    on_demand_seconds += seconds
     hours = max(0.0, now - plan.start_time_ms / 1000) / 3600
-    return Spend(hours, machine_seconds / 3600, plan.price_per_hour)
+    return Spend(
+        hours, machine_seconds / 3600, plan.price_per_hour, on_demand_seconds / 3600, plan.on_demand_price_per_hour
+    )
 
 
 def cap_reached(plan: Plan, used: Spend) -> str:
@@ -149,8 +176,8 @@ def cap_reached(plan: Plan, used: Spend) -> str:
         )
     if plan.max_cost and used.dollars >= plan.max_cost:
         return (
-            f"MAX_COST = ${plan.max_cost:g} reached: {used.machine_hours:.2f} machine-hours at "
-            f"${plan.price_per_hour:.4f}/h ({plan.price_source}) = ${used.dollars:.2f} so far. "
+            f"MAX_COST = ${plan.max_cost:g} reached: {used.words(plan.price_source, plan.on_demand_price_source)} "
+            f"= ${used.dollars:.2f} so far. "
             "The fleet is cancelled and the run torn down; submit the Job file again to finish "
             "(with CHECK_IF_DONE_BOOL = True, finished jobs are skipped)."
         )
@@ -221,6 +248,7 @@ class Teardown:
         """(name, action) in order: the fleet first, since it is what bills."""
         return [
             ("cancel spot fleet", self.cancel_fleet),
+            ("terminate on-demand machines", self.terminate_on_demand),
             ("stop and delete service", self.delete_service),
             ("deregister task definitions", self.deregister_task_definitions),
             ("delete queue", self.delete_queue),
@@ -256,6 +284,17 @@ class Teardown:
                 return f"{self.plan.fleet_id} already gone"
             raise ClientError({"Error": failed.get("Error", {})}, "CancelSpotFleetRequests")
         return f"{self.plan.fleet_id} cancelled, its instances terminating"
+
+    def terminate_on_demand(self) -> str:
+        """The machines the on-demand fallback started for this run, found by their tags."""
+        if not self.plan.on_demand_after:
+            return "none (ON_DEMAND_AFTER_INTERRUPTIONS was 0)"
+        ec2 = self.client("ec2")
+        pages = ec2.get_paginator("describe_instances").paginate(Filters=on_demand_filters(self.plan))
+        ids = [i["InstanceId"] for page in pages for r in page["Reservations"] for i in r["Instances"]]
+        for start in range(0, len(ids), 500):  # a safe batch for TerminateInstances
+            ec2.terminate_instances(InstanceIds=ids[start : start + 500])
+        return f"{len(ids)} terminating" if ids else "none running"
 
     def delete_service(self) -> str:
         ecs, cluster, service = self.client("ecs"), self.plan.cluster, self.plan.service
@@ -415,6 +454,16 @@ class Teardown:
             return "none (AUTO_MONITOR was off)"
         functions = self.client("lambda")
         return _remove(self.plan.function_name, lambda: functions.delete_function(FunctionName=self.plan.function_name))
+
+
+def on_demand_filters(plan: Plan, states: tuple[str, ...] = LIVE_INSTANCE_STATES) -> list[dict[str, Any]]:
+    """DescribeInstances filters for the run's live on-demand machines."""
+    return [
+        {"Name": "tag:ds:app", "Values": [plan.app_name]},
+        {"Name": "tag:ds:run", "Values": [plan.run_id]},
+        {"Name": f"tag:{ON_DEMAND_TAG['Key']}", "Values": [ON_DEMAND_TAG["Value"]]},
+        {"Name": "instance-state-name", "Values": list(states)},
+    ]
 
 
 def _export_done(logs: Any, task_id: str) -> bool:

@@ -7,6 +7,14 @@ middle of a job). Once no job runs either, everything the run created is removed
 (teardown.py). The state lives in AWS and the monitor file, so monitor
 can be stopped and started again at any time.
 
+On-demand fallback (ON_DEMAND_AFTER_INTERRUPTIONS = N, as the run was started; 0 = off):
+while jobs wait and the fleet has fewer machines than asked for, once the run has had N
+interrupted jobs (the workers' outcome records) or the spot fleet reports a capacity
+error, on-demand machines are started for the missing ones and the spot target drops by
+as many, so both together never exceed what was asked for. It never goes back: the
+on-demand machines stay until scale-in releases them idle, or the run ends; spot
+machines lost later are replaced the same way.
+
 cheapest (as in DS): after `cheapest_after` seconds the fleet's asked-for capacity
 drops to 1 without stopping running machines, so machines lost to spot
 interruptions are not replaced.
@@ -73,9 +81,11 @@ class Monitor:
         reason = check_caps(self.plan, self.ctx.session, now=now)
         if reason:
             # What bills goes at once; the rest of the teardown follows in run().
-            step = Teardown(self.plan, self.ctx.session).cancel_fleet()
+            teardown = Teardown(self.plan, self.ctx.session)
+            fleet, on_demand = teardown.cancel_fleet(), teardown.terminate_on_demand()
             self.stopped_because = reason
-            self.ctx.console.print(f"[bold red]STOPPING:[/] {reason}\nspot fleet: {step}", highlight=False)
+            stopped = f"spot fleet: {fleet}\non-demand machines: {on_demand}"
+            self.ctx.console.print(f"[bold red]STOPPING:[/] {reason}\n{stopped}", highlight=False)
             return True
         load = self.queue()
         if load is None or load.empty:
@@ -88,6 +98,7 @@ class Monitor:
                 target = 1
                 status += " -> 1 (cheapest: lost machines are not replaced)"
             machines = self.fleet.machines()
+            self._fall_back(load, target, len(machines))
             self.fleet.hold_workers(max(target, len(machines)), load.visible == 0)
             self.idle = idle_since(self.idle, machines, now)
             change = decide(load, machines, target, self.idle, now, self.idle_after)
@@ -96,6 +107,25 @@ class Monitor:
                 status += f" -> {change.target} (nothing waiting; {len(change.release)} idle machine(s) released)"
         self.ctx.console.print(f"{time.strftime('%H:%M:%S')} {status}")
         return False
+
+    def _fall_back(self, load: QueueLoad, target: int, machines: int) -> None:
+        """Start on-demand machines for missing spot ones, if the run wants the fallback and spot falls short."""
+        after, missing = self.plan.on_demand_after, target - machines
+        if not after or load.visible == 0 or missing <= 0:
+            return  # checked first: the reasons below cost AWS calls
+        why = self.fleet.capacity_error()
+        if not why:
+            interrupted = self.fleet.interruptions()
+            if interrupted < after:
+                return
+            why = f"{interrupted} interrupted job(s), ON_DEMAND_AFTER_INTERRUPTIONS = {after}"
+        started = self.fleet.start_on_demand(missing)
+        self.ctx.console.print(
+            f"[bold]ON-DEMAND:[/] {started} on-demand machine(s) started for {missing} missing spot machine(s) "
+            f"({why}); the spot fleet asks for {started} fewer",
+            highlight=False,
+            soft_wrap=True,
+        )
 
     def run(self) -> int:
         failures = 0

@@ -120,7 +120,8 @@ def costs(ctx: Context, attempts: list[Outcome], plan: Plan | None) -> list[Cost
     found = [Cost("estimate", estimate.machine_hours if known else None, estimate.dollars if known else None, how)]
     if plan is not None and not ctx.local:
         used = spend(plan, ctx.session)
-        how = f"the run's machines in EC2, launch to termination, at ${used.price_per_hour:.4f} ({plan.price_source})"
+        counted = used.words(plan.price_source, plan.on_demand_price_source)
+        how = f"the run's machines in EC2, launch to termination: {counted}"
         found.append(Cost("actual", used.machine_hours, used.dollars, how))
     else:
         per_machine = c.TASKS_PER_MACHINE * c.DOCKER_CORES
