@@ -276,11 +276,12 @@ class SimFleet:
     def hold_workers(self, machines: int, nothing_waits: bool) -> None:
         """Nothing to do: a simulated machine is busy exactly while it runs a job."""
 
-    def shrink(self, target: int, release: Sequence[str]) -> None:
+    def resize(self, target: int, release: Sequence[str] = ()) -> None:
         self.run.target = spot_target_after(target, self._on_demand(), release)
         for m in self.run.alive():
             if m.name in release:
                 self.run.terminate(m, by_policy=True)
+        self.run.launch()  # a `maintain` fleet asked for more starts them
 
     def interruptions(self) -> int:
         return self.run.interrupted_jobs
@@ -313,7 +314,14 @@ def ours(run: Run, idle_after: float, on_demand_after: int = 0) -> Callable[[], 
     quiet = Console(file=io.StringIO())
     ctx = Context(config=None, spec=None, session=None, console=quiet)  # type: ignore[arg-type]
     monitor = Monitor(
-        ctx, plan, interval=0, clock=lambda: run.now, fleet=SimFleet(run), queue=run.load, idle_after=idle_after
+        ctx,
+        plan,
+        interval=0,
+        clock=lambda: run.now,
+        fleet=SimFleet(run),
+        queue=run.load,
+        idle_after=idle_after,
+        capacity=(run.machines, run.tasks_per_machine),
     )
     return monitor.poll
 

@@ -167,6 +167,25 @@ def test_cheapest_asks_for_one_machine(running: Path) -> None:
     ]
     assert config["SpotFleetRequestConfig"]["TargetCapacity"] == 1
     assert fleet_state(fleet_id)[1] == 2  # running machines are not stopped
+    assert watcher.poll() is False  # jobs still wait, but cheapest never asks for more again
+    [config] = boto3.client("ec2", region_name=REGION).describe_spot_fleet_requests(SpotFleetRequestIds=[fleet_id])[
+        "SpotFleetRequestConfigs"
+    ]
+    assert config["SpotFleetRequestConfig"]["TargetCapacity"] == 1
+
+
+def test_jobs_waiting_again_after_scale_in_get_machines_back(running: Path) -> None:
+    """The fleet was shrunk to one machine, then jobs wait again (sent back, retried): it asks for more."""
+    fleet_id = json.loads(running.read_text())["MONITOR_FLEET_ID"]
+    ec2 = boto3.client("ec2", region_name=REGION)
+    ec2.modify_spot_fleet_request(
+        SpotFleetRequestId=fleet_id, TargetCapacity=1, ExcessCapacityTerminationPolicy="noTermination"
+    )
+    ctx = ctx_for(running)
+    assert Monitor(ctx, load_monitor_file(running), interval=0).poll() is False  # 12 jobs wait
+    [config] = ec2.describe_spot_fleet_requests(SpotFleetRequestIds=[fleet_id])["SpotFleetRequestConfigs"]
+    assert config["SpotFleetRequestConfig"]["TargetCapacity"] == 2  # CLUSTER_MACHINES, no more
+    assert "-> 2 (jobs wait again)" in output(ctx)
 
 
 def test_transient_errors_do_not_end_the_watch(running: Path) -> None:

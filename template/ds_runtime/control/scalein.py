@@ -1,13 +1,18 @@
-"""Which machines to release: the one scale-in rule that `monitor` and bench/simulate_run.py share.
+"""How many machines to ask for: the scale-in and scale-out rules that `monitor` and
+bench/simulate_run.py share.
 
-Pure: it sees the queue's counts, each machine's busy state and when it was first seen
-idle, and the time; it decides. Only a machine that runs no job is ever released, and
+Pure: they see the queue's counts, each machine's busy state and when it was first seen
+idle, and the time; they decide. Only a machine that runs no job is ever released, and
 only while no job waits; the fleet's asked-for capacity drops to the machines kept, so
-AWS (told `noTermination`) stops nothing by itself.
+AWS (told `noTermination`) stops nothing by itself. When jobs wait again (an interrupted
+job sent back, a retry after its delay), the capacity rises again to what they need, never
+above CLUSTER_MACHINES: a shrunk fleet would otherwise run the returned jobs on the few
+machines left.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -49,3 +54,12 @@ def decide(
     if not due and new_target == target:
         return None
     return ScaleIn(new_target, tuple(due))
+
+
+def scale_out(load: QueueLoad, target: int, most: int, slots_per_machine: int) -> int | None:
+    """The capacity to ask for again when jobs wait and the fleet asks for fewer machines than they need
+    (at most `most`, CLUSTER_MACHINES), or None."""
+    if load.visible == 0 or target >= most:
+        return None
+    needed = min(most, math.ceil((load.visible + load.in_flight) / max(slots_per_machine, 1)))
+    return needed if needed > target else None

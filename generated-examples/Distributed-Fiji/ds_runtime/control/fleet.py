@@ -12,7 +12,7 @@ all gone are idle. When jobs wait again, the service wants its tasks back.
 
 On-demand machines (the fallback, ON_DEMAND_AFTER_INTERRUPTIONS) are part of the fleet
 as monitor sees it: the asked-for capacity is the spot target plus the on-demand machines
-running, `machines` lists both, and `shrink` releases either kind, lowering the spot
+running, `machines` lists both, and `resize` releases either kind, lowering the spot
 target by what the on-demand machines kept still cover. They are started from the spot
 fleet's own launch specifications (as DescribeSpotFleetRequests returns them: image,
 user data, instance profile, network, disks, tags) with the tag ds:capacity=on-demand.
@@ -65,8 +65,8 @@ class Fleet(Protocol):
         """The fleet's running machines."""
         ...
 
-    def shrink(self, target: int, release: Sequence[str]) -> None:
-        """Ask for `target` machines without stopping any, then terminate exactly `release`."""
+    def resize(self, target: int, release: Sequence[str] = ()) -> None:
+        """Ask for `target` machines (more or fewer) without stopping any, then terminate exactly `release`."""
 
     def hold_workers(self, machines: int, nothing_waits: bool) -> None:
         """While nothing waits, want no worker task beyond those holding a job; else a full set for `machines`."""
@@ -192,7 +192,7 @@ class SpotFleet:
         if found and found[0]["status"] == "ACTIVE" and found[0]["desiredCount"] != wanted:
             ecs.update_service(cluster=cluster, service=service, desiredCount=wanted)
 
-    def shrink(self, target: int, release: Sequence[str]) -> None:
+    def resize(self, target: int, release: Sequence[str] = ()) -> None:
         # Lower the target first, or a `maintain` fleet replaces what is terminated.
         self._set_spot_target(spot_target_after(target, self._on_demand(), release))
         if release:

@@ -31,7 +31,7 @@ from ..aws import QueueLoad
 from .context import AWS_ERRORS, CommandError, Context
 from .fleet import Fleet, SpotFleet
 from .report import write_run_report
-from .scalein import decide, idle_since
+from .scalein import decide, idle_since, scale_out
 from .teardown import Plan, Teardown, check_caps, report
 
 MAX_FAILED_POLLS = 10  # consecutive failures before monitor gives up (it can be restarted)
@@ -64,12 +64,15 @@ class Monitor:
         queue: Callable[[], QueueLoad | None] | None = None,
         idle_after: float | None = None,
         report_folder: Path | None = None,  # where the run report goes at the end (None: no report)
+        capacity: tuple[int, int] | None = None,  # (most machines, job slots per machine); default config.py's
     ):
         self.ctx, self.plan, self.cheapest = ctx, plan, cheapest
         self.interval, self.cheapest_after, self.sleep, self.clock = interval, cheapest_after, sleep, clock
         self.fleet = fleet or SpotFleet(ctx, plan)
         self.queue = queue or (lambda: ctx.queue_load(plan.queue_name))
         self.idle_after = ctx.config.MACHINE_IDLE_SECONDS if idle_after is None else idle_after
+        c = ctx.config
+        self.capacity = capacity or (c.CLUSTER_MACHINES, c.TASKS_PER_MACHINE * c.DOCKER_CORES)
         self.idle: dict[str, float] = {}  # instance id -> when first seen idle
         self.started = clock()
         self.report_folder = report_folder
@@ -93,17 +96,24 @@ class Monitor:
         target = self.fleet.target()
         status = f"jobs waiting {load.visible}, running {load.in_flight}; machines asked for {target}"
         if target is not None:
-            if self.cheapest and now - self.started >= self.cheapest_after and target > 1:
-                self.fleet.shrink(1, ())
+            cheapest_due = self.cheapest and now - self.started >= self.cheapest_after
+            if cheapest_due and target > 1:
+                self.fleet.resize(1)
                 target = 1
                 status += " -> 1 (cheapest: lost machines are not replaced)"
+            elif not cheapest_due:
+                wanted = scale_out(load, target, *self.capacity)
+                if wanted is not None:
+                    self.fleet.resize(wanted)
+                    status += f" -> {wanted} (jobs wait again)"
+                    target = wanted
             machines = self.fleet.machines()
             self._fall_back(load, target, len(machines))
             self.fleet.hold_workers(max(target, len(machines)), load.visible == 0)
             self.idle = idle_since(self.idle, machines, now)
             change = decide(load, machines, target, self.idle, now, self.idle_after)
             if change:
-                self.fleet.shrink(change.target, change.release)
+                self.fleet.resize(change.target, change.release)
                 status += f" -> {change.target} (nothing waiting; {len(change.release)} idle machine(s) released)"
         self.ctx.console.print(f"{time.strftime('%H:%M:%S')} {status}")
         return False
