@@ -15,7 +15,9 @@ from ds_runtime.control import automonitor
 from ds_runtime.control.account import setup_account
 from ds_runtime.control.cluster import start_cluster
 from ds_runtime.control.context import CommandError
-from ds_runtime.control.monitor import Monitor, load_monitor_file, monitor
+from ds_runtime.control.monitor import Monitor, monitor
+from ds_runtime.control.resources import Service
+from ds_runtime.control.run_record import load_monitor_file
 from ds_runtime.control.setup import setup
 from ds_runtime.control.submit import submit
 from ds_runtime.control.teardown import PLAN_ENV, Teardown, lambda_handler
@@ -246,10 +248,10 @@ def test_auto_monitor_package_imports_its_handler_alone(tmp_path: Path) -> None:
 
 
 def test_a_failing_step_does_not_stop_the_others(running: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(self: Teardown) -> str:
+    def broken(self: Service) -> str:
         raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "DeleteService")
 
-    monkeypatch.setattr(Teardown, "delete_service", broken)
+    monkeypatch.setattr(Service, "delete", broken)
     plan = load_monitor_file(running)
     steps = Teardown(plan, boto3.Session(region_name=REGION)).run()
     assert steps[0].name == "cancel spot fleet" and steps[0].ok  # the fleet (what bills) goes first

@@ -34,8 +34,9 @@ from ds_runtime.control.account import role_name, setup_account, user_policy
 from ds_runtime.control.cluster import start_cluster
 from ds_runtime.control.data import download_outputs
 from ds_runtime.control.fleet import SpotFleet
-from ds_runtime.control.monitor import load_monitor_file, monitor
+from ds_runtime.control.monitor import monitor
 from ds_runtime.control.retry import retry_failed
+from ds_runtime.control.run_record import load_monitor_file
 from ds_runtime.control.setup import setup
 from ds_runtime.control.status import status
 from ds_runtime.control.submit import submit

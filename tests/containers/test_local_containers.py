@@ -166,7 +166,7 @@ def test_stopping_container_workers_releases_the_running_job(
     from ds_runtime.config import load_config
     from ds_runtime.control.cluster import start_cluster
     from ds_runtime.control.context import Context
-    from ds_runtime.control.monitor import load_monitor_file
+    from ds_runtime.control.run_record import load_monitor_file
     from ds_runtime.control.setup import setup
     from ds_runtime.control.submit import submit
     from ds_runtime.local import backend

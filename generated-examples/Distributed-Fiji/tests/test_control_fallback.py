@@ -25,10 +25,11 @@ from ds_runtime.control.account import setup_account
 from ds_runtime.control.cleanup import cleanup, find
 from ds_runtime.control.cluster import start_cluster
 from ds_runtime.control.fleet import SpotFleet, on_demand_request
-from ds_runtime.control.monitor import Monitor, load_monitor_file
+from ds_runtime.control.monitor import Monitor
+from ds_runtime.control.run_record import Plan, load_monitor_file
 from ds_runtime.control.setup import setup
 from ds_runtime.control.submit import submit
-from ds_runtime.control.teardown import PLAN_ENV, Plan, Teardown, lambda_handler
+from ds_runtime.control.teardown import PLAN_ENV, Teardown, lambda_handler
 from ds_runtime.outcomes import Outcome, default_prefix, write_outcome
 from tests._control_support import APP, REGION, make_ctx, output, write_fleet_file, write_job_file
 

@@ -109,7 +109,7 @@ def test_report_command_writes_the_file_and_prints_its_path(aws: Path, monkeypat
 
 def test_report_on_aws_counts_the_machines_ec2_lists(aws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """With the run's monitor file (found in files/ by default), 'actual' is EC2's machine-hours, as the caps count."""
-    from ds_runtime.control.monitor import load_monitor_file
+    from ds_runtime.control.run_record import load_monitor_file
     from ds_runtime.control.teardown import spend
     from tests.test_control_costs import monitor_file, started
 

@@ -26,9 +26,10 @@ from ds_runtime.control.confirm import always, confirm_policy
 from ds_runtime.control.context import CommandError, Context
 from ds_runtime.control.estimate import Estimate, Price, estimate_command, make_estimate
 from ds_runtime.control.fleet import SpotFleet
-from ds_runtime.control.monitor import Monitor, load_monitor_file, monitor
+from ds_runtime.control.monitor import Monitor, monitor
 from ds_runtime.control.on_demand_prices import on_demand_price
 from ds_runtime.control.retry import retry_failed
+from ds_runtime.control.run_record import load_monitor_file
 from ds_runtime.control.setup import setup
 from ds_runtime.control.status import status
 from ds_runtime.control.submit import submit

@@ -14,188 +14,78 @@ left: `undoAccount` removes them.
 
 from __future__ import annotations
 
-import contextlib
-import json
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-
-from botocore.exceptions import ClientError
 
 from . import automonitor
 from .cluster import app_plan
 from .confirm import confirm_policy
 from .context import AWS_ERRORS, Context
-from .teardown import LIVE_INSTANCE_STATES, Plan, Step, Teardown, report, run_steps
+from .resources import KINDS, Found, LogGroups, Machines, Resource, Scope, SpotFleetRequest, delete_steps
+from .run_record import app_monitor_files
+from .teardown import Step, report, run_steps
 
-LIVE_FLEET_STATES = ("submitted", "active", "modifying")
-MACHINE_STEPS = ("cancel spot fleet", "terminate on-demand machines")  # teardown's, for one run only
-
-
-@dataclass(frozen=True)
-class Found:
-    kind: str
-    name: str
-    note: str = ""
+# Teardown takes one run's fleet and on-demand machines; cleanup takes every fleet and machine of the app.
+OTHER_KINDS = tuple(kind for kind in KINDS if kind not in (SpotFleetRequest, Machines))
 
 
 @dataclass
 class Inventory:
-    fleets: list[str]
-    instances: list[str]
-    items: list[Found]  # everything, fleets and instances included, in deletion order
+    scope: Scope
+    items: list[Found]  # everything, in deletion order, monitor files last
     monitor_files: list[Path]
+
+    def named(self, kind: type[Resource]) -> list[str]:
+        return [f.name for f in self.items if f.kind == kind.kind]
 
     @property
     def empty(self) -> bool:
         return not self.items
 
 
-def _fleets(ctx: Context, extra_ids: set[str]) -> list[str]:
-    ec2, app = ctx.client("ec2"), ctx.config.APP_NAME
-    found = []
-    for page in ec2.get_paginator("describe_spot_fleet_requests").paginate():
-        for config in page["SpotFleetRequestConfigs"]:
-            tags = {t["Key"]: t["Value"] for t in config.get("Tags", [])}
-            mine = tags.get("ds:app") == app or config["SpotFleetRequestId"] in extra_ids
-            if mine and config["SpotFleetRequestState"] in LIVE_FLEET_STATES:
-                found.append(config["SpotFleetRequestId"])
-    return found
-
-
-def _instances(ctx: Context) -> list[str]:
-    pages = (
-        ctx.client("ec2")
-        .get_paginator("describe_instances")
-        .paginate(
-            Filters=[
-                {"Name": "tag:ds:app", "Values": [ctx.config.APP_NAME]},
-                {"Name": "instance-state-name", "Values": list(LIVE_INSTANCE_STATES)},
-            ]
-        )
-    )
-    return [i["InstanceId"] for page in pages for r in page["Reservations"] for i in r["Instances"]]
-
-
-def monitor_files(ctx: Context, folder: Path) -> list[Path]:
-    """Monitor files of this app in `folder` (startCluster writes them next to the fleet file)."""
-    found = []
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        with contextlib.suppress(OSError, ValueError):
-            data = json.loads(path.read_text())
-            if isinstance(data, dict) and data.get("MONITOR_APP_NAME") == ctx.config.APP_NAME and "plan" in data:
-                found.append(path)
-    return found
-
-
-def _exists(check: Callable[[], bool]) -> bool:
-    try:
-        return check()
-    except ClientError:
-        return False
-
-
-def find(ctx: Context, files: Path = Path("files")) -> Inventory:
-    c, app = ctx.config, ctx.config.APP_NAME
-    ecs, cloudwatch, logs = ctx.client("ecs"), ctx.client("cloudwatch"), ctx.client("logs")
-    files_found = monitor_files(ctx, files)
-    known_ids = {json.loads(p.read_text())["MONITOR_FLEET_ID"] for p in files_found}
-    fleets, instances = _fleets(ctx, known_ids), _instances(ctx)
-    items = [Found("spot fleet", f, "cancelled with its machines") for f in fleets]
-    items += [Found("machine", i, "terminated") for i in instances]
-    if ctx.queue_url(c.SQS_QUEUE_NAME):
-        items.append(Found("queue", c.SQS_QUEUE_NAME))
-    if dead := ctx.queue_load(c.SQS_DEAD_LETTER_QUEUE):
-        held = dead.total
-        note = f"holds {held} failed job(s): they go too (see `status` first)" if held else ""
-        items.append(Found("dead-letter queue", c.SQS_DEAD_LETTER_QUEUE, note))
-    try:
-        services = ecs.describe_services(cluster=c.ECS_CLUSTER, services=[ctx.service_name])["services"]
-    except ClientError:  # ClusterNotFoundException: no cluster, so no service either
-        services = []
-    if any(s["status"] != "INACTIVE" for s in services):
-        items.append(Found("ECS service", f"{c.ECS_CLUSTER}/{ctx.service_name}"))
-    revisions = [
-        arn.rsplit("/", 1)[-1]
-        for page in ecs.get_paginator("list_task_definitions").paginate(familyPrefix=ctx.task_family, status="ACTIVE")
-        for arn in page["taskDefinitionArns"]
-        if arn.rsplit("/", 1)[-1].rsplit(":", 1)[0] == ctx.task_family
-    ]
-    items += [Found("task definition", r) for r in revisions]
-    alarms = [
-        a["AlarmName"]
-        for page in cloudwatch.get_paginator("describe_alarms").paginate(AlarmNamePrefix=f"{app}-")
-        for a in page["MetricAlarms"] + page.get("CompositeAlarms", [])
-    ]
-    items += [Found("alarm", a) for a in alarms]
-    dashboards = cloudwatch.list_dashboards(DashboardNamePrefix=ctx.dashboard_name)["DashboardEntries"]
-    items += [Found("dashboard", d["DashboardName"]) for d in dashboards if d["DashboardName"] == ctx.dashboard_name]
-    rule, function = automonitor.rule_name(ctx), automonitor.function_name(ctx)
-    if _exists(lambda: bool(ctx.client("events").describe_rule(Name=rule))):
-        items.append(Found("cap schedule", rule))
-    if _exists(lambda: bool(ctx.client("lambda").get_function(FunctionName=function))):
-        items.append(Found("auto-monitor Lambda", function))
-    if c.ECS_CLUSTER != "default":
-        found = ecs.describe_clusters(clusters=[c.ECS_CLUSTER])["clusters"]
-        if found and found[0]["status"] != "INACTIVE":
-            items.append(Found("ECS cluster", c.ECS_CLUSTER, "if nothing else runs in it"))
-    for group in ctx.log_groups:
-        if any(g["logGroupName"] == group for g in logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]):
-            items.append(Found("log group", group, f"exported to s3://{c.AWS_BUCKET}/exportedlogs/ first"))
-    items += [Found("monitor file", str(p)) for p in files_found]
-    return Inventory(fleets, instances, items, files_found)
-
-
-def _plan(ctx: Context, inventory: Inventory) -> Plan:
-    return app_plan(
+def _scope(ctx: Context, known_fleets: frozenset[str]) -> Scope:
+    """Teardown's scope over the whole app: its tag alone, config.py's names, every log to export."""
+    plan = app_plan(
         ctx,
         f"cleanup-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}",
         "",  # no one fleet: cleanup cancels every fleet it found
-        log_groups=[f.name for f in inventory.items if f.kind == "log group"],
         start_time_ms=0,  # export everything the groups still hold
         dashboard=ctx.dashboard_name,
         function_name=automonitor.function_name(ctx),
         schedule_rule=automonitor.rule_name(ctx),
     )
+    return Scope(plan, ctx.session, keep_failed=False, known_fleets=known_fleets)
+
+
+def find(ctx: Context, files: Path = Path("files")) -> Inventory:
+    records = app_monitor_files(files, ctx.config.APP_NAME)
+    scope = _scope(ctx, frozenset(filter(None, records.values())))
+    items = [found for kind in KINDS for found in kind(scope).find()]
+    items += [Found("monitor file", str(p)) for p in records]
+    return Inventory(scope, items, list(records))
 
 
 def delete(ctx: Context, inventory: Inventory) -> list[Step]:
-    plan = _plan(ctx, inventory)
-    teardown = Teardown(plan, ctx.session, keep_failed=False)
-    steps: list[tuple[str, Callable[[], str]]] = [
-        (f"cancel spot fleet {f}", Teardown(replace(plan, fleet_id=f), ctx.session).cancel_fleet)
-        for f in inventory.fleets
+    scope = inventory.scope
+    fleets = SpotFleetRequest(scope)
+    machines: list[tuple[str, Callable[[], str]]] = [
+        (f"cancel spot fleet {f}", lambda f=f: fleets.cancel(f)) for f in inventory.named(SpotFleetRequest)
     ]
-    if inventory.instances:
+    if inventory.named(Machines):
         # Listed again: cancelling a fleet has terminated its own machines already.
-        steps.append(("terminate machines", lambda: _terminate(ctx, _instances(ctx))))
-    # The fleets and every machine of the app (on-demand ones too) are handled above.
-    steps += [(name, action) for name, action in teardown.steps() if name not in MACHINE_STEPS]
-    results = run_steps(steps)
-    exported = next((s for s in results if s.name == "export logs to S3"), None)
-    if exported is not None and exported.ok:
-        results += run_steps([("delete log groups", lambda: _delete_log_groups(ctx, plan.log_groups))])
-    elif plan.log_groups:
+        machines.append(("terminate machines", Machines(scope).terminate_found))
+    results = run_steps(machines)  # first: they are what bills
+    others = run_steps(delete_steps(scope, OTHER_KINDS))
+    results += others
+    groups = inventory.named(LogGroups)
+    if others[OTHER_KINDS.index(LogGroups)].ok:
+        results += run_steps([("delete log groups", lambda: LogGroups(scope).delete_groups(groups))])
+    elif groups:
         results.append(Step("delete log groups", False, "kept: their export to S3 failed; run cleanup again"))
     results += run_steps([("delete monitor files", lambda: _delete_files(inventory.monitor_files))])
     return results
-
-
-def _terminate(ctx: Context, instances: list[str]) -> str:
-    if not instances:
-        return "none left (their fleets took them down)"
-    for start in range(0, len(instances), 500):
-        ctx.client("ec2").terminate_instances(InstanceIds=instances[start : start + 500])
-    return f"{len(instances)} machine(s) terminating"
-
-
-def _delete_log_groups(ctx: Context, groups: list[str]) -> str:
-    logs = ctx.client("logs")
-    for group in groups:
-        with contextlib.suppress(logs.exceptions.ResourceNotFoundException):
-            logs.delete_log_group(logGroupName=group)
-    return f"{len(groups)} deleted" if groups else "none"
 
 
 def _delete_files(paths: list[Path]) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from .context import Context, error_code
-from .teardown import EXPORT_PREFIX
+from .resources import EXPORT_PREFIX
 
 SID_PREFIX = "DSLogExport"
 

@@ -22,7 +22,6 @@ interruptions are not replaced.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -31,21 +30,12 @@ from ..aws import QueueLoad
 from .context import AWS_ERRORS, CommandError, Context
 from .fleet import Fleet, SpotFleet
 from .report import write_run_report
+from .resources import Machines, Scope, SpotFleetRequest
+from .run_record import Plan, load_monitor_file
 from .scalein import decide, idle_since, scale_out
-from .teardown import Plan, Teardown, check_caps, report
+from .teardown import Teardown, check_caps, report
 
 MAX_FAILED_POLLS = 10  # consecutive failures before monitor gives up (it can be restarted)
-
-
-def load_monitor_file(path: Path) -> Plan:
-    try:
-        return Plan.from_monitor(json.loads(path.read_text()))
-    except FileNotFoundError:
-        raise CommandError(f"{path}: monitor file not found; startCluster writes it next to the fleet file") from None
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise CommandError(
-            f"{path}: not a monitor file written by this startCluster ({type(exc).__name__}: {exc})"
-        ) from None
 
 
 class Monitor:
@@ -84,8 +74,8 @@ class Monitor:
         reason = check_caps(self.plan, self.ctx.session, now=now)
         if reason:
             # What bills goes at once; the rest of the teardown follows in run().
-            teardown = Teardown(self.plan, self.ctx.session)
-            fleet, on_demand = teardown.cancel_fleet(), teardown.terminate_on_demand()
+            scope = Scope(self.plan, self.ctx.session)
+            fleet, on_demand = SpotFleetRequest(scope).delete(), Machines(scope).delete()
             self.stopped_because = reason
             stopped = f"spot fleet: {fleet}\non-demand machines: {on_demand}"
             self.ctx.console.print(f"[bold red]STOPPING:[/] {reason}\n{stopped}", highlight=False)

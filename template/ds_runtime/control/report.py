@@ -30,8 +30,9 @@ from ..outcomes import Outcome, default_prefix, outcome_keys, read_outcome, utc_
 from .context import Context, error_code
 from .estimate import make_estimate
 from .report_svg import histogram, nice_number, timeline, worker_of
+from .run_record import Plan
 from .status import Problem, Status, collect
-from .teardown import Plan, spend
+from .teardown import spend
 
 REPORT_DIR = "reports"  # beside the monitor file: where monitor and localRun write a run's report
 MAX_ATTEMPTS = 20_000  # records drawn; a longer run shows its latest ones and says so

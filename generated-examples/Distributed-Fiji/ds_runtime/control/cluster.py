@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import json
 import secrets
 import time
 from datetime import datetime, timezone
@@ -26,7 +25,7 @@ from .estimate import Price, current_price, fleet_zones, make_estimate, show
 from .fleet_file import SSM_PREFIX, FleetFileError, load_fleet_file
 from .on_demand_prices import on_demand_price
 from .placement import DEFAULT_ALLOCATION, per_subnet
-from .teardown import Plan
+from .run_record import Plan, write_monitor_file
 from .wait import WaitTimeout, wait_for
 
 ACCOUNT_PLACEHOLDER = "XXXXXXXXXXXX"  # DS fleet files' stand-in for the account id
@@ -225,13 +224,6 @@ def app_plan(ctx: Context, run_id: str, fleet_id: str, **run_specific: Any) -> P
         tags=ctx.tags(run_id if fleet_id else None),
         **run_specific,
     )
-
-
-def write_monitor_file(path: Path, plan: Plan) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    with tmp.open("w") as handle:
-        json.dump(plan.to_monitor(), handle, indent=2)
-    tmp.replace(path)  # never a half-written monitor file
 
 
 def queued_jobs(ctx: Context) -> int:

@@ -25,11 +25,12 @@ from ..control.cluster import start_cluster
 from ..control.context import Context
 from ..control.data import chosen_bucket
 from ..control.failed_jobs import FailedJob, print_failed_jobs
-from ..control.monitor import Monitor, load_monitor_file
+from ..control.monitor import Monitor
 from ..control.report import write_run_report
+from ..control.run_record import Plan, load_monitor_file
 from ..control.setup import setup
 from ..control.submit import submit
-from ..control.teardown import Plan, Teardown, report
+from ..control.teardown import Teardown, report
 from ..jobs import read_run_jobs
 from ..outcomes import Outcome, default_prefix, latest_keys, latest_outcomes
 from ..spec import ToolSpec

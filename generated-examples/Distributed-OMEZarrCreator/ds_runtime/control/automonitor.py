@@ -5,7 +5,7 @@ A CloudWatch alarm watches the queue; when no job has been waiting or running fo
 same code `monitor` runs at its end. With MAX_COST or MAX_HOURS set, an
 EventBridge schedule also invokes it every CAP_CHECK_MINUTES minutes to check the
 caps (the handler tears down only if one is reached). The Lambda's package is built here from this
-repository's own files (teardown, wait and aws need only boto3, which Lambda provides).
+repository's own files (SHIPPED: they need only boto3, which Lambda provides).
 """
 
 from __future__ import annotations
@@ -19,10 +19,19 @@ from botocore.exceptions import ClientError
 
 from .account import role_name
 from .context import Context, error_code
-from .teardown import CHECK_CAPS, PLAN_ENV, Plan
+from .run_record import Plan
+from .teardown import CHECK_CAPS, PLAN_ENV
 
 PACKAGE = Path(__file__).resolve().parents[1]  # ds_runtime/
-SHIPPED = ["__init__.py", "aws.py", "control/__init__.py", "control/teardown.py", "control/wait.py"]
+SHIPPED = [
+    "__init__.py",
+    "aws.py",
+    "control/__init__.py",
+    "control/resources.py",
+    "control/run_record.py",
+    "control/teardown.py",
+    "control/wait.py",
+]
 HANDLER = "ds_runtime.control.teardown.lambda_handler"
 EMPTY_PERIODS = 3  # x 5 minutes with nothing visible or in flight
 CAP_CHECK_MINUTES = 5

@@ -25,9 +25,10 @@ from .estimate import estimate_command
 from .image import build_image, parse_build_args
 from .make_jobs import add_parser as add_make_jobs_parser
 from .make_jobs import make_jobs_command
-from .monitor import load_monitor_file, monitor
+from .monitor import monitor
 from .report import report_command
 from .retry import retry_failed
+from .run_record import load_monitor_file
 from .setup import setup
 from .status import status
 from .submit import submit

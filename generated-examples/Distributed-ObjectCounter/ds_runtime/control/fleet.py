@@ -31,8 +31,9 @@ from botocore.exceptions import ClientError
 from ..outcomes import default_prefix, interrupted_since, outcome_keys
 from .cluster import fleet_errors
 from .context import Context, error_code
+from .resources import ON_DEMAND_TAG, on_demand_filters
+from .run_record import Plan
 from .scalein import Machine
-from .teardown import ON_DEMAND_TAG, Plan, on_demand_filters
 
 ECS_DESCRIBE_LIMIT = 100  # container instances per DescribeContainerInstances call
 # Error events of a spot fleet that mean spot capacity is short (the others mean a wrong request).
