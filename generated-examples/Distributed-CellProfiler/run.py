@@ -1,5 +1,5 @@
 """Distributed-Something's entry point: `python run.py --help` lists the commands."""
 
-from ds_runtime.control.cli import main
+from ds_runtime.entry import main
 
 raise SystemExit(main())

@@ -20,7 +20,6 @@ from ds_runtime.config import ConfigError, load_config
 from ds_runtime.control import automonitor
 from ds_runtime.control.account import setup_account
 from ds_runtime.control.cleanup import cleanup, find
-from ds_runtime.control.cli import main
 from ds_runtime.control.cluster import start_cluster
 from ds_runtime.control.confirm import always, confirm_policy
 from ds_runtime.control.context import CommandError, Context
@@ -34,7 +33,9 @@ from ds_runtime.control.setup import setup
 from ds_runtime.control.status import status
 from ds_runtime.control.submit import submit
 from ds_runtime.control.teardown import CHECK_CAPS, PLAN_ENV, Spend, lambda_handler
+from ds_runtime.entry import main
 from ds_runtime.jobs import read_job_file
+from ds_runtime.local.backend import LocalBackend
 from ds_runtime.outcomes import Outcome, default_prefix, write_outcome
 from tests._control_support import (
     APP,
@@ -234,8 +235,8 @@ def test_start_cluster_shows_the_plan_and_can_be_declined(aws: Path) -> None:
     assert not monitor_file(aws).exists()
 
 
-def test_confirm_policy() -> None:
-    local = Context(None, None, None, local=True)  # type: ignore[arg-type]
+def test_confirm_policy(tmp_path: Path) -> None:
+    local = Context(None, None, None, backend=LocalBackend(tmp_path))  # type: ignore[arg-type]
     cloud = Context(None, None, None)  # type: ignore[arg-type]
     assert confirm_policy(local, yes=False, command="startCluster", is_tty=lambda: False) is None  # free: never asks
     assert confirm_policy(cloud, yes=True, command="startCluster", is_tty=lambda: False) is always

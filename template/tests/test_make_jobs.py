@@ -13,9 +13,9 @@ import pytest
 from moto import mock_aws
 
 from ds_runtime.control.account import setup_account
-from ds_runtime.control.cli import main
 from ds_runtime.control.job_sources import listing_rows
 from ds_runtime.control.setup import setup
+from ds_runtime.entry import main
 from ds_runtime.local import fast_sqs
 from tests._control_support import APP, make_ctx, queue_counts, write_config, write_spec
 

@@ -21,8 +21,10 @@ from ds_runtime.control.context import Context
 from ds_runtime.control.retry import retry_failed
 from ds_runtime.control.status import collect
 from ds_runtime.jobs import JOB_ID_KEY
+from ds_runtime.outcomes import REASON_ATTRIBUTE
+from ds_runtime.s3_files import is_missing_object
 from ds_runtime.spec import JobError
-from ds_runtime.worker.failures import REASON_ATTRIBUTE, is_missing_object, is_permanent
+from ds_runtime.worker.failures import is_permanent
 from ds_runtime.worker.noclobber import OWNER, OutputClash, put_new
 from ds_runtime.worker.transfer import InputError, TransferError
 from tests._control_support import make_ctx

@@ -345,7 +345,7 @@ class Stack:
     containers: list[Any] = field(default_factory=list)
 
     def settings(self, **changes: Any) -> Any:
-        from ds_runtime.worker.settings import WorkerSettings
+        from ds_runtime.worker_settings import WorkerSettings
 
         base = dict(
             app_name=self.app_name,

@@ -182,20 +182,20 @@ def test_stopping_container_workers_releases_the_running_job(
     set_config(repo, CLUSTER_MACHINES=1, TASKS_PER_MACHINE=1)
     spec = load_spec(repo / "tool" / "spec.json")
     config = load_config(repo / "config.py", spec)
-    ctx = Context(config, spec, make_session(None, REGION), Console(quiet=True), local=True)
-    backend.prepare_account(ctx)
+    local = backend.LocalBackend(repo, "docker")
+    local.state = backend.LocalState(endpoint_url=moto_endpoint)  # this test's emulator, as the daemon's would be
+    ctx = Context(config, spec, make_session(None, REGION), Console(quiet=True), local)
+    local.prepare(ctx)
     setup(ctx)
     ctx.client("s3").put_object(Bucket=config.AWS_BUCKET, Key="in/long.txt", Body=b"a long job\n")
     job = repo / "files" / "long.json"
     job.write_text(json.dumps({"output": "results/", "groups": [{"text_key": "in/long.txt", "pause": 600}]}))
     submit(ctx, job)
     fleet_file = repo / "files" / "exampleFleet.json"
-    start_cluster(ctx, fleet_file, wait_seconds=30, poll_seconds=0.2)
-    plan = load_monitor_file(fleet_file.parent / f"{config.APP_NAME}SpotFleetRequestId.json")
-
     started = time.monotonic()
-    state = backend.LocalState(endpoint_url=moto_endpoint)
-    (container_id,) = backend.start_local_tasks(ctx, repo, state, workers="docker", run_id=plan.run_id)
+    start_cluster(ctx, fleet_file, wait_seconds=30, poll_seconds=0.2)  # the backend starts the container
+    plan = load_monitor_file(fleet_file.parent / f"{config.APP_NAME}SpotFleetRequestId.json")
+    (container_id,) = local.task_ids
     try:
         container = docker_client.containers.get(container_id)
         # As ECS would run it: the task definition's environment, limits and no privilege,
@@ -223,7 +223,7 @@ def test_stopping_container_workers_releases_the_running_job(
         TIMINGS["local container start to tool running"] = f"{time.monotonic() - started:.1f} s"
         assert running_containers([container_id], docker_client) == 1, "localRun sees it running"
     except BaseException:
-        backend.stop_local_tasks(repo, state, drained=False)
+        backend.stop_local_tasks(repo, local.state, drained=False)
         raise
 
     stopped = time.monotonic()

@@ -11,10 +11,10 @@ import pytest
 from moto import mock_aws
 
 from ds_runtime.control.account import LAUNCH_RESOURCES, setup_account, undo_account, user_policy
-from ds_runtime.control.cli import main
 from ds_runtime.control.context import CommandError
 from ds_runtime.control.setup import setup
-from ds_runtime.worker.settings import WorkerSettings
+from ds_runtime.entry import main
+from ds_runtime.worker_settings import WorkerSettings
 from tests._control_support import APP, REGION, make_ctx, output, spec, write_config, write_spec
 
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from ds_runtime.control.cli import main
 from ds_runtime.control.context import Context
 from ds_runtime.control.report import gather, observed_machine_hours, render
 from ds_runtime.control.status import status
+from ds_runtime.entry import main
 from ds_runtime.outcomes import Outcome
 from tests._control_support import output, write_spec
 from tests.test_control_costs import APP, aws, mixed, outcome, record  # noqa: F401 (fixtures)

@@ -381,7 +381,7 @@ def test_mapping_filters_on_text_are_refused_at_submit() -> None:
 def test_ds_keys_a_command_may_read_reach_the_worker() -> None:
     from ds_runtime.spec import DS_WORKER_CONFIG_KEYS
     from ds_runtime.worker.context import tool_config
-    from ds_runtime.worker.settings import ENV_NAMES
+    from ds_runtime.worker_settings import ENV_NAMES
 
     assert set(DS_WORKER_CONFIG_KEYS) <= set(ENV_NAMES.values())
     spec = make_spec(config_keys=["MINE"])

@@ -25,7 +25,7 @@ from ds_runtime.job_values import check_job
 from ds_runtime.jobs import JOB_ID_KEY, Job, job_id_of
 from ds_runtime.outcomes import Outcome, latest_outcomes, outcome_keys, read_outcome
 from ds_runtime.spec import ToolSpec
-from ds_runtime.worker.settings import WorkerSettings
+from ds_runtime.worker_settings import WorkerSettings
 
 REPO = Path(__file__).resolve().parents[1]
 TOY = str(Path(__file__).with_name("toy_tool.py"))

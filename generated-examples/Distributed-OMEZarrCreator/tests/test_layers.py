@@ -1,4 +1,9 @@
-"""ds_runtime has no import cycle: every module can be read, and moved, knowing only what is below it.
+"""ds_runtime's layers hold, and it has no import cycle: every module can be read, and moved,
+knowing only what is below it.
+
+The layers (.importlinter, checked here with import-linter): the entry point > local mode >
+the commands (control) | the worker > the shared modules; control and worker import
+neither each other nor anything above them.
 
 The graph's nodes are modules (each .py file; a package is its __init__.py), not packages.
 Its edges are every import statement of ds_runtime.* in a module: at module level, inside
@@ -6,16 +11,23 @@ functions, and under `if TYPE_CHECKING:`. A deferred import inside a function st
 two modules depend on each other, and a type-only import still means one cannot be read
 without the other; both hide a cycle rather than remove it.
 Parent packages that Python imports first are not edges: `ds_runtime.spec.tool` needs
-`ds_runtime.spec` run first, but that is no dependency of the code. Whole packages as
-units (control imports local, local imports control) are left to issue 16's backend seam.
+`ds_runtime.spec` run first, but that is no dependency of the code.
 """
 
 from __future__ import annotations
 
 import ast
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
-RUNTIME = Path(__file__).resolve().parents[1] / "ds_runtime"
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+RUNTIME = REPO / "ds_runtime"
+# import-linter's command (lint-imports), run by this Python on the repository in `cwd`.
+LINT_IMPORTS = "import sys; from importlinter.cli import lint_imports_command; sys.exit(lint_imports_command())"
 
 
 def module_name(path: Path) -> str:
@@ -115,3 +127,40 @@ def test_no_module_of_ds_runtime_imports_itself_back() -> None:
         + "; ".join(" <-> ".join(group) for group in found)
         + " (move what they share into a module below them)"
     )
+
+
+def lint_imports(repo: Path) -> subprocess.CompletedProcess[str]:
+    """import-linter on the repository's .importlinter contracts; exit code 0 when every one is kept."""
+    return subprocess.run(
+        [sys.executable, "-c", LINT_IMPORTS, "--no-cache", "--no-logo"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_layers_hold() -> None:
+    done = lint_imports(REPO)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 kept, 0 broken" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("module", "line", "named"),
+    [
+        ("control/status.py", "from ..local import backend", "ds_runtime.control.status -> ds_runtime.local.backend"),
+        ("control/status.py", "from ..worker import loop", "ds_runtime.control.status -> ds_runtime.worker.loop"),
+        ("jobs.py", "from .control import context", "ds_runtime.jobs -> ds_runtime.control.context"),
+        ("unplaced.py", "", "ds_runtime.unplaced"),  # a module in no layer
+    ],
+)
+def test_the_layers_check_fails_on_a_forbidden_import(tmp_path: Path, module: str, line: str, named: str) -> None:
+    """A copy of the runtime with one import that breaks a layer (or a module placed in none) is refused."""
+    shutil.copy(REPO / ".importlinter", tmp_path)
+    shutil.copytree(RUNTIME, tmp_path / "ds_runtime", ignore=shutil.ignore_patterns("__pycache__"))
+    target = tmp_path / "ds_runtime" / module
+    target.write_text((target.read_text() if target.exists() else "") + f"\n{line}\n")
+    done = lint_imports(tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "0 kept, 1 broken" in done.stdout and named in done.stdout, done.stdout

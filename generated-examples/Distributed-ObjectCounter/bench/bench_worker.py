@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO))
 from ds_runtime.jobs import Job, job_id_of  # noqa: E402 - after the path set-up
 from ds_runtime.outcomes import latest_outcomes  # noqa: E402
 from ds_runtime.spec import ToolSpec  # noqa: E402
-from ds_runtime.worker.settings import WorkerSettings  # noqa: E402
+from ds_runtime.worker_settings import WorkerSettings  # noqa: E402
 
 REGION = "us-east-1"
 BUCKET = "bench-bucket"

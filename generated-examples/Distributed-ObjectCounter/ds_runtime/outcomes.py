@@ -20,6 +20,8 @@ State = Literal["done", "failed", "skipped", "interrupted"]
 STATES: tuple[State, ...] = ("done", "failed", "skipped", "interrupted")
 FORMAT_VERSION = 1
 _KEY_TIME = "%Y%m%dT%H%M%S.%fZ"
+# A dead-lettered message's attribute holding why the worker gave up on the job (`status` shows it).
+REASON_ATTRIBUTE = "ds_reason"
 
 
 def default_prefix(app_name: str) -> str:

@@ -10,9 +10,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from ds_runtime.control.cli import main
 from ds_runtime.control.context import CommandError
 from ds_runtime.control.submit import Batch, batches, send_batch, submit
+from ds_runtime.entry import main
 from ds_runtime.jobs import Job, JobFileError
 from tests._control_support import APP, make_ctx, output, queue_counts, write_config, write_job_file, write_spec
 

@@ -18,8 +18,8 @@ import pytest
 
 from ds_runtime.worker.context import WorkerContext
 from ds_runtime.worker.fetch import FetchError, fetch, file_name
-from ds_runtime.worker.settings import WorkerSettings
 from ds_runtime.worker.startup import Fetch, Run, plan_startup, run_startup
+from ds_runtime.worker_settings import WorkerSettings
 
 from .test_spec import make_spec
 

@@ -16,8 +16,8 @@ import pytest
 from moto import mock_aws
 
 from ds_runtime.config import load_config
-from ds_runtime.control.cli import main
 from ds_runtime.control.fleet_file import FleetFileError, load_fleet_file
+from ds_runtime.entry import main
 from ds_runtime.jobs import read_job_file
 from ds_runtime.spec import load_spec
 

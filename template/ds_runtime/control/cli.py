@@ -1,28 +1,23 @@
-"""`python run.py COMMAND ...`: DS's four commands with DS's names and arguments, plus account setup,
-cost and failure commands, data in and out, local mode (--local, localRun) and buildImage."""
+"""run.py's commands: DS's four commands with DS's names and arguments, plus account setup, cost and
+failure commands, data in and out, local mode (--local, localRun) and buildImage; run on a backend
+that the entry point (ds_runtime/entry.py) picks."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from botocore.exceptions import ProfileNotFound
 from rich.console import Console
 
-from ..aws import make_session
-from ..config import ConfigError, DSConfig
-from ..jobs import JobFileError
-from ..spec import SpecError, ToolSpec
+from ..config import DSConfig
+from ..spec import ToolSpec
 from .account import print_user_policy, setup_account, undo_account
-from .check import preflight, report
 from .cleanup import cleanup
 from .cluster import start_cluster
 from .confirm import confirm_policy
-from .context import AWS_ERRORS, CommandError, Context
+from .context import Backend, CommandError, Context
 from .data import download_outputs, upload_inputs
 from .estimate import estimate_command
-from .image import build_image, parse_build_args
 from .make_jobs import add_parser as add_make_jobs_parser
 from .make_jobs import make_jobs_command
 from .monitor import monitor
@@ -181,115 +176,27 @@ def run_command(args: argparse.Namespace, ctx: Context) -> int:
         word = args.cheapest.strip().lower()
         if word not in ("", "false", *CHEAPEST_WORDS):
             raise CommandError(f"monitor's last argument {args.cheapest!r}: use 'cheapest' or leave it out")
-        return monitor(ctx, args.monitorfile, cheapest=word in CHEAPEST_WORDS, interval=args.interval)
+        code = monitor(ctx, args.monitorfile, cheapest=word in CHEAPEST_WORDS, interval=args.interval)
+        ctx.backend.end_run(ctx, drained=code == 0)
+        return code
     if args.command == "setupAccount":
         return print_user_policy(ctx) if args.print_policy else setup_account(ctx)
     return undo_account(ctx)
 
 
-def run_local(args: argparse.Namespace, config: DSConfig, spec: ToolSpec, console: Console) -> int:
-    """The same command against the local emulator; startCluster adds local workers, monitor stops them."""
-    # Imported here: the emulator (moto) takes a second to load, and AWS runs never need it.
-    from ..local import backend
-    from ..local.oneshot import LocalRunRequest, local_run
-
-    repo = Path.cwd()
-    workers = "docker" if args.docker or getattr(args, "localrun_docker", False) else "process"
-    if args.command == "localRun":
-        request = LocalRunRequest(
-            args.jobfile, args.fleet, args.inputs, args.input_prefix, args.outputs, args.inputs_bucket
-        )
-        return local_run(config, spec, repo, request, console, workers=workers)
-    if args.command == "localStop":
-        return _stop_local(config, spec, repo, console)
-    _check_files_first(args, spec, config)  # bad input starts nothing, not even the emulator
+def run_on(backend: Backend, args: argparse.Namespace, config: DSConfig, spec: ToolSpec, console: Console) -> int:
+    """A command on this backend: its files checked, then the session and the account it needs, then the command."""
+    check_files_first(args)  # bad input starts nothing, not even the local emulator
     if args.command == "startCluster":
-        backend.check_workers(config, repo, workers)  # nor does a missing Docker engine or image
-    state = backend.ensure_emulator(repo)
-    backend.activate(state.endpoint_url)
-    ctx = Context(config, spec, make_session(None, config.AWS_REGION), console, local=True)
-    backend.prepare_account(ctx)
-    code = run_command(args, ctx)
-    if args.command == "startCluster" and code == 0:
-        plan = load_monitor_file(args.fleetfile.parent / f"{config.APP_NAME}SpotFleetRequestId.json")
-        backend.start_local_tasks(ctx, repo, state, workers, run_id=plan.run_id)
-    if args.command == "monitor":
-        saved = backend.save_bucket(ctx, repo / LOCAL_OUTPUTS)
-        backend.shutdown(repo, drained=code == 0)
-        console.print(
-            f"local mode: bucket saved to {repo / LOCAL_OUTPUTS} ({saved} files); workers and emulator stopped"
-        )
-    return code
+        backend.check_tasks(config)  # nor does a missing Docker engine or image
+    ctx = Context(config, spec, backend.session(config.AWS_REGION), console, backend)
+    backend.prepare(ctx)
+    return run_command(args, ctx)
 
 
-def _stop_local(config: DSConfig, spec: ToolSpec, repo: Path, console: Console) -> int:
-    from ..local import backend
-
-    state = backend.LocalState.load(repo)
-    if not state.emulator_pid:
-        console.print("local mode: nothing is running here")
-        return 0
-    if backend.emulator_answers(state):
-        backend.activate(state.endpoint_url)
-        ctx = Context(config, spec, make_session(None, config.AWS_REGION), console, local=True)
-        saved = backend.save_bucket(ctx, repo / LOCAL_OUTPUTS)
-        console.print(f"local mode: bucket saved to {repo / LOCAL_OUTPUTS} ({saved} files)")
-    backend.shutdown(repo, drained=False)
-    console.print("local mode: workers and emulator stopped")
-    return 0
-
-
-def _check_files_first(args: argparse.Namespace, spec: ToolSpec, config: DSConfig) -> None:
+def check_files_first(args: argparse.Namespace) -> None:
     # Job and Fleet files were checked by `preflight`, as `check` does.
     if args.command == "monitor":
         load_monitor_file(args.monitorfile)
     elif args.command == "uploadInputs" and not args.folder.is_dir():
         raise CommandError(f"{args.folder}: input folder not found; give a folder of files to upload")
-
-
-def _complain(kind: str, text: str) -> None:
-    # Plain print, not rich: no wrapping inside file paths a user may copy.
-    print(f"{kind}: {text}", file=sys.stderr)
-
-
-def main(argv: list[str] | None = None, console: Console | None = None) -> int:
-    args = parser().parse_args(argv)
-    console = console or Console()
-    local = args.command in ("localRun", "localStop") or args.local
-    found = preflight(
-        args.spec,
-        args.config,
-        getattr(args, "jobfile", None),
-        getattr(args, "fleetfile", None),  # localRun reads its --fleet itself (a missing one is fine there)
-        aws=not local and args.command != "buildImage",
-        allow_stand_ins=local or args.command == "estimate",
-    )
-    if args.command == "check":
-        return report(found)
-    for note in found.notes:
-        _complain("note", note)
-    for problem in found.problems:
-        _complain("error", problem)
-    if found.problems or found.spec is None or found.config is None:
-        return 2
-    spec, config = found.spec, found.config
-    try:
-        if args.command == "buildImage":  # Docker only: no AWS session, profile or emulator
-            ctx = Context(config, spec, make_session(None, config.AWS_REGION), console)
-            build_args = parse_build_args(args.build_args)
-            return build_image(
-                ctx, args.push, build_args, network=args.network, platform=args.platform, nocache=args.no_cache
-            )
-        if local:
-            return run_local(args, config, spec, console)
-        ctx = Context(config, spec, make_session(found.profile, config.AWS_REGION), console)
-        return run_command(args, ctx)
-    except (SpecError, ConfigError, JobFileError, CommandError, ProfileNotFound, FileNotFoundError) as exc:
-        _complain("error", str(exc))
-        return 2
-    except AWS_ERRORS as exc:
-        _complain("AWS error", str(exc))
-        return 3
-    except KeyboardInterrupt:
-        _complain("stopped", "what runs in AWS keeps running (run monitor to watch it and tear it down)")
-        return 130

@@ -3,7 +3,7 @@
 A command that costs money or deletes things asks "go on? [y/N]" in a terminal.
 `--yes` answers for the user. Without a terminal (a script, a pipe, CI) and
 without `--yes` the command refuses before doing anything: nobody is there to
-read the plan, so nothing is spent by accident. Local mode is free: it never asks.
+read the plan, so nothing is spent by accident. A backend that spends no money (local mode) never asks.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ def always(question: str) -> bool:
 
 
 def confirm_policy(ctx: Context, yes: bool, command: str, is_tty: Callable[[], bool] | None = None) -> Confirm | None:
-    """How `command` confirms: None (never ask: local mode), `always` (--yes) or a prompt.
+    """How `command` confirms: None (never ask: nothing is billed), `always` (--yes) or a prompt.
 
     Raises CommandError when a prompt is needed but stdin is not a terminal.
     """
-    if ctx.local:
+    if not ctx.backend.spends_money:
         return None
     if yes:
         return always

@@ -102,7 +102,7 @@ def make_jobs_command(ctx: Context, args: argparse.Namespace) -> int:
     for entry in shown[:SHOWN]:
         ctx.console.print("  " + json.dumps(entry), highlight=False, soft_wrap=True)
     write_new(args.out, data, args.force)
-    send = f"python run.py{' --local' if ctx.local else ''} submitJob {args.out}"
+    send = f"{ctx.backend.run_py} submitJob {args.out}"
     ctx.console.print(f"wrote {args.out}; send it with: {send}", highlight=False)
     return 0
 

@@ -14,11 +14,11 @@ import signal
 import sys
 
 from ..spec import SpecError
+from ..worker_settings import WorkerSettings
 from .context import WorkerContext
 from .interruption import metadata_url, watch_for_notice
 from .loop import run_worker
 from .scratch import worker_root
-from .settings import WorkerSettings
 from .startup import run_startup
 from .supervisor import supervise
 

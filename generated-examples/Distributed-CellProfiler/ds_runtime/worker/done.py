@@ -2,31 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
-from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any
 
 from ..keys import safe_key
+from ..s3_files import output_files
 from ..spec import DoneRule
-
-
-def output_files(output_dir: Path, exclude: Sequence[str] = ()) -> list[Path]:
-    """Every file under the output folder, at any depth, but those matching an `exclude` pattern.
-
-    Patterns are shell-style (fnmatch: `*` crosses `/`) on the path relative to the
-    folder, e.g. `cp.is.done` or `*.tmp`. Linked folders are not entered (no cycles).
-    """
-    found = []
-    for folder, _, names in os.walk(output_dir):
-        for name in names:
-            path = Path(folder, name)
-            relative = path.relative_to(output_dir).as_posix()
-            if path.is_file() and not any(fnmatchcase(relative, pattern) for pattern in exclude):
-                found.append(path)
-    return sorted(found)
-
 
 # The required file's content is searched in its first MiB: done markers are small.
 CONTENT_SCAN_BYTES = 1 << 20
@@ -85,10 +66,3 @@ def enough_outputs(objects: Iterable[tuple[str, int]], expected: int, min_size: 
         if count >= expected and found:
             return True
     return count >= expected and found
-
-
-def listed_objects(s3: Any, bucket: str, prefix: str) -> Iterable[tuple[str, int]]:
-    """(key, size) of every object under a folder-like prefix, all pages."""
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix.rstrip("/") + "/"):
-        for obj in page.get("Contents", []):
-            yield obj["Key"], obj["Size"]

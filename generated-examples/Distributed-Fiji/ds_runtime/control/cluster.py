@@ -120,7 +120,7 @@ def _ssh_key_name(ctx: Context) -> str:
 
 def _require_key_pairs(ctx: Context, launch_specs: list[dict[str, Any]]) -> None:
     """Every KeyName left in the request names a key pair, or AWS would refuse the whole fleet."""
-    if ctx.local:  # the emulator has no key pairs, and its machines need none
+    if ctx.backend.accepts_stand_ins:  # the local emulator has no key pairs, and its machines need none
         return
     missing = [
         f"LaunchSpecifications[{i}].KeyName: {spec['KeyName']!r} is no key pair in {ctx.config.AWS_REGION}; "
@@ -269,7 +269,7 @@ def start_cluster(
     The monitor file goes next to the fleet file, as in DS, unless `monitor_file` names another place.
     """
     c = ctx.config
-    fleet = load_fleet_file(fleet_file, allow_stand_ins=ctx.local)
+    fleet = load_fleet_file(fleet_file, allow_stand_ins=ctx.backend.accepts_stand_ins)
     _require_setup(ctx)
     price = _plan_and_ask(ctx, fleet, confirm, job_seconds)
     if price is None:
@@ -327,5 +327,6 @@ def start_cluster(
         dashboard.create(ctx, fleet_id)
     if c.AUTO_MONITOR:
         automonitor.create(ctx, plan)
-    ctx.console.print(f"monitor file: {monitor_file}\nnext: python run.py monitor {monitor_file}")
+    ctx.console.print(f"monitor file: {monitor_file}\nnext: {ctx.backend.run_py} monitor {monitor_file}")
+    ctx.backend.start_tasks(ctx, run_id)
     return 0

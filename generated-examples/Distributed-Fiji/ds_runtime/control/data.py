@@ -7,9 +7,8 @@ from pathlib import Path
 from ..buckets import allowed_buckets
 from ..config import DSConfig
 from ..keys import safe_key
+from ..s3_files import download, listed_objects, upload
 from ..spec import ToolSpec
-from ..worker.done import listed_objects
-from ..worker.transfer import download, upload
 from .context import CommandError, Context
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ..worker.settings import WorkerSettings
+from ..worker_settings import WorkerSettings
 from .account import role_name
 from .context import CommandError, Context, error_code
 from .wait import wait_for

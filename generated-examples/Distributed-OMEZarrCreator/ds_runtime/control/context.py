@@ -1,17 +1,17 @@
-"""What every command needs: the checked config, the tool spec, one AWS session, names and tags."""
+"""What every command needs: the checked config, the tool spec, one AWS session, the backend, names and tags."""
 
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 from rich.console import Console
 
-from ..aws import RETRIES, QueueLoad, queue_load
+from ..aws import RETRIES, QueueLoad, make_session, queue_load
 from ..config import DSConfig
 from ..spec import ToolSpec
 
@@ -28,13 +28,68 @@ def error_code(exc: Exception) -> str:
     return exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else ""
 
 
+class Backend(Protocol):
+    """What really differs between running the commands on AWS and on the local emulator.
+
+    The entry point (ds_runtime/entry.py) picks one; the commands ask it what they need
+    to know, never which one it is. AwsBackend is below; LocalBackend is in ds_runtime/local.
+    """
+
+    name: str  # where the run happens, as the report says: "AWS" or "local mode"
+    spends_money: bool  # its machines are billed: ask before starting them, count their real spend
+    accepts_stand_ins: bool  # a Fleet file's stand-in ids and key names may stay (no real subnets or key pairs)
+    run_py: str  # how a user runs a command here, for next-step hints: "python run.py [--local]"
+
+    def session(self, region: str) -> boto3.Session:
+        """The session every client of the command comes from."""
+        ...
+
+    def check_tasks(self, config: DSConfig) -> None:
+        """Before anything starts: CommandError if the worker tasks could not be started."""
+
+    def prepare(self, ctx: Context) -> None:
+        """Before a command: what a user of AWS has made once, by hand or with setupAccount."""
+
+    def start_tasks(self, ctx: Context, run_id: str) -> None:
+        """Once startCluster's fleet is up and the ECS service wants its tasks: start what ECS would not."""
+
+    def end_run(self, ctx: Context, drained: bool) -> None:
+        """After monitor (`drained`: the queue emptied): stop what the run left running here."""
+
+
+@dataclass(frozen=True)
+class AwsBackend:
+    """AWS itself: ECS starts and stops the tasks, and setupAccount made the roles."""
+
+    profile: str | None = None  # config.py's AWS_PROFILE, resolved (None: the default chain)
+    name = "AWS"
+    spends_money = True
+    accepts_stand_ins = False
+    run_py = "python run.py"
+
+    def session(self, region: str) -> boto3.Session:
+        return make_session(self.profile, region)
+
+    def check_tasks(self, config: DSConfig) -> None:
+        pass  # ECS's service starts them on the fleet's machines
+
+    def prepare(self, ctx: Context) -> None:
+        pass  # the buckets are the user's, the roles setupAccount's
+
+    def start_tasks(self, ctx: Context, run_id: str) -> None:
+        pass
+
+    def end_run(self, ctx: Context, drained: bool) -> None:
+        pass  # monitor's teardown removed everything
+
+
 @dataclass
 class Context:
     config: DSConfig
     spec: ToolSpec
     session: boto3.Session
     console: Console = field(default_factory=Console)
-    local: bool = False  # served by the local emulator (ds_runtime.local), not AWS
+    backend: Backend = field(default_factory=AwsBackend)
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
 
     # ------------------------------------------------------------ clients

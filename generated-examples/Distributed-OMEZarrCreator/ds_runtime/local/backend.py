@@ -1,11 +1,11 @@
 """Local mode: the same commands and boto3 calls, served by an emulator on this computer.
 
-`python run.py --local setup` (and every other command with --local) starts one
-emulator daemon the first time and reuses it until `monitor` tears the run down;
-its address and the local workers' process ids live in `.local/state.json`.
-`startCluster` requests the "fleet" from the emulator exactly as on AWS, then starts
-CLUSTER_MACHINES x TASKS_PER_MACHINE worker processes in place of ECS tasks, or
-containers of the worker image with `workers="docker"` (see fleet.py).
+LocalBackend is control's Backend for it. `python run.py --local setup` (and every other
+command with --local) starts one emulator daemon the first time and reuses it until
+`monitor` tears the run down; its address and the local workers' process ids live in
+`.local/state.json`. `startCluster` requests the "fleet" from the emulator exactly as on
+AWS, then starts CLUSTER_MACHINES x TASKS_PER_MACHINE worker processes in place of ECS
+tasks, or containers of the worker image with `workers="docker"` (see fleet.py).
 """
 
 from __future__ import annotations
@@ -19,13 +19,18 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import boto3
 import requests
+from rich.console import Console
 
+from ..aws import make_session
 from ..buckets import allowed_buckets
 from ..config import DSConfig
 from ..control.account import setup_account
+from ..control.cli import LOCAL_OUTPUTS
 from ..control.context import CommandError, Context
-from ..worker.transfer import download
+from ..s3_files import download
+from ..spec import ToolSpec
 from .emulator import READY_LINE
 from .fleet import STATE_DIR, LocalFleet, local_fleet
 from .workers import EMULATOR_KEYS, IDLE_STOP_GRACE_SECONDS, STOP_GRACE_SECONDS, alive
@@ -138,13 +143,6 @@ def prepare_account(ctx: Context) -> None:
         setup_account(ctx)
 
 
-def check_workers(config: DSConfig, repo: Path, workers: str = "process") -> LocalFleet:
-    """The fleet of that kind, once it is known it can start (an engine, the image): check before starting anything."""
-    fleet = local_fleet(workers, repo)
-    fleet.check(config)
-    return fleet
-
-
 def start_local_tasks(
     ctx: Context,
     repo: Path,
@@ -212,3 +210,65 @@ def shutdown(repo: Path, drained: bool) -> None:
         if alive(state.emulator_pid):
             os.kill(state.emulator_pid, signal.SIGKILL)
     (repo / STATE_DIR / "state.json").unlink(missing_ok=True)
+
+
+class LocalBackend:
+    """The commands served by the emulator; worker tasks as processes or containers on this computer.
+
+    Without `endpoint_url`: the emulator daemon that several `run.py --local` commands share
+    (the first starts it, monitor's end stops it); the tasks' ids are kept in .local/state.json.
+    With one (localRun's emulator, running in this process): the ids are kept here only.
+    """
+
+    name = "local mode"
+    spends_money = False
+    accepts_stand_ins = True
+    run_py = "python run.py --local"
+
+    def __init__(self, repo: Path, workers: str | LocalFleet = "process", endpoint_url: str = "") -> None:
+        self.repo = repo
+        self.fleet = local_fleet(workers, repo) if isinstance(workers, str) else workers
+        self.shared = not endpoint_url
+        self.state = LocalState(endpoint_url=endpoint_url)
+        self.task_ids: list[str] = []  # the tasks start_tasks started
+
+    def session(self, region: str) -> boto3.Session:
+        if self.shared:
+            self.state = ensure_emulator(self.repo)
+        activate(self.state.endpoint_url)
+        return make_session(None, region)
+
+    def check_tasks(self, config: DSConfig) -> None:
+        self.fleet.check(config)
+
+    def prepare(self, ctx: Context) -> None:
+        prepare_account(ctx)
+
+    def start_tasks(self, ctx: Context, run_id: str) -> None:
+        self.task_ids = start_local_tasks(ctx, self.repo, self.state, self.fleet, run_id, persist=self.shared)
+
+    def end_run(self, ctx: Context, drained: bool) -> None:
+        if not self.shared:  # the emulator stops with its owner; what it held is the owner's to fetch
+            stop_local_tasks(self.repo, self.state, drained)
+            return
+        saved = save_bucket(ctx, self.repo / LOCAL_OUTPUTS)
+        shutdown(self.repo, drained)
+        ctx.console.print(
+            f"local mode: bucket saved to {self.repo / LOCAL_OUTPUTS} ({saved} files); workers and emulator stopped"
+        )
+
+
+def stop_local(config: DSConfig, spec: ToolSpec, repo: Path, console: Console) -> int:
+    """localStop: save the emulated bucket if the emulator answers, then stop the workers and the emulator."""
+    state = LocalState.load(repo)
+    if not state.emulator_pid:
+        console.print("local mode: nothing is running here")
+        return 0
+    if emulator_answers(state):
+        backend = LocalBackend(repo)
+        ctx = Context(config, spec, backend.session(config.AWS_REGION), console, backend)
+        saved = save_bucket(ctx, repo / LOCAL_OUTPUTS)
+        console.print(f"local mode: bucket saved to {repo / LOCAL_OUTPUTS} ({saved} files)")
+    shutdown(repo, drained=False)
+    console.print("local mode: workers and emulator stopped")
+    return 0

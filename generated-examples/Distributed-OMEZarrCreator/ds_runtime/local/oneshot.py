@@ -1,9 +1,12 @@
 """`python run.py localRun JOBFILE`: a whole run on this computer, for free, in one command.
 
-The same steps as on AWS, in one process: an emulator, setup, inputs up, submitJob,
-startCluster (local worker processes, or containers of the worker image, in place of
-ECS tasks), monitor (shrink, then tear down), outputs down. A live bar shows queued / running / done / failed; a
-table sums the run up, with the reason of every failed job.
+The same commands as on AWS, on the local backend, in one process: an emulator, setup,
+inputs up, submitJob, startCluster (its backend starts local worker processes, or containers
+of the worker image, in place of ECS tasks), then monitor's steps (shrink, then tear down),
+outputs down. Its own: the emulator lives in this process (nothing is left for a later
+command), the commands' chatter is quiet, and instead of monitor's log lines a live bar shows
+queued / running / done / failed, stopping early if every worker task has exited (nothing
+restarts them, as ECS would); a table sums the run up, with the reason of every failed job.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..aws import make_session
 from ..config import DSConfig
 from ..control.cluster import start_cluster
 from ..control.context import Context
@@ -33,19 +35,11 @@ from ..control.submit import submit
 from ..control.teardown import Teardown, report
 from ..jobs import read_run_jobs
 from ..outcomes import Outcome, default_prefix, latest_keys, latest_outcomes
+from ..s3_files import download, listed_objects, upload
 from ..spec import ToolSpec
-from ..worker.done import listed_objects
-from ..worker.transfer import download, upload
-from .backend import (
-    LocalState,
-    activate,
-    bucket_folder,
-    check_workers,
-    prepare_account,
-    start_local_tasks,
-    stop_local_tasks,
-)
+from .backend import LocalBackend, bucket_folder
 from .emulator import start_emulator
+from .fleet import local_fleet
 
 POLL_SECONDS = 1.0
 
@@ -89,13 +83,14 @@ def local_run(
     if request.inputs is not None and not request.inputs.is_dir():
         raise FileNotFoundError(f"{request.inputs}: input folder not found; give a folder of files to upload")
     inputs_bucket = chosen_bucket(spec, config, request.inputs_bucket, "--inputs-bucket")
-    fleet = check_workers(config, repo, workers)  # so is a missing Docker engine or image
+    fleet = local_fleet(workers, repo)
+    fleet.check(config)  # so is a missing Docker engine or image
     own_files = tempfile.TemporaryDirectory(prefix="localRun-")
     with start_emulator() as emulator:
-        activate(emulator.endpoint_url)
+        backend = LocalBackend(repo, fleet, emulator.endpoint_url)
         # The commands' own chatter is kept for AWS runs; here the bar and the summary speak.
-        ctx = Context(config, spec, make_session(None, config.AWS_REGION), Console(quiet=True), local=True)
-        prepare_account(ctx)
+        ctx = Context(config, spec, backend.session(config.AWS_REGION), Console(quiet=True), backend)
+        backend.prepare(ctx)
         setup(ctx)
         if request.inputs is not None:
             sent = upload(ctx.client("s3"), inputs_bucket, request.inputs, request.input_prefix)
@@ -105,8 +100,7 @@ def local_run(
         monitor_file = Path(own_files.name) / f"{config.APP_NAME}SpotFleetRequestId.json"
         start_cluster(ctx, request.fleet_file, wait_seconds=30, poll_seconds=0.2, monitor_file=monitor_file)
         plan = load_monitor_file(monitor_file)
-        state = LocalState(endpoint_url=emulator.endpoint_url)
-        ids = start_local_tasks(ctx, repo, state, fleet, run_id=plan.run_id, persist=False)
+        ids = backend.task_ids  # startCluster started them
         kind = "local worker task(s)" if workers == "process" else "worker container(s)"
         console.print(f"{len(jobs)} job(s) on {len(ids)} {kind} x {config.DOCKER_CORES} worker(s)")
         drained = False
@@ -125,7 +119,7 @@ def local_run(
             report_line = write_run_report(ctx, plan, repo / "files")  # before the teardown empties the queues
             steps = Teardown(plan, ctx.session).run()
         finally:
-            stop_local_tasks(repo, state, drained)
+            backend.end_run(ctx, drained)
             own_files.cleanup()
     _summary(console, tally, outcomes, fetched, request.outputs, time.monotonic() - started)
     console.print(report_line, highlight=False, soft_wrap=True)

@@ -70,7 +70,7 @@ class Cost:
 @dataclass
 class RunReport:
     app_name: str
-    local: bool
+    where: str  # the backend's name: AWS or local mode
     generated_at: str
     status: Status
     attempts: list[Outcome]
@@ -119,7 +119,7 @@ def costs(ctx: Context, attempts: list[Outcome], plan: Plan | None) -> list[Cost
     )
     known = estimate.known
     found = [Cost("estimate", estimate.machine_hours if known else None, estimate.dollars if known else None, how)]
-    if plan is not None and not ctx.local:
+    if plan is not None and ctx.backend.spends_money:
         used = spend(plan, ctx.session)
         counted = used.words(plan.price_source, plan.on_demand_price_source)
         how = f"the run's machines in EC2, launch to termination: {counted}"
@@ -138,10 +138,16 @@ def costs(ctx: Context, attempts: list[Outcome], plan: Plan | None) -> list[Cost
 def gather(ctx: Context, plan: Plan | None = None) -> RunReport:
     status = collect(ctx)
     attempts, notes = all_attempts(ctx)
-    if ctx.local:
+    if not ctx.backend.spends_money:
         notes.append("local run: nothing was billed; the costs are what the same work would cost on AWS")
     return RunReport(
-        ctx.config.APP_NAME, ctx.local, utc_now(), status, attempts, costs(ctx, attempts, plan), status.notes + notes
+        ctx.config.APP_NAME,
+        ctx.backend.name,
+        utc_now(),
+        status,
+        attempts,
+        costs(ctx, attempts, plan),
+        status.notes + notes,
     )
 
 
@@ -188,7 +194,6 @@ def _failures(status: Status) -> str:
 
 
 def render(report: RunReport) -> str:
-    where = "local mode" if report.local else "AWS"
     legend = "".join(f'<span class="{s}-c"></span>{s}' for s in ("done", "failed", "skipped", "interrupted"))
     notes = "".join(f'<p class="note">note: {escape(n)}</p>' for n in report.notes)
     workers = len({worker_of(a) for a in report.attempts})
@@ -199,7 +204,7 @@ def render(report: RunReport) -> str:
 <title>{escape(report.app_name)}: run report</title><style>{CSS}</style></head>
 <body>
 <h1>{escape(report.app_name)}: run report</h1>
-<p class="meta">{where}; written {escape(report.generated_at)};
+<p class="meta">{escape(report.where)}; written {escape(report.generated_at)};
 {len(report.attempts)} attempt(s) on {workers} worker(s)</p>
 {notes}
 <h2>Jobs</h2>

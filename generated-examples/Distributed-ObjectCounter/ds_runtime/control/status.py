@@ -28,9 +28,16 @@ from botocore.exceptions import ClientError
 
 from ..aws import queue_load
 from ..jobs import JOB_ID_KEY, job_id_of
-from ..outcomes import Outcome, default_prefix, interruptions_of, latest_of, outcome_keys, read_outcome
+from ..outcomes import (
+    REASON_ATTRIBUTE,
+    Outcome,
+    default_prefix,
+    interruptions_of,
+    latest_of,
+    outcome_keys,
+    read_outcome,
+)
 from ..placeholders import FILTERS, scalar_text
-from ..worker.failures import REASON_ATTRIBUTE
 from .context import Context, error_code
 from .failed_jobs import FailedJob, print_failed_jobs
 

@@ -12,9 +12,9 @@ from typing import Any
 from botocore.config import Config as BotoConfig
 
 from ..aws import RETRIES, make_session
+from ..s3_files import CONCURRENCY
 from ..spec import ToolSpec, load_spec
-from .settings import WorkerSettings
-from .transfer import CONCURRENCY
+from ..worker_settings import WorkerSettings
 
 # Logging must not hold a job up: few retries, short timeouts.
 LOGS_CONFIG = BotoConfig(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=10)

@@ -14,23 +14,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from ..bucket_names import BucketError
+from ..outcomes import REASON_ATTRIBUTE
 from ..spec import JobError
 
-REASON_ATTRIBUTE = "ds_reason"  # the dead-letter message attribute `status` shows
 MAX_REASON = 1000  # SQS attributes count against the 256 KiB message limit: keep them short
-MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 
 
 class Permanent(Exception):
     """Mixed into an error class: this failure cannot pass on a retry."""
-
-
-def is_missing_object(exc: BaseException) -> bool:
-    """An S3 answer that the object does not exist (GetObject's NoSuchKey, HeadObject's bare 404)."""
-    return isinstance(exc, ClientError) and str(exc.response.get("Error", {}).get("Code")) in MISSING_CODES
 
 
 def is_permanent(exc: BaseException) -> bool:

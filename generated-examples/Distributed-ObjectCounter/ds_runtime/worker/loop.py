@@ -20,9 +20,10 @@ from typing import Any
 from ..buckets import require_job_buckets, resolve
 from ..jobs import JOB_ID_KEY, Job, job_from_message
 from ..outcomes import Outcome, utc_now, write_outcome
+from ..s3_files import listed_objects
 from .attempt import Result, run_attempt
 from .context import WorkerContext
-from .done import enough_outputs, listed_objects
+from .done import enough_outputs
 from .failures import is_permanent, send_to_dead_letters
 from .interruption import EARLIER_ATTEMPTS, INTERRUPTIONS, carried, give_back
 from .joblog import JobLog, stream_name

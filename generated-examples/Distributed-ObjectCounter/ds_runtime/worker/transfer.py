@@ -1,29 +1,24 @@
-"""Inputs down from S3 and outputs up, concurrently, through boto3's transfer manager."""
+"""A job's inputs down from S3 and its outputs up (s3_files.py moves the files).
+
+What only a job needs: the keys of its inputs (prefixes expanded, input lists staged),
+missing inputs as a permanent failure, and outputs that never replace another job's.
+"""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from boto3.s3.transfer import TransferConfig, create_transfer_manager
-
+from .. import s3_files
 from ..buckets import resolve
-from ..keys import join_key, local_path
+from ..keys import local_path
+from ..s3_files import CONCURRENCY, MissingObject, TransferError, check_sizes, listed_objects, upload_plan
 from ..spec import JobView
-from .done import listed_objects, output_files
-from .failures import Permanent, is_missing_object
+from .failures import Permanent
 from .listing import Listing, ListingError, stage_listing
 from .noclobber import put_new
-
-CONCURRENCY = 16
-TRANSFER = TransferConfig(max_concurrency=CONCURRENCY)
-
-
-class TransferError(RuntimeError):
-    """An input or output could not be moved, or arrived incomplete."""
 
 
 class InputError(TransferError, Permanent):
@@ -74,11 +69,11 @@ def download_listed(s3: Any, job: JobView, aws_bucket: str, input_dir: Path) -> 
 
 
 def download(s3: Any, bucket: str, keys: list[str], input_dir: Path) -> None:
-    """Each key to input_dir/<key> (the spec's argv points there)."""
-    targets = [(key, Path(local_path(str(input_dir), key))) for key in keys]
-    for _, path in targets:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    _run_all(s3, [("download", key, path) for key, path in targets], bucket)
+    """Each key to input_dir/<key> (the spec's argv points there); a missing one is an InputError."""
+    try:
+        s3_files.download(s3, bucket, keys, input_dir)
+    except MissingObject as exc:
+        raise InputError(str(exc)) from exc.__cause__
 
 
 def upload(
@@ -96,45 +91,11 @@ def upload(
     `extra_args`: boto3's upload arguments for every file (upload_flags.parse_upload_flags).
     `job_id`: a job's outputs, which never replace another job's objects (noclobber.py).
     """
-    root = output_dir.resolve()
-    plan: list[tuple[str, Path]] = []
-    for path in output_files(output_dir, exclude):
-        if not path.resolve().is_relative_to(root):
-            raise TransferError(f"output {path.relative_to(output_dir)} links outside the output folder")
-        plan.append((join_key(prefix, path.relative_to(output_dir).as_posix()), path))
+    if not job_id:
+        return s3_files.upload(s3, bucket, output_dir, prefix, extra_args, exclude)
+    plan = upload_plan(output_dir, prefix, exclude)
     extra = dict(extra_args or {})
-    if job_id:
-        with ThreadPoolExecutor(CONCURRENCY) as pool:
-            list(pool.map(lambda item: put_new(s3, bucket, item[0], item[1], job_id, extra, note), plan))
-    else:
-        _run_all(s3, [("upload", key, path) for key, path in plan], bucket, extra)
-    # A requester-pays or owner-checked bucket asks the same of the size check.
-    head = {k: v for k, v in extra.items() if k in ("RequestPayer", "ExpectedBucketOwner")}
     with ThreadPoolExecutor(CONCURRENCY) as pool:
-        sizes = list(pool.map(lambda item: s3.head_object(Bucket=bucket, Key=item[0], **head)["ContentLength"], plan))
-    short = [key for (key, path), size in zip(plan, sizes, strict=True) if size != path.stat().st_size]
-    if short:
-        raise TransferError(f"{len(short)} upload(s) arrived with the wrong size, e.g. {short[0]}")
+        list(pool.map(lambda item: put_new(s3, bucket, item[0], item[1], job_id, extra, note), plan))
+    check_sizes(s3, bucket, plan, extra)
     return [key for key, _ in plan]
-
-
-def _run_all(
-    s3: Any, transfers: list[tuple[str, str, Path]], bucket: str, extra_args: dict[str, str] | None = None
-) -> None:
-    """Start every transfer at once on one manager, then wait for all; the first error is raised."""
-    if not transfers:
-        return
-    with create_transfer_manager(s3, TRANSFER) as manager:
-        futures = [
-            manager.upload(os.fspath(path), bucket, key, extra_args=extra_args)
-            if kind == "upload"
-            else manager.download(bucket, key, os.fspath(path))
-            for kind, key, path in transfers
-        ]
-        for (kind, key, _), future in zip(transfers, futures, strict=True):
-            try:
-                future.result()
-            except Exception as exc:
-                if kind == "download" and is_missing_object(exc):
-                    raise InputError(f"input s3://{bucket}/{key} does not exist") from exc
-                raise TransferError(f"{kind} of s3://{bucket}/{key} failed: {exc}") from exc

@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, fields
 
-from ..outcomes import default_prefix
+from .outcomes import default_prefix
 
 
 def _bool(text: str) -> bool:
