@@ -103,7 +103,8 @@ def make_jobs_command(ctx: Context, args: argparse.Namespace) -> int:
         ctx.console.print("  " + json.dumps(entry), highlight=False, soft_wrap=True)
     write_new(args.out, data, args.force)
     send = f"{ctx.backend.run_py} submitJob {args.out}"
-    ctx.console.print(f"wrote {args.out}; send it with: {send}", highlight=False, soft_wrap=True)  # a command to copy: never wrapped
+    # A command to copy: never wrapped at the terminal's width.
+    ctx.console.print(f"wrote {args.out}; send it with: {send}", highlight=False, soft_wrap=True)
     return 0
 
 
