@@ -84,6 +84,8 @@ def check_run(
     for index, job in enumerate(jobs):
         for field, problem in job_bucket_problems(spec, job.values, config.AWS_BUCKET, settings):
             problems.append(f"{where(index) if field in job_fields else 'shared'}: {field}: {problem}")
+        if not flags_per_job and index > 0:
+            continue  # flags made from shared values and config alone: the same for every job, checked once
         try:
             parse_upload_flags(spec.for_job(job.values, job.job_id, settings).upload_text())
         except UploadFlagsError as exc:

@@ -102,13 +102,6 @@ def start_containers(
     return started
 
 
-def find_containers(app_name: str, run_id: str = "", client: Any = None) -> list[str]:
-    """Ids of this app's local containers (of one run, if given), running or exited."""
-    client = client or docker_engine()
-    labels = [f"{LABEL_APP}={app_name}"] + ([f"{LABEL_RUN}={run_id}"] if run_id else [])
-    return [c.id for c in client.containers.list(all=True, filters={"label": labels})]
-
-
 def running_containers(ids: list[str], client: Any = None) -> int:
     """How many of these containers are still up (created, running or restarting)."""
     client = client or docker_engine()
