@@ -54,15 +54,28 @@ RESOURCE_CHECKED = ("s3:", "sqs:", "iam:", "sts:")
 ASKED_BEFORE_IT_EXISTS = {"sqs:CreateQueue", "sqs:GetQueueUrl"}
 
 
-# AWS authorises SQS's batch calls as their single actions; moto asks for the call's own name,
-# and for CloudWatch under its endpoint's name, monitoring.
-MOTO_NAMES = {f"sqs:{a}": f"sqs:{a}Batch" for a in ("SendMessage", "DeleteMessage", "ChangeMessageVisibility")}
+# The API calls AWS authorises with each IAM action besides the call of the same name (AWS's Service
+# Authorization Reference, "Actions defined by Amazon S3" and "by Amazon SQS"). moto asks for some calls by
+# their own name: SQS's batch calls always, and since 5.2.6 every S3 call (it asks `s3:ListObjectsV2` and
+# `s3:HeadObject`, which are no IAM actions, where AWS asks `s3:ListBucket` and `s3:GetObject`; 5.2.5 asked
+# by IAM action). So a statement also names the calls its actions authorise, in moto's view only; CloudWatch
+# is asked under its endpoint's name, monitoring.
+CALLS_AUTHORISED_BY = {
+    "s3:ListBucket": ["ListObjects", "ListObjectsV2", "HeadBucket"],
+    "s3:GetObject": ["HeadObject"],
+    "s3:PutObject": ["CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload"],
+    "s3:DeleteObject": ["DeleteObjects"],
+    "sqs:SendMessage": ["SendMessageBatch"],
+    "sqs:DeleteMessage": ["DeleteMessageBatch"],
+    "sqs:ChangeMessageVisibility": ["ChangeMessageVisibilityBatch"],
+}
 
 
 def moto_names(action: str) -> list[str]:
     if action.startswith("cloudwatch:"):
         return [action.replace("cloudwatch:", "monitoring:")]
-    return [MOTO_NAMES[action]] if action in MOTO_NAMES else []
+    service = action.split(":")[0]
+    return [f"{service}:{call}" for call in CALLS_AUTHORISED_BY.get(action, [])]
 
 
 def moto_view(policy: dict[str, Any]) -> dict[str, Any]:
