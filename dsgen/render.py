@@ -30,6 +30,20 @@ def _umask() -> int:
     return current
 
 
+class _FreshCopy(copier.Worker):
+    """copier's copy, into a new empty staging folder.
+
+    After writing each file, copier asks git for the destination's core.fileMode so it can
+    re-mark the executable bit of a file already in the destination's git index. A new
+    staging folder has no index, so those git processes (one per file, about 160, a quarter
+    of a render) can change nothing; this copy skips them. tests/test_cli.py checks that
+    copier still has the step, so this override cannot outlive it unseen.
+    """
+
+    def _sync_git_index_executable_bit(self, dst_relpath: Path, src_mode: int) -> None:
+        return None
+
+
 class AnswerError(ValueError):
     """An answer was refused; the message names the question and the fix."""
 
@@ -83,17 +97,20 @@ def render(
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:
-        with source.checkout() as (src_path, vcs_ref):
-            copier.run_copy(
-                src_path,
-                str(staging),
+        with (
+            source.checkout() as (src_path, vcs_ref),
+            _FreshCopy(
+                src_path=src_path,
+                dst_path=staging,
                 data=dict(answers),
                 defaults=defaults,
                 vcs_ref=vcs_ref,
                 quiet=quiet,
                 unsafe=False,
                 overwrite=True,
-            )
+            ) as worker,
+        ):
+            worker.run_copy()
         if dest.exists():
             dest.rmdir()
         staging.chmod(0o777 & ~_umask())  # mkdtemp made it private; give it a normal folder's mode
