@@ -43,6 +43,15 @@ class _FreshCopy(copier.Worker):
     def _sync_git_index_executable_bit(self, dst_relpath: Path, src_mode: int) -> None:
         return None
 
+    def _render_string(self, string: str, extra_context: dict[str, Any] | None = None) -> str:
+        # Most strings copier renders are path parts with no Jinja in them ("ds_runtime", "loop.py"),
+        # which Jinja returns unchanged after compiling each one and building the whole context.
+        env = self.jinja_env
+        starts = (env.variable_start_string, env.block_start_string, env.comment_start_string)
+        if env.line_statement_prefix is None and env.line_comment_prefix is None and not any(s in string for s in starts):
+            return string
+        return super()._render_string(string, extra_context)
+
 
 class AnswerError(ValueError):
     """An answer was refused; the message names the question and the fix."""
