@@ -48,7 +48,8 @@ class _FreshCopy(copier.Worker):
         # which Jinja returns unchanged after compiling each one and building the whole context.
         env = self.jinja_env
         starts = (env.variable_start_string, env.block_start_string, env.comment_start_string)
-        if env.line_statement_prefix is None and env.line_comment_prefix is None and not any(s in string for s in starts):
+        plain = env.line_statement_prefix is None and env.line_comment_prefix is None
+        if plain and not any(s in string for s in starts):
             return string
         return super()._render_string(string, extra_context)
 
