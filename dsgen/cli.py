@@ -19,16 +19,10 @@ def _cmd_new(args: argparse.Namespace) -> int:
     interactive = not (args.defaults or args.data_file or args.data)
     if interactive and not sys.stdin.isatty():
         raise AnswerError("no answers given and no terminal to ask on: pass --data-file, --data or --defaults")
-    tool = answers.get("tool_name")
-    if args.dest:
-        dest = Path(args.dest)
-    elif tool:
-        dest = Path(f"Distributed-{tool}")
-    else:
-        raise AnswerError("give DEST, or tool_name in the answers, to name the new folder")
     started = time.perf_counter()
     source = TemplateSource.git(args.vcs_ref, args.template)
-    dest = render(dest, answers, source=source, defaults=not interactive)
+    # Without DEST the folder is named from the answers: Distributed-<tool_name>.
+    dest = render(Path(args.dest) if args.dest else None, answers, source=source, defaults=not interactive)
     if not args.no_git:
         init_git(dest)
     print(next_steps(dest))

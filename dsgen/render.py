@@ -15,10 +15,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import copier
 import yaml
+from copier._main import Worker
 
 from .source import TEMPLATE_ROOT, TemplateSource
+
+ANSWERS_FILE = ".copier-answers.yml"  # copier's default, which copier.yml keeps
 
 _VALIDATION = re.compile(r"Validation error for question '([^']+)': (.*)", re.S)
 _BAD_CHOICE = re.compile(r"Invalid choice for '([^']+)': (.*)", re.S)
@@ -30,26 +32,28 @@ def _umask() -> int:
     return current
 
 
-class _FreshCopy(copier.Worker):
-    """copier's copy, into a new empty staging folder.
+class _FreshCopy(Worker):
+    """copier's copy (`copier.run_copy` builds this same Worker), into a new empty staging folder,
+    less two steps that cost two fifths of a render and change nothing there.
 
-    After writing each file, copier asks git for the destination's core.fileMode so it can
-    re-mark the executable bit of a file already in the destination's git index. A new
-    staging folder has no index, so those git processes (one per file, about 160, a quarter
-    of a render) can change nothing; this copy skips them. tests/test_cli.py checks that
-    copier still has the step, so this override cannot outlive it unseen.
+    copier's Worker is internal (its top-level name is deprecated), so the lock pins the copier
+    these overrides were measured on, and tests/test_source.py fails when copier drops either step.
     """
 
     def _sync_git_index_executable_bit(self, dst_relpath: Path, src_mode: int) -> None:
+        # After each file copier asks git for the destination's core.fileMode, to re-mark the
+        # executable bit of a file already in the destination's git index. A new staging folder
+        # has no index: about 160 git processes that can change nothing.
         return None
 
     def _render_string(self, string: str, extra_context: dict[str, Any] | None = None) -> str:
-        # Most strings copier renders are path parts with no Jinja in them ("ds_runtime", "loop.py"),
-        # which Jinja returns unchanged after compiling each one and building the whole context.
+        # Most strings copier renders are path parts ("ds_runtime", "loop.py"): Jinja compiles each
+        # and builds the whole context, to return the string unchanged when it holds no Jinja and no
+        # line break (the only text Jinja would alter: trailing newlines and newline style).
         env = self.jinja_env
-        starts = (env.variable_start_string, env.block_start_string, env.comment_start_string)
-        plain = env.line_statement_prefix is None and env.line_comment_prefix is None
-        if plain and not any(s in string for s in starts):
+        markers = (env.variable_start_string, env.block_start_string, env.comment_start_string, "\n", "\r")
+        by_line = env.line_statement_prefix or env.line_comment_prefix
+        if not by_line and not any(m in string for m in markers):
             return string
         return super()._render_string(string, extra_context)
 
@@ -83,44 +87,68 @@ def parse_data_pairs(pairs: list[str]) -> dict[str, str]:
     return data
 
 
+def _record_source(answers_file: Path, recorded: dict[str, str]) -> None:
+    """Write the template's `_commit` and `_src_path` where copier wrote the snapshot's folder.
+
+    copier writes `_src_path: <folder it rendered>` and no `_commit` for a folder that is not a
+    repository; a clone of the ref would have written these two lines, as tests/test_source.py checks.
+    """
+    lines = answers_file.read_text().splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if line.startswith("_src_path: "))
+    lines[at] = yaml.safe_dump(recorded, sort_keys=False, allow_unicode=True, width=float("inf"))
+    answers_file.write_text("".join(lines))
+
+
 def known_questions(template: Path = TEMPLATE_ROOT) -> set[str]:
     config = yaml.safe_load((template / "copier.yml").read_text())
     return {k for k in config if not k.startswith("_")}
 
 
+def _refuse_nonempty(dest: Path) -> None:
+    if dest.exists() and any(dest.iterdir()):
+        raise AnswerError(f"{dest} exists and is not empty; choose a new folder")
+
+
 def render(
-    dest: Path,
+    dest: Path | None,
     answers: Mapping[str, Any],
     *,
     source: TemplateSource,
     defaults: bool = True,
     quiet: bool = True,
 ) -> Path:
-    """Render into `dest` (which must not exist or be empty); nothing is written on error."""
-    dest = Path(dest).resolve()
-    if dest.exists() and any(dest.iterdir()):
-        raise AnswerError(f"{dest} exists and is not empty; choose a new folder")
+    """Render into `dest` (which must not exist or be empty), or, when None, into the repository
+    name the answers give (Distributed-<tool_name>) in the current folder; nothing is written on error."""
+    parent = Path(dest).resolve().parent if dest is not None else Path.cwd()
+    if dest is not None:
+        dest = Path(dest).resolve()
+        _refuse_nonempty(dest)
     if source.local_folder is not None:
         unknown = set(answers) - known_questions(source.local_folder)
         if unknown:
             raise AnswerError(f"unknown question(s) {', '.join(sorted(unknown))}; see copier.yml for the questions")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name if dest else 'dsgen-new'}.", dir=parent))
     try:
         with (
-            source.checkout() as (src_path, vcs_ref),
+            source.checkout() as checkout,
             _FreshCopy(
-                src_path=src_path,
+                src_path=checkout.path,
                 dst_path=staging,
                 data=dict(answers),
                 defaults=defaults,
-                vcs_ref=vcs_ref,
+                vcs_ref=checkout.vcs_ref,
                 quiet=quiet,
                 unsafe=False,
                 overwrite=True,
             ) as worker,
         ):
             worker.run_copy()
+            if checkout.recorded:
+                _record_source(staging / ANSWERS_FILE, checkout.recorded)
+            if dest is None:
+                dest = parent / str(worker.answers.combined["repo_name"])
+                _refuse_nonempty(dest)
         if dest.exists():
             dest.rmdir()
         staging.chmod(0o777 & ~_umask())  # mkdtemp made it private; give it a normal folder's mode

@@ -9,7 +9,10 @@ which copier cannot resolve to any tag.
 
 from __future__ import annotations
 
+import io
 import shutil
+import subprocess
+import tarfile
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,21 +49,61 @@ class TemplateSource:
         return path if path.is_dir() else None
 
     @contextmanager
-    def checkout(self) -> Iterator[tuple[str, str | None]]:
-        """(src_path, vcs_ref) to hand to copier for the duration of one render."""
-        if self.ref is not None:
-            yield self.location, self.ref
-            return
+    def checkout(self) -> Iterator[Checkout]:
+        """What to hand to copier for the duration of one render."""
         folder = self.local_folder
         if folder is None:
-            raise ValueError(f"{self.location}: a working tree must be a local folder")
+            if self.ref is None:
+                raise ValueError(f"{self.location}: a working tree must be a local folder")
+            yield Checkout(self.location, self.ref, {})  # a remote template: copier clones it
+            return
         with tempfile.TemporaryDirectory(prefix="dsgen-template-") as snap:
-            for part in _SNAPSHOT_PARTS:
-                if (folder / part).is_dir():
-                    shutil.copytree(folder / part, Path(snap) / part, ignore=_NOT_TEMPLATE)
-                else:
-                    shutil.copy2(folder / part, Path(snap) / part)
-            yield snap, None
+            if self.ref is None:
+                for part in _SNAPSHOT_PARTS:
+                    if (folder / part).is_dir():
+                        shutil.copytree(folder / part, Path(snap) / part, ignore=_NOT_TEMPLATE)
+                    else:
+                        shutil.copy2(folder / part, Path(snap) / part)
+                yield Checkout(snap, None, {})
+                return
+            # A local repository: its template parts at the ref, extracted from git. copier's own
+            # clone would check out the whole repository (generated-examples/ too: four fifths of
+            # the files, a third of a render), and at HEAD would add uncommitted changes under a
+            # commit that exists nowhere, which `copier update` could never find.
+            _extract(folder, self.ref, Path(snap))
+            recorded = {"_commit": _git(folder, "describe", "--tags", "--always", self.ref), "_src_path": self.location}
+            yield Checkout(snap, None, recorded)
+
+
+@dataclass(frozen=True)
+class Checkout:
+    """A template ready for copier: its folder, the ref copier should clone (None: render the folder as it is),
+    and the `_commit` and `_src_path` a copy records when copier rendered a snapshot of a git ref."""
+
+    path: str
+    vcs_ref: str | None
+    recorded: dict[str, str]
+
+
+def _git(repo: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True)
+    if done.returncode:
+        raise ValueError(f"git {' '.join(args)} failed in {repo}: {done.stderr.strip()}")
+    return done.stdout.strip()
+
+
+def _extract(repo: Path, ref: str, into: Path) -> None:
+    """The template's parts as committed at `ref`, modes included (an executable stays executable)."""
+    _git(repo, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}")  # a ref, not an option
+    present = [p for p in _SNAPSHOT_PARTS if _git(repo, "ls-tree", "--name-only", ref, "--", p)]
+    archive = subprocess.run(["git", "archive", "--format=tar", ref, "--", *present], cwd=repo, capture_output=True)
+    if archive.returncode:
+        raise ValueError(f"git archive {ref} failed in {repo}: {archive.stderr.decode(errors='replace').strip()}")
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(into, filter="data")
+        else:  # Python before 3.10.12: our own repository's archive, no links outside it
+            tar.extractall(into)
 
 
 WORKING_TREE = TemplateSource.working_tree()

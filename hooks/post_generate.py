@@ -26,12 +26,12 @@ def _git(dest: Path, *args: str) -> str:
 
 
 def _identity_args(dest: Path) -> list[str]:
-    args = []
-    for key, fallback in FALLBACK_IDENTITY.items():
-        found = subprocess.run(["git", "config", key], cwd=dest, capture_output=True, text=True)
-        if not found.stdout.strip():
-            args += ["-c", f"{key}={fallback}"]
-    return args
+    """`-c user.name=...` and `-c user.email=...` for whichever git has no value for (one git call)."""
+    found = subprocess.run(["git", "config", "--get-regexp", r"^user\.(name|email)$"], cwd=dest, capture_output=True)
+    lines = found.stdout.decode(errors="replace").splitlines()
+    configured = {key for key, _, value in (line.partition(" ") for line in lines) if value.strip()}
+    missing = [key for key in FALLBACK_IDENTITY if key not in configured]
+    return [arg for key in missing for arg in ("-c", f"{key}={FALLBACK_IDENTITY[key]}")]
 
 
 def init_git(dest: Path) -> str:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import pty
+import select
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -73,3 +77,36 @@ def test_examples_check_is_clean() -> None:
     done = run("examples", "--check", cwd=ROOT)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.count("up to date") == len(list((ROOT / "examples").glob("*.yml")))
+
+
+def test_new_with_no_arguments_asks_on_a_terminal_and_names_the_folder_from_the_answers(tmp_path: Path) -> None:
+    """`dsgen new` alone, as the README's quickstart writes it: copier asks each question on the terminal
+    (here a pseudo-terminal at 80 columns); tool_name is typed over its default, every other question
+    takes its default with Enter, and the repository lands in Distributed-<tool_name>."""
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child: dsgen on the terminal's side
+        os.chdir(tmp_path)
+        os.environ.update(COLUMNS="80", LINES="24")
+        os.execv(sys.executable, [*DSGEN, "new"])
+    typed = [b"\x15Samtools\r"]  # Ctrl-U clears the default (MyTool) shown in the line
+    screen = b""
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([terminal], [], [], 0.3)
+        if ready:
+            try:
+                chunk = os.read(terminal, 65536)
+            except OSError:  # the child closed the terminal: it has exited
+                break
+            if not chunk:
+                break
+            screen += chunk
+        elif screen.count("🎤".encode()) > 0:  # quiet after a question was drawn: answer it
+            os.write(terminal, typed.pop(0) if typed else b"\r")
+    _, status = os.waitpid(pid, 0)
+    text = screen.decode(errors="replace")
+    assert os.waitstatus_to_exitcode(status) == 0, text[-2000:]
+    repo = tmp_path / "Distributed-Samtools"
+    assert "tool_name: Samtools" in (repo / ".copier-answers.yml").read_text()
+    assert git(repo, "status", "--porcelain") == "", "the first commit left files out"
+    assert [p.name for p in tmp_path.iterdir()] == ["Distributed-Samtools"], "a staging folder was left behind"

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from dsgen.render import load_answers, render
+import copier
+from copier._main import Worker
+
+from dsgen.render import _FreshCopy, load_answers, render
 from dsgen.source import TEMPLATE_ROOT, TemplateSource
 
-from .conftest import template_repo
+from .conftest import git, template_repo
 
 ANSWERS = load_answers(TEMPLATE_ROOT / "examples" / "fiji.yml")
 MARK = "# changed after v1, not committed\n"
@@ -33,3 +37,30 @@ def test_git_ref_renders_exactly_that_commit(tmp_path: Path) -> None:
     repo = render(tmp_path / "out", ANSWERS, source=TemplateSource.git("v1", tpl))
     assert MARK not in (repo / "run.py").read_text()
     assert "_commit: v1" in (repo / ".copier-answers.yml").read_text()
+
+
+def _tree(root: Path) -> dict[str, tuple[bytes, bool]]:
+    """Every file under root (bar .git): its bytes and whether it is executable."""
+    return {
+        str(p.relative_to(root)): (p.read_bytes(), os.access(p, os.X_OK))
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and ".git" not in p.relative_to(root).parts
+    }
+
+
+def test_a_git_ref_renders_byte_for_byte_what_copiers_own_clone_renders(tmp_path: Path) -> None:
+    """dsgen renders a local ref from its template parts alone, not a clone of the whole repository;
+    the result, `_commit` and `_src_path` included, is exactly copier's."""
+    tpl = template_repo(tmp_path)
+    git(tpl, "commit", "--quiet", "--allow-empty", "-m", "after v1")  # _commit then reads v1-1-g<hash>
+    ours = render(tmp_path / "ours", ANSWERS, source=TemplateSource.git("HEAD", tpl))
+    copier.run_copy(str(tpl), tmp_path / "copiers", data=ANSWERS, defaults=True, vcs_ref="HEAD", quiet=True)
+    assert "_commit: v1-1-g" in (ours / ".copier-answers.yml").read_text()
+    assert _tree(ours) == _tree(tmp_path / "copiers")
+
+
+def test_copier_still_has_the_steps_a_fresh_copy_overrides() -> None:
+    """dsgen.render._FreshCopy overrides them; when copier drops or renames one, drop its override."""
+    for step in ("_sync_git_index_executable_bit", "_render_string"):
+        assert callable(getattr(Worker, step, None)), step
+        assert step in vars(_FreshCopy), step
