@@ -24,34 +24,29 @@ from dsgen.source import WORKING_TREE
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").glob("*.yml"))
 EDGE_CASES = sorted((ROOT / "tests" / "answers").glob("*.yml"))
-# The runtime tests read no rendered file and are the same in every repo, so they run once,
-# in the demo's render (the whole suite). Every other render runs the tests of its rendered
-# files (tests/test_this_repo.py: spec, config, Job and Fleet files, setup + submitJob on moto).
-WHOLE_SUITE: list[str] = []
+# The runtime tests read no rendered file and are the same in every repo: the root pytest runs them where
+# they live (template/tests). Each render runs the tests of its rendered files (tests/test_this_repo.py:
+# spec, config, Job and Fleet files, docs, setup + submitJob on moto), and collects the whole suite, which
+# proves that it imports as laid out in a generated repository.
 DATA_TESTS = ["tests/test_this_repo.py"]
-WHOLE_SUITE_EXAMPLE = "objectcounter"
 CASES = (
-    [
-        pytest.param((load_answers(p), WHOLE_SUITE if p.stem == WHOLE_SUITE_EXAMPLE else DATA_TESTS), id=p.stem)
-        for p in EXAMPLES
-    ]
-    + [pytest.param((load_answers(p), DATA_TESTS), id=p.stem) for p in EDGE_CASES]
-    + [pytest.param(({}, DATA_TESTS), id="defaults")]
+    [pytest.param(load_answers(p), id=p.stem) for p in EXAMPLES]
+    + [pytest.param(load_answers(p), id=p.stem) for p in EDGE_CASES]
+    + [pytest.param({}, id="defaults")]
 )
 
 
 @pytest.fixture(scope="module", params=CASES)
-def rendered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
-    answers, tests = request.param
-    return render(tmp_path_factory.mktemp("render") / "repo", answers, source=WORKING_TREE), tests
+def rendered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return render(tmp_path_factory.mktemp("render") / "repo", request.param, source=WORKING_TREE)
 
 
 def _text_files(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file() and ".git" not in p.parts]
 
 
-def test_no_jinja_left(rendered: tuple[Path, list[str]]) -> None:
-    for path in _text_files(rendered[0]):
+def test_no_jinja_left(rendered: Path) -> None:
+    for path in _text_files(rendered):
         text = path.read_text()
         assert "{%" not in text and "{#" not in text, f"{path} still holds Jinja"
         assert not path.name.endswith(".jinja"), f"{path} was not rendered"
@@ -59,7 +54,7 @@ def test_no_jinja_left(rendered: tuple[Path, list[str]]) -> None:
             assert "{{" not in text, f"{path} still holds Jinja"
 
 
-def test_every_structured_file_parses(rendered: tuple[Path, list[str]]) -> None:
+def test_every_structured_file_parses(rendered: Path) -> None:
     parsers = {
         ".py": lambda t: ast.parse(t),
         ".json": json.loads,
@@ -68,30 +63,22 @@ def test_every_structured_file_parses(rendered: tuple[Path, list[str]]) -> None:
         ".toml": tomllib.loads,
     }
     checked = 0
-    for path in _text_files(rendered[0]):
+    for path in _text_files(rendered):
         if path.suffix in parsers:
             parsers[path.suffix](path.read_text())
             checked += 1
     assert checked >= 10
 
 
-# tests/test_least_privilege.py: IAM rows moto 5 does not evaluate, each skipped with this reason.
-HONEST_SKIPS = {"moto 5 authorises EC2, ECS and ECR calls with resource '*' and ignores Condition"}
-
-
 @pytest.mark.slow
-def test_rendered_repo_passes_its_own_tests(rendered: tuple[Path, list[str]]) -> None:
-    repo, tests = rendered
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "-x", *tests],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+def test_rendered_repo_passes_its_own_tests(rendered: Path) -> None:
+    pytest_here = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    done = subprocess.run([*pytest_here, "-rs", *DATA_TESTS], cwd=rendered, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-    assert " passed" in done.stdout
-    # A generated repo has all it needs: the only skips allowed are rows the emulator cannot decide.
-    reasons = set(re.findall(r"^SKIPPED \[\d+\] [^:]+:\d+: (.+)$", done.stdout, re.MULTILINE))
-    assert reasons <= HONEST_SKIPS, done.stdout[-4000:]
-    assert (" skipped" in done.stdout) == bool(reasons)  # every skip was listed with its reason
+    assert " passed" in done.stdout and " skipped" not in done.stdout, done.stdout[-4000:]
+    # The whole suite collects as laid out here: conftest, relative imports, ds_runtime from the repository root.
+    every = subprocess.run([*pytest_here, "--collect-only"], cwd=rendered, capture_output=True, text=True, timeout=300)
+    assert every.returncode == 0, every.stdout[-4000:] + every.stderr[-2000:]
+    collected = re.search(r"^(\d+) tests collected", every.stdout, re.MULTILINE)
+    in_place = len(list((ROOT / "template" / "tests").glob("test_*.py")))
+    assert collected and int(collected.group(1)) > 10 * in_place, every.stdout[-2000:]

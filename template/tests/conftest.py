@@ -59,7 +59,8 @@ def ready(tmp_path: Path) -> Iterator[Path]:
 
     from ds_runtime.control.account import setup_account
     from ds_runtime.control.setup import setup
-    from tests._control_support import make_ctx
+
+    from ._control_support import make_ctx
 
     with mock_aws():
         ctx = make_ctx(tmp_path)

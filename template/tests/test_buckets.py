@@ -27,7 +27,8 @@ from ds_runtime.job_values import check_job
 from ds_runtime.jobs import JobFileError
 from ds_runtime.local.backend import prepare_account, save_bucket
 from ds_runtime.spec import Input, ToolSpec
-from tests._control_support import APP, SPEC, make_ctx, queue_counts, write_config
+
+from ._control_support import APP, SPEC, make_ctx, queue_counts, write_config
 
 SHARED_FIELDS = [
     {"name": "input", "type": "s3_prefix"},

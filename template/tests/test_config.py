@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from ds_runtime.config import ConfigError, load_config
-from tests._control_support import spec, write_config
+
+from ._control_support import spec, write_config
 
 
 def load(tmp_path: Path, warnings: list[str] | None = None, **overrides: str):

@@ -31,7 +31,8 @@ from ds_runtime.control.setup import setup
 from ds_runtime.control.submit import submit
 from ds_runtime.control.teardown import PLAN_ENV, Teardown, lambda_handler
 from ds_runtime.outcomes import Outcome, default_prefix, write_outcome
-from tests._control_support import APP, REGION, make_ctx, output, write_fleet_file, write_job_file
+
+from ._control_support import APP, REGION, make_ctx, output, write_fleet_file, write_job_file
 
 QUEUE = f"{APP}Queue"
 ON_DEMAND = {"Name": "tag:ds:capacity", "Values": ["on-demand"]}

@@ -15,7 +15,8 @@ from ds_runtime.control.context import CommandError
 from ds_runtime.control.setup import setup
 from ds_runtime.entry import main
 from ds_runtime.worker_settings import WorkerSettings
-from tests._control_support import APP, REGION, make_ctx, output, spec, write_config, write_spec
+
+from ._control_support import APP, REGION, make_ctx, output, spec, write_config, write_spec
 
 
 @pytest.fixture

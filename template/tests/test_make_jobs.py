@@ -17,7 +17,8 @@ from ds_runtime.control.job_sources import listing_rows
 from ds_runtime.control.setup import setup
 from ds_runtime.entry import main
 from ds_runtime.local import fast_sqs
-from tests._control_support import APP, make_ctx, queue_counts, write_config, write_spec
+
+from ._control_support import APP, make_ctx, queue_counts, write_config, write_spec
 
 QUEUE = f"{APP}Queue"
 BUCKET = "echo-bucket"  # AWS_BUCKET of the test config.py

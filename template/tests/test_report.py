@@ -18,8 +18,9 @@ from ds_runtime.control.report import gather, observed_machine_hours, render
 from ds_runtime.control.status import status
 from ds_runtime.entry import main
 from ds_runtime.outcomes import Outcome
-from tests._control_support import output, write_spec
-from tests.test_control_costs import APP, aws, mixed, outcome, record  # noqa: F401 (fixtures)
+
+from ._control_support import output, write_spec
+from .test_control_costs import APP, aws, mixed, outcome, record  # noqa: F401 (fixtures)
 
 # Anything a browser would fetch: scripts, style sheets, images, fonts, frames, links.
 FETCHES = re.compile(r"<script|<link|<img|<iframe|<object|src=|href=|url\(|@import", re.IGNORECASE)
@@ -111,7 +112,8 @@ def test_report_on_aws_counts_the_machines_ec2_lists(aws: Path, monkeypatch: pyt
     """With the run's monitor file (found in files/ by default), 'actual' is EC2's machine-hours, as the caps count."""
     from ds_runtime.control.run_record import load_monitor_file
     from ds_runtime.control.teardown import spend
-    from tests.test_control_costs import monitor_file, started
+
+    from .test_control_costs import monitor_file, started
 
     ctx = started(aws, jobs=2)
     monkeypatch.chdir(aws)

@@ -37,7 +37,8 @@ from ds_runtime.entry import main
 from ds_runtime.jobs import read_job_file
 from ds_runtime.local.backend import LocalBackend
 from ds_runtime.outcomes import Outcome, default_prefix, write_outcome
-from tests._control_support import (
+
+from ._control_support import (
     APP,
     REGION,
     drain,

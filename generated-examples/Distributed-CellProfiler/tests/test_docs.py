@@ -6,17 +6,14 @@ import argparse
 from pathlib import Path
 
 import pytest
-import yaml
 
-from ds_runtime.config import DSConfig, load_config
+from ds_runtime.config import DSConfig
 from ds_runtime.config_keys import KEYS
 from ds_runtime.control.cli import parser
 from ds_runtime.control.docs import EXAMPLES, PAGES, main, stale_pages
-from ds_runtime.spec import load_spec
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
-SPEC = REPO / "tool" / "spec.json"
 
 
 def _commands() -> dict[str, argparse.ArgumentParser]:
@@ -58,18 +55,3 @@ def test_the_check_fails_when_a_page_is_stale(tmp_path: Path, capsys: pytest.Cap
     assert main(["--docs", str(tmp_path), "--check"]) == 1
     assert "config.md is stale: run python -m ds_runtime.control.docs" in capsys.readouterr().err
     assert main(["--docs", str(tmp_path)]) == 0 and stale_pages(tmp_path) == []
-
-
-@pytest.mark.skipif(not SPEC.exists(), reason="runs in a generated repository (tool/spec.json, config.py rendered)")
-def test_every_key_of_this_config_py_is_documented() -> None:
-    config = load_config(REPO / "config.py", load_spec(SPEC), warn=pytest.fail)
-    pages = (DOCS / "config.md").read_text() + (DOCS / "tool.md").read_text()
-    keys = [k for k in DSConfig.model_fields if k != "extra"] + list(config.extra)
-    assert [k for k in keys if f"| `{k}` |" not in pages] == []
-
-
-@pytest.mark.skipif(not (REPO / "mkdocs.yml").exists(), reason="runs in a generated repository (mkdocs.yml rendered)")
-def test_every_page_is_in_the_nav_and_every_nav_entry_is_a_page() -> None:
-    nav = yaml.safe_load((REPO / "mkdocs.yml").read_text())["nav"]
-    listed = sorted(page for entry in nav for page in entry.values())
-    assert listed == sorted(p.name for p in DOCS.glob("*.md"))

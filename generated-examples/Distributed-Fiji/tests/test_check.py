@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 from ds_runtime.control.check import preflight, report
-from tests._control_support import fleet_data, write_config, write_job_file, write_spec
+
+from ._control_support import fleet_data, write_config, write_job_file, write_spec
 
 
 def test_everything_fine_is_exit_0(tmp_path: Path, capsys) -> None:

@@ -15,7 +15,8 @@ from moto import mock_aws
 from ds_runtime.control.account import setup_account
 from ds_runtime.control.context import Context
 from ds_runtime.control.log_export import ensure_log_export_policy, merged, statements
-from tests._control_support import REGION, make_ctx, output
+
+from ._control_support import REGION, make_ctx, output
 
 BUCKET = "echo-bucket"
 USER_STATEMENTS = [

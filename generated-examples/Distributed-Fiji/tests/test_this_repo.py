@@ -13,9 +13,10 @@ from pathlib import Path
 
 import boto3
 import pytest
+import yaml
 from moto import mock_aws
 
-from ds_runtime.config import load_config
+from ds_runtime.config import DSConfig, load_config
 from ds_runtime.control.fleet_file import FleetFileError, load_fleet_file
 from ds_runtime.entry import main
 from ds_runtime.jobs import read_job_file
@@ -77,3 +78,16 @@ def test_every_json_file_parses() -> None:
     for path in REPO.rglob("*.json"):
         if ".venv" not in path.parts:
             json.loads(path.read_text())
+
+
+def test_every_key_of_this_config_py_is_documented() -> None:
+    config = load_config(REPO / "config.py", load_spec(SPEC), warn=pytest.fail)
+    pages = (REPO / "docs" / "config.md").read_text() + (REPO / "docs" / "tool.md").read_text()
+    keys = [k for k in DSConfig.model_fields if k != "extra"] + list(config.extra)
+    assert [k for k in keys if f"| `{k}` |" not in pages] == []
+
+
+def test_every_page_is_in_the_nav_and_every_nav_entry_is_a_page() -> None:
+    nav = yaml.safe_load((REPO / "mkdocs.yml").read_text())["nav"]
+    listed = sorted(page for entry in nav for page in entry.values())
+    assert listed == sorted(p.name for p in (REPO / "docs").glob("*.md"))

@@ -18,7 +18,8 @@ from ds_runtime.control.estimate import fleet_zones
 from ds_runtime.control.fleet_file import FleetFileError, load_fleet_file
 from ds_runtime.control.setup import setup
 from ds_runtime.control.submit import submit
-from tests._control_support import (
+
+from ._control_support import (
     APP,
     REGION,
     fleet_data,

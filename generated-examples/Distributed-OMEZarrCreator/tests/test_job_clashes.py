@@ -11,7 +11,8 @@ import pytest
 
 from ds_runtime.control.submit import submit
 from ds_runtime.jobs import JobFileError
-from tests._control_support import APP, make_ctx, output, queue_counts, spec
+
+from ._control_support import APP, make_ctx, output, queue_counts, spec
 
 QUEUE = f"{APP}Queue"
 # Like the demo (ObjectCounter): each job's folder is {output}/{image|stem}/{method}.

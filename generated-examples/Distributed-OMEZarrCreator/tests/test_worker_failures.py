@@ -27,8 +27,9 @@ from ds_runtime.spec import JobError
 from ds_runtime.worker.failures import is_permanent
 from ds_runtime.worker.noclobber import OWNER, OutputClash, put_new
 from ds_runtime.worker.transfer import InputError, TransferError
-from tests._control_support import make_ctx
-from tests.test_worker_process import BUCKET, TOY, Rig, finish
+
+from ._control_support import make_ctx
+from .test_worker_process import BUCKET, TOY, Rig, finish
 
 ROOT = "/home/ubuntu/bucket"
 

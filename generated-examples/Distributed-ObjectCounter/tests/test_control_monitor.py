@@ -21,7 +21,8 @@ from ds_runtime.control.run_record import load_monitor_file
 from ds_runtime.control.setup import setup
 from ds_runtime.control.submit import submit
 from ds_runtime.control.teardown import PLAN_ENV, Teardown, lambda_handler
-from tests._control_support import APP, REGION, drain, make_ctx, output, write_fleet_file, write_job_file
+
+from ._control_support import APP, REGION, drain, make_ctx, output, write_fleet_file, write_job_file
 
 QUEUE = f"{APP}Queue"
 ON = "'True'"

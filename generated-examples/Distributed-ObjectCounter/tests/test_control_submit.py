@@ -14,7 +14,8 @@ from ds_runtime.control.context import CommandError
 from ds_runtime.control.submit import Batch, batches, send_batch, submit
 from ds_runtime.entry import main
 from ds_runtime.jobs import Job, JobFileError
-from tests._control_support import APP, make_ctx, output, queue_counts, write_config, write_job_file, write_spec
+
+from ._control_support import APP, make_ctx, output, queue_counts, write_config, write_job_file, write_spec
 
 QUEUE = f"{APP}Queue"
 
