@@ -94,7 +94,7 @@ class FlakySQS:
 
 def test_failed_entries_are_retried_and_refusals_reported() -> None:
     sqs = FlakySQS()
-    size, problems = send_batch(sqs, "url", Batch(20, ["a", "b", "c", "d"]), sleep=lambda s: None)
+    size, problems = send_batch(sqs, "url", Batch(20, ["a", "b", "c", "d"]), {}, sleep=lambda s: None)
     assert size == 4
     assert sqs.calls == [["0", "1", "2", "3"], ["1"]]  # only the server-side failure is sent again
     assert problems == ["job 22: refused by SQS: InvalidMessageContents: bad"]

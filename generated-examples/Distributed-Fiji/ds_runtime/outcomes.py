@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
@@ -22,6 +22,20 @@ FORMAT_VERSION = 1
 _KEY_TIME = "%Y%m%dT%H%M%S.%fZ"
 # A dead-lettered message's attribute holding why the worker gave up on the job (`status` shows it).
 REASON_ATTRIBUTE = "ds_reason"
+# Every job message's attribute naming the app that sent it (submitJob, retryFailed, the worker's re-sends).
+# A dead-letter queue may be shared by several apps (DS configs often do): cleanup, retryFailed and status
+# touch only the messages their app sent.
+APP_ATTRIBUTE = "ds_app"
+
+
+def app_attribute(app_name: str) -> dict[str, dict[str, str]]:
+    """The MessageAttributes entry that marks a message as `app_name`'s."""
+    return {APP_ATTRIBUTE: {"DataType": "String", "StringValue": app_name}}
+
+
+def sender_app(message: Mapping[str, Any]) -> str:
+    """The app that sent a received message ('' for a message sent without the attribute: no app's)."""
+    return str(message.get("MessageAttributes", {}).get(APP_ATTRIBUTE, {}).get("StringValue", ""))
 
 
 def default_prefix(app_name: str) -> str:

@@ -23,7 +23,7 @@ import pytest
 
 from ds_runtime.job_values import check_job
 from ds_runtime.jobs import JOB_ID_KEY, Job, job_id_of
-from ds_runtime.outcomes import Outcome, latest_outcomes, outcome_keys, read_outcome
+from ds_runtime.outcomes import Outcome, app_attribute, latest_outcomes, outcome_keys, read_outcome
 from ds_runtime.spec import ToolSpec
 from ds_runtime.worker_settings import WorkerSettings
 
@@ -97,8 +97,9 @@ class Rig:
         for group in groups:
             values = check_job(self.spec, {}, group, "test")
             jobs.append(Job(job_id_of(values), values))
-        for job in jobs:
-            self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=job.message_body())
+        for job in jobs:  # marked as the app's, as submitJob marks them
+            attributes = app_attribute(self.settings.app_name)
+            self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=job.message_body(), MessageAttributes=attributes)
         return jobs
 
     def start(self, **settings: Any) -> subprocess.Popen[str]:

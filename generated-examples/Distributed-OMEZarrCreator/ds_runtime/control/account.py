@@ -44,7 +44,7 @@ def _statement(actions: list[str], resources: list[str], **extra: Any) -> dict[s
 def _arns(ctx: Context) -> dict[str, Any]:
     """This app's own resources, by kind, as IAM ARNs."""
     c, region, account = ctx.config, ctx.config.AWS_REGION, ctx.account_id
-    function = f"{c.APP_NAME}-teardown"
+    function = ctx.monitor_function
     return {
         "queue": ctx.queue_arn(c.SQS_QUEUE_NAME),
         "dlq": ctx.queue_arn(c.SQS_DEAD_LETTER_QUEUE),
@@ -54,8 +54,8 @@ def _arns(ctx: Context) -> dict[str, Any]:
         "service": f"arn:aws:ecs:{region}:{account}:service/{c.ECS_CLUSTER}/{ctx.service_name}",
         "services": f"arn:aws:ecs:{region}:{account}:service/{c.ECS_CLUSTER}/*",
         "tasks": f"arn:aws:ecs:{region}:{account}:task/{c.ECS_CLUSTER}/*",
-        "rule": f"arn:aws:events:{region}:{account}:rule/{c.APP_NAME}-caps",
-        "alarms": f"arn:aws:cloudwatch:{region}:{account}:alarm:{c.APP_NAME}-*",
+        "rule": f"arn:aws:events:{region}:{account}:rule/{ctx.cap_rule}",
+        "alarms": f"arn:aws:cloudwatch:{region}:{account}:alarm:{ctx.queue_empty_alarm}",
         "dashboard": f"arn:aws:cloudwatch::{account}:dashboard/{ctx.dashboard_name}",
         "function": f"arn:aws:lambda:{region}:{account}:function:{function}",
         "function_logs": f"arn:aws:logs:{region}:{account}:log-group:/aws/lambda/{function}:*",

@@ -118,6 +118,19 @@ class Context:
     def dashboard_name(self) -> str:
         return self.config.APP_NAME
 
+    # The auto-monitor's (automonitor.py): exact names, by which teardown, cleanup and the policies find them.
+    @property
+    def monitor_function(self) -> str:
+        return f"{self.config.APP_NAME}-teardown"
+
+    @property
+    def cap_rule(self) -> str:
+        return f"{self.config.APP_NAME}-caps"
+
+    @property
+    def queue_empty_alarm(self) -> str:
+        return f"{self.config.APP_NAME}-queue-empty"
+
     @property
     def instance_log_group(self) -> str:
         """DS's group for the containers' own output (startup steps, the worker loop); jobs log to LOG_GROUP_NAME."""

@@ -139,7 +139,7 @@ def _settle(ctx: WorkerContext, message: dict[str, Any], outcome: Outcome) -> No
         if outcome.state in ("done", "skipped"):
             ctx.sqs.delete_message(QueueUrl=settings.queue_url, ReceiptHandle=receipt)
         elif outcome.state == "interrupted":
-            give_back(ctx.sqs, settings.queue_url, message, outcome.attempt)
+            give_back(ctx.sqs, settings.queue_url, message, outcome.attempt, settings.app_name)
         elif not (outcome.permanent and _dead_letter(ctx, message, outcome)):
             delay = retry_delay(outcome.attempt, settings.visibility_timeout)
             set_visibility(ctx.sqs, settings.queue_url, receipt, delay)
@@ -151,7 +151,10 @@ def _settle(ctx: WorkerContext, message: dict[str, Any], outcome: Outcome) -> No
 def _dead_letter(ctx: WorkerContext, message: dict[str, Any], outcome: Outcome) -> bool:
     """Move a permanent failure to the dead-letter queue; False (retried as usual) if that fails."""
     try:
-        send_to_dead_letters(ctx.sqs, ctx.settings.queue_url, message["Body"], message["ReceiptHandle"], outcome.error)
+        settings = ctx.settings
+        send_to_dead_letters(
+            ctx.sqs, settings.queue_url, message["Body"], message["ReceiptHandle"], outcome.error, settings.app_name
+        )
     except Exception as exc:  # e.g. a task role without sqs:SendMessage on the dead-letter queue
         log.error("job %s: could not dead-letter it (%s); it is retried instead", outcome.job_id, exc)
         return False
