@@ -135,12 +135,12 @@ class JobView:
         that other jobs wrote and skip a job that never ran.
         """
         rendered = render(template, self._fill())
+        parts = rendered[:-1].split("/") if template.endswith("/") else rendered.split("/")
+        if rendered and "" in parts:
+            raise ValueError(f"{what} {rendered!r} has an empty part for this job ({template!r}); give it a value")
         key = safe_key(rendered, what=what).rstrip("/")
         if not key:
             raise ValueError(f"{what} is empty for this job")
-        parts = rendered[:-1].split("/") if template.endswith("/") else rendered.split("/")
-        if "" in parts:
-            raise ValueError(f"{what} {rendered!r} has an empty part for this job ({template!r}); give it a value")
         size = len(key.encode())
         if size + 2 > S3_MAX_KEY_BYTES:  # no room left for `/<file>` under it
             raise ValueError(f"{what} is {size} bytes; S3 keys under it would pass {S3_MAX_KEY_BYTES}")
