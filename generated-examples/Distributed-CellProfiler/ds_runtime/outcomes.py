@@ -113,9 +113,10 @@ def write_outcome(s3: Any, bucket: str, prefix: str, outcome: Outcome) -> str:
     return key
 
 
-def outcome_keys(s3: Any, bucket: str, prefix: str) -> Iterator[OutcomeKey]:
-    """Every outcome record under the prefix, all pages."""
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix.strip("/") + "/"):
+def outcome_keys(s3: Any, bucket: str, prefix: str, job_id: str = "") -> Iterator[OutcomeKey]:
+    """Every outcome record under the prefix (of one job, if `job_id`), all pages."""
+    where = prefix.strip("/") + "/" + (f"{job_id}/" if job_id else "")
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=where):
         for obj in page.get("Contents", []):
             parsed = parse_key(prefix, obj["Key"])
             if parsed is not None:
