@@ -15,6 +15,7 @@ from typing import Any
 from ..keys import S3_MAX_KEY_BYTES, join_key, local_path, safe_key
 from ..placeholders import config_name, lookup, placeholders, render
 from .arguments import config_value, expand_args
+from .constants import PER_JOB_BUILTINS
 from .document import SpecDocument
 from .shapes import ArgGroup, Input, is_template
 
@@ -119,6 +120,19 @@ class JobView:
     def output_key(self) -> str:
         """The job's S3 output prefix (no trailing slash), refused if it would escape."""
         return self._folder(self.spec.output_prefix, "output prefix")
+
+    def output_root(self) -> str:
+        """The part of the output prefix that names no job field (nor {job_id}, {group}): its leading
+        segments, rendered, with no trailing slash; '' when its first segment names one (the bucket's root).
+        Every job of a Job file whose outputs share this folder writes below it (the task role's grant)."""
+        per_job = {f.name for f in self.spec.job_fields} | set(PER_JOB_BUILTINS)
+        shared: list[str] = []
+        for segment in self.spec.output_prefix.split("/"):
+            if any(name.strip().partition(".")[0] in per_job for name, _ in placeholders(segment)):
+                break
+            shared.append(segment)
+        rendered = render("/".join(shared), self._fill()) if shared else ""
+        return safe_key(rendered, what="output prefix").rstrip("/") if rendered.strip("/") else ""
 
     def own_output_key(self) -> str:
         """Where this job's outputs alone are (no trailing slash): its output prefix, or own_output_folder in it."""
