@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
+from rich.text import Text
 
 from ..aws import queue_load
 from . import automonitor, dashboard
 from .confirm import Confirm
-from .context import AWS_ERRORS, CommandError, Context, error_code
+from .context import AWS_ERRORS, CommandError, Context, error_code, warning
 from .estimate import Price, current_price, fleet_zones, make_estimate, show
 from .fleet_file import SSM_PREFIX, FleetFileError, load_fleet_file
 from .on_demand_prices import on_demand_price
@@ -242,10 +243,10 @@ def _plan_and_ask(
     if confirm is None:  # programmatic use and local mode: no questions, no job time to measure
         return current_price(ctx, fleet_zones(ctx, fleet))
     estimate = make_estimate(ctx, queued_jobs(ctx), job_seconds, fleet)
-    ctx.console.print(f"[bold]startCluster plan[/] for {c.APP_NAME} in {c.AWS_REGION}:", highlight=False)
+    ctx.console.print(Text.assemble(("startCluster plan", "bold"), f" for {c.APP_NAME} in {c.AWS_REGION}:"))
     show(ctx, estimate)
     if estimate.jobs == 0:
-        ctx.console.print("[bold yellow]warning:[/] the queue is empty: machines would idle (submitJob first?)")
+        ctx.console.print(warning("the queue is empty: machines would idle (submitJob first?)"))
     caps = [f"MAX_COST ${c.MAX_COST:g}"] * bool(c.MAX_COST) + [f"MAX_HOURS {c.MAX_HOURS:g}"] * bool(c.MAX_HOURS)
     ctx.console.print(f"caps: {', '.join(caps) if caps else 'none (set MAX_COST / MAX_HOURS in config.py)'}")
     if caps and not c.AUTO_MONITOR:

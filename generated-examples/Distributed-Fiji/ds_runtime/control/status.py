@@ -36,7 +36,7 @@ from ..outcomes import (
     interruptions_of,
     latest_of,
     outcome_keys,
-    read_outcome,
+    read_outcomes,
     sender_app,
 )
 from ..placeholders import FILTERS, scalar_text
@@ -205,7 +205,9 @@ def collect(ctx: Context) -> Status:
     failed_ids = sorted(j for j, k in latest.items() if k.state == "failed" and j not in dead_ids)
 
     wanted = [latest[j] for j in sorted(dead_ids | set(failed_ids)) if j in latest]
-    outcomes = {k.job_id: read_outcome(s3, c.AWS_BUCKET, k.key) for k in wanted}
+    records, malformed = read_outcomes(s3, c.AWS_BUCKET, [k.key for k in wanted])
+    notes += malformed
+    outcomes = {k.job_id: records[k.key] for k in wanted if k.key in records}
     problems: dict[str, Problem] = {}
     for d in dead:
         if d.job_id in problems:
