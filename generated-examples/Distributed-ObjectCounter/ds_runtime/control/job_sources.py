@@ -121,7 +121,7 @@ def listing_rows(
     unknown = [g for g in group_by if g not in names]
     if unknown:
         raise JobFileError(f"--group-by {', '.join(unknown)}: not a field of --pattern {pattern!r} ({names})")
-    base = safe_key(prefix, what="prefix").rstrip("/")
+    base = _prefix(prefix)
     seen: dict[tuple[str, ...], Row] = {}
     skipped: list[str] = []
     for key, origin in found:
@@ -147,7 +147,7 @@ def local_keys(folder: Path, prefix: str) -> list[tuple[str, str]]:
     """(key, path) of a folder's files, keyed as `uploadInputs FOLDER PREFIX` would put them, in S3's order."""
     if not folder.is_dir():
         raise JobFileError(f"{folder}: folder not found; give the local folder of inputs")
-    base = safe_key(prefix, what="prefix").rstrip("/")
+    base = _prefix(prefix)
     keys = []
     for parent, _, names in os.walk(folder):
         for name in names:
@@ -158,10 +158,18 @@ def local_keys(folder: Path, prefix: str) -> list[tuple[str, str]]:
 
 def s3_keys(s3: Any, bucket: str, prefix: str) -> Iterable[tuple[str, str]]:
     """(key, s3:// URL) of every object under a folder-like prefix (all of the bucket for ''), all pages."""
-    base = safe_key(prefix, what="prefix").rstrip("/")
+    base = _prefix(prefix)
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=base + "/" if base else ""):
         for obj in page.get("Contents", []):
             yield obj["Key"], f"s3://{bucket}/{obj['Key']}"
+
+
+def _prefix(prefix: str) -> str:
+    """The prefix a listing is under, without its trailing slash; JobFileError if it is not a safe key."""
+    try:
+        return safe_key(prefix, what="prefix").rstrip("/")
+    except ValueError as exc:
+        raise JobFileError(f"{exc}; give a prefix in the bucket, e.g. projects/demo/images/") from None
 
 
 def _refuse(problems: list[str], path: Path) -> None:
