@@ -258,3 +258,13 @@ def test_cleanup_deletes_only_this_apps_failed_jobs_and_keeps_the_shared_queue(
     assert cleanup(foo, yes=True, files=Path("no-monitor-files")) == 0, output(foo)
     assert _dead_letters_by_app() == {"Foo-Bar": 3}
     assert "2 failed job(s) of Foo deleted" in output(foo) and "kept SharedDeadMessages" in output(foo)
+
+
+def test_local_mode_sets_up_an_apps_roles_even_when_a_similar_apps_exist(tmp_path: Path) -> None:
+    from ds_runtime.local.backend import prepare_account
+
+    with mock_aws():
+        setup_account(app_ctx(tmp_path / "other", "Foo-Bar"))  # Foo-Bar-task begins with Foo
+        prepare_account(app_ctx(tmp_path / "foo", "Foo"))
+        names = {r["RoleName"] for r in boto3.client("iam", region_name=REGION).list_roles()["Roles"]}
+        assert {"Foo-instance", "Foo-fleet", "Foo-task", "Foo-monitor"} <= names

@@ -26,7 +26,7 @@ from rich.console import Console
 from ..aws import make_session
 from ..buckets import allowed_buckets
 from ..config import DSConfig
-from ..control.account import setup_account
+from ..control.account import roles, setup_account
 from ..control.cli import LOCAL_OUTPUTS
 from ..control.context import CommandError, Context
 from ..s3_files import download
@@ -159,7 +159,8 @@ def prepare_account(ctx: Context) -> None:
     for bucket in sorted(run_buckets(ctx) - existing):
         s3.create_bucket(Bucket=bucket, **extra)
     iam = ctx.client("iam")
-    if not any(r["RoleName"].startswith(ctx.config.APP_NAME) for r in iam.list_roles()["Roles"]):
+    existing = {r["RoleName"] for page in iam.get_paginator("list_roles").paginate() for r in page["Roles"]}
+    if not {role.name for role in roles(ctx)} <= existing:  # by exact name: Foo-Bar's roles are not Foo's
         setup_account(ctx)
 
 
