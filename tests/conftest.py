@@ -6,10 +6,24 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# Where .ci/'s install scripts keep real tools (venvs, wheels, base image tarballs): the user's cache, as
+# the scripts compute it. The tests only look there; installing is .ci/run's job (or yours, by hand).
+CACHE = Path(
+    os.environ.get("DSGEN_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dsgen"
+)
+
+
+def tool_unavailable(reason: str, switch: str) -> NoReturn:
+    """Skip a test whose real tool (an engine, a browser, CellProfiler...) is not on this machine, saying
+    how to get it; with `switch`=1 (CI sets each one), fail instead: there, a skip would hide a missing install."""
+    if os.environ.get(switch) == "1":
+        pytest.fail(f"{reason} ({switch}=1)", pytrace=False)
+    pytest.skip(reason)
 
 
 @pytest.fixture(autouse=True)

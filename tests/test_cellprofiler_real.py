@@ -11,7 +11,8 @@ image, each with a positive area.
 
 CellProfiler comes from .ci/cellprofiler/install.sh (a cached Python 3.9 venv without
 wxPython). Environment:
-  DSGEN_CELLPROFILER_BIN  the venv's bin folder (default /var/cache/dsgen/cellprofiler-venv/bin)
+  DSGEN_CELLPROFILER_BIN  the venv's bin folder (default ~/.cache/dsgen/cellprofiler-venv/bin, see DSGEN_CACHE)
+  DSGEN_REQUIRE_CELLPROFILER=1  no working CellProfiler is a failure, not a skip (CI sets it)
   JAVA_HOME               a Java 17 JDK (default /usr/lib/jvm/java-17-openjdk-amd64)
 The test skips, naming the install script, when CellProfiler 4.2.8 is not there.
 
@@ -35,10 +36,13 @@ import pytest
 from dsgen.render import TEMPLATE_ROOT, load_answers, render
 from dsgen.source import WORKING_TREE
 
+from .conftest import CACHE, tool_unavailable
+
 VERSION = "4.2.8"
-CP_BIN = Path(os.environ.get("DSGEN_CELLPROFILER_BIN", "/var/cache/dsgen/cellprofiler-venv/bin"))
+CP_BIN = Path(os.environ.get("DSGEN_CELLPROFILER_BIN") or CACHE / "cellprofiler-venv" / "bin")
 JAVA_HOME = os.environ.get("JAVA_HOME", "/usr/lib/jvm/java-17-openjdk-amd64")
 INSTALL = TEMPLATE_ROOT / ".ci" / "cellprofiler" / "install.sh"
+REQUIRE = "DSGEN_REQUIRE_CELLPROFILER"
 ANSWERS = TEMPLATE_ROOT / "examples" / "cellprofiler.yml"
 BUCKET_MOUNT = "/home/ubuntu/bucket"  # where DCP's CSVs say the images are
 GROUPS = [("Plate1", "A01"), ("Plate1", "A02"), ("Plate2", "A01"), ("Plate2", "A02")]
@@ -177,15 +181,17 @@ def _require_cellprofiler() -> None:
     why = f"the real CellProfiler {VERSION} is not at {cellprofiler}; install it with {INSTALL}"
     why += " (or set DSGEN_CELLPROFILER_BIN to a bin folder holding it)"
     if not cellprofiler.exists():
-        pytest.skip(why)
+        tool_unavailable(why, REQUIRE)
     try:
         done = subprocess.run(
             [str(cellprofiler), "--version"], env=_cellprofiler_env(), capture_output=True, text=True, timeout=300
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        pytest.skip(f"{why}: {exc}")
+        tool_unavailable(f"{why}: {exc}", REQUIRE)
     if done.returncode != 0 or not done.stdout.strip().startswith(VERSION):
-        pytest.skip(f"{why}: `cellprofiler --version` said {(done.stdout + done.stderr).strip()[-300:]!r}")
+        tool_unavailable(
+            f"{why}: `cellprofiler --version` said {(done.stdout + done.stderr).strip()[-300:]!r}", REQUIRE
+        )
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
