@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import tifffile
 from skimage import data
 
@@ -27,6 +28,8 @@ from dsgen.render import load_answers, render
 from dsgen.source import WORKING_TREE
 
 from .conftest import CACHE, tool_unavailable
+
+pytestmark = pytest.mark.slow  # a real tool (ngff-zarr) over a render's local run
 
 ROOT = Path(__file__).resolve().parents[1]
 ANSWERS = ROOT / "tests" / "answers" / "omezarr_ngff.yml"

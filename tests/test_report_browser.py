@@ -29,6 +29,8 @@ from dsgen.demo import write_sample_images
 
 from .conftest import tool_unavailable
 
+pytestmark = pytest.mark.slow  # a real browser over a render's local run
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "generated-examples" / "Distributed-ObjectCounter"
 APP = "DistributedObjectCounter"
