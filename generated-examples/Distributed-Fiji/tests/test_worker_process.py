@@ -13,7 +13,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,8 @@ from ds_runtime.jobs import JOB_ID_KEY, Job, job_id_of
 from ds_runtime.outcomes import Outcome, latest_outcomes, outcome_keys, read_outcome
 from ds_runtime.spec import ToolSpec
 from ds_runtime.worker_settings import WorkerSettings
+
+from ._control_support import put_objects
 
 REPO = Path(__file__).resolve().parents[1]
 TOY = str(Path(__file__).with_name("toy_tool.py"))
@@ -59,7 +60,7 @@ class Rig:
             region="us-east-1",
             log_group="test-logs",
             visibility_timeout=visibility,
-            idle_exit_seconds=2,
+            idle_exit_seconds=1,  # jobs are sent before a worker starts: it exits 1 s after the last
             spec_path=str(tmp / "spec.json"),
         )
         self.spec = self.use_spec()
@@ -91,6 +92,11 @@ class Rig:
         Path(self.settings.spec_path).write_text(spec.model_dump_json())
         self.spec = spec
         return spec
+
+    def use_first_run_sleep(self) -> ToolSpec:
+        """The toy tool sleeping `sleep` seconds in the first run only: a retry runs at once."""
+        command = [sys.executable, TOY, "{output_dir}", "--files", "{files}", "--first-run-sleep", "{sleep}"]
+        return self.use_spec([*command, "--exit", "{code}", "--started", str(self.started)])
 
     def send(self, *groups: dict[str, Any]) -> list[Job]:
         jobs = []
@@ -191,14 +197,16 @@ def test_jobs_run_by_two_worker_processes(rig: Rig) -> None:
     assert list(rig.work.iterdir()) == []  # every job folder removed
 
 
-def test_killed_worker_job_is_redone_after_visibility_timeout(rig: Rig) -> None:
+def test_killed_worker_job_is_redone_after_visibility_timeout(moto_server: str, tmp_path: Path) -> None:
+    rig = Rig(tmp_path, visibility=2)
+    rig.use_first_run_sleep()
     (job,) = rig.send({"name": "crash", "files": 2, "sleep": 1.5})
     first = rig.start(idle_exit_seconds=30)
     pids = rig.wait_for_runs(1)
     first.kill()  # SIGKILL: no cleanup, no release, no heartbeat any more
     first.communicate()
     kill_pids(pids)  # in a container the tool dies with it
-    second = rig.start(idle_exit_seconds=4)
+    second = rig.start(idle_exit_seconds=3)  # the job is back within the 2 s visibility timeout
     out = finish(second)
     assert len(rig.runs()) == 2, out
     assert rig.keys("results/crash/").keys() == {"results/crash/a/out_0.txt", "results/crash/b/out_1.txt"}
@@ -209,7 +217,8 @@ def test_killed_worker_job_is_redone_after_visibility_timeout(rig: Rig) -> None:
 def test_always_failing_job_ends_in_dead_letter_queue(moto_server: str, tmp_path: Path) -> None:
     rig = Rig(tmp_path, visibility=2, retries=2)
     (job,) = rig.send({"name": "bad", "code": 3})
-    out = finish(rig.start(idle_exit_seconds=4))
+    # Retried 2 s after each failure; the receive after the second moves it: within 3 s idle.
+    out = finish(rig.start(idle_exit_seconds=3))
     records = rig.all_outcomes()
     assert [(o.attempt, o.state, o.exit_code) for o in records] == [(1, "failed", 3), (2, "failed", 3)], out
     assert "exited with code 3, expected 0" in records[-1].error
@@ -238,6 +247,17 @@ def test_sigterm_releases_messages_at_once(moto_server: str, tmp_path: Path) -> 
     for pid in pids:  # the tools were stopped too
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+    assert list(rig.work.iterdir()) == []
+
+
+def test_an_idle_worker_notices_a_stop_within_its_receive_wait(rig: Rig) -> None:
+    """WORKER_RECEIVE_WAIT_SECONDS: a worker on an empty queue hears SIGTERM once its receive ends,
+    not after SQS's 20 s long poll, and exits by itself (its temp root removed)."""
+    worker = rig.start_with_env({"WORKER_RECEIVE_WAIT_SECONDS": "1"}, idle_exit_seconds=60)
+    wait_for(lambda: any(rig.work.glob("ds-worker-*")), 10)  # started: in its loop, or about to be
+    worker.send_signal(signal.SIGTERM)
+    out = finish(worker, timeout=5)
+    assert worker.returncode == 0 and "INFO stopped" in out, out
     assert list(rig.work.iterdir()) == []
 
 
@@ -271,7 +291,7 @@ def test_task_is_protected_from_scale_in_exactly_while_its_jobs_run(moto_server:
     rig.send({"name": "p1", "sleep": 1}, {"name": "p2", "sleep": 1})
     agent = FakeAgent()
     env = {"ECS_AGENT_URI": agent.url, "DS_PROTECTION_DIR": str(tmp_path / "marks")}
-    out = finish(rig.start_with_env(env, docker_cores=2, idle_exit_seconds=3))
+    out = finish(rig.start_with_env(env, docker_cores=2))
     agent.server.shutdown()
     assert {o.state for o in rig.outcomes().values()} == {"done"}, out
     # Two workers of one task: on with the first job, off only once neither holds a job.
@@ -311,9 +331,11 @@ class SpotMetadata:
 def test_interruption_gives_the_job_back_without_spending_a_retry(moto_server: str, tmp_path: Path) -> None:
     """JOB_RETRIES = 1: were the interrupted attempt counted, the next receive would dead-letter the job."""
     rig = Rig(tmp_path, visibility=30, retries=1)
-    (job,) = rig.send({"name": "spot", "sleep": 12})  # longer than the 5 s between notice checks
+    rig.use_first_run_sleep()
+    (job,) = rig.send({"name": "spot", "sleep": 5})  # far longer than the 0.2 s between notice checks
     metadata = SpotMetadata()
-    worker = rig.start_with_env({"DS_INSTANCE_METADATA_URL": metadata.url}, idle_exit_seconds=30)
+    watched = {"DS_INSTANCE_METADATA_URL": metadata.url, "DS_SPOT_NOTICE_POLL_SECONDS": "0.2"}
+    worker = rig.start_with_env(watched, idle_exit_seconds=30)
     [pid] = rig.wait_for_runs(1)
     metadata.scheduled.set()  # EC2 schedules the interruption: two minutes' notice
     out = finish(worker, timeout=20)  # the worker stops the tool, gives the job back and exits
@@ -323,7 +345,7 @@ def test_interruption_gives_the_job_back_without_spending_a_retry(moto_server: s
     [interrupted] = rig.all_outcomes()
     assert (interrupted.state, interrupted.attempt, interrupted.interruptions) == ("interrupted", 1, 1), out
     assert rig.queue_counts() == (1, 0)  # back on the queue at once
-    out = finish(rig.start(idle_exit_seconds=3), timeout=60)  # another machine takes it
+    out = finish(rig.start(), timeout=60)  # another machine takes it
     done = rig.outcomes()[job.job_id]
     assert (done.state, done.attempt, done.interruptions) == ("done", 2, 1), out
     assert rig.queue_counts() == (0, 0) and rig.queue_counts(rig.dlq_url) == (0, 0)
@@ -333,7 +355,8 @@ def test_interruption_gives_the_job_back_without_spending_a_retry(moto_server: s
 def test_job_past_job_timeout_is_stopped_and_recorded_as_failed(moto_server: str, tmp_path: Path) -> None:
     rig = Rig(tmp_path, visibility=2, retries=1)
     (job,) = rig.send({"name": "hung", "sleep": 60})
-    worker = rig.start(job_timeout_seconds=1, idle_exit_seconds=5)
+    # Retried 2 s after the failure, when the receive dead-letters it: within 3 s idle.
+    worker = rig.start(job_timeout_seconds=1, idle_exit_seconds=3)
     [pid] = rig.wait_for_runs(1)
     out = finish(worker)
     [record] = rig.all_outcomes()
@@ -403,8 +426,9 @@ def test_a_process_the_tool_detaches_ends_with_its_job(rig: Rig) -> None:
     assert list(rig.work.iterdir()) == []
 
 
-def test_kill_9_of_the_worker_ends_every_process_of_its_tool_and_its_folders(rig: Rig) -> None:
-    command = [sys.executable, TOY, "{output_dir}", "--files", "1", "--sleep", "{sleep}", "--detach"]
+def test_kill_9_of_the_worker_ends_every_process_of_its_tool_and_its_folders(moto_server: str, tmp_path: Path) -> None:
+    rig = Rig(tmp_path, visibility=2)
+    command = [sys.executable, TOY, "{output_dir}", "--files", "1", "--first-run-sleep", "{sleep}", "--detach"]
     rig.use_spec([*command, "--started", str(rig.started)])
     (job,) = rig.send({"name": "killed", "sleep": 3})
     worker = rig.start(idle_exit_seconds=30)
@@ -416,17 +440,20 @@ def test_kill_9_of_the_worker_ends_every_process_of_its_tool_and_its_folders(rig
     worker.communicate()
     wait_for(lambda: gone(tool) and gone(detached), 10)
     wait_for(lambda: not job_folder.exists(), 5)
-    # The next worker to start here removes the dead worker's temp root, and redoes the job.
-    out = finish(rig.start(idle_exit_seconds=5))
+    # The next worker to start here removes the dead worker's temp root, and redoes the job
+    # once it is back, within the 2 s visibility timeout.
+    out = finish(rig.start(idle_exit_seconds=3))
     assert "left by a worker that died" in out
     assert rig.outcomes()[job.job_id].state == "done"
     assert list(rig.work.iterdir()) == []
     kill_pids([int(p.read_text()) for p in rig.started.glob("*.detached")])  # in case the check above failed
 
 
-def test_a_killed_worker_under_docker_cores_is_restarted_and_logged(rig: Rig) -> None:
-    jobs = rig.send(*({"name": f"job{i}", "sleep": 2} for i in range(3)))
-    supervisor = rig.start(docker_cores=2, seconds_to_start=0, idle_exit_seconds=6)
+def test_a_killed_worker_under_docker_cores_is_restarted_and_logged(moto_server: str, tmp_path: Path) -> None:
+    rig = Rig(tmp_path, visibility=2)
+    jobs = rig.send(*({"name": f"job{i}", "sleep": 1} for i in range(3)))
+    # The killed worker's job is back within the 2 s visibility timeout, well within 3 s idle.
+    supervisor = rig.start(docker_cores=2, seconds_to_start=0, idle_exit_seconds=3)
     rig.wait_for_runs(1)
     workers = [int(pid) for pid in Path(f"/proc/{supervisor.pid}/task/{supervisor.pid}/children").read_text().split()]
     os.kill(workers[0], signal.SIGKILL)
@@ -476,8 +503,7 @@ def test_inputs_downloaded_under_their_keys(rig: Rig) -> None:
 def test_skip_if_done_counts_past_1000_objects(rig: Rig) -> None:
     done, todo = rig.send({"name": "done"}, {"name": "todo"})
     keys = [f"results/done/{i:04d}.txt" for i in range(1000)] + ["results/done/zz-final.txt"]
-    with ThreadPoolExecutor(16) as pool:
-        list(pool.map(lambda key: rig.s3.put_object(Bucket=BUCKET, Key=key, Body=b"0123456789"), keys))
+    put_objects(BUCKET, keys, b"0123456789")
     settings = {"check_if_done": True, "expected_number_files": 1001, "min_file_size_bytes": 5}
     out = finish(rig.start(necessary_string="zz-final", **settings))
     outcomes = rig.outcomes()

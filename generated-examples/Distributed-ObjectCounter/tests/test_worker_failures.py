@@ -79,17 +79,19 @@ def test_permanent_failures_are_dead_lettered_after_one_try_and_transient_ones_r
     moto_server: str, tmp_path: Path
 ) -> None:
     rig = _rig(tmp_path)
-    ok, missing, no_rows, crash = rig.send(
+    # crash first: its retry waits out its delay while the others run.
+    crash, ok, missing, no_rows = rig.send(
+        {"name": "crash", "data_file": "ws/load_data.csv", "Metadata": "Metadata_Site=1", "code": 3},
         {"name": "ok", "data_file": "ws/load_data.csv", "Metadata": "Metadata_Site=2"},  # 002: CellProfiler's rule
         {"name": "missing", "data_file": "ws/nowhere.csv", "Metadata": "Metadata_Site=1"},
         {"name": "norows", "data_file": "ws/load_data.csv", "Metadata": "Metadata_Site=9"},
-        {"name": "crash", "data_file": "ws/load_data.csv", "Metadata": "Metadata_Site=1", "code": 3},
     )
     # Sent by hand, as anyone with queue access could: no data_file, refused by the spec.
     refused = {"name": "refused", "Metadata": "Metadata_Site=1", JOB_ID_KEY: "refused0000000001"}
     rig.sqs.send_message(QueueUrl=rig.queue_url, MessageBody=json.dumps(refused))
 
-    out = finish(rig.start(idle_exit_seconds=5), timeout=60)
+    # crash is retried 2 s after each failure; the receive after its second moves it: within 3 s idle.
+    out = finish(rig.start(idle_exit_seconds=3), timeout=60)
 
     tries: dict[str, list[str]] = {}
     for record in rig.all_outcomes():
@@ -128,7 +130,7 @@ def test_permanent_failures_are_dead_lettered_after_one_try_and_transient_ones_r
 def test_status_shows_a_workers_reason_even_without_its_outcome_record(moto_server: str, tmp_path: Path) -> None:
     rig = _rig(tmp_path)
     (job,) = rig.send({"name": "gone", "data_file": "ws/nowhere.csv", "Metadata": "Metadata_Site=1"})
-    finish(rig.start(idle_exit_seconds=3))
+    finish(rig.start())  # a permanent failure: dead-lettered at once
     for key in rig.keys(rig.settings.outcome_prefix):  # the record lost (e.g. a lifecycle rule)
         rig.s3.delete_object(Bucket=BUCKET, Key=key)
     (problem,) = collect(_control(rig, tmp_path)).problems

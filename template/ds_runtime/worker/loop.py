@@ -40,7 +40,7 @@ SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 def run_worker(ctx: WorkerContext) -> int:
     """Work until the queue has been empty for idle_exit_seconds or a stop is asked; the exit code."""
     settings = ctx.settings
-    wait = max(1, min(MAX_LONG_POLL, settings.idle_exit_seconds))
+    wait = max(1, min(MAX_LONG_POLL, settings.receive_wait_seconds, settings.idle_exit_seconds))
     idle_since = time.monotonic()
     while not ctx.stop.is_set():
         if time.monotonic() - idle_since >= settings.idle_exit_seconds:
