@@ -189,8 +189,8 @@ def test_a_retry_of_the_same_job_replaces_its_own_outputs(moto_server: str, tmp_
     rig = Rig(tmp_path, retries=3)
     rig.use_spec([sys.executable, TOY, "{output_dir}", "--echo", "--", "{name}"], job_fields=[{"name": "name"}])
     (job,) = rig.send({"name": "again"})
-    finish(rig.start())
-    # The same job once more (a retry after its outcome was lost, or a duplicate delivery).
+    # The same job once more (a retry after its outcome was lost, or a duplicate delivery): one
+    # worker runs the two in turn, the second after the first has uploaded.
     rig.sqs.send_message(QueueUrl=rig.queue_url, MessageBody=job.message_body())
     out = finish(rig.start())
     assert [o.state for o in rig.all_outcomes()] == ["done", "done"], out

@@ -45,6 +45,15 @@ def _one_botocore_loader() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_default_amis() -> Iterator[None]:
+    """moto fills every fresh EC2 state with its catalogue of public AMIs (a tenth of this suite's
+    time); no test reads it: fleets name their AMI, or resolve one through SSM's parameters."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _no_real_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Tests never reach real AWS: dummy credentials, no profile, no config files."""

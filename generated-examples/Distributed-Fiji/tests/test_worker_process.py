@@ -60,7 +60,7 @@ class Rig:
             region="us-east-1",
             log_group="test-logs",
             visibility_timeout=visibility,
-            idle_exit_seconds=1,  # jobs are sent before a worker starts: it exits 1 s after the last
+            idle_exit_seconds=0,  # jobs are sent before a worker starts: it exits once it finds none left
             spec_path=str(tmp / "spec.json"),
         )
         self.spec = self.use_spec()
@@ -197,6 +197,16 @@ def test_jobs_run_by_two_worker_processes(rig: Rig) -> None:
     assert list(rig.work.iterdir()) == []  # every job folder removed
 
 
+def test_a_worker_told_to_exit_once_idle_takes_every_waiting_job_first(rig: Rig) -> None:
+    """WORKER_IDLE_EXIT_SECONDS = 0: the first receive that finds no message ends the worker."""
+    jobs = rig.send(*({"name": f"job{i}"} for i in range(3)))
+    worker = rig.start(idle_exit_seconds=0)
+    out = finish(worker)
+    assert worker.returncode == 0 and "queue empty for 0 s: exiting" in out, out
+    assert {o.state for o in rig.outcomes().values()} == {"done"} and len(rig.outcomes()) == len(jobs)
+    assert rig.queue_counts() == (0, 0)
+
+
 def test_killed_worker_job_is_redone_after_visibility_timeout(moto_server: str, tmp_path: Path) -> None:
     rig = Rig(tmp_path, visibility=2)
     rig.use_first_run_sleep()
@@ -282,7 +292,7 @@ class FakeAgent:
                 pass
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
 
 
@@ -324,7 +334,7 @@ class SpotMetadata:
                 pass
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
 
 

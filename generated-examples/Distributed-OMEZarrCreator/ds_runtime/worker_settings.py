@@ -35,7 +35,7 @@ class WorkerSettings:
     necessary_string: str = ""
     docker_cores: int = 1
     seconds_to_start: int = 0
-    idle_exit_seconds: int = 60
+    idle_exit_seconds: int = 60  # 0: exit at the first receive that finds no message
     # The longest a receive waits for a message (SQS's long poll, at most 20 s): also how long
     # an idle worker may take to notice a stop. Local mode asks for 1 s (its receives are free).
     receive_wait_seconds: int = 20
