@@ -100,6 +100,7 @@ def _check_report(repo: Path, stdout: str) -> None:
     assert f'data-state="done"><b>{JOBS}</b>' in page
 
 
+@pytest.mark.slow
 def test_local_run_does_the_whole_lifecycle_and_leaves_nothing_running(local_repo: Path) -> None:
     real_run = local_repo / "files" / "DistributedEchoSpotFleetRequestId.json"  # a real run's, being monitored
     real_run.write_text('{"fleet_id": "sfr-of-a-real-run"}')
@@ -117,6 +118,7 @@ def test_local_run_does_the_whole_lifecycle_and_leaves_nothing_running(local_rep
     assert _temp_files(local_repo) == [], "a worker was killed"
 
 
+@pytest.mark.slow
 def test_the_four_commands_with_local_flag_share_one_emulator(local_repo: Path) -> None:
     for command in (["setup"], ["submitJob", "files/job.json"], ["startCluster", "files/fleet.json"]):
         done = run_py(local_repo, "--local", *command)
@@ -135,6 +137,7 @@ def test_the_four_commands_with_local_flag_share_one_emulator(local_repo: Path) 
     assert _temp_files(local_repo) == [], "a worker was killed"
 
 
+@pytest.mark.slow
 def test_local_stop_ends_an_abandoned_run_and_keeps_the_bucket(local_repo: Path) -> None:
     for command in (["setup"], ["submitJob", "files/job.json"], ["startCluster", "files/fleet.json"]):
         assert run_py(local_repo, "--local", *command).returncode == 0
@@ -172,6 +175,7 @@ def test_bad_input_in_local_mode_gets_the_same_clear_errors(local_repo: Path, ar
     assert not (local_repo / ".local" / "state.json").exists()
 
 
+@pytest.mark.slow
 def test_local_run_fetches_outputs_from_the_bucket_they_went_to(local_repo: Path) -> None:
     """DCP's DESTINATION_BUCKET: the emulator has the bucket, the workers write there, and the
     outputs come back under _buckets/<bucket>/ (AWS_BUCKET keeps only the outcome records)."""
@@ -186,6 +190,7 @@ def test_local_run_fetches_outputs_from_the_bucket_they_went_to(local_repo: Path
     assert not (local_repo / "out" / "projects").exists()
 
 
+@pytest.mark.slow
 def test_local_run_stops_when_every_worker_task_failed_its_startup(local_repo: Path) -> None:
     spec = json.loads((local_repo / "tool" / "spec.json").read_text())
     spec["startup"] = [{"run": [sys.executable, "-c", "raise SystemExit(5)"]}]

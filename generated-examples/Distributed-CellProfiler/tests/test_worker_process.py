@@ -110,6 +110,10 @@ class Rig:
     def start(self, **settings: Any) -> subprocess.Popen[str]:
         return self.start_with_env({}, **settings)
 
+    def start_waiting(self, **settings: Any) -> subprocess.Popen[str]:
+        """A worker that waits for work until stopped (see stop_once), and hears a stop within 1 s."""
+        return self.start(idle_exit_seconds=60, receive_wait_seconds=1, **settings)
+
     def start_with_env(self, extra: dict[str, str], **settings: Any) -> subprocess.Popen[str]:
         env = {**os.environ, **replace(self.settings, **settings).to_env(), "TMPDIR": str(self.work), **extra}
         return subprocess.Popen(
@@ -165,6 +169,18 @@ def finish(proc: subprocess.Popen[str], timeout: float = 40) -> str:
     return out
 
 
+def stop_once(proc: subprocess.Popen[str], condition: Callable[[], bool], timeout: float = 30) -> str:
+    """Wait until `condition()` holds, then stop the worker as ECS would (SIGTERM); its output."""
+    try:
+        wait_for(condition, timeout)
+    except AssertionError:
+        proc.kill()
+        print(proc.communicate()[0])
+        raise
+    proc.send_signal(signal.SIGTERM)
+    return finish(proc, timeout=15)
+
+
 def kill_pids(pids: list[int]) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
@@ -216,19 +232,20 @@ def test_killed_worker_job_is_redone_after_visibility_timeout(moto_server: str, 
     first.kill()  # SIGKILL: no cleanup, no release, no heartbeat any more
     first.communicate()
     kill_pids(pids)  # in a container the tool dies with it
-    second = rig.start(idle_exit_seconds=3)  # the job is back within the 2 s visibility timeout
-    out = finish(second)
+    second = rig.start_waiting()
+    out = stop_once(second, lambda: job.job_id in rig.outcomes())  # back after the visibility timeout
     assert len(rig.runs()) == 2, out
     assert rig.keys("results/crash/").keys() == {"results/crash/a/out_0.txt", "results/crash/b/out_1.txt"}
     assert rig.outcomes()[job.job_id].state == "done" and rig.outcomes()[job.job_id].attempt == 2
     assert rig.queue_counts() == (0, 0)
 
 
+@pytest.mark.slow
 def test_always_failing_job_ends_in_dead_letter_queue(moto_server: str, tmp_path: Path) -> None:
     rig = Rig(tmp_path, visibility=2, retries=2)
     (job,) = rig.send({"name": "bad", "code": 3})
-    # Retried 2 s after each failure; the receive after the second moves it: within 3 s idle.
-    out = finish(rig.start(idle_exit_seconds=3))
+    # Retried after each failure; the receive after the second moves it to the dead-letter queue.
+    out = stop_once(rig.start_waiting(), lambda: rig.queue_counts(rig.dlq_url) == (1, 0))
     records = rig.all_outcomes()
     assert [(o.attempt, o.state, o.exit_code) for o in records] == [(1, "failed", 3), (2, "failed", 3)], out
     assert "exited with code 3, expected 0" in records[-1].error
@@ -365,10 +382,10 @@ def test_interruption_gives_the_job_back_without_spending_a_retry(moto_server: s
 def test_job_past_job_timeout_is_stopped_and_recorded_as_failed(moto_server: str, tmp_path: Path) -> None:
     rig = Rig(tmp_path, visibility=2, retries=1)
     (job,) = rig.send({"name": "hung", "sleep": 60})
-    # Retried 2 s after the failure, when the receive dead-letters it: within 3 s idle.
-    worker = rig.start(job_timeout_seconds=1, idle_exit_seconds=3)
+    worker = rig.start_waiting(job_timeout_seconds=1)
     [pid] = rig.wait_for_runs(1)
-    out = finish(worker)
+    # A failure like any other: with JOB_RETRIES = 1 the receive of its retry dead-letters it.
+    out = stop_once(worker, lambda: rig.queue_counts(rig.dlq_url) == (1, 0))
     [record] = rig.all_outcomes()
     assert (record.job_id, record.state, record.attempt) == (job.job_id, "failed", 1), out
     assert record.error == "timed out after 1 s (JOB_TIMEOUT): the tool was stopped"
@@ -376,21 +393,21 @@ def test_job_past_job_timeout_is_stopped_and_recorded_as_failed(moto_server: str
     assert "toy line 2" in record.tail  # what the tool printed before it hung
     with pytest.raises(ProcessLookupError):  # the tool's process is gone
         os.kill(pid, 0)
-    # A failure like any other: with JOB_RETRIES = 1 it is dead-lettered on the next receive.
     assert rig.sqs.receive_message(QueueUrl=rig.dlq_url, WaitTimeSeconds=1)["Messages"]
     assert rig.queue_counts() == (0, 0)
 
 
+@pytest.mark.slow
 def test_job_longer_than_visibility_timeout_runs_once(moto_server: str, tmp_path: Path) -> None:
     rig = Rig(tmp_path, visibility=2)
     (job,) = rig.send({"name": "slow", "sleep": 5})
-    worker = rig.start(docker_cores=2, seconds_to_start=1, idle_exit_seconds=3)
+    worker = rig.start_waiting(docker_cores=2, seconds_to_start=1)  # the second would take it again
     rig.wait_for_runs(1)
     seen = []
     while worker.poll() is None and not rig.outcomes():
         seen.append(rig.queue_counts()[0])  # a visible message here would be picked up twice
         time.sleep(0.3)
-    out = finish(worker)
+    out = stop_once(worker, lambda: True)
     assert max(seen) == 0 and len(seen) > 10, out
     assert len(rig.runs()) == 1
     assert rig.outcomes()[job.job_id].state == "done" and rig.outcomes()[job.job_id].attempt == 1
@@ -451,23 +468,24 @@ def test_kill_9_of_the_worker_ends_every_process_of_its_tool_and_its_folders(mot
     wait_for(lambda: gone(tool) and gone(detached), 10)
     wait_for(lambda: not job_folder.exists(), 5)
     # The next worker to start here removes the dead worker's temp root, and redoes the job
-    # once it is back, within the 2 s visibility timeout.
-    out = finish(rig.start(idle_exit_seconds=3))
+    # once it is back, after the visibility timeout.
+    out = stop_once(rig.start_waiting(), lambda: job.job_id in rig.outcomes())
     assert "left by a worker that died" in out
     assert rig.outcomes()[job.job_id].state == "done"
     assert list(rig.work.iterdir()) == []
     kill_pids([int(p.read_text()) for p in rig.started.glob("*.detached")])  # in case the check above failed
 
 
+@pytest.mark.slow
 def test_a_killed_worker_under_docker_cores_is_restarted_and_logged(moto_server: str, tmp_path: Path) -> None:
     rig = Rig(tmp_path, visibility=2)
     jobs = rig.send(*({"name": f"job{i}", "sleep": 1} for i in range(3)))
-    # The killed worker's job is back within the 2 s visibility timeout, well within 3 s idle.
-    supervisor = rig.start(docker_cores=2, seconds_to_start=0, idle_exit_seconds=3)
+    supervisor = rig.start_waiting(docker_cores=2, seconds_to_start=0)
     rig.wait_for_runs(1)
     workers = [int(pid) for pid in Path(f"/proc/{supervisor.pid}/task/{supervisor.pid}/children").read_text().split()]
     os.kill(workers[0], signal.SIGKILL)
-    out = finish(supervisor, timeout=60)
+    # A job the killed worker held is back after the visibility timeout.
+    out = stop_once(supervisor, lambda: len(rig.outcomes()) == len(jobs))
     assert f"worker 1 (pid {workers[0]}) was killed (code -9): restarted as pid" in out
     assert supervisor.returncode == 0, out
     assert {o.state for o in rig.outcomes().values()} == {"done"} and len(rig.outcomes()) == len(jobs)

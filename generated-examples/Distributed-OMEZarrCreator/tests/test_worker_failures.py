@@ -29,7 +29,7 @@ from ds_runtime.worker.noclobber import OWNER, OutputClash, put_new
 from ds_runtime.worker.transfer import InputError, TransferError
 
 from ._control_support import make_ctx
-from .test_worker_process import BUCKET, TOY, Rig, finish
+from .test_worker_process import BUCKET, TOY, Rig, finish, stop_once
 
 ROOT = "/home/ubuntu/bucket"
 
@@ -75,6 +75,7 @@ def _control(rig: Rig, tmp_path: Path) -> Context:
     return Context(ctx.config, ctx.spec, ctx.session, Console(file=io.StringIO(), width=200))
 
 
+@pytest.mark.slow
 def test_permanent_failures_are_dead_lettered_after_one_try_and_transient_ones_retry(
     moto_server: str, tmp_path: Path
 ) -> None:
@@ -90,8 +91,8 @@ def test_permanent_failures_are_dead_lettered_after_one_try_and_transient_ones_r
     refused = {"name": "refused", "Metadata": "Metadata_Site=1", JOB_ID_KEY: "refused0000000001"}
     rig.sqs.send_message(QueueUrl=rig.queue_url, MessageBody=json.dumps(refused))
 
-    # crash is retried 2 s after each failure; the receive after its second moves it: within 3 s idle.
-    out = finish(rig.start(idle_exit_seconds=3), timeout=60)
+    # Each permanent failure is dead-lettered at once; crash after its second try, by the next receive.
+    out = stop_once(rig.start_waiting(), lambda: rig.queue_counts(rig.dlq_url) == (4, 0))
 
     tries: dict[str, list[str]] = {}
     for record in rig.all_outcomes():
