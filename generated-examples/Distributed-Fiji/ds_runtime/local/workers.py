@@ -28,9 +28,9 @@ EMULATOR_KEYS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
 # it notices a stop within a second and exits by itself, its temp root removed.
 SHORT_RECEIVES = {ENV_NAMES["receive_wait_seconds"]: "1"}
 STOP_GRACE_SECONDS = 20
-# Once the queue is empty every worker is idle (in a receive of at most 1 s, then it exits by
-# itself): no job can be lost.
-IDLE_STOP_GRACE_SECONDS = 2
+# Once the queue is empty every worker is idle: no job can be lost. Each ends its receive of at
+# most 1 s and exits by itself, within this grace even on a busy computer; the stop waits no longer.
+IDLE_STOP_GRACE_SECONDS = 5
 
 
 @dataclass(frozen=True)
