@@ -36,7 +36,7 @@ import pytest
 from dsgen.render import TEMPLATE_ROOT, load_answers, render
 from dsgen.source import WORKING_TREE
 
-from .conftest import CACHE, tool_unavailable
+from .conftest import CACHE, require_tool, tool_unavailable
 
 VERSION = "4.2.8"
 CP_BIN = Path(os.environ.get("DSGEN_CELLPROFILER_BIN") or CACHE / "cellprofiler-venv" / "bin")
@@ -177,6 +177,7 @@ def _cellprofiler_env() -> dict[str, str]:
 
 
 def _require_cellprofiler() -> None:
+    require_tool("cellprofiler", REQUIRE)
     cellprofiler = CP_BIN / "cellprofiler"
     why = f"the real CellProfiler {VERSION} is not at {cellprofiler}; install it with {INSTALL}"
     why += " (or set DSGEN_CELLPROFILER_BIN to a bin folder holding it)"
@@ -200,6 +201,7 @@ def _rows(path: Path) -> list[dict[str, str]]:
 
 
 @pytest.mark.slow
+@pytest.mark.real_tool
 def test_real_cellprofiler_measures_coins_in_distributed_cellprofiler_local_run(tmp_path: Path) -> None:
     _require_cellprofiler()
     repo = render(tmp_path / "Distributed-CellProfiler", load_answers(ANSWERS), source=WORKING_TREE)
@@ -262,6 +264,7 @@ def _run_cellprofiler(pipeline: Path, data_file: Path, out: Path, group: str) ->
 
 
 @pytest.mark.slow
+@pytest.mark.real_tool
 def test_zero_padded_metadata_groups_run_the_rows_cellprofiler_itself_runs(tmp_path: Path) -> None:
     """A LoadData CSV says Metadata_Site 001, the Job file's groups say 1: CellProfiler's own `-g`
     runs those rows (it reads the column as integers), so localRun must too, and each group's

@@ -7,9 +7,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
-from .conftest import ROOT
+import pytest
+
+from .conftest import ROOT, await_ci_install
 
 
 def _container_tests(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -40,3 +44,20 @@ def test_in_ci_a_missing_engine_fails_instead_of_skipping(tmp_path: Path) -> Non
     done = _container_tests(tmp_path, DSGEN_REQUIRE_DOCKER="1")
     assert done.returncode == 1 and "1 error" in done.stdout, done.stdout[-3000:]  # a fixture's failure
     assert "(DSGEN_REQUIRE_DOCKER=1)" in done.stdout
+
+
+def test_a_real_tool_test_waits_for_cis_install_of_it_and_fails_with_its_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """.ci/run installs the real tools while the tests run; a test needing one waits while it is pending."""
+    monkeypatch.delenv("DSGEN_CI_INSTALLS", raising=False)
+    assert await_ci_install("docker") is None  # nobody installs anything: the test looks for itself
+    monkeypatch.setenv("DSGEN_CI_INSTALLS", str(tmp_path))
+    pending = tmp_path / "docker.pending"
+    pending.touch()
+    threading.Timer(1.5, pending.unlink).start()
+    started = time.monotonic()
+    assert await_ci_install("docker") is None
+    assert time.monotonic() - started >= 1.4
+    (tmp_path / "cellprofiler.failed").write_text("E: Unable to locate package default-libmysqlclient-dev\n")
+    assert "Unable to locate package" in (await_ci_install("cellprofiler") or "")

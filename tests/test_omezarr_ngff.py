@@ -27,9 +27,9 @@ from skimage import data
 from dsgen.render import load_answers, render
 from dsgen.source import WORKING_TREE
 
-from .conftest import CACHE, tool_unavailable
+from .conftest import CACHE, require_tool, tool_unavailable
 
-pytestmark = pytest.mark.slow  # a real tool (ngff-zarr) over a render's local run
+pytestmark = [pytest.mark.slow, pytest.mark.real_tool]  # a real tool (ngff-zarr) over a render's local run
 
 ROOT = Path(__file__).resolve().parents[1]
 ANSWERS = ROOT / "tests" / "answers" / "omezarr_ngff.yml"
@@ -70,6 +70,7 @@ def _images() -> dict[str, np.ndarray]:
 
 def _ngff_bin() -> Path:
     """The folder holding the real ngff-zarr and the python of its venv."""
+    require_tool("ngff", "DSGEN_REQUIRE_NGFF")
     folder = Path(os.environ.get("DSGEN_NGFF_BIN") or CACHE / "ngff-venv" / "bin")
     if not (folder / "ngff-zarr").is_file():
         tool_unavailable(f"no ngff-zarr in {folder}: install it with {INSTALL.relative_to(ROOT)}", "DSGEN_REQUIRE_NGFF")

@@ -27,9 +27,9 @@ import pytest
 
 from dsgen.demo import write_sample_images
 
-from .conftest import tool_unavailable
+from .conftest import require_tool, tool_unavailable
 
-pytestmark = pytest.mark.slow  # a real browser over a render's local run
+pytestmark = [pytest.mark.slow, pytest.mark.real_tool]  # a real browser over a render's local run
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "generated-examples" / "Distributed-ObjectCounter"
@@ -56,6 +56,7 @@ def _status(repo: Path) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    require_tool("apt", REQUIRE)  # chromium comes with CI's system packages
     chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
     if not chromium or not driver_path:
         tool_unavailable(

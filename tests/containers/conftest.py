@@ -44,7 +44,7 @@ from typing import Any, NoReturn
 
 import pytest
 
-from ..conftest import tool_unavailable
+from ..conftest import require_tool, tool_unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER_DIR = ROOT / ".ci" / "docker"
@@ -138,6 +138,7 @@ def run_script(name: str, *args: str, timeout: float = 1800, env: dict[str, str]
 
 @pytest.fixture(scope="session")
 def docker_client() -> Any:
+    require_tool("docker", "DSGEN_REQUIRE_DOCKER")  # CI starts the engine and builds the base image meanwhile
     try:
         import docker
     except ImportError:
