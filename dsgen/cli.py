@@ -1,4 +1,4 @@
-"""The `dsgen` command: new, examples, tables, demo."""
+"""The `dsgen` command: new, examples, tables, lock, canary, demo."""
 
 from __future__ import annotations
 
@@ -58,6 +58,28 @@ def _cmd_tables(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_lock(args: argparse.Namespace) -> int:
+    from .locks import LOCKS, refresh, stale
+
+    if args.check:
+        changed = stale()
+        for lock in LOCKS:
+            print(f"{lock.path}: {'differs' if lock.path in changed else 'up to date'}")
+        if changed:
+            print("a lock is older than its ranges: run `dsgen lock` and commit the result", file=sys.stderr)
+        return 1 if changed else 0
+    refresh(upgrade=args.upgrade_package or args.upgrade)
+    for lock in LOCKS:
+        print(f"{lock.path}: written")
+    return 0
+
+
+def _cmd_canary(args: argparse.Namespace) -> int:
+    from .canary import run
+
+    return run(args.pytest_args or ["-q", "-m", "not slow"])
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -112,6 +134,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tables.add_argument("--check", action="store_true", help="change nothing; exit 1 if the file is stale")
     tables.set_defaults(run=_cmd_tables)
+
+    lock = sub.add_parser(
+        "lock",
+        help="re-compile the locked installs (requirements.txt here and in template/) from their ranges",
+        description="Compile pyproject.toml and template/*.in into exact versions with hashes (uv), keeping "
+        "every pin the ranges still allow. The README, CI, generated repositories and worker images install "
+        "from these locks.",
+    )
+    lock.add_argument("--upgrade", action="store_true", help="take the newest version each range allows")
+    lock.add_argument("--upgrade-package", action="append", metavar="NAME", help="take the newest of NAME only")
+    lock.add_argument("--check", action="store_true", help="change nothing; exit 1 if a lock is older than its ranges")
+    lock.set_defaults(run=_cmd_lock)
+
+    canary = sub.add_parser(
+        "canary",
+        help="run the tests on the newest versions the ranges allow (not the lock), and say what is newer",
+        description="List the packages whose newest version in range is not the locked one; if any, install "
+        "those newest versions in a scratch environment and run pytest there (default: the fast tier).",
+    )
+    canary.add_argument("pytest_args", nargs=argparse.REMAINDER, help="pytest's arguments (default: -q -m 'not slow')")
+    canary.set_defaults(run=_cmd_canary)
 
     demo = sub.add_parser(
         "demo",

@@ -11,7 +11,8 @@ image, each with a positive area.
 
 CellProfiler comes from .ci/cellprofiler/install.sh (a cached Python 3.9 venv without
 wxPython). Environment:
-  DSGEN_CELLPROFILER_BIN  the venv's bin folder (default /var/cache/dsgen/cellprofiler-venv/bin)
+  DSGEN_CELLPROFILER_BIN  the venv's bin folder (default ~/.cache/dsgen/cellprofiler-venv/bin, see DSGEN_CACHE)
+  DSGEN_REQUIRE_CELLPROFILER=1  no working CellProfiler is a failure, not a skip (CI sets it)
   JAVA_HOME               a Java 17 JDK (default /usr/lib/jvm/java-17-openjdk-amd64)
 The test skips, naming the install script, when CellProfiler 4.2.8 is not there.
 
@@ -35,10 +36,13 @@ import pytest
 from dsgen.render import TEMPLATE_ROOT, load_answers, render
 from dsgen.source import WORKING_TREE
 
+from .conftest import CACHE, require_tool, tool_unavailable
+
 VERSION = "4.2.8"
-CP_BIN = Path(os.environ.get("DSGEN_CELLPROFILER_BIN", "/var/cache/dsgen/cellprofiler-venv/bin"))
+CP_BIN = Path(os.environ.get("DSGEN_CELLPROFILER_BIN") or CACHE / "cellprofiler-venv" / "bin")
 JAVA_HOME = os.environ.get("JAVA_HOME", "/usr/lib/jvm/java-17-openjdk-amd64")
 INSTALL = TEMPLATE_ROOT / ".ci" / "cellprofiler" / "install.sh"
+REQUIRE = "DSGEN_REQUIRE_CELLPROFILER"
 ANSWERS = TEMPLATE_ROOT / "examples" / "cellprofiler.yml"
 BUCKET_MOUNT = "/home/ubuntu/bucket"  # where DCP's CSVs say the images are
 GROUPS = [("Plate1", "A01"), ("Plate1", "A02"), ("Plate2", "A01"), ("Plate2", "A02")]
@@ -173,19 +177,22 @@ def _cellprofiler_env() -> dict[str, str]:
 
 
 def _require_cellprofiler() -> None:
+    require_tool("cellprofiler", REQUIRE)
     cellprofiler = CP_BIN / "cellprofiler"
     why = f"the real CellProfiler {VERSION} is not at {cellprofiler}; install it with {INSTALL}"
     why += " (or set DSGEN_CELLPROFILER_BIN to a bin folder holding it)"
     if not cellprofiler.exists():
-        pytest.skip(why)
+        tool_unavailable(why, REQUIRE)
     try:
         done = subprocess.run(
             [str(cellprofiler), "--version"], env=_cellprofiler_env(), capture_output=True, text=True, timeout=300
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        pytest.skip(f"{why}: {exc}")
+        tool_unavailable(f"{why}: {exc}", REQUIRE)
     if done.returncode != 0 or not done.stdout.strip().startswith(VERSION):
-        pytest.skip(f"{why}: `cellprofiler --version` said {(done.stdout + done.stderr).strip()[-300:]!r}")
+        tool_unavailable(
+            f"{why}: `cellprofiler --version` said {(done.stdout + done.stderr).strip()[-300:]!r}", REQUIRE
+        )
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -194,6 +201,7 @@ def _rows(path: Path) -> list[dict[str, str]]:
 
 
 @pytest.mark.slow
+@pytest.mark.real_tool
 def test_real_cellprofiler_measures_coins_in_distributed_cellprofiler_local_run(tmp_path: Path) -> None:
     _require_cellprofiler()
     repo = render(tmp_path / "Distributed-CellProfiler", load_answers(ANSWERS), source=WORKING_TREE)
@@ -256,6 +264,7 @@ def _run_cellprofiler(pipeline: Path, data_file: Path, out: Path, group: str) ->
 
 
 @pytest.mark.slow
+@pytest.mark.real_tool
 def test_zero_padded_metadata_groups_run_the_rows_cellprofiler_itself_runs(tmp_path: Path) -> None:
     """A LoadData CSV says Metadata_Site 001, the Job file's groups say 1: CellProfiler's own `-g`
     runs those rows (it reads the column as integers), so localRun must too, and each group's

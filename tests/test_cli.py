@@ -92,7 +92,7 @@ def test_new_with_no_arguments_asks_on_a_terminal_and_names_the_folder_from_the_
     screen = b""
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
-        ready, _, _ = select.select([terminal], [], [], 0.3)
+        ready, _, _ = select.select([terminal], [], [], 0.1)
         if ready:
             try:
                 chunk = os.read(terminal, 65536)

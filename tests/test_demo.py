@@ -16,6 +16,8 @@ from skimage import filters, io
 from dsgen.count_objects import as_gray
 from dsgen.demo import INPUTS, OUTPUTS, SAMPLE_IMAGES
 
+pytestmark = pytest.mark.slow  # the README's main command, end to end (a render and a local run)
+
 METHODS = ("li", "otsu", "yen")
 
 

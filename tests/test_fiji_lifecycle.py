@@ -18,10 +18,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from dsgen.render import TEMPLATE_ROOT, render
 from dsgen.source import WORKING_TREE
+
+pytestmark = pytest.mark.slow  # a render and its whole local lifecycle
 
 BUCKET = "df-lifecycle-bucket"
 SCRIPT_KEY = "df-scripts/stitch_plate.py"

@@ -1,15 +1,14 @@
 """OMEZarrCreator with the REAL ngff-zarr CLI (tests/answers/omezarr_ngff.yml), end to end.
 
-No stand-in: `.ci/ngff/install.sh` installs the pinned `ngff-zarr` (with tifffile and
-zarr) from PyPI into a venv of its own, cached in /var/cache/dsgen/ngff-venv; the rendered
+No stand-in: `.ci/ngff/install.sh` (run by .ci/run, never by this test) installs the pinned
+`ngff-zarr` (with tifffile and zarr) from PyPI into a venv of its own, in the cache
+(~/.cache/dsgen/ngff-venv, see DSGEN_CACHE); the rendered
 repository's own `python run.py localRun` converts real TIFFs on emulated AWS with local
 workers (which inherit PATH, so the venv's bin goes first); and every fetched store is
 opened with zarr-python (in that venv) and compared pixel for pixel with its TIFF.
 
-  DSGEN_NGFF_BIN=<venv>/bin  use that ngff-zarr (and its python, with zarr) as it is,
-                             without running the install script
-  DSGEN_REQUIRE_NGFF=1       an ngff-zarr that cannot be installed fails the test
-                             instead of skipping it
+  DSGEN_NGFF_BIN=<venv>/bin  use that ngff-zarr (and its python, with zarr)
+  DSGEN_REQUIRE_NGFF=1       no ngff-zarr is a failure, not a skip (CI sets it)
 """
 
 from __future__ import annotations
@@ -27,6 +26,10 @@ from skimage import data
 
 from dsgen.render import load_answers, render
 from dsgen.source import WORKING_TREE
+
+from .conftest import CACHE, require_tool, tool_unavailable
+
+pytestmark = [pytest.mark.slow, pytest.mark.real_tool]  # a real tool (ngff-zarr) over a render's local run
 
 ROOT = Path(__file__).resolve().parents[1]
 ANSWERS = ROOT / "tests" / "answers" / "omezarr_ngff.yml"
@@ -65,27 +68,13 @@ def _images() -> dict[str, np.ndarray]:
     }
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("DSGEN_REQUIRE_NGFF") == "1":
-        pytest.fail(f"{reason} (DSGEN_REQUIRE_NGFF=1)", pytrace=False)
-    pytest.skip(reason)
-
-
 def _ngff_bin() -> Path:
     """The folder holding the real ngff-zarr and the python of its venv."""
-    given = os.environ.get("DSGEN_NGFF_BIN")
-    if given:
-        if not (Path(given) / "ngff-zarr").is_file():
-            _unavailable(f"DSGEN_NGFF_BIN={given} holds no ngff-zarr")
-        return Path(given)
-    try:
-        done = subprocess.run(["bash", str(INSTALL)], capture_output=True, text=True, timeout=1200)
-    except subprocess.TimeoutExpired:
-        _unavailable(f"{INSTALL.relative_to(ROOT)} timed out installing ngff-zarr")
-    if done.returncode != 0:
-        tail = " | ".join(done.stderr.strip().splitlines()[-3:])
-        _unavailable(f"{INSTALL.relative_to(ROOT)} could not install ngff-zarr (exit {done.returncode}): {tail}")
-    return Path(done.stdout.strip().splitlines()[-1]).parent
+    require_tool("ngff", "DSGEN_REQUIRE_NGFF")
+    folder = Path(os.environ.get("DSGEN_NGFF_BIN") or CACHE / "ngff-venv" / "bin")
+    if not (folder / "ngff-zarr").is_file():
+        tool_unavailable(f"no ngff-zarr in {folder}: install it with {INSTALL.relative_to(ROOT)}", "DSGEN_REQUIRE_NGFF")
+    return folder
 
 
 def test_omezarr_creator_converts_real_tiffs_with_the_real_ngff_zarr_cli(tmp_path: Path) -> None:

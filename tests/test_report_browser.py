@@ -29,6 +29,10 @@ import pytest
 
 from dsgen.demo import write_sample_images
 
+from .conftest import require_tool, tool_unavailable
+
+pytestmark = [pytest.mark.slow, pytest.mark.real_tool]  # a real browser over a render's local run
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "generated-examples" / "Distributed-ObjectCounter"
 APP = "DistributedObjectCounter"
@@ -36,13 +40,7 @@ ARTIFACTS = Path(os.environ.get("DSGEN_ARTIFACTS", ROOT / "artifacts"))
 GOOD = [("coins", "otsu"), ("hubble_deep_field", "li"), ("microaneurysms", "yen")]
 BAD_METHOD = "bogus"  # count_objects refuses it: exit code 2 and argparse's message
 DRAIN_SECONDS = 240
-
-
-def unavailable(reason: str) -> None:
-    """Skip (or, with DSGEN_REQUIRE_BROWSER=1, fail) when the browser cannot run here."""
-    if os.environ.get("DSGEN_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"{reason} (DSGEN_REQUIRE_BROWSER=1)", pytrace=False)
-    pytest.skip(reason)
+REQUIRE = "DSGEN_REQUIRE_BROWSER"
 
 
 def run_py(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -60,14 +58,17 @@ def _status(repo: Path) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    require_tool("apt", REQUIRE)  # chromium comes with CI's system packages
     chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
     if not chromium or not driver_path:
-        unavailable("chromium and chromedriver are not installed (apt-get install chromium chromium-driver)")
+        tool_unavailable(
+            "chromium and chromedriver are not installed (apt-get install chromium chromium-driver)", REQUIRE
+        )
     try:
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
     except ImportError:
-        unavailable("selenium is not installed (pip install -e '.[test]')")
+        tool_unavailable("selenium is not installed (pip install -r requirements.txt)", REQUIRE)
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1300,900"):

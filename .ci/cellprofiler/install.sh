@@ -4,7 +4,7 @@
 # Prints the path of the cellprofiler binary on its last line.
 set -euo pipefail
 
-VENV="${DSGEN_CELLPROFILER_VENV:-/var/cache/dsgen/cellprofiler-venv}"
+VENV="${DSGEN_CELLPROFILER_VENV:-${DSGEN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/dsgen}/cellprofiler-venv}"
 VERSION=4.2.8
 PY39="${DSGEN_PYTHON39:-}"
 export JAVA_HOME="${JAVA_HOME:-/usr/lib/jvm/java-17-openjdk-amd64}"

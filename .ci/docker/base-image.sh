@@ -12,11 +12,11 @@
 # Set DSGEN_BASE_REBUILD=1 to ignore 1 and 2.
 #
 # Environment: DSGEN_BASE_IMAGE (default dsgen/debian-python:bookworm),
-# DSGEN_CACHE (default /var/cache/dsgen), DEBIAN_MIRROR (default http://deb.debian.org/debian).
+# DSGEN_CACHE (default ~/.cache/dsgen), DEBIAN_MIRROR (default http://deb.debian.org/debian).
 set -euo pipefail
 
 IMAGE=${DSGEN_BASE_IMAGE:-dsgen/debian-python:bookworm}
-CACHE=${DSGEN_CACHE:-/var/cache/dsgen}
+CACHE=${DSGEN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/dsgen}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 SUITE=bookworm
 INCLUDE=python3,python3-venv,ca-certificates

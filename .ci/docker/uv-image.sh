@@ -6,7 +6,7 @@
 # usage: .ci/docker/uv-image.sh VERSION     (e.g. 0.5.11; prints the image name)
 # The image is dsgen/uv:VERSION; pass it as `--build-arg UV_IMAGE=dsgen/uv:VERSION`.
 # Cached: skips if the image exists; the wheel is kept under $DSGEN_CACHE/uv/.
-# Environment: PYTHON (an interpreter with pip), DSGEN_CACHE (default /var/cache/dsgen).
+# Environment: PYTHON (an interpreter with pip), DSGEN_CACHE (default ~/.cache/dsgen).
 set -euo pipefail
 
 say() { echo "dsgen-uv: $*" >&2; }
@@ -14,7 +14,7 @@ die() { say "$*"; exit 2; }
 
 VERSION=${1:?usage: uv-image.sh VERSION}
 IMAGE=dsgen/uv:$VERSION
-CACHE=${DSGEN_CACHE:-/var/cache/dsgen}/uv
+CACHE=${DSGEN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/dsgen}/uv
 
 docker info >/dev/null 2>&1 || die "no Docker engine answers; run .ci/docker/start-dockerd.sh first"
 if docker image inspect "$IMAGE" >/dev/null 2>&1; then

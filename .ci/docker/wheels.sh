@@ -4,9 +4,9 @@
 # build can `pip install --no-index --find-links <dir>` with no network.
 #
 # usage: .ci/docker/wheels.sh [OUT_DIR] [REQUIREMENTS_FILE]
-#   OUT_DIR            default $DSGEN_CACHE/wheels/cp311-<arch> (DSGEN_CACHE=/var/cache/dsgen)
-#   REQUIREMENTS_FILE  default template/worker-requirements.txt; while that does not exist,
-#                      a built-in list (boto3, pydantic>=2, watchtower)
+#   OUT_DIR            default $DSGEN_CACHE/wheels/cp311-<arch> (DSGEN_CACHE, default ~/.cache/dsgen)
+#   REQUIREMENTS_FILE  default template/worker-requirements.txt (the worker's lock: exact
+#                      versions with hashes, which pip checks as it downloads)
 # Prints OUT_DIR on stdout. A second run with the same requirements downloads nothing
 # (OUT_DIR/.stamp). Environment: PYTHON (an interpreter with pip; default: first of
 # $VIRTUAL_ENV/bin/python, .venv/bin/python, python3 that has pip).
@@ -24,15 +24,11 @@ esac
 PY_VERSION=311           # Debian bookworm's python3
 GLIBC_MINOR=36           # Debian bookworm's glibc 2.36
 
-OUT=${1:-${DSGEN_CACHE:-/var/cache/dsgen}/wheels/cp$PY_VERSION-$ARCH}
+OUT=${1:-${DSGEN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/dsgen}/wheels/cp$PY_VERSION-$ARCH}
 REQ=${2:-template/worker-requirements.txt}
 mkdir -p "$OUT"
-if [ -f "$REQ" ]; then
-    cp "$REQ" "$OUT/requirements.txt.new"
-else
-    say "$REQ not found; using the built-in list"
-    printf '%s\n' 'boto3>=1.34' 'pydantic>=2.5' 'watchtower>=3' >"$OUT/requirements.txt.new"
-fi
+[ -f "$REQ" ] || die "$REQ not found"
+cp "$REQ" "$OUT/requirements.txt.new"
 
 pick_python() {
     local c

@@ -2,7 +2,7 @@
 # Install the real ngff-zarr command-line tool (pinned) into its own venv, cached between
 # runs, for tests/test_omezarr_ngff.py. Idempotent: when the venv already holds the pinned
 # version it does nothing. Prints the CLI's path on success.
-#   DSGEN_NGFF_VENV    where the venv lives (default /var/cache/dsgen/ngff-venv)
+#   DSGEN_NGFF_VENV    where the venv lives (default $DSGEN_CACHE/ngff-venv; DSGEN_CACHE defaults to ~/.cache/dsgen)
 #   DSGEN_NGFF_PYTHON  the Python that makes it (default python3)
 set -euo pipefail
 
@@ -11,7 +11,7 @@ NGFF_ZARR_VERSION=0.50.0
 # [cli] extra: its ITK readers add 1.6 GB (1.9 GB in all, against 0.3 GB) that TIFFs never use.
 PACKAGES=("ngff-zarr==$NGFF_ZARR_VERSION" "tifffile==2026.3.3" "zarr==3.1.6")
 PYTHON="${DSGEN_NGFF_PYTHON:-python3}"  # 3.11 or newer
-VENV="${DSGEN_NGFF_VENV:-/var/cache/dsgen/ngff-venv}"
+VENV="${DSGEN_NGFF_VENV:-${DSGEN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/dsgen}/ngff-venv}"
 # Written last, so a venv left half-built by an interrupted run is rebuilt, not trusted.
 MARKER="$VENV/.dsgen-$(echo "${PACKAGES[*]}" | tr ' =' '_-')"
 

@@ -27,8 +27,7 @@ from moto.sqs.models import Queue, SQSBackend
 from ds_runtime.local import atomic_s3, emulator, fast_sqs
 
 REPO = Path(__file__).resolve().parents[1]
-VISIBILITY = 1  # seconds; every wait below is VISIBILITY plus a margin
-PAST = VISIBILITY + 0.3
+VISIBILITY = 1  # seconds: SQS's shortest timeout and delay; every wait below ends once it has passed
 COUNT_NAMES = [
     "ApproximateNumberOfMessages",
     "ApproximateNumberOfMessagesNotVisible",
@@ -86,6 +85,14 @@ def counts(sqs: Any, url: str) -> tuple[int, int, int]:
     return tuple(int(attributes[name]) for name in COUNT_NAMES)  # type: ignore[return-value]
 
 
+def counts_become(sqs: Any, url: str, expected: tuple[int, int, int]) -> None:
+    """Wait until the counts are `expected`, as they must once VISIBILITY seconds have passed."""
+    deadline = time.monotonic() + VISIBILITY + 5
+    while (now := counts(sqs, url)) != expected:
+        assert time.monotonic() < deadline, f"counts stayed {now}, not {expected}"
+        time.sleep(0.05)
+
+
 def receive(sqs: Any, url: str, n: int = 1, **kwargs: Any) -> list[dict[str, Any]]:
     answer = sqs.receive_message(
         QueueUrl=url, MaxNumberOfMessages=n, MessageSystemAttributeNames=["ApproximateReceiveCount"], **kwargs
@@ -133,8 +140,7 @@ def test_visibility_timeout_expiry_makes_a_message_visible_again(sqs: Any) -> No
     (first,) = receive(sqs, url)
     assert (first["Body"], first["Attributes"]["ApproximateReceiveCount"]) == ("a", "1")
     assert counts(sqs, url) == (1, 1, 0)
-    time.sleep(PAST)
-    assert counts(sqs, url) == (2, 0, 0)
+    counts_become(sqs, url, (2, 0, 0))
     again = receive(sqs, url, 10)
     assert [(m["Body"], m["Attributes"]["ApproximateReceiveCount"]) for m in again] == [("a", "2"), ("b", "1")]
     assert again[0]["MessageId"] == first["MessageId"]
@@ -154,8 +160,7 @@ def test_change_message_visibility(sqs: Any) -> None:
     assert message["Attributes"]["ApproximateReceiveCount"] == "2"
     sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=VISIBILITY)
     assert counts(sqs, url) == (0, 1, 0)
-    time.sleep(PAST)
-    assert counts(sqs, url) == (1, 0, 0)
+    counts_become(sqs, url, (1, 0, 0))
     code = error_code(sqs.change_message_visibility, QueueUrl=url, ReceiptHandle="z" * 185, VisibilityTimeout=5)
     assert code == "ReceiptHandleIsInvalid"
 
@@ -190,8 +195,7 @@ def test_delays_count_as_delayed_until_due(sqs: Any) -> None:
     assert counts(sqs, url) == (1, 0, 1)
     assert [m["Body"] for m in receive(sqs, url, 10, VisibilityTimeout=30)] == ["now"]
     assert counts(sqs, url) == (0, 1, 1)
-    time.sleep(PAST)
-    assert counts(sqs, url) == (1, 1, 0)
+    counts_become(sqs, url, (1, 1, 0))
     assert [m["Body"] for m in receive(sqs, url, 10)] == ["late"]
     # A queue-level delay applies when the message names none.
     delayed_queue = new_queue(sqs, DelaySeconds=VISIBILITY)

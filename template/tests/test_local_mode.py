@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from ds_runtime.local.workers import alive
+
 from ._control_support import SPEC, fleet_data, write_config, write_job_file
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,13 +62,14 @@ def local_repo(tmp_path: Path) -> Path:
         SQS_MESSAGE_VISIBILITY="30",
     )
     (repo / "files").mkdir()
+    _temp_folder(repo).mkdir()
     write_job_file(repo / "files", JOBS)
     (repo / "files" / "fleet.json").write_text(json.dumps(fleet_data()))  # the example's stand-in ids, as is
     return repo
 
 
 def run_py(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
+    env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"} | {"TMPDIR": str(_temp_folder(repo))}
     return subprocess.run(
         [sys.executable, "run.py", *args], cwd=repo, env=env, capture_output=True, text=True, timeout=300
     )
@@ -79,6 +82,16 @@ def _check_outputs(folder: Path) -> None:
         assert len([p for p in job_outputs.rglob("*") if p.is_file()]) == 3  # 2 files + argv.json
 
 
+def _temp_files(repo: Path) -> list[Path]:
+    """What run.py and its workers left in their temp folder: a worker killed (not stopped by
+    SIGTERM, as from ECS, in time) leaves its temp root there."""
+    return list(_temp_folder(repo).iterdir())
+
+
+def _temp_folder(repo: Path) -> Path:
+    return repo.parent / "tmp"
+
+
 def _check_report(repo: Path, stdout: str) -> None:
     """The run's report is written before the teardown, its path printed, with every job's bar."""
     reports = list((repo / "files" / "reports").glob("DistributedEcho-*.html"))
@@ -88,6 +101,7 @@ def _check_report(repo: Path, stdout: str) -> None:
     assert f'data-state="done"><b>{JOBS}</b>' in page
 
 
+@pytest.mark.slow
 def test_local_run_does_the_whole_lifecycle_and_leaves_nothing_running(local_repo: Path) -> None:
     real_run = local_repo / "files" / "DistributedEchoSpotFleetRequestId.json"  # a real run's, being monitored
     real_run.write_text('{"fleet_id": "sfr-of-a-real-run"}')
@@ -102,8 +116,10 @@ def test_local_run_does_the_whole_lifecycle_and_leaves_nothing_running(local_rep
     _check_report(local_repo, done.stdout)
     # The emulator served from run.py's own process: with it and its workers gone, its port is closed.
     assert not _running_in(local_repo), "run.py, a worker or the emulator is still running"
+    assert _temp_files(local_repo) == [], "a worker was killed"
 
 
+@pytest.mark.slow
 def test_the_four_commands_with_local_flag_share_one_emulator(local_repo: Path) -> None:
     for command in (["setup"], ["submitJob", "files/job.json"], ["startCluster", "files/fleet.json"]):
         done = run_py(local_repo, "--local", *command)
@@ -119,8 +135,10 @@ def test_the_four_commands_with_local_flag_share_one_emulator(local_repo: Path) 
     assert not (local_repo / ".local" / "state.json").exists()
     assert not _answers(state["endpoint_url"]), "the emulator's port is still open"
     assert not _running_in(local_repo), "a worker or emulator process is still running"
+    assert _temp_files(local_repo) == [], "a worker was killed"
 
 
+@pytest.mark.slow
 def test_local_stop_ends_an_abandoned_run_and_keeps_the_bucket(local_repo: Path) -> None:
     for command in (["setup"], ["submitJob", "files/job.json"], ["startCluster", "files/fleet.json"]):
         assert run_py(local_repo, "--local", *command).returncode == 0
@@ -130,6 +148,7 @@ def test_local_stop_ends_an_abandoned_run_and_keeps_the_bucket(local_repo: Path)
     assert "bucket saved" in done.stdout
     assert not _answers(state["endpoint_url"]), "the emulator's port is still open"
     assert not _running_in(local_repo), "a worker or emulator process is still running"
+    assert _temp_files(local_repo) == [], "a worker was killed"
     assert not (local_repo / ".local" / "state.json").exists()
     assert run_py(local_repo, "localStop").stdout.strip() == "local mode: nothing is running here"
 
@@ -181,6 +200,7 @@ def test_bad_input_in_local_mode_gets_the_same_clear_errors(local_repo: Path, ar
     assert not (local_repo / ".local" / "state.json").exists()
 
 
+@pytest.mark.slow
 def test_local_run_fetches_outputs_from_the_bucket_they_went_to(local_repo: Path) -> None:
     """DCP's DESTINATION_BUCKET: the emulator has the bucket, the workers write there, and the
     outputs come back under _buckets/<bucket>/ (AWS_BUCKET keeps only the outcome records)."""
@@ -195,6 +215,7 @@ def test_local_run_fetches_outputs_from_the_bucket_they_went_to(local_repo: Path
     assert not (local_repo / "out" / "projects").exists()
 
 
+@pytest.mark.slow
 def test_local_run_stops_when_every_worker_task_failed_its_startup(local_repo: Path) -> None:
     spec = json.loads((local_repo / "tool" / "spec.json").read_text())
     spec["startup"] = [{"run": [sys.executable, "-c", "raise SystemExit(5)"]}]
@@ -205,3 +226,25 @@ def test_local_run_stops_when_every_worker_task_failed_its_startup(local_repo: P
     logs = sorted((local_repo / ".local" / "workers").glob("task-*.log"))
     assert len(logs) == 2 and all("startup[0] failed: " in log.read_text() for log in logs)
     assert not _running_in(local_repo), "run.py, a worker or the emulator is still running"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
+def test_a_task_that_has_exited_counts_as_stopped_before_anyone_collects_it() -> None:
+    """A task an earlier command started is init's child once that command ends; some inits collect
+    an exited child seconds late, and a stop must not wait for that."""
+    code = "import subprocess, time; child = subprocess.Popen(['true']); print(child.pid, flush=True); time.sleep(60)"
+    holder = [sys.executable, "-c", code]
+    parent = subprocess.Popen(holder, stdout=subprocess.PIPE, text=True)  # never collects its child
+    try:
+        assert parent.stdout is not None
+        pid = int(parent.stdout.readline())
+        stat = Path(f"/proc/{pid}/stat")
+        deadline = time.monotonic() + 10
+        while stat.read_text().rpartition(")")[2].split()[0] != "Z":  # exited, not collected
+            assert time.monotonic() < deadline, "the child did not exit"
+            time.sleep(0.05)
+        assert not alive(pid)
+        assert alive(parent.pid)
+    finally:
+        parent.kill()
+        parent.wait()

@@ -1,25 +1,26 @@
 """Real-container harness: a Docker engine, a local base image, wheels, a rendered repo,
 its worker image, and an AWS emulator on the host that the containers reach.
 
-Everything is built here, with no image registry and no internet inside the build:
+What the harness needs and where it comes from (`.ci/run` prepares all of it; these tests
+only use it, and skip, saying how to get it, when something is missing):
   .ci/docker/start-dockerd.sh  a Docker engine (installs docker.io as root if needed)
   .ci/docker/base-image.sh     dsgen/debian-python:bookworm from debootstrap
-  .ci/docker/wheels.sh         the worker's requirements as cp311 wheels
-  .ci/docker/uv-image.sh       a local stand-in for ghcr.io/astral-sh/uv (from uv's PyPI wheel)
+  .ci/docker/wheels.sh         the worker's locked requirements as cp311 wheels (run here: a download
+                               into the user's cache, ~/.cache/dsgen)
+  .ci/docker/uv-image.sh       a local stand-in for ghcr.io/astral-sh/uv (from uv's PyPI wheel; run here)
 The worker image is the rendered repository's own Dockerfile, built with host
 networking, BASE_IMAGE=dsgen/debian-python:bookworm, WORKER_PYTHON=/usr/bin/python3,
 the wheels served as an index on 127.0.0.1 (PIP_/UV_INDEX_URL, *_FIND_LINKS), and
 HTTP(S)_PROXY set to a dead port: anything that reaches for the internet fails.
-The wheels are also copied to `wheels/` in the build context, for a Dockerfile that
-installs from there.
 
 Workers run with host networking against moto's server on 127.0.0.1. The dummy
 AWS keys and AWS_ENDPOINT_URL given to the containers exist only in these tests: on
 ECS, credentials come from the task role and the task definition carries none.
 
 Environment:
-  DSGEN_REQUIRE_DOCKER=1   no engine is a failure, not a skip (set it in CI)
-  DSGEN_START_DOCKERD=0    do not try to start an engine; skip if none answers
+  DSGEN_REQUIRE_DOCKER=1   no engine or base image is a failure, not a skip (CI sets it)
+  DSGEN_START_DOCKERD=1    start an engine (and build the base image) when none is there: this
+                           installs packages and starts a daemon as root, so only when asked
   DSGEN_WORKER_DOCKERFILE  build with this Dockerfile instead of the rendered one
   DSGEN_BUILD_NOCACHE=1    build the worker image without the layer cache (cold timing)
 """
@@ -39,9 +40,11 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
+
+from ..conftest import require_tool, tool_unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER_DIR = ROOT / ".ci" / "docker"
@@ -102,11 +105,14 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             terminalreporter.write_line(f"{name}: {value}")
 
 
-def unavailable(reason: str) -> None:
+def unavailable(reason: str) -> NoReturn:
     """Skip (or, with DSGEN_REQUIRE_DOCKER=1, fail) every test that needs the engine."""
-    if os.environ.get("DSGEN_REQUIRE_DOCKER") == "1":
-        pytest.fail(f"{reason} (DSGEN_REQUIRE_DOCKER=1)", pytrace=False)
-    pytest.skip(reason)
+    tool_unavailable(reason, "DSGEN_REQUIRE_DOCKER")
+
+
+def opted_in() -> bool:
+    """Whether the tests may install and start what they lack (DSGEN_START_DOCKERD=1)."""
+    return os.environ.get("DSGEN_START_DOCKERD") == "1"
 
 
 def script_reason(done: subprocess.CompletedProcess[str]) -> str:
@@ -132,6 +138,7 @@ def run_script(name: str, *args: str, timeout: float = 1800, env: dict[str, str]
 
 @pytest.fixture(scope="session")
 def docker_client() -> Any:
+    require_tool("docker", "DSGEN_REQUIRE_DOCKER")  # CI starts the engine and builds the base image meanwhile
     try:
         import docker
     except ImportError:
@@ -147,8 +154,10 @@ def docker_client() -> Any:
 
     client = connect()
     if client is None:
-        if os.environ.get("DSGEN_START_DOCKERD", "1") == "0":
-            unavailable("no Docker engine answers and DSGEN_START_DOCKERD=0")
+        if not opted_in():
+            unavailable(
+                "no Docker engine answers: start one (.ci/docker/start-dockerd.sh), or set DSGEN_START_DOCKERD=1"
+            )
         done, seconds = run_script("start-dockerd.sh", timeout=900)
         client = connect()
         if client is None:
@@ -159,6 +168,15 @@ def docker_client() -> Any:
 
 @pytest.fixture(scope="session")
 def base_image(docker_client: Any) -> str:
+    import docker
+
+    try:
+        docker_client.images.get(BASE_IMAGE)
+    except docker.errors.ImageNotFound:
+        if not opted_in():
+            unavailable(
+                f"no {BASE_IMAGE} image: build it (as root) with .ci/docker/base-image.sh, or set DSGEN_START_DOCKERD=1"
+            )
     done, seconds = run_script("base-image.sh")
     if done.returncode:
         pytest.fail(f"base-image.sh failed: {script_reason(done)}\n{done.stderr[-3000:]}", pytrace=False)
@@ -265,10 +283,6 @@ def worker_image(docker_client: Any, base_image: str, wheels_dir: Path, wheel_in
     override = os.environ.get("DSGEN_WORKER_DOCKERFILE")
     if override:
         shutil.copy(Path(override), context / "Dockerfile")
-    if not (context / "Dockerfile").exists():
-        pytest.skip("the rendered repository has no Dockerfile (template/Dockerfile.jinja not written yet)")
-    if not (context / "worker-requirements.txt").exists():
-        shutil.copy(wheels_dir / "requirements.txt", context / "worker-requirements.txt")
     wheels = context / "wheels"  # for a Dockerfile that installs from the build context
     if not wheels.exists():
         shutil.copytree(wheels_dir, wheels, ignore=shutil.ignore_patterns(".stamp", "requirements.txt*"))

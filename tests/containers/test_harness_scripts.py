@@ -12,7 +12,7 @@ import pytest
 
 from .conftest import BASE_IMAGE, DOCKER_DIR, run_script
 
-pytestmark = pytest.mark.containers
+pytestmark = [pytest.mark.containers, pytest.mark.slow, pytest.mark.real_tool]
 
 
 @pytest.mark.parametrize("name", ["start-dockerd.sh", "base-image.sh", "wheels.sh"])

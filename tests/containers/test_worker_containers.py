@@ -11,7 +11,7 @@ import pytest
 
 from .conftest import TIMINGS, Stack, wait_for
 
-pytestmark = pytest.mark.containers
+pytestmark = [pytest.mark.containers, pytest.mark.slow, pytest.mark.real_tool]
 
 TEXTS = {f"in/doc{i}.txt": "one two three\n" * (i + 1) + "four\n" for i in range(6)}
 

@@ -19,6 +19,42 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _one_botocore_loader() -> Iterator[None]:
+    """One botocore data loader for every session the tests make in this process.
+
+    botocore parses a service's JSON model anew for each session (tens of ms for EC2's), and the
+    tests make thousands of sessions: each command's, moto's own. The models are read-only data,
+    so sharing them changes nothing a test sees; worker and run.py processes are not affected.
+    """
+    import botocore.loaders
+    import botocore.session
+
+    shared: dict[str | None, tuple[botocore.loaders.Loader, int]] = {}
+
+    def create_loader(search_path_string: str | None = None) -> botocore.loaders.Loader:
+        if search_path_string not in shared:
+            loader = botocore.loaders.create_loader(search_path_string)
+            shared[search_path_string] = loader, len(loader.search_paths)
+        loader, own_paths = shared[search_path_string]
+        del loader.search_paths[own_paths:]  # boto3 appends its data path to each new session's loader
+        return loader
+
+    with pytest.MonkeyPatch.context() as patch:
+        # Should a botocore no longer make its loaders there, the tests only lose this speed-up.
+        patch.setattr(botocore.session, "create_loader", create_loader, raising=False)
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_default_amis() -> Iterator[None]:
+    """moto fills every fresh EC2 state with its catalogue of public AMIs (a tenth of this suite's
+    time); no test reads it: fleets name their AMI, or resolve one through SSM's parameters."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _no_real_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Tests never reach real AWS: dummy credentials, no profile, no config files."""

@@ -203,7 +203,7 @@ def test_the_lifecycle_runs_on_least_privilege_and_each_role_is_refused_the_rest
     }
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env |= definition_environment(ctx) | worker_keys
-    env |= {"AWS_ENDPOINT_URL": enforced, "TOOL_SPEC": str(tmp_path / "spec.json"), "WORKER_IDLE_EXIT_SECONDS": "2"}
+    env |= {"AWS_ENDPOINT_URL": enforced, "TOOL_SPEC": str(tmp_path / "spec.json"), "WORKER_IDLE_EXIT_SECONDS": "1"}
     worker = subprocess.run(
         [sys.executable, "-m", "ds_runtime.worker", "--single"],
         cwd=REPO,

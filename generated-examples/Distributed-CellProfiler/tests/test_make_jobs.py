@@ -18,7 +18,7 @@ from ds_runtime.control.setup import setup
 from ds_runtime.entry import main
 from ds_runtime.local import fast_sqs
 
-from ._control_support import APP, make_ctx, queue_counts, write_config, write_spec
+from ._control_support import APP, make_ctx, put_objects, queue_counts, write_config, write_spec
 
 QUEUE = f"{APP}Queue"
 BUCKET = "echo-bucket"  # AWS_BUCKET of the test config.py
@@ -71,11 +71,10 @@ def run(folder: Path, tool: dict[str, Any], *args: str) -> int:
 
 
 def test_a_384_well_9_site_plate_listed_in_s3_makes_3456_jobs_that_submitJob_sends(ready: Path) -> None:
-    s3 = boto3.client("s3", region_name="us-east-1")
-    for well in WELLS:
-        for site in SITES:
-            s3.put_object(Bucket=BUCKET, Key=f"projects/p/images/Plate1/{well}_s{site}.tif", Body=b"")
-    s3.put_object(Bucket=BUCKET, Key="projects/p/images/Plate1/notes.txt", Body=b"not an image")
+    put_objects(BUCKET, (f"projects/p/images/Plate1/{well}_s{site}.tif" for well in WELLS for site in SITES), b"")
+    boto3.client("s3", region_name="us-east-1").put_object(
+        Bucket=BUCKET, Key="projects/p/images/Plate1/notes.txt", Body=b"not an image"
+    )
     out = ready / "files" / "plate1.json"
     code = run(
         ready,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -193,3 +194,14 @@ def drain(queue: str) -> int:
         )
         done += len(messages)
     return done
+
+
+def put_objects(bucket: str, keys: Iterable[str], body: bytes) -> None:
+    """Objects written straight into the emulator's S3 (moto serves from this process, in mock_aws
+    or as the moto_server fixture): the thousands a listing test needs, without a request each."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.s3.models import s3_backends
+
+    backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
+    for key in keys:
+        backend.put_object(bucket, key, body)

@@ -29,7 +29,7 @@ from ds_runtime.worker.noclobber import OWNER, OutputClash, put_new
 from ds_runtime.worker.transfer import InputError, TransferError
 
 from ._control_support import make_ctx
-from .test_worker_process import BUCKET, TOY, Rig, finish
+from .test_worker_process import BUCKET, TOY, Rig, finish, stop_once
 
 ROOT = "/home/ubuntu/bucket"
 
@@ -75,21 +75,24 @@ def _control(rig: Rig, tmp_path: Path) -> Context:
     return Context(ctx.config, ctx.spec, ctx.session, Console(file=io.StringIO(), width=200))
 
 
+@pytest.mark.slow
 def test_permanent_failures_are_dead_lettered_after_one_try_and_transient_ones_retry(
     moto_server: str, tmp_path: Path
 ) -> None:
     rig = _rig(tmp_path)
-    ok, missing, no_rows, crash = rig.send(
+    # crash first: its retry waits out its delay while the others run.
+    crash, ok, missing, no_rows = rig.send(
+        {"name": "crash", "data_file": "ws/load_data.csv", "Metadata": "Metadata_Site=1", "code": 3},
         {"name": "ok", "data_file": "ws/load_data.csv", "Metadata": "Metadata_Site=2"},  # 002: CellProfiler's rule
         {"name": "missing", "data_file": "ws/nowhere.csv", "Metadata": "Metadata_Site=1"},
         {"name": "norows", "data_file": "ws/load_data.csv", "Metadata": "Metadata_Site=9"},
-        {"name": "crash", "data_file": "ws/load_data.csv", "Metadata": "Metadata_Site=1", "code": 3},
     )
     # Sent by hand, as anyone with queue access could: no data_file, refused by the spec.
     refused = {"name": "refused", "Metadata": "Metadata_Site=1", JOB_ID_KEY: "refused0000000001"}
     rig.sqs.send_message(QueueUrl=rig.queue_url, MessageBody=json.dumps(refused))
 
-    out = finish(rig.start(idle_exit_seconds=5), timeout=60)
+    # Each permanent failure is dead-lettered at once; crash after its second try, by the next receive.
+    out = stop_once(rig.start_waiting(), lambda: rig.queue_counts(rig.dlq_url) == (4, 0))
 
     tries: dict[str, list[str]] = {}
     for record in rig.all_outcomes():
@@ -152,7 +155,7 @@ def test_a_message_naming_another_jobs_id_is_refused_and_takes_nothing_of_that_j
 def test_status_shows_a_workers_reason_even_without_its_outcome_record(moto_server: str, tmp_path: Path) -> None:
     rig = _rig(tmp_path)
     (job,) = rig.send({"name": "gone", "data_file": "ws/nowhere.csv", "Metadata": "Metadata_Site=1"})
-    finish(rig.start(idle_exit_seconds=3))
+    finish(rig.start())  # a permanent failure: dead-lettered at once
     for key in rig.keys(rig.settings.outcome_prefix):  # the record lost (e.g. a lifecycle rule)
         rig.s3.delete_object(Bucket=BUCKET, Key=key)
     (problem,) = collect(_control(rig, tmp_path)).problems
@@ -211,8 +214,8 @@ def test_a_retry_of_the_same_job_replaces_its_own_outputs(moto_server: str, tmp_
     rig = Rig(tmp_path, retries=3)
     rig.use_spec([sys.executable, TOY, "{output_dir}", "--echo", "--", "{name}"], job_fields=[{"name": "name"}])
     (job,) = rig.send({"name": "again"})
-    finish(rig.start())
-    # The same job once more (a retry after its outcome was lost, or a duplicate delivery).
+    # The same job once more (a retry after its outcome was lost, or a duplicate delivery): one
+    # worker runs the two in turn, the second after the first has uploaded.
     rig.sqs.send_message(QueueUrl=rig.queue_url, MessageBody=job.message_body())
     out = finish(rig.start())
     assert [o.state for o in rig.all_outcomes()] == ["done", "done"], out

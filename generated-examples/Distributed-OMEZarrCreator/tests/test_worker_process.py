@@ -13,7 +13,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,6 +26,8 @@ from ds_runtime.jobs import JOB_ID_KEY, Job, job_id_of
 from ds_runtime.outcomes import Outcome, app_attribute, latest_outcomes, outcome_keys, read_outcome, write_outcome
 from ds_runtime.spec import ToolSpec
 from ds_runtime.worker_settings import WorkerSettings
+
+from ._control_support import put_objects
 
 REPO = Path(__file__).resolve().parents[1]
 TOY = str(Path(__file__).with_name("toy_tool.py"))
@@ -60,7 +61,7 @@ class Rig:
             region="us-east-1",
             log_group="test-logs",
             visibility_timeout=visibility,
-            idle_exit_seconds=2,
+            idle_exit_seconds=0,  # jobs are sent before a worker starts: it exits once it finds none left
             spec_path=str(tmp / "spec.json"),
         )
         self.spec = self.use_spec()
@@ -93,6 +94,11 @@ class Rig:
         self.spec = spec
         return spec
 
+    def use_first_run_sleep(self) -> ToolSpec:
+        """The toy tool sleeping `sleep` seconds in the first run only: a retry runs at once."""
+        command = [sys.executable, TOY, "{output_dir}", "--files", "{files}", "--first-run-sleep", "{sleep}"]
+        return self.use_spec([*command, "--exit", "{code}", "--started", str(self.started)])
+
     def send(self, *groups: dict[str, Any]) -> list[Job]:
         jobs = []
         for group in groups:
@@ -105,6 +111,10 @@ class Rig:
 
     def start(self, **settings: Any) -> subprocess.Popen[str]:
         return self.start_with_env({}, **settings)
+
+    def start_waiting(self, **settings: Any) -> subprocess.Popen[str]:
+        """A worker that waits for work until stopped (see stop_once), and hears a stop within 1 s."""
+        return self.start(idle_exit_seconds=60, receive_wait_seconds=1, **settings)
 
     def start_with_env(self, extra: dict[str, str], **settings: Any) -> subprocess.Popen[str]:
         env = {**os.environ, **replace(self.settings, **settings).to_env(), "TMPDIR": str(self.work), **extra}
@@ -167,6 +177,18 @@ def finish(proc: subprocess.Popen[str], timeout: float = 40) -> str:
     return out
 
 
+def stop_once(proc: subprocess.Popen[str], condition: Callable[[], bool], timeout: float = 30) -> str:
+    """Wait until `condition()` holds, then stop the worker as ECS would (SIGTERM); its output."""
+    try:
+        wait_for(condition, timeout)
+    except AssertionError:
+        proc.kill()
+        print(proc.communicate()[0])
+        raise
+    proc.send_signal(signal.SIGTERM)
+    return finish(proc, timeout=15)
+
+
 def kill_pids(pids: list[int]) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
@@ -199,25 +221,39 @@ def test_jobs_run_by_two_worker_processes(rig: Rig) -> None:
     assert list(rig.work.iterdir()) == []  # every job folder removed
 
 
-def test_killed_worker_job_is_redone_after_visibility_timeout(rig: Rig) -> None:
+def test_a_worker_told_to_exit_once_idle_takes_every_waiting_job_first(rig: Rig) -> None:
+    """WORKER_IDLE_EXIT_SECONDS = 0: the first receive that finds no message ends the worker."""
+    jobs = rig.send(*({"name": f"job{i}"} for i in range(3)))
+    worker = rig.start(idle_exit_seconds=0)
+    out = finish(worker)
+    assert worker.returncode == 0 and "queue empty for 0 s: exiting" in out, out
+    assert {o.state for o in rig.outcomes().values()} == {"done"} and len(rig.outcomes()) == len(jobs)
+    assert rig.queue_counts() == (0, 0)
+
+
+def test_killed_worker_job_is_redone_after_visibility_timeout(moto_server: str, tmp_path: Path) -> None:
+    rig = Rig(tmp_path, visibility=2)
+    rig.use_first_run_sleep()
     (job,) = rig.send({"name": "crash", "files": 2, "sleep": 1.5})
     first = rig.start(idle_exit_seconds=30)
     pids = rig.wait_for_runs(1)
     first.kill()  # SIGKILL: no cleanup, no release, no heartbeat any more
     first.communicate()
     kill_pids(pids)  # in a container the tool dies with it
-    second = rig.start(idle_exit_seconds=4)
-    out = finish(second)
+    second = rig.start_waiting()
+    out = stop_once(second, lambda: job.job_id in rig.outcomes())  # back after the visibility timeout
     assert len(rig.runs()) == 2, out
     assert rig.keys("results/crash/").keys() == {"results/crash/a/out_0.txt", "results/crash/b/out_1.txt"}
     assert rig.outcomes()[job.job_id].state == "done" and rig.outcomes()[job.job_id].attempt == 2
     assert rig.queue_counts() == (0, 0)
 
 
+@pytest.mark.slow
 def test_always_failing_job_ends_in_dead_letter_queue(moto_server: str, tmp_path: Path) -> None:
     rig = Rig(tmp_path, visibility=2, retries=2)
     (job,) = rig.send({"name": "bad", "code": 3})
-    out = finish(rig.start(idle_exit_seconds=4))
+    # Retried after each failure; the receive after the second moves it to the dead-letter queue.
+    out = stop_once(rig.start_waiting(), lambda: rig.queue_counts(rig.dlq_url) == (1, 0))
     records = rig.all_outcomes()
     assert [(o.attempt, o.state, o.exit_code) for o in records] == [(1, "failed", 3), (2, "failed", 3)], out
     assert "exited with code 3, expected 0" in records[-1].error
@@ -249,6 +285,17 @@ def test_sigterm_releases_messages_at_once(moto_server: str, tmp_path: Path) -> 
     assert list(rig.work.iterdir()) == []
 
 
+def test_an_idle_worker_notices_a_stop_within_its_receive_wait(rig: Rig) -> None:
+    """WORKER_RECEIVE_WAIT_SECONDS: a worker on an empty queue hears SIGTERM once its receive ends,
+    not after SQS's 20 s long poll, and exits by itself (its temp root removed)."""
+    worker = rig.start_with_env({"WORKER_RECEIVE_WAIT_SECONDS": "1"}, idle_exit_seconds=60)
+    wait_for(lambda: any(rig.work.glob("ds-worker-*")), 10)  # started: in its loop, or about to be
+    worker.send_signal(signal.SIGTERM)
+    out = finish(worker, timeout=5)
+    assert worker.returncode == 0 and "INFO stopped" in out, out
+    assert list(rig.work.iterdir()) == []
+
+
 class FakeAgent:
     """The ECS agent's task-protection endpoint: records what the worker asks for."""
 
@@ -270,7 +317,7 @@ class FakeAgent:
                 pass
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
 
 
@@ -279,7 +326,7 @@ def test_task_is_protected_from_scale_in_exactly_while_its_jobs_run(moto_server:
     rig.send({"name": "p1", "sleep": 1}, {"name": "p2", "sleep": 1})
     agent = FakeAgent()
     env = {"ECS_AGENT_URI": agent.url, "DS_PROTECTION_DIR": str(tmp_path / "marks")}
-    out = finish(rig.start_with_env(env, docker_cores=2, idle_exit_seconds=3))
+    out = finish(rig.start_with_env(env, docker_cores=2))
     agent.server.shutdown()
     assert {o.state for o in rig.outcomes().values()} == {"done"}, out
     # Two workers of one task: on with the first job, off only once neither holds a job.
@@ -312,16 +359,18 @@ class SpotMetadata:
                 pass
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
 
 
 def test_interruption_gives_the_job_back_without_spending_a_retry(moto_server: str, tmp_path: Path) -> None:
     """JOB_RETRIES = 1: were the interrupted attempt counted, the next receive would dead-letter the job."""
     rig = Rig(tmp_path, visibility=30, retries=1)
-    (job,) = rig.send({"name": "spot", "sleep": 12})  # longer than the 5 s between notice checks
+    rig.use_first_run_sleep()
+    (job,) = rig.send({"name": "spot", "sleep": 5})  # far longer than the 0.2 s between notice checks
     metadata = SpotMetadata()
-    worker = rig.start_with_env({"DS_INSTANCE_METADATA_URL": metadata.url}, idle_exit_seconds=30)
+    watched = {"DS_INSTANCE_METADATA_URL": metadata.url, "DS_SPOT_NOTICE_POLL_SECONDS": "0.2"}
+    worker = rig.start_with_env(watched, idle_exit_seconds=30)
     [pid] = rig.wait_for_runs(1)
     metadata.scheduled.set()  # EC2 schedules the interruption: two minutes' notice
     out = finish(worker, timeout=20)  # the worker stops the tool, gives the job back and exits
@@ -331,7 +380,7 @@ def test_interruption_gives_the_job_back_without_spending_a_retry(moto_server: s
     [interrupted] = rig.all_outcomes()
     assert (interrupted.state, interrupted.attempt, interrupted.interruptions) == ("interrupted", 1, 1), out
     assert rig.queue_counts() == (1, 0)  # back on the queue at once
-    out = finish(rig.start(idle_exit_seconds=3), timeout=60)  # another machine takes it
+    out = finish(rig.start(), timeout=60)  # another machine takes it
     done = rig.outcomes()[job.job_id]
     assert (done.state, done.attempt, done.interruptions) == ("done", 2, 1), out
     assert rig.queue_counts() == (0, 0) and rig.queue_counts(rig.dlq_url) == (0, 0)
@@ -341,9 +390,10 @@ def test_interruption_gives_the_job_back_without_spending_a_retry(moto_server: s
 def test_job_past_job_timeout_is_stopped_and_recorded_as_failed(moto_server: str, tmp_path: Path) -> None:
     rig = Rig(tmp_path, visibility=2, retries=1)
     (job,) = rig.send({"name": "hung", "sleep": 60})
-    worker = rig.start(job_timeout_seconds=1, idle_exit_seconds=5)
+    worker = rig.start_waiting(job_timeout_seconds=1)
     [pid] = rig.wait_for_runs(1)
-    out = finish(worker)
+    # A failure like any other: with JOB_RETRIES = 1 the receive of its retry dead-letters it.
+    out = stop_once(worker, lambda: rig.queue_counts(rig.dlq_url) == (1, 0))
     [record] = rig.all_outcomes()
     assert (record.job_id, record.state, record.attempt) == (job.job_id, "failed", 1), out
     assert record.error == "timed out after 1 s (JOB_TIMEOUT): the tool was stopped"
@@ -351,21 +401,21 @@ def test_job_past_job_timeout_is_stopped_and_recorded_as_failed(moto_server: str
     assert "toy line 2" in record.tail  # what the tool printed before it hung
     with pytest.raises(ProcessLookupError):  # the tool's process is gone
         os.kill(pid, 0)
-    # A failure like any other: with JOB_RETRIES = 1 it is dead-lettered on the next receive.
     assert rig.sqs.receive_message(QueueUrl=rig.dlq_url, WaitTimeSeconds=1)["Messages"]
     assert rig.queue_counts() == (0, 0)
 
 
+@pytest.mark.slow
 def test_job_longer_than_visibility_timeout_runs_once(moto_server: str, tmp_path: Path) -> None:
     rig = Rig(tmp_path, visibility=2)
     (job,) = rig.send({"name": "slow", "sleep": 5})
-    worker = rig.start(docker_cores=2, seconds_to_start=1, idle_exit_seconds=3)
+    worker = rig.start_waiting(docker_cores=2, seconds_to_start=1)  # the second would take it again
     rig.wait_for_runs(1)
     seen = []
     while worker.poll() is None and not rig.outcomes():
         seen.append(rig.queue_counts()[0])  # a visible message here would be picked up twice
         time.sleep(0.3)
-    out = finish(worker)
+    out = stop_once(worker, lambda: True)
     assert max(seen) == 0 and len(seen) > 10, out
     assert len(rig.runs()) == 1
     assert rig.outcomes()[job.job_id].state == "done" and rig.outcomes()[job.job_id].attempt == 1
@@ -411,8 +461,9 @@ def test_a_process_the_tool_detaches_ends_with_its_job(rig: Rig) -> None:
     assert list(rig.work.iterdir()) == []
 
 
-def test_kill_9_of_the_worker_ends_every_process_of_its_tool_and_its_folders(rig: Rig) -> None:
-    command = [sys.executable, TOY, "{output_dir}", "--files", "1", "--sleep", "{sleep}", "--detach"]
+def test_kill_9_of_the_worker_ends_every_process_of_its_tool_and_its_folders(moto_server: str, tmp_path: Path) -> None:
+    rig = Rig(tmp_path, visibility=2)
+    command = [sys.executable, TOY, "{output_dir}", "--files", "1", "--first-run-sleep", "{sleep}", "--detach"]
     rig.use_spec([*command, "--started", str(rig.started)])
     (job,) = rig.send({"name": "killed", "sleep": 3})
     worker = rig.start(idle_exit_seconds=30)
@@ -424,21 +475,25 @@ def test_kill_9_of_the_worker_ends_every_process_of_its_tool_and_its_folders(rig
     worker.communicate()
     wait_for(lambda: gone(tool) and gone(detached), 10)
     wait_for(lambda: not job_folder.exists(), 5)
-    # The next worker to start here removes the dead worker's temp root, and redoes the job.
-    out = finish(rig.start(idle_exit_seconds=5))
+    # The next worker to start here removes the dead worker's temp root, and redoes the job
+    # once it is back, after the visibility timeout.
+    out = stop_once(rig.start_waiting(), lambda: job.job_id in rig.outcomes())
     assert "left by a worker that died" in out
     assert rig.outcomes()[job.job_id].state == "done"
     assert list(rig.work.iterdir()) == []
     kill_pids([int(p.read_text()) for p in rig.started.glob("*.detached")])  # in case the check above failed
 
 
-def test_a_killed_worker_under_docker_cores_is_restarted_and_logged(rig: Rig) -> None:
-    jobs = rig.send(*({"name": f"job{i}", "sleep": 2} for i in range(3)))
-    supervisor = rig.start(docker_cores=2, seconds_to_start=0, idle_exit_seconds=6)
+@pytest.mark.slow
+def test_a_killed_worker_under_docker_cores_is_restarted_and_logged(moto_server: str, tmp_path: Path) -> None:
+    rig = Rig(tmp_path, visibility=2)
+    jobs = rig.send(*({"name": f"job{i}", "sleep": 1} for i in range(3)))
+    supervisor = rig.start_waiting(docker_cores=2, seconds_to_start=0)
     rig.wait_for_runs(1)
     workers = [int(pid) for pid in Path(f"/proc/{supervisor.pid}/task/{supervisor.pid}/children").read_text().split()]
     os.kill(workers[0], signal.SIGKILL)
-    out = finish(supervisor, timeout=60)
+    # A job the killed worker held is back after the visibility timeout.
+    out = stop_once(supervisor, lambda: len(rig.outcomes()) == len(jobs))
     assert f"worker 1 (pid {workers[0]}) was killed (code -9): restarted as pid" in out
     assert supervisor.returncode == 0, out
     assert {o.state for o in rig.outcomes().values()} == {"done"} and len(rig.outcomes()) == len(jobs)
@@ -484,8 +539,7 @@ def test_inputs_downloaded_under_their_keys(rig: Rig) -> None:
 def test_skip_if_done_counts_past_1000_objects(rig: Rig) -> None:
     done, todo = rig.send({"name": "done"}, {"name": "todo"})
     keys = [f"results/done/{i:04d}.txt" for i in range(1000)] + ["results/done/zz-final.txt"]
-    with ThreadPoolExecutor(16) as pool:
-        list(pool.map(lambda key: rig.s3.put_object(Bucket=BUCKET, Key=key, Body=b"0123456789"), keys))
+    put_objects(BUCKET, keys, b"0123456789")
     rig.finished_before(done)
     settings = {"check_if_done": True, "expected_number_files": 1001, "min_file_size_bytes": 5}
     out = finish(rig.start(necessary_string="zz-final", **settings))

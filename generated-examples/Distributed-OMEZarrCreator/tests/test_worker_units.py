@@ -240,3 +240,14 @@ def test_spot_notice_is_watched_only_on_ec2_or_where_told() -> None:
     assert carried({}) == (0, 0)
     attributes = {"ds-interruptions": {"StringValue": "2"}, "ds-earlier-attempts": {"StringValue": "x"}}
     assert carried({"MessageAttributes": attributes}) == (2, 0)  # anyone may send: bad numbers count as 0
+
+
+def test_spot_notice_is_looked_for_every_5_s_unless_told_another_interval() -> None:
+    from ds_runtime.worker.interruption import POLL_ENV, poll_seconds
+
+    assert poll_seconds({}) == 5.0 and poll_seconds({POLL_ENV: " "}) == 5.0
+    assert poll_seconds({POLL_ENV: "0.2"}) == 0.2
+    for bad in ("0", "-1", "soon", "61"):
+        expected = f"DS_SPOT_NOTICE_POLL_SECONDS: expected seconds above 0 and at most 60, got '{bad}'"
+        with pytest.raises(ValueError, match=expected):
+            poll_seconds({POLL_ENV: bad})

@@ -35,7 +35,10 @@ class WorkerSettings:
     necessary_string: str = ""
     docker_cores: int = 1
     seconds_to_start: int = 0
-    idle_exit_seconds: int = 60
+    idle_exit_seconds: int = 60  # 0: exit at the first receive that finds no message
+    # The longest a receive waits for a message (SQS's long poll, at most 20 s): also how long
+    # an idle worker may take to notice a stop. Local mode asks for 1 s (its receives are free).
+    receive_wait_seconds: int = 20
     job_timeout_seconds: int = 0  # 0: no per-job timeout
     status_prefix: str = ""  # '' means _ds_status/<app_name>
     spec_path: str = "tool/spec.json"
@@ -87,6 +90,7 @@ ENV_NAMES = {
     "docker_cores": "DOCKER_CORES",
     "seconds_to_start": "SECONDS_TO_START",
     "idle_exit_seconds": "WORKER_IDLE_EXIT_SECONDS",
+    "receive_wait_seconds": "WORKER_RECEIVE_WAIT_SECONDS",
     "job_timeout_seconds": "JOB_TIMEOUT_SECONDS",
     "status_prefix": "STATUS_PREFIX",
     "spec_path": "TOOL_SPEC",

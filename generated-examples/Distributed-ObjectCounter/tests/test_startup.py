@@ -50,7 +50,8 @@ def web(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     root = tmp_path / "web"
     root.mkdir()
     server = ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietHandler, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # A short poll: shutdown() returns within it, not within serve_forever's default 0.5 s.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}", root
     server.shutdown()

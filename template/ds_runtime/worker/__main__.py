@@ -16,7 +16,7 @@ import sys
 from ..spec import SpecError
 from ..worker_settings import WorkerSettings
 from .context import WorkerContext
-from .interruption import metadata_url, watch_for_notice
+from .interruption import metadata_url, poll_seconds, watch_for_notice
 from .loop import run_worker
 from .scratch import worker_root
 from .startup import run_startup
@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("botocore").setLevel(logging.WARNING)
     try:
         settings = WorkerSettings.from_env()
+        notice_poll = poll_seconds()
         ctx = WorkerContext.from_settings(settings)
     except (ValueError, SpecError) as exc:
         logging.error("cannot start: %s", exc)
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
                 return supervise(command, settings.docker_cores, settings.seconds_to_start)
         metadata = metadata_url()
         if metadata:  # on EC2: a spot interruption notice stops the job as SIGTERM would
-            watch_for_notice(metadata, ctx.stop)
+            watch_for_notice(metadata, ctx.stop, notice_poll)
         return run_worker(ctx)
 
 

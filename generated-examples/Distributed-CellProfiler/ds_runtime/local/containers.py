@@ -4,8 +4,8 @@ With `--docker`, local mode starts CLUSTER_MACHINES x TASKS_PER_MACHINE containe
 config.py's DOCKERHUB_TAG in place of worker processes: the tool runs from the image,
 so nothing but Docker has to be installed, and a local run tries the very image the
 cloud will run. Each container gets the registered task definition's environment,
-memory limit, CPU shares and privilege, plus the emulator's address and throwaway
-keys that only the emulator accepts: never real credentials.
+memory limit, CPU shares and privilege, plus the emulator's address, throwaway
+keys that only the emulator accepts (never real credentials) and short receives.
 
 Host networking lets a container reach the emulator on 127.0.0.1 (the emulator
 listens on loopback only). Linux engines have it; Docker Desktop only with its
@@ -31,7 +31,7 @@ from typing import Any
 from ..config import DSConfig
 from ..control.context import CommandError, Context
 from ..control.image import docker_engine, first_line
-from .workers import EMULATOR_KEYS, STOP_GRACE_SECONDS, container_definition
+from .workers import EMULATOR_KEYS, SHORT_RECEIVES, STOP_GRACE_SECONDS, container_definition
 
 LABEL_APP = "ds.app"
 LABEL_RUN = "ds.run"
@@ -57,9 +57,9 @@ def require_image(client: Any, tag: str) -> dict[str, Any]:
 
 
 def container_environment(ctx: Context, endpoint_url: str) -> dict[str, str]:
-    """The task definition's environment, plus the emulator's address and its throwaway keys."""
+    """The task definition's environment, plus the emulator's address, its throwaway keys and short receives."""
     env = {item["name"]: item["value"] for item in container_definition(ctx).get("environment", [])}
-    return {**env, **EMULATOR_KEYS, "AWS_ENDPOINT_URL": endpoint_url}
+    return {**env, **EMULATOR_KEYS, **SHORT_RECEIVES, "AWS_ENDPOINT_URL": endpoint_url}
 
 
 def run_options(ctx: Context, endpoint_url: str) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Spot interruptions are not failures: notice them, and give the job back without spending a retry.
 
 EC2 announces a spot interruption two minutes ahead in the instance metadata
-(`spot/instance-action`); a watcher thread polls it and sets the worker's stop flag,
+(`spot/instance-action`); a watcher thread polls it (every 5 s, or every
+DS_SPOT_NOTICE_POLL_SECONDS, at most 60) and sets the worker's stop flag,
 the same flag SIGTERM sets, so the tool is stopped and the attempt recorded as
 interrupted.
 
@@ -32,7 +33,9 @@ METADATA_ENV = "DS_INSTANCE_METADATA_URL"  # tests point the watcher at their ow
 EC2_METADATA = "http://169.254.169.254"
 NOTICE_PATH = "/latest/meta-data/spot/instance-action"
 TOKEN_PATH = "/latest/api/token"  # IMDSv2
-POLL_SECONDS = 5.0  # well inside the two minutes' notice
+POLL_SECONDS = 5.0  # AWS's advice; well inside the two minutes' notice
+POLL_ENV = "DS_SPOT_NOTICE_POLL_SECONDS"  # another interval (tests notice their notice sooner)
+MAX_POLL_SECONDS = 60.0  # half the notice: the job must still be given back in time
 INTERRUPTIONS = "ds-interruptions"  # message attributes carried by a re-sent job
 EARLIER_ATTEMPTS = "ds-earlier-attempts"
 
@@ -43,6 +46,23 @@ def metadata_url(env: Mapping[str, str] | None = None) -> str | None:
     if env.get(METADATA_ENV):
         return env[METADATA_ENV].rstrip("/")
     return EC2_METADATA if env.get("AWS_EXECUTION_ENV") == "AWS_ECS_EC2" else None
+
+
+def poll_seconds(env: Mapping[str, str] | None = None) -> float:
+    """Seconds between two looks for a notice: DS_SPOT_NOTICE_POLL_SECONDS if set, else POLL_SECONDS."""
+    env = os.environ if env is None else env
+    text = env.get(POLL_ENV, "").strip()
+    if not text:
+        return POLL_SECONDS
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds <= MAX_POLL_SECONDS:
+        raise ValueError(
+            f"environment variable {POLL_ENV}: expected seconds above 0 and at most {MAX_POLL_SECONDS:g}, got {text!r}"
+        )
+    return seconds
 
 
 def notice_given(root: str, timeout: float = 2.0) -> bool:

@@ -1,8 +1,9 @@
 """Local workers: the "machines" of a local run, as processes on this computer.
 
 Each local task gets exactly the environment ECS would give its container (read back
-from the registered task definition), plus the emulator's address and throwaway
-keys that only the emulator accepts. The worker code is the one the image runs.
+from the registered task definition), plus the emulator's address, throwaway keys that
+only the emulator accepts, and short receives (so a stop is noticed at once). The worker
+code is the one the image runs.
 """
 
 from __future__ import annotations
@@ -19,12 +20,17 @@ from typing import Any
 
 from ..config import DSConfig
 from ..control.context import Context
+from ..worker_settings import ENV_NAMES
 
 # Keys the emulator accepts; never real credentials (those stay out of workers' environments).
 EMULATOR_KEYS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+# An idle local worker waits at most 1 s per receive (the emulator's receives cost nothing), so
+# it notices a stop within a second and exits by itself, its temp root removed.
+SHORT_RECEIVES = {ENV_NAMES["receive_wait_seconds"]: "1"}
 STOP_GRACE_SECONDS = 20
-# Once the queue is empty every worker is idle (at most in a 20 s long poll): no job can be lost.
-IDLE_STOP_GRACE_SECONDS = 2
+# Once the queue is empty every worker is idle: no job can be lost. Each ends its receive of at
+# most 1 s and exits by itself, within this grace even on a busy computer; the stop waits no longer.
+IDLE_STOP_GRACE_SECONDS = 5
 
 
 @dataclass(frozen=True)
@@ -51,7 +57,8 @@ def task_environment(ctx: Context, repo: Path, endpoint_url: str) -> dict[str, s
     # The tool runs from this Python's environment (its scripts first on PATH), as it would from the image.
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     keep = {k: os.environ[k] for k in ("HOME", "LANG", "TMPDIR", "SYSTEMROOT") if k in os.environ}
-    return {**keep, **env, **EMULATOR_KEYS, "PATH": path, "AWS_ENDPOINT_URL": endpoint_url, "PYTHONUNBUFFERED": "1"}
+    local = {**EMULATOR_KEYS, **SHORT_RECEIVES, "PATH": path, "AWS_ENDPOINT_URL": endpoint_url, "PYTHONUNBUFFERED": "1"}
+    return {**keep, **env, **local}
 
 
 def start_tasks(ctx: Context, repo: Path, endpoint_url: str, count: int, log_dir: Path) -> list[LocalTask]:
@@ -85,7 +92,17 @@ def alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    return True
+    return not _exited(pid)
+
+
+def _exited(pid: int) -> bool:
+    """A zombie: it has exited, and only its parent (init, for a task an earlier command started)
+    has yet to collect it, which some inits do seconds later."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False  # no /proc (macOS): the kernel's answer above stands
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
 
 
 def stop_tasks(pids: list[int], grace: float = STOP_GRACE_SECONDS) -> None:

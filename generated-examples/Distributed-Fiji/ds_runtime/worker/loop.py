@@ -41,12 +41,11 @@ FINISHED = ("done", "skipped")  # a latest attempt in these states finished the 
 def run_worker(ctx: WorkerContext) -> int:
     """Work until the queue has been empty for idle_exit_seconds or a stop is asked; the exit code."""
     settings = ctx.settings
-    wait = max(1, min(MAX_LONG_POLL, settings.idle_exit_seconds))
+    # Long polls of 1 to 20 s; with idle_exit_seconds 0 short ones: the first receive that finds
+    # no message ends the worker.
+    wait = min(max(0, settings.idle_exit_seconds), max(1, settings.receive_wait_seconds), MAX_LONG_POLL)
     idle_since = time.monotonic()
     while not ctx.stop.is_set():
-        if time.monotonic() - idle_since >= settings.idle_exit_seconds:
-            log.info("queue empty for %s s: exiting", settings.idle_exit_seconds)
-            return 0
         try:
             messages = ctx.sqs.receive_message(
                 QueueUrl=settings.queue_url,
@@ -61,10 +60,13 @@ def run_worker(ctx: WorkerContext) -> int:
         except Exception as exc:  # a network blip must not end the worker
             log.warning("receive failed: %s", exc)
             ctx.stop.wait(RECEIVE_ERROR_PAUSE)
-            continue
+            messages = []
         for message in messages:
             handle_message(ctx, message)
             idle_since = time.monotonic()
+        if not messages and time.monotonic() - idle_since >= settings.idle_exit_seconds:
+            log.info("queue empty for %s s: exiting", settings.idle_exit_seconds)
+            return 0
     log.info("stopped")
     return 0
 

@@ -1,9 +1,9 @@
 """What plays the ECS tasks of a local run: worker processes, or containers of the worker image.
 
 Both kinds get exactly the environment of the registered task definition, plus the
-emulator's address and keys that only the emulator accepts, and both are stopped the
-way ECS stops a task (SIGTERM, then SIGKILL after a grace period), so a local run
-exercises the same worker code either way. This module is the one place that picks.
+emulator's address, keys that only the emulator accepts and short receives, and both
+are stopped the way ECS stops a task (SIGTERM, then SIGKILL after a grace period), so
+a local run exercises the same worker code either way. This module is the one place that picks.
 """
 
 from __future__ import annotations
