@@ -133,14 +133,14 @@ def test_a_message_naming_another_jobs_id_is_refused_and_takes_nothing_of_that_j
 ) -> None:
     rig = Rig(tmp_path, retries=2)
     (victim,) = rig.send({"name": "victim", "files": 1})
-    finish(rig.start(idle_exit_seconds=3))
+    finish(rig.start())
     outputs = {key: rig.text(key) for key in rig.keys("results/victim/")}
     assert [r.state for r in rig.all_outcomes()] == ["done"]
     # Other values (3 files, same output folder) under the victim's id, as anyone with queue access could send.
     forged = {"name": "victim", "files": 3, JOB_ID_KEY: victim.job_id}
     attributes = app_attribute("Test")
     rig.sqs.send_message(QueueUrl=rig.queue_url, MessageBody=json.dumps(forged), MessageAttributes=attributes)
-    out = finish(rig.start(idle_exit_seconds=3))
+    out = finish(rig.start())
 
     assert {key: rig.text(key) for key in rig.keys("results/victim/")} == outputs, out  # nothing replaced or added
     records = rig.all_outcomes()

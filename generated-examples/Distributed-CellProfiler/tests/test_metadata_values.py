@@ -59,7 +59,7 @@ def _run_jobs(rig: Rig, job_file: Path) -> dict[str, dict]:
     for job in read_job_file(job_file, rig.spec):
         body = job.message_body()
         rig.sqs.send_message(QueueUrl=rig.queue_url, MessageBody=body, MessageAttributes=app_attribute("Test"))
-    finish(rig.start(idle_exit_seconds=4), timeout=90)
+    finish(rig.start(), timeout=90)
     found = {}
     for key in rig.keys("results/"):
         folder, _, name = key.removeprefix("results/").partition("/")

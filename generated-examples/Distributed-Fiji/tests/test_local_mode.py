@@ -153,6 +153,7 @@ def test_local_stop_ends_an_abandoned_run_and_keeps_the_bucket(local_repo: Path)
     assert run_py(local_repo, "localStop").stdout.strip() == "local mode: nothing is running here"
 
 
+@pytest.mark.slow
 def test_a_dead_emulator_is_refused_never_replaced_by_an_empty_one(local_repo: Path) -> None:
     for command in (["setup"], ["submitJob", "files/job.json"], ["startCluster", "files/fleet.json"]):
         assert run_py(local_repo, "--local", *command).returncode == 0
