@@ -51,7 +51,7 @@ def render_example(example: Example, dest: Path) -> Path:
     return dest
 
 
-IGNORED_PARTS = {"__pycache__", ".pytest_cache", ".ruff_cache", ".venv", ".git"}
+IGNORED_PARTS = {"__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis", ".venv", ".git"}
 
 
 def _files(root: Path) -> dict[str, Path]:

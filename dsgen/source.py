@@ -22,7 +22,7 @@ from pathlib import Path
 # The dsgen checkout this package belongs to: copier.yml beside template/ and includes/ (its validators' macros).
 TEMPLATE_ROOT = Path(__file__).resolve().parents[1]
 _SNAPSHOT_PARTS = ("copier.yml", "includes", "template")
-_NOT_TEMPLATE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".ruff_cache")
+_NOT_TEMPLATE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".ruff_cache", ".hypothesis")
 
 
 @dataclass(frozen=True)

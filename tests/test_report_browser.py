@@ -3,7 +3,9 @@
 The demo's repository (Distributed-ObjectCounter) runs four jobs in local mode, one of
 which fails (an unknown threshold method): setup, uploadInputs, submitJob and
 startCluster with `--local`, exactly as a user would. Once the queue is drained, `report`
-writes the page and `status --json` counts; chromium opens the page from disk.
+writes the page and `status --json` counts; chromium opens the page from disk. Last,
+records crafted as a tool could write them (the task role may) are added and the page
+written again: chromium runs none of the script they carry.
 
 Environment:
   DSGEN_REQUIRE_BROWSER=1   no chromium, chromedriver or selenium is a failure, not a skip (CI sets it)
@@ -198,3 +200,49 @@ def test_screenshot_of_the_demo_report(opened: Any) -> None:
     path = ARTIFACTS / "report-screenshot.png"
     assert opened.save_screenshot(str(path)) and path.stat().st_size > 10_000
     print(f"screenshot of the demo's run report: {path}")
+
+
+# A tool may write outcome records (its task role can): text that would run script if a page inserted it.
+CRAFTED = "<img src=x onerror=\"document.title='pwned'\"><script>document.title='pwned'</script>"
+NOT_A_RECORD = "crafted1/20300101T000000.000000Z-001-failed.json"
+
+
+@pytest.fixture(scope="module")
+def crafted_report(finished_run: tuple[Path, Path, dict[str, Any], set]) -> Path:
+    """The run's page written again after crafted records were added to its bucket."""
+    repo, _, _, _ = finished_run
+    endpoint = json.loads((repo / ".local" / "state.json").read_text())["endpoint_url"]
+    s3 = boto3.client(
+        "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    when = "2030-01-01T00:00:00+00:00"
+    hostile = {"job_id": CRAFTED, "attempt": 1, "state": "failed", "started_at": when, "finished_at": when}
+    hostile |= {"duration_seconds": 1.0, "exit_code": 1, "tail": [CRAFTED], "worker": CRAFTED}
+    hostile |= dict.fromkeys(["host", "error", "log_group", "log_stream", "output_prefix"], CRAFTED)
+    prefix = f"_ds_status/{APP}"
+    s3.put_object(
+        Bucket=_bucket(repo),
+        Key=f"{prefix}/crafted0/20300101T000000.000000Z-001-failed.json",
+        Body=json.dumps(hostile).encode(),
+    )
+    # A number field holding markup: once inserted as it was; now the object is no record and is named.
+    s3.put_object(
+        Bucket=_bucket(repo),
+        Key=f"{prefix}/{NOT_A_RECORD}",
+        Body=json.dumps({**hostile, "exit_code": CRAFTED}).encode(),
+    )
+    page = repo / "crafted.html"
+    run_py(repo, "--local", "report", "--out", str(page))
+    return page
+
+
+def test_crafted_records_run_no_script_and_show_as_text(browser: Any, crafted_report: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.get(crafted_report.as_uri())
+    assert browser.title == f"{APP}: run report", "a crafted record's script ran"
+    body = browser.find_element(By.TAG_NAME, "body")
+    assert browser.find_elements(By.CSS_SELECTOR, "body script, body img") == []
+    text = body.text
+    assert CRAFTED in text  # shown as the text it is
+    assert f"{NOT_A_RECORD} is not a record a worker wrote" in text.replace("\n", " ")

@@ -20,9 +20,9 @@ from typing import Any
 from .buckets import resolve
 from .placeholders import placeholders
 from .spec import ToolSpec
+from .spec.constants import PER_JOB_BUILTINS
 
 Where = Callable[[int], str]  # a job's position as the user knows it, e.g. groups[3]
-PER_JOB_BUILTINS = ("job_id", "group")
 
 
 def per_job_fields(spec: ToolSpec) -> list[str]:

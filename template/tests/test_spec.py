@@ -107,8 +107,15 @@ def test_unsafe_keys_are_refused(bad: str) -> None:
         safe_key(bad)
 
 
-def test_keys_are_normalised_and_cannot_escape_their_prefix() -> None:
-    assert safe_key("a//b/") == "a/b/"
+def test_a_key_with_an_empty_part_is_refused_never_read_as_another_key() -> None:
+    # S3 keeps in//a.txt apart from in/a.txt: reading one for the other would be a wrong input, silently.
+    for doubled in ("in//a.txt", "a//b/", "a/b//"):
+        with pytest.raises(ValueError, match="empty part"):
+            safe_key(doubled)
+    assert safe_key("a/b/") == "a/b/" and safe_key("") == ""
+
+
+def test_keys_cannot_escape_their_prefix() -> None:
     assert join_key("results/", "sub/file.csv") == "results/sub/file.csv"
     with pytest.raises(ValueError):
         join_key("results", "../other/file")
@@ -329,7 +336,7 @@ def test_input_templates_are_keys_from_fields_and_stay_inside_the_bucket() -> No
         input_fields=["{input_location}/{plate}/", "{input_location}/{plate}.{suffix}"],
         output_prefix="out",
     )
-    shared = {"input_location": "images//batch1/", "path_to_metadata": "Images/Index.xml"}
+    shared = {"input_location": "images/batch1/", "path_to_metadata": "Images/Index.xml"}
     values = check_job(spec, shared, {"plate": "P1"}, "plates[0]")
     job = spec.for_job(values, "id")
     assert job.inputs() == [Input("images/batch1/P1/", True, "")]  # the unset {suffix} skips its entry

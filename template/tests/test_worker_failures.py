@@ -21,7 +21,7 @@ from ds_runtime.control.context import Context
 from ds_runtime.control.retry import retry_failed
 from ds_runtime.control.status import collect
 from ds_runtime.jobs import JOB_ID_KEY
-from ds_runtime.outcomes import REASON_ATTRIBUTE
+from ds_runtime.outcomes import REASON_ATTRIBUTE, app_attribute
 from ds_runtime.s3_files import is_missing_object
 from ds_runtime.spec import JobError
 from ds_runtime.worker.failures import is_permanent
@@ -126,6 +126,30 @@ def test_permanent_failures_are_dead_lettered_after_one_try_and_transient_ones_r
     assert rig.queue_counts() == (1, 0) and no_rows.job_id not in _dead_letters(rig)
     body = rig.sqs.receive_message(QueueUrl=rig.queue_url)["Messages"][0]["Body"]
     assert json.loads(body)[JOB_ID_KEY] == no_rows.job_id
+
+
+def test_a_message_naming_another_jobs_id_is_refused_and_takes_nothing_of_that_job(
+    moto_server: str, tmp_path: Path
+) -> None:
+    rig = Rig(tmp_path, retries=2)
+    (victim,) = rig.send({"name": "victim", "files": 1})
+    finish(rig.start())
+    outputs = {key: rig.text(key) for key in rig.keys("results/victim/")}
+    assert [r.state for r in rig.all_outcomes()] == ["done"]
+    # Other values (3 files, same output folder) under the victim's id, as anyone with queue access could send.
+    forged = {"name": "victim", "files": 3, JOB_ID_KEY: victim.job_id}
+    attributes = app_attribute("Test")
+    rig.sqs.send_message(QueueUrl=rig.queue_url, MessageBody=json.dumps(forged), MessageAttributes=attributes)
+    out = finish(rig.start())
+
+    assert {key: rig.text(key) for key in rig.keys("results/victim/")} == outputs, out  # nothing replaced or added
+    records = rig.all_outcomes()
+    assert [r.state for r in records if r.job_id == victim.job_id] == ["done"]  # no record in the victim's name
+    (refused,) = [r for r in records if r.job_id != victim.job_id]
+    assert refused.job_id.startswith("msg-") and refused.state == "failed" and refused.permanent
+    assert f"{victim.job_id!r} is not the id of the message's values" in refused.error
+    assert len(rig.runs()) == 1  # the tool never ran for it
+    assert rig.queue_counts() == (0, 0) and rig.queue_counts(rig.dlq_url) == (1, 0)  # dead-lettered at once
 
 
 def test_status_shows_a_workers_reason_even_without_its_outcome_record(moto_server: str, tmp_path: Path) -> None:

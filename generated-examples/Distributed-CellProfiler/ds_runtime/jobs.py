@@ -145,8 +145,16 @@ def jobs_from_data(
     return jobs
 
 
+class ForgedJobId(JobError):
+    """A message's `_job_id` is not the id of its values: it names another job (whose outputs and records
+    it would take over); the worker records the refusal under the message's own id, not that job's."""
+
+
 def job_from_message(body: str, spec: ToolSpec) -> Job:
-    """The job a worker received; re-checked, since anyone with queue access can send."""
+    """The job a worker received; re-checked, since anyone with queue access can send.
+
+    Its id is recomputed from its values: a message whose `_job_id` is another's is refused (ForgedJobId).
+    """
     data = json.loads(body)
     if not isinstance(data, dict):
         raise JobError([("message", "(body)", "not a JSON object")])
@@ -154,7 +162,23 @@ def job_from_message(body: str, spec: ToolSpec) -> Job:
     if given_id is not None and not (isinstance(given_id, str) and JOB_ID_PATTERN.fullmatch(given_id)):
         # The id names S3 keys and log streams: only plain ids are taken from a message.
         raise JobError([("message", JOB_ID_KEY, f"{given_id!r} is not a plain id ([A-Za-z0-9_-], at most 128)")])
+    # The id submitJob gave is that of the values it sent, which are the message's as they are (checking
+    # them again may change their form, e.g. a number default 0 read as 0.0).
+    job_id = job_id_of(data)
     shared = {f.name: data[f.name] for f in spec.shared_fields if f.name in data}
     group = {k: v for k, v in data.items() if k not in shared}
     values = check_job(spec, shared, group, "message")
-    return Job(given_id or job_id_of(values), values)
+    if given_id is None:
+        job_id = job_id_of(values)  # sent by other means: named as submitJob would name it
+    elif given_id != job_id:
+        raise ForgedJobId(
+            [
+                (
+                    "message",
+                    JOB_ID_KEY,
+                    f"{given_id!r} is not the id of the message's values ({job_id}); send the job"
+                    " with submitJob, which names it by its values",
+                )
+            ]
+        )
+    return Job(job_id, values)

@@ -9,10 +9,11 @@ lines of output, log stream, error) for the jobs a user asks about.
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any, Literal
 
@@ -22,6 +23,20 @@ FORMAT_VERSION = 1
 _KEY_TIME = "%Y%m%dT%H%M%S.%fZ"
 # A dead-lettered message's attribute holding why the worker gave up on the job (`status` shows it).
 REASON_ATTRIBUTE = "ds_reason"
+# Every job message's attribute naming the app that sent it (submitJob, retryFailed, the worker's re-sends).
+# A dead-letter queue may be shared by several apps (DS configs often do): cleanup, retryFailed and status
+# touch only the messages their app sent.
+APP_ATTRIBUTE = "ds_app"
+
+
+def app_attribute(app_name: str) -> dict[str, dict[str, str]]:
+    """The MessageAttributes entry that marks a message as `app_name`'s."""
+    return {APP_ATTRIBUTE: {"DataType": "String", "StringValue": app_name}}
+
+
+def sender_app(message: Mapping[str, Any]) -> str:
+    """The app that sent a received message ('' for a message sent without the attribute: no app's)."""
+    return str(message.get("MessageAttributes", {}).get(APP_ATTRIBUTE, {}).get("StringValue", ""))
 
 
 def default_prefix(app_name: str) -> str:
@@ -61,10 +76,56 @@ class Outcome:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Outcome:
-        data = json.loads(text)
-        known = {f.name for f in fields(cls)}
+        """A record as the worker wrote it; MalformedOutcome for anything else (the task role can write
+        records, so a tool could: every field is checked for its type before a page or a table shows it)."""
+        try:
+            data = json.loads(text)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise MalformedOutcome(f"not JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise MalformedOutcome(f"not a JSON object but {type(data).__name__}")
         # Ignore keys from newer formats, so an old status command still reads new records.
-        return cls(**{k: v for k, v in data.items() if k in known})
+        known = {k: v for k, v in data.items() if k in _FIELD_TYPES}
+        missing = [
+            f.name for f in fields(cls) if f.name not in known and f.default is MISSING and f.default_factory is MISSING
+        ]
+        if missing:
+            raise MalformedOutcome(f"no {', '.join(missing)}")
+        for name, value in known.items():
+            if not _FIELD_TYPES[name](value):
+                raise MalformedOutcome(
+                    f"{name} is {type(value).__name__} {str(value)[:40]!r}, not a {_FIELD_KINDS[name]}"
+                )
+        if known["state"] not in STATES:
+            raise MalformedOutcome(f"state {known['state'][:40]!r} is none of {', '.join(STATES)}")
+        for name in ("started_at", "finished_at"):
+            try:
+                datetime.fromisoformat(known[name])
+            except ValueError:
+                raise MalformedOutcome(f"{name} {known[name][:40]!r} is not an ISO 8601 time") from None
+        return cls(**known)
+
+
+class MalformedOutcome(ValueError):
+    """An object under the outcome prefix that is not a record the worker wrote; the message says why."""
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# What each field's annotation admits, by its text (a new field of another type fails here, at import).
+_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "str": lambda v: isinstance(v, str),
+    "State": lambda v: isinstance(v, str),
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "int | None": lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)),
+    "float": _number,
+    "bool": lambda v: isinstance(v, bool),
+    "list[str]": lambda v: isinstance(v, list) and all(isinstance(line, str) for line in v),
+}
+_FIELD_KINDS = {f.name: str(f.type) for f in fields(Outcome)}
+_FIELD_TYPES = {name: _CHECKS[kind] for name, kind in _FIELD_KINDS.items()}
 
 
 @dataclass(frozen=True, order=True)
@@ -99,9 +160,10 @@ def write_outcome(s3: Any, bucket: str, prefix: str, outcome: Outcome) -> str:
     return key
 
 
-def outcome_keys(s3: Any, bucket: str, prefix: str) -> Iterator[OutcomeKey]:
-    """Every outcome record under the prefix, all pages."""
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix.strip("/") + "/"):
+def outcome_keys(s3: Any, bucket: str, prefix: str, job_id: str = "") -> Iterator[OutcomeKey]:
+    """Every outcome record under the prefix (of one job, if `job_id`), all pages."""
+    where = prefix.strip("/") + "/" + (f"{job_id}/" if job_id else "")
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=where):
         for obj in page.get("Contents", []):
             parsed = parse_key(prefix, obj["Key"])
             if parsed is not None:
@@ -133,12 +195,32 @@ def interrupted_since(items: Iterable[OutcomeKey], since: datetime) -> int:
 
 
 def read_outcome(s3: Any, bucket: str, key: str) -> Outcome:
-    return Outcome.from_json(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    """The record at `key`; MalformedOutcome (naming the key) if it is not one."""
+    try:
+        return Outcome.from_json(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    except MalformedOutcome as exc:
+        raise MalformedOutcome(f"outcome record s3://{bucket}/{key} is not a record a worker wrote ({exc})") from None
+
+
+def read_outcomes(s3: Any, bucket: str, keys: Iterable[str], threads: int = 16) -> tuple[dict[str, Outcome], list[str]]:
+    """The records at these keys (key -> record), read in parallel; one that is not a record is left out,
+    with a warning naming its key, so one bad object never hides the others."""
+
+    def read(key: str) -> Outcome | str:
+        try:
+            return read_outcome(s3, bucket, key)
+        except MalformedOutcome as exc:
+            return f"{exc}: left out"
+
+    keys = list(keys)
+    with ThreadPoolExecutor(threads) as pool:
+        found = dict(zip(keys, pool.map(read, keys), strict=True))
+    records = {k: v for k, v in found.items() if isinstance(v, Outcome)}
+    return records, [v for v in found.values() if isinstance(v, str)]
 
 
 def latest_outcomes(s3: Any, bucket: str, prefix: str, threads: int = 16) -> dict[str, Outcome]:
-    """The latest full outcome record of each job (one GET per job, in parallel)."""
+    """The latest full outcome record of each job (one GET per job, in parallel); malformed ones left out."""
     keys = latest_keys(s3, bucket, prefix)
-    with ThreadPoolExecutor(threads) as pool:
-        records = pool.map(lambda item: read_outcome(s3, bucket, item.key), keys.values())
-        return dict(zip(keys, records, strict=True))
+    records, _ = read_outcomes(s3, bucket, [item.key for item in keys.values()], threads)
+    return {job: records[item.key] for job, item in keys.items() if item.key in records}

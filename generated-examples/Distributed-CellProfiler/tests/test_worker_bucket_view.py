@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,8 @@ import pytest
 from ds_runtime.job_values import check_job
 from ds_runtime.spec import ToolSpec
 from ds_runtime.worker.bucket_view import ViewError, bucket_view
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _inputs(tmp_path: Path) -> Path:
@@ -41,6 +45,41 @@ def test_a_stale_view_is_replaced_and_anything_else_is_refused(tmp_path: Path) -
     with pytest.raises(ViewError, match="exists and is not a link this worker made"), bucket_view(str(view), inputs):
         pass
     assert (view / "mine.txt").read_text() == "a person's file"
+
+
+def _second_job(tmp_path: Path) -> Path:
+    folder = tmp_path / "job2" / "input"
+    (folder / "projects").mkdir(parents=True)
+    (folder / "projects" / "B2.tif").write_text("other pixels")
+    return folder
+
+
+def test_a_view_the_tool_replaced_with_a_folder_is_made_again_for_the_next_job(tmp_path: Path) -> None:
+    inputs, view = _inputs(tmp_path), tmp_path / "bucket"
+    with bucket_view(str(view), inputs):  # the tool's doing: the link becomes a folder of its own
+        view.unlink()
+        (view / "sub").mkdir(parents=True)
+        (view / "sub" / "junk.txt").write_text("left behind")
+        (view / "sub").chmod(0o500)
+    assert not view.exists() and not view.is_symlink()
+    with bucket_view(str(view), _second_job(tmp_path)):
+        assert sorted(p.name for p in view.rglob("*")) == ["B2.tif", "projects"]
+
+
+def test_a_view_replaced_by_a_tool_whose_worker_was_killed_is_made_again(tmp_path: Path) -> None:
+    inputs, view = _inputs(tmp_path), tmp_path / "bucket"
+    killed = (
+        "import os, sys\n"
+        "from pathlib import Path\n"
+        "from ds_runtime.worker.bucket_view import bucket_view\n"
+        "with bucket_view(sys.argv[1], Path(sys.argv[2])):\n"
+        "    os.unlink(sys.argv[1]); os.mkdir(sys.argv[1])\n"
+        "    os._exit(9)  # killed while its tool runs: nothing is cleaned up\n"
+    )
+    done = subprocess.run([sys.executable, "-c", killed, str(view), str(inputs)], cwd=REPO, check=False)
+    assert done.returncode == 9 and view.is_dir() and not view.is_symlink()
+    with bucket_view(str(view), _second_job(tmp_path)):
+        assert (view / "projects" / "B2.tif").read_text() == "other pixels"
 
 
 def test_df_inputs_are_named_by_a_mapping_key_as_a_key_or_as_a_path_under_the_view() -> None:

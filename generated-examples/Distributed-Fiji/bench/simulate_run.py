@@ -308,7 +308,6 @@ def ours(run: Run, idle_after: float, on_demand_after: int = 0) -> Callable[[], 
         bucket="sim",
         log_groups=["sim"],
         start_time_ms=0,
-        alarm_prefix="sim-",
         on_demand_after=on_demand_after,
     )
     quiet = Console(file=io.StringIO())

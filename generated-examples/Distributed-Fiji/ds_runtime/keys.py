@@ -11,9 +11,9 @@ S3_MAX_KEY_BYTES = 1024  # S3's limit on a key, in UTF-8 bytes
 def safe_key(key: str, *, what: str = "key") -> str:
     """Normalise an S3 key or prefix built from job data, refusing escapes.
 
-    Refused: absolute paths, `..` or `.` segments, backslashes, control characters (NUL
-    among them) and keys over S3's 1,024 bytes.
-    Repeated slashes collapse; a trailing slash is kept (it marks a prefix).
+    Refused: absolute paths, `..` or `.` segments, empty segments (`a//b`: S3 holds it as a key
+    apart from `a/b`, which a local copy could not tell from it), backslashes, control characters
+    (NUL among them) and keys over S3's 1,024 bytes. A trailing slash is kept (it marks a prefix).
     """
     if not isinstance(key, str):
         raise ValueError(f"{what} must be text, got {type(key).__name__}")
@@ -23,9 +23,13 @@ def safe_key(key: str, *, what: str = "key") -> str:
         raise ValueError(f"{what} {key!r} is absolute; give a key relative to the bucket")
     if _BAD_KEY_CHARS.search(key):
         raise ValueError(f"{what} {key!r} contains a backslash or control character")
-    parts = [p for p in key.split("/") if p != ""]
+    parts = key.split("/")[:-1] if key.endswith("/") else key.split("/")
     if any(p in ("..", ".") for p in parts):
         raise ValueError(f"{what} {key!r} contains a '.' or '..' segment")
+    if key and "" in parts:
+        raise ValueError(
+            f"{what} {key!r} has an empty part ('//'); S3 keeps a//b and a/b as two different keys: write one slash"
+        )
     normal = "/".join(parts)
     if len(normal.encode()) > S3_MAX_KEY_BYTES:
         raise ValueError(f"{what} {key[:40]!r}... is {len(normal.encode())} bytes, over S3's {S3_MAX_KEY_BYTES}")

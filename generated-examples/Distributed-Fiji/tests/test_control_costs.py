@@ -17,7 +17,6 @@ from moto import mock_aws
 from rich.console import Console
 
 from ds_runtime.config import ConfigError, load_config
-from ds_runtime.control import automonitor
 from ds_runtime.control.account import setup_account
 from ds_runtime.control.cleanup import cleanup, find
 from ds_runtime.control.cluster import start_cluster
@@ -36,7 +35,7 @@ from ds_runtime.control.teardown import CHECK_CAPS, PLAN_ENV, Spend, lambda_hand
 from ds_runtime.entry import main
 from ds_runtime.jobs import read_job_file
 from ds_runtime.local.backend import LocalBackend
-from ds_runtime.outcomes import Outcome, default_prefix, write_outcome
+from ds_runtime.outcomes import Outcome, app_attribute, default_prefix, write_outcome
 
 from ._control_support import (
     APP,
@@ -101,10 +100,11 @@ def record(*outcomes: Outcome) -> None:
 
 
 def send(queue: str, *bodies: str) -> None:
+    """Messages of this app, as submitJob and the workers mark them."""
     sqs = boto3.client("sqs", region_name=REGION)
     url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
     for body in bodies:
-        sqs.send_message(QueueUrl=url, MessageBody=body)
+        sqs.send_message(QueueUrl=url, MessageBody=body, MessageAttributes=app_attribute(APP))
 
 
 def finish_all(queue: str) -> list[str]:
@@ -404,7 +404,7 @@ def test_cleanup_after_a_monitor_killed_halfway(aws: Path, monkeypatch: pytest.M
         "log group",
         "monitor file",
     }
-    assert "holds 1 failed job" in output(listing) and "nothing deleted" in output(listing)
+    assert "holds 1 message(s)" in output(listing) and "nothing deleted" in output(listing)
     assert fleet_alive(fleet_id)  # a dry run deletes nothing
 
     with pytest.raises(CommandError, match="--yes"):  # no terminal, no --yes: refused
@@ -485,7 +485,7 @@ def test_auto_monitor_checks_max_hours_on_its_schedule(aws: Path, monkeypatch: p
     started(aws, jobs=4, AUTO_MONITOR=ON, MAX_HOURS="2")
     plan = load_monitor_file(monitor_file(aws))
     events = boto3.client("events", region_name=REGION)
-    [target] = events.list_targets_by_rule(Rule=automonitor.rule_name(make_ctx(aws)))["Targets"]
+    [target] = events.list_targets_by_rule(Rule=make_ctx(aws).cap_rule)["Targets"]
     assert json.loads(target["Input"]) == CHECK_CAPS and target["Arn"].endswith(f":function:{APP}-teardown")
     environment = boto3.client("lambda", region_name=REGION).get_function(FunctionName=f"{APP}-teardown")
     given = json.loads(environment["Configuration"]["Environment"]["Variables"][PLAN_ENV])

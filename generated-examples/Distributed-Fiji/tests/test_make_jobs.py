@@ -22,10 +22,19 @@ from ._control_support import APP, make_ctx, put_objects, queue_counts, write_co
 
 QUEUE = f"{APP}Queue"
 BUCKET = "echo-bucket"  # AWS_BUCKET of the test config.py
-# A tool whose jobs are groups of metadata, as DCP's (one mapping job field).
+# A tool whose jobs are groups of metadata, as DCP's (one mapping job field, matched against a LoadData
+# CSV's rows as CellProfiler's -g matches them).
 PLATE_TOOL: dict[str, Any] = {
+    "shared_fields": [
+        {"name": "input", "type": "s3_prefix"},
+        {"name": "output", "type": "s3_prefix"},
+        {"name": "data_file", "type": "s3_key", "required": False},
+    ],
     "job_fields": [{"name": "Metadata", "type": "mapping"}],
-    "command": ["echo", "{Metadata}", "{output_dir}"],
+    "command": ["echo", "-g", "{Metadata}", "{output_dir}"],
+    "input_fields": [
+        {"key": "data_file", "lists_files": {"path_root": "/home/ubuntu/bucket", "rows_matching": "Metadata"}}
+    ],
     "output_prefix": "{output}/{Metadata|values}",
 }
 # A tool like the demo (ObjectCounter): an image and a threshold method per job.
@@ -153,8 +162,8 @@ def test_loaddata_csv_makes_one_job_per_group_in_the_metadata_form(ready: Path) 
     assert run(ready, PLATE_TOOL, *args, "--set", "input=projects/p/images/", "--out", str(out)) == 0
     groups = json.loads(out.read_text())["groups"]
     assert len(groups) == 3456
-    # The CSV's own text: the group selects the very rows it was made from.
-    assert groups[1] == {"Metadata": "Metadata_Plate=Plate1,Metadata_Well=A01,Metadata_Site=002"}
+    # As CellProfiler types the column (integers): 002 is written 2, which the worker and its -g match.
+    assert groups[1] == {"Metadata": "Metadata_Plate=Plate1,Metadata_Well=A01,Metadata_Site=2"}
     assert run(ready, PLATE_TOOL, "submitJob", str(out)) == 0
     assert queue_counts(QUEUE) == (3456, 0)
 

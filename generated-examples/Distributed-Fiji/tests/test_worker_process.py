@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ import pytest
 
 from ds_runtime.job_values import check_job
 from ds_runtime.jobs import JOB_ID_KEY, Job, job_id_of
-from ds_runtime.outcomes import Outcome, latest_outcomes, outcome_keys, read_outcome
+from ds_runtime.outcomes import Outcome, app_attribute, latest_outcomes, outcome_keys, read_outcome, write_outcome
 from ds_runtime.spec import ToolSpec
 from ds_runtime.worker_settings import WorkerSettings
 
@@ -103,8 +104,9 @@ class Rig:
         for group in groups:
             values = check_job(self.spec, {}, group, "test")
             jobs.append(Job(job_id_of(values), values))
-        for job in jobs:
-            self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=job.message_body())
+        for job in jobs:  # marked as the app's, as submitJob marks them
+            attributes = app_attribute(self.settings.app_name)
+            self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=job.message_body(), MessageAttributes=attributes)
         return jobs
 
     def start(self, **settings: Any) -> subprocess.Popen[str]:
@@ -138,6 +140,12 @@ class Rig:
 
     def text(self, key: str) -> str:
         return self.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read().decode()
+
+    def finished_before(self, job: Job, state: str = "done") -> None:
+        """The outcome record an earlier attempt at `job` left when it ended in `state`."""
+        now = datetime.now(timezone.utc).isoformat()
+        record = Outcome(job.job_id, 1, state, now, now, 1.0, "earlier-host")  # type: ignore[arg-type]
+        write_outcome(self.s3, BUCKET, self.settings.outcome_prefix, record)
 
     def outcomes(self) -> dict[str, Outcome]:
         return latest_outcomes(self.s3, BUCKET, self.settings.outcome_prefix)
@@ -532,6 +540,7 @@ def test_skip_if_done_counts_past_1000_objects(rig: Rig) -> None:
     done, todo = rig.send({"name": "done"}, {"name": "todo"})
     keys = [f"results/done/{i:04d}.txt" for i in range(1000)] + ["results/done/zz-final.txt"]
     put_objects(BUCKET, keys, b"0123456789")
+    rig.finished_before(done)
     settings = {"check_if_done": True, "expected_number_files": 1001, "min_file_size_bytes": 5}
     out = finish(rig.start(necessary_string="zz-final", **settings))
     outcomes = rig.outcomes()
@@ -540,11 +549,30 @@ def test_skip_if_done_counts_past_1000_objects(rig: Rig) -> None:
     assert len(rig.runs()) == 1 and rig.queue_counts() == (0, 0)
 
 
+def test_a_partial_upload_is_not_done_and_skip_if_done_runs_the_job_again(rig: Rig) -> None:
+    """An attempt uploaded 3 of its 4 outputs, then S3 throttled it: its record says failed. The retry, with
+    CHECK_IF_DONE_BOOL, must run the job (files alone are not a finished attempt), and a later one skip it."""
+    (job,) = rig.send({"name": "partial", "files": 4})
+    for index in range(3):
+        key = f"results/partial/{'ab'[index % 2]}/out_{index}.txt"
+        rig.s3.put_object(Bucket=BUCKET, Key=key, Body=b"file\n", Metadata={"ds-job-id": job.job_id})
+    rig.finished_before(job, "failed")
+    settings = {"check_if_done": True, "expected_number_files": 3, "min_file_size_bytes": 1}
+    out = finish(rig.start(**settings))
+    assert rig.outcomes()[job.job_id].state == "done", out
+    assert len(rig.runs()) == 1 and len(rig.keys("results/partial/")) == 4
+    rig.send({"name": "partial", "files": 4})  # submitted again: now it finished, so it is skipped
+    out = finish(rig.start(**settings))
+    assert rig.outcomes()[job.job_id].state == "skipped", out
+    assert len(rig.runs()) == 1
+
+
 def test_skip_if_done_looks_only_in_the_jobs_own_folder_of_a_shared_prefix(rig: Rig) -> None:
     """DOZC's layout: every plate's store under one prefix; one plate done must not skip the others."""
     rig.use_spec(output_prefix="results", own_output_folder="{name}.out")
     done, todo = rig.send({"name": "done"}, {"name": "todo"})
     rig.s3.put_object(Bucket=BUCKET, Key="results/done.out/0.txt", Body=b"0123456789")
+    rig.finished_before(done)
     out = finish(rig.start(check_if_done=True, expected_number_files=1, min_file_size_bytes=1))
     outcomes = rig.outcomes()
     assert outcomes[done.job_id].state == "skipped", out
@@ -615,8 +643,10 @@ def test_inputs_from_one_bucket_outputs_to_another_with_upload_flags(
     rig.s3.put_object(Bucket="zarr-bucket", Key="results/P2/done.txt", Body=b"done before")
     job = {"data": "in/P1", "src": "plates-bucket", "dst": "zarr-bucket", "storage": "--storage-class STANDARD_IA"}
     p1, p2 = rig.send({**job, "name": "P1"}, {**job, "name": "P2"})
+    rig.finished_before(p2)
     # Sent by hand, as anyone with queue access could: submitJob would refuse it.
-    evil = {**job, "name": "P3", "dst": "attacker-bucket", JOB_ID_KEY: "feedfacefeedface"}
+    evil = {**job, "name": "P3", "dst": "attacker-bucket"}
+    evil_id = job_id_of(check_job(rig.spec, {}, evil, "test"))
     rig.sqs.send_message(QueueUrl=rig.queue_url, MessageBody=json.dumps(evil))
     out = finish(rig.start(check_if_done=True, expected_number_files=1, min_file_size_bytes=1))
     outcomes = rig.outcomes()
@@ -630,7 +660,7 @@ def test_inputs_from_one_bucket_outputs_to_another_with_upload_flags(
     assert any(g["Grantee"].get("URI", "").endswith("/AllUsers") and g["Permission"] == "READ" for g in grants)
     assert "upload flag --metadata-directive REPLACE ignored" in out
     assert outcomes[p2.job_id].state == "skipped"  # its outputs are in the output bucket
-    refused = outcomes["feedfacefeedface"]
+    refused = outcomes[evil_id]
     assert refused.state == "failed" and refused.exit_code is None
     assert "dst: bucket 'attacker-bucket' is not one this run may write outputs to" in refused.error
     assert "add it to JOB_BUCKETS in config.py" in refused.error

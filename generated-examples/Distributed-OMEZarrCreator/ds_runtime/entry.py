@@ -52,7 +52,9 @@ def _run_local(args: argparse.Namespace, config: DSConfig, spec: ToolSpec, conso
 
 def main(argv: list[str] | None = None, console: Console | None = None) -> int:
     args = parser().parse_args(argv)
-    console = console or Console()
+    # Markup off: what the commands print holds values from users' files and from AWS (a job value may
+    # hold `[/]`); styled labels are Text objects (context.warning).
+    console = console or Console(markup=False)
     local = args.command in LOCAL_ONLY or args.local
     found = preflight(
         args.spec,

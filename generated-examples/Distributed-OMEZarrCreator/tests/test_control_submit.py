@@ -15,7 +15,7 @@ from ds_runtime.control.submit import Batch, batches, send_batch, submit
 from ds_runtime.entry import main
 from ds_runtime.jobs import Job, JobFileError
 
-from ._control_support import APP, make_ctx, output, queue_counts, write_config, write_job_file, write_spec
+from ._control_support import APP, make_ctx, output, queue_counts, spec, write_config, write_job_file, write_spec
 
 QUEUE = f"{APP}Queue"
 
@@ -94,7 +94,46 @@ class FlakySQS:
 
 def test_failed_entries_are_retried_and_refusals_reported() -> None:
     sqs = FlakySQS()
-    size, problems = send_batch(sqs, "url", Batch(20, ["a", "b", "c", "d"]), sleep=lambda s: None)
+    size, problems = send_batch(sqs, "url", Batch(20, ["a", "b", "c", "d"]), {}, sleep=lambda s: None)
     assert size == 4
     assert sqs.calls == [["0", "1", "2", "3"], ["1"]]  # only the server-side failure is sent again
     assert problems == ["job 22: refused by SQS: InvalidMessageContents: bad"]
+
+
+# ---------------------------------------------------------------- the task role's write grant
+
+
+def _granted() -> list[str]:
+    iam = boto3.client("iam", region_name="us-east-1")
+    policy = iam.get_role_policy(RoleName=f"{APP}-task", PolicyName="ds-outputs")["PolicyDocument"]
+    return [r.removeprefix("arn:aws:s3:::") for r in policy["Statement"][0]["Resource"]]
+
+
+def _job_file(folder: Path, output: str, samples: list[str]) -> Path:
+    path = folder / "job.json"
+    groups = [{"sample": sample} for sample in samples]
+    path.write_text(json.dumps({"input": "projects/inputs/", "output": output, "groups": groups}))
+    return path
+
+
+def test_the_write_grant_never_widens_past_the_job_files_output_folders(ready: Path) -> None:
+    ctx = make_ctx(ready)
+    assert submit(ctx, _job_file(ready, "projects/run0/", ["sample-0"])) == 0
+    assert _granted() == ["echo-bucket/projects/run0/sample-0/*"]  # few folders: each exactly
+    plates = [f"plate{p}/well{w}" for p in range(41) for w in range(2)]  # 82 folders, 41 plates
+    assert submit(ctx, _job_file(ready, "projects/run1/", plates)) == 0
+    # Too many to name: the folders the Job files share, never a parent of them (projects/ holds the inputs).
+    assert _granted() == ["echo-bucket/projects/run0/sample-0/*", "echo-bucket/projects/run1/*"]
+
+
+def test_outputs_that_share_no_folder_are_refused_rather_than_granted_the_whole_bucket(ready: Path) -> None:
+    ctx = make_ctx(ready, spec(output_prefix="{sample}/results"))
+    with pytest.raises(CommandError) as refused:
+        submit(ctx, _job_file(ready, "unused/", [f"sample-{i}" for i in range(41)]))
+    message = str(refused.value)
+    assert "write under 41 output folders, more than the 40" in message
+    assert "begins with a job field" in message and "overwrite the run's inputs" in message
+    assert "Nothing was sent" in message and "shared first folder" in message
+    assert queue_counts(QUEUE) == (0, 0)
+    assert submit(ctx, _job_file(ready, "unused/", [f"sample-{i}" for i in range(40)])) == 0  # 40 fit, exactly
+    assert len(_granted()) == 40 and "echo-bucket/sample-7/results/*" in _granted()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -150,6 +151,31 @@ def test_local_stop_ends_an_abandoned_run_and_keeps_the_bucket(local_repo: Path)
     assert _temp_files(local_repo) == [], "a worker was killed"
     assert not (local_repo / ".local" / "state.json").exists()
     assert run_py(local_repo, "localStop").stdout.strip() == "local mode: nothing is running here"
+
+
+@pytest.mark.slow
+def test_a_dead_emulator_is_refused_never_replaced_by_an_empty_one(local_repo: Path) -> None:
+    for command in (["setup"], ["submitJob", "files/job.json"], ["startCluster", "files/fleet.json"]):
+        assert run_py(local_repo, "--local", *command).returncode == 0
+    state_file = local_repo / ".local" / "state.json"
+    state = json.loads(state_file.read_text())
+    os.kill(state["emulator_pid"], signal.SIGKILL)  # the emulator dies mid-run (out of memory, a closed laptop)
+    deadline = time.monotonic() + 10
+    while _answers(state["endpoint_url"]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+    monitor_file = "files/DistributedEchoSpotFleetRequestId.json"
+    done = run_py(local_repo, "--local", "monitor", monitor_file, "--interval", "1")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"the emulator of the run {state['run_id']}" in done.stderr and "no longer answers" in done.stderr
+    assert "python run.py localStop" in done.stderr and "--local setup" in done.stderr
+    assert "tearing the run down" not in done.stdout and "bucket saved" not in done.stdout
+    assert json.loads(state_file.read_text()) == state, "another emulator was started in its place"
+    assert not _answers(state["endpoint_url"])
+
+    stop = run_py(local_repo, "localStop")
+    assert stop.returncode == 0 and "nothing could be saved" in stop.stdout, stop.stdout + stop.stderr
+    assert not state_file.exists() and not _running_in(local_repo), "a worker is still running"
 
 
 @pytest.mark.parametrize(

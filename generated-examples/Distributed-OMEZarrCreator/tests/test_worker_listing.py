@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ds_runtime.worker.listing import Listing, ListingError, column_kind, measured_text, stage_listing
+from ds_runtime.metadata_values import column_kind, measured_text
+from ds_runtime.worker.listing import Listing, ListingError, stage_listing
 
 ROOT = "/home/ubuntu/bucket"
 LISTING = Listing(root=ROOT, input_dir="/job/input")

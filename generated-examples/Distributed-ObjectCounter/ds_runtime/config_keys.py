@@ -128,7 +128,12 @@ DS_KEYS: tuple[Key, ...] = (
     Key("AUTO_MONITOR", "a Lambda tears down when the queue is empty", "the same, and checks the caps", False),
     Key("CREATE_DASHBOARD", "a CloudWatch dashboard of the run", "the same", False),
     Key("CLEAN_DASHBOARD", "remove the dashboard at the end", "the same", False),
-    Key("CHECK_IF_DONE_BOOL", "skip a job whose outputs are already there", "the same", False),
+    Key(
+        "CHECK_IF_DONE_BOOL",
+        "skip a job whose outputs are already there",
+        "skip a job whose last attempt finished (its outcome record) and whose outputs are there",
+        False,
+    ),
     Key("EXPECTED_NUMBER_FILES", "output files that make a job done", "the same", 7),
     Key("MIN_FILE_SIZE_BYTES", "bytes an output file needs to count", "the same", 1),
     Key("NECESSARY_STRING", "text an output file's name needs to count", "the same", ""),

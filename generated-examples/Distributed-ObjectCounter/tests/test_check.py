@@ -46,3 +46,38 @@ def test_bad_spec_stops_before_config(tmp_path: Path) -> None:
     found = preflight(spec, write_config(tmp_path), aws=False)
     assert len(found.problems) == 1 and "invalid tool spec" in found.problems[0]
     assert found.config is None
+
+
+def test_a_job_file_giving_a_key_twice_is_refused_naming_the_key(tmp_path: Path, capsys) -> None:
+    """A JSON reader keeps the last of two keys: a second "groups" would silently drop every job of the first."""
+    job = tmp_path / "job.json"
+    one = json.dumps([{"sample": f"a{i}"} for i in range(50)])
+    job.write_text('{"input": "in/", "output": "out/", "groups": ' + one + ', "groups": [{"sample": "b"}]}')
+    found = preflight(write_spec(tmp_path), write_config(tmp_path), job, None, aws=False)
+    (problem,) = found.problems
+    assert "job.json: key 'groups' is given twice in one object" in problem and "keep one" in problem
+    assert report(found) == 1 and "check: ok" not in capsys.readouterr().out
+
+
+def test_job_and_fleet_files_too_deep_too_big_or_not_utf8_get_a_clear_error(tmp_path: Path, monkeypatch) -> None:
+    from ds_runtime import jsonfile
+
+    cases = {
+        "deep.json": b"[" * 2_000 + b"]" * 2_000,
+        "latin1.json": '{"input": "caf\xe9"}'.encode("latin-1"),
+        "big.json": b'{"groups": [' + b'{"sample": "x"},' * 400 + b'{"sample": "y"}]}',
+        "folder.json": None,
+    }
+    monkeypatch.setattr(jsonfile, "MAX_BYTES", 4096)
+    expected = {
+        "deep.json": "nested deeper than 32 levels",
+        "latin1.json": "line 1: byte 0xe9 is not UTF-8; save the file as UTF-8",
+        "big.json": "bytes, over the 4,096 a file here may have; split it",
+        "folder.json": "is a folder",
+    }
+    for name, body in cases.items():
+        path = tmp_path / name
+        path.mkdir() if body is None else path.write_bytes(body)
+        found = preflight(write_spec(tmp_path), write_config(tmp_path), path, path, aws=False)
+        assert len(found.problems) == 2, found.problems  # as a Job file and as a Fleet file: no traceback
+        assert all(f"{name}: " in p and expected[name] in p for p in found.problems), found.problems

@@ -24,7 +24,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto.sqs.models import Queue, SQSBackend
 
-from ds_runtime.local import emulator, fast_sqs
+from ds_runtime.local import atomic_s3, emulator, fast_sqs
 
 REPO = Path(__file__).resolve().parents[1]
 VISIBILITY = 1  # seconds: SQS's shortest timeout and delay; every wait below ends once it has passed
@@ -386,3 +386,75 @@ def test_install_refuses_an_unknown_moto_and_patches_nothing(
     assert "moto left unchanged" in str(caught[0].message)
     assert not fast_sqs.is_installed()
     assert {key: key[0].__dict__[key[1]] for key in fast_sqs._replacements()} == before
+
+
+# ---------------------------------------------------------------- S3's conditional writes
+
+
+def _multipart(s3: Any, key: str, body: bytes) -> tuple[str, list[dict[str, Any]]]:
+    upload = s3.create_multipart_upload(Bucket="racing", Key=key)["UploadId"]
+    etag = s3.upload_part(Bucket="racing", Key=key, UploadId=upload, PartNumber=1, Body=body)["ETag"]
+    return upload, [{"PartNumber": 1, "ETag": etag}]
+
+
+def test_two_uploads_of_one_key_with_if_none_match_never_both_win(monkeypatch: pytest.MonkeyPatch) -> None:
+    """S3 lets exactly one of them write; moto's check-then-write let both, given a moment between the two."""
+    from moto.s3.models import S3Backend
+
+    complete = S3Backend.complete_multipart_upload
+
+    def slow_complete(self: Any, *args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.3)  # the moment a busy machine may take between moto's check and its write
+        return complete(self, *args, **kwargs)
+
+    monkeypatch.setattr(S3Backend, "complete_multipart_upload", slow_complete)
+    with emulator.start_emulator() as running:
+        s3 = boto3.client("s3", endpoint_url=running.endpoint_url, region_name="us-east-1")
+        s3.create_bucket(Bucket="racing")
+        uploads = [_multipart(s3, "out/a.txt", f"attempt {n}".encode()) for n in (1, 2)]
+        answers: list[str] = []
+
+        def finish(upload: str, parts: list[dict[str, Any]]) -> None:
+            try:
+                s3.complete_multipart_upload(
+                    Bucket="racing", Key="out/a.txt", UploadId=upload, MultipartUpload={"Parts": parts}, IfNoneMatch="*"
+                )
+                answers.append("written")
+            except ClientError as exc:
+                answers.append(exc.response["Error"]["Code"])
+
+        threads = [threading.Thread(target=finish, args=upload) for upload in uploads]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert sorted(answers) == ["PreconditionFailed", "written"]
+
+
+def test_completing_a_multipart_upload_honours_if_match() -> None:
+    with emulator.start_emulator() as running:
+        s3 = boto3.client("s3", endpoint_url=running.endpoint_url, region_name="us-east-1")
+        s3.create_bucket(Bucket="racing")
+        current = s3.put_object(Bucket="racing", Key="out/a.txt", Body=b"first")["ETag"]
+        s3.put_object(Bucket="racing", Key="out/a.txt", Body=b"changed since")
+        upload, parts = _multipart(s3, "out/a.txt", b"replacement")
+        with pytest.raises(ClientError, match="PreconditionFailed"):  # the object is no longer the one looked at
+            s3.complete_multipart_upload(
+                Bucket="racing", Key="out/a.txt", UploadId=upload, MultipartUpload={"Parts": parts}, IfMatch=current
+            )
+        latest = s3.head_object(Bucket="racing", Key="out/a.txt")["ETag"]
+        s3.complete_multipart_upload(
+            Bucket="racing", Key="out/a.txt", UploadId=upload, MultipartUpload={"Parts": parts}, IfMatch=latest
+        )
+        assert s3.get_object(Bucket="racing", Key="out/a.txt")["Body"].read() == b"replacement"
+
+
+def test_atomic_s3_wraps_nothing_on_an_unknown_moto(monkeypatch: pytest.MonkeyPatch) -> None:
+    atomic_s3.uninstall()
+    monkeypatch.setitem(atomic_s3.WRAPPED, "_key_response_put", ["self", "renamed"])
+    before = atomic_s3.responses.S3Response.__dict__["_key_response_put"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert atomic_s3.install() is False
+    assert "conditional writes may both win" in str(caught[0].message)
+    assert atomic_s3.responses.S3Response.__dict__["_key_response_put"] is before

@@ -26,6 +26,7 @@ PACKAGE = Path(__file__).resolve().parents[1]  # ds_runtime/
 SHIPPED = [
     "__init__.py",
     "aws.py",
+    "outcomes.py",
     "control/__init__.py",
     "control/resources.py",
     "control/run_record.py",
@@ -35,19 +36,6 @@ SHIPPED = [
 HANDLER = "ds_runtime.control.teardown.lambda_handler"
 EMPTY_PERIODS = 3  # x 5 minutes with nothing visible or in flight
 CAP_CHECK_MINUTES = 5
-
-
-def rule_name(ctx: Context) -> str:
-    return f"{ctx.config.APP_NAME}-caps"
-
-
-def function_name(ctx: Context) -> str:
-    return f"{ctx.config.APP_NAME}-teardown"
-
-
-def alarm_name(ctx: Context) -> str:
-    # Starts with the plan's alarm prefix, so teardown deletes it with the others.
-    return f"{ctx.config.APP_NAME}-queue-empty"
 
 
 def package() -> bytes:
@@ -60,7 +48,7 @@ def package() -> bytes:
 
 def create(ctx: Context, plan: Plan) -> None:
     lam = ctx.client("lambda")
-    name = function_name(ctx)
+    name = ctx.monitor_function
     settings = {
         "Role": ctx.role_arn(role_name(ctx, "monitor")),
         "Handler": HANDLER,
@@ -85,13 +73,13 @@ def create(ctx: Context, plan: Plan) -> None:
             StatementId="cloudwatch-alarm",
             Action="lambda:InvokeFunction",
             Principal="lambda.alarms.cloudwatch.amazonaws.com",
-            SourceArn=f"arn:aws:cloudwatch:{plan.region}:{ctx.account_id}:alarm:{alarm_name(ctx)}",
+            SourceArn=f"arn:aws:cloudwatch:{plan.region}:{ctx.account_id}:alarm:{ctx.queue_empty_alarm}",
         )
     except ClientError as exc:
         if "ResourceConflict" not in error_code(exc):
             raise
     ctx.client("cloudwatch").put_metric_alarm(
-        AlarmName=alarm_name(ctx),
+        AlarmName=ctx.queue_empty_alarm,
         AlarmDescription=f"{plan.app_name}: no job waiting or running; tears the run down",
         ComparisonOperator="LessThanOrEqualToThreshold",
         Threshold=0,
@@ -122,7 +110,7 @@ def create(ctx: Context, plan: Plan) -> None:
         AlarmActions=[arn],
         Tags=[{"Key": k, "Value": v} for k, v in plan.tags.items()],
     )
-    ctx.console.print(f"auto-monitor: alarm {alarm_name(ctx)} will run {name} when the queue stays empty")
+    ctx.console.print(f"auto-monitor: alarm {ctx.queue_empty_alarm} will run {name} when the queue stays empty")
     if plan.schedule_rule:
         _schedule_cap_checks(ctx, plan, name, arn)
 

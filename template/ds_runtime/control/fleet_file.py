@@ -38,6 +38,10 @@ def load_fleet_file(path: Path, allow_stand_ins: bool = False) -> dict[str, Any]
         where = f"LaunchSpecifications[{i}]"
         if not isinstance(spec.get("ImageId"), str):
             problems.append(f"{where}.ImageId: missing; give an ECS-optimised AMI id, or {SSM_PREFIX}<parameter>")
+        shape = _shape_problems(where, spec)
+        problems += shape
+        if shape:
+            continue
         for j, nic in enumerate(spec.get("NetworkInterfaces", [])):
             subnets = [("SubnetId", s) for s in split_subnets(nic.get("SubnetId"))]
             for key, value in subnets + [("Groups", g) for g in nic.get("Groups", [])]:
@@ -51,3 +55,25 @@ def load_fleet_file(path: Path, allow_stand_ins: bool = False) -> dict[str, Any]
     if problems:
         raise FleetFileError(f"{path}: {len(problems)} problem(s), nothing was started:\n  " + "\n  ".join(problems))
     return data
+
+
+def _shape_problems(where: str, spec: dict[str, Any]) -> list[str]:
+    """The parts of a launch specification startCluster reads and changes, each of the shape AWS gives it."""
+    problems = []
+
+    def objects(value: Any) -> bool:
+        return isinstance(value, list) and all(isinstance(item, dict) for item in value)
+
+    nics, disks = spec.get("NetworkInterfaces", []), spec.get("BlockDeviceMappings", [])
+    if not objects(nics):
+        problems.append(f"{where}.NetworkInterfaces: must be a list of objects, one per network interface")
+    elif any(not isinstance(n.get("Groups", []), list) for n in nics):
+        problems.append(f"{where}.NetworkInterfaces: each Groups must be a list of security group ids")
+    if not objects(disks) or any(not isinstance(d.get("Ebs", {}), dict) for d in disks):
+        problems.append(f"{where}.BlockDeviceMappings: must be a list of objects, each Ebs an object")
+    profile = spec.get("IamInstanceProfile", {})
+    if not isinstance(profile, dict) or not isinstance(profile.get("Arn", ""), str):
+        problems.append(
+            f"{where}.IamInstanceProfile: must be an object with the profile's Arn (setupAccount prints it)"
+        )
+    return problems

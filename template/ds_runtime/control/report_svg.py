@@ -70,7 +70,7 @@ def timeline(attempts: Sequence[Outcome]) -> str:
         if a.exit_code is not None:
             tip += f", exit code {a.exit_code}"
         parts.append(
-            f'<rect class="attempt {a.state}" data-job="{escape(a.job_id)}" data-attempt="{a.attempt}" '
+            f'<rect class="attempt {escape(a.state)}" data-job="{escape(a.job_id)}" data-attempt="{a.attempt:d}" '
             f'x="{x:.2f}" y="{index[worker_of(a)] * ROW + 3}" width="{w:.2f}" height="{ROW - 6}">'
             f"<title>{escape(tip)}</title></rect>"
         )

@@ -17,6 +17,8 @@ BUILTIN_PLACEHOLDERS: dict[str, str] = {
 }
 # The built-ins that are local folders: only the command, which runs beside them, may use them.
 LOCAL_FOLDERS = ("input_dir", "output_dir", "work_dir")
+# The built-ins that differ from job to job, as job fields do.
+PER_JOB_BUILTINS = ("job_id", "group")
 
 # `{config.NAME}` in a command reads the tool's config key NAME, which the worker
 # receives as an environment variable of that name (`run.py setup` puts it there).

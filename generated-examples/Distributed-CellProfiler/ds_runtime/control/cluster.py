@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
+from rich.text import Text
 
 from ..aws import queue_load
 from . import automonitor, dashboard
 from .confirm import Confirm
-from .context import AWS_ERRORS, CommandError, Context, error_code
+from .context import AWS_ERRORS, CommandError, Context, error_code, warning
 from .estimate import Price, current_price, fleet_zones, make_estimate, show
 from .fleet_file import SSM_PREFIX, FleetFileError, load_fleet_file
 from .on_demand_prices import on_demand_price
@@ -220,7 +221,7 @@ def app_plan(ctx: Context, run_id: str, fleet_id: str, **run_specific: Any) -> P
         dead_letter_queue=c.SQS_DEAD_LETTER_QUEUE,
         bucket=c.AWS_BUCKET,
         log_groups=run_specific.pop("log_groups", ctx.log_groups),
-        alarm_prefix=f"{c.APP_NAME}-",
+        alarms=[ctx.queue_empty_alarm],
         tags=ctx.tags(run_id if fleet_id else None),
         **run_specific,
     )
@@ -242,10 +243,10 @@ def _plan_and_ask(
     if confirm is None:  # programmatic use and local mode: no questions, no job time to measure
         return current_price(ctx, fleet_zones(ctx, fleet))
     estimate = make_estimate(ctx, queued_jobs(ctx), job_seconds, fleet)
-    ctx.console.print(f"[bold]startCluster plan[/] for {c.APP_NAME} in {c.AWS_REGION}:", highlight=False)
+    ctx.console.print(Text.assemble(("startCluster plan", "bold"), f" for {c.APP_NAME} in {c.AWS_REGION}:"))
     show(ctx, estimate)
     if estimate.jobs == 0:
-        ctx.console.print("[bold yellow]warning:[/] the queue is empty: machines would idle (submitJob first?)")
+        ctx.console.print(warning("the queue is empty: machines would idle (submitJob first?)"))
     caps = [f"MAX_COST ${c.MAX_COST:g}"] * bool(c.MAX_COST) + [f"MAX_HOURS {c.MAX_HOURS:g}"] * bool(c.MAX_HOURS)
     ctx.console.print(f"caps: {', '.join(caps) if caps else 'none (set MAX_COST / MAX_HOURS in config.py)'}")
     if caps and not c.AUTO_MONITOR:
@@ -293,12 +294,12 @@ def start_cluster(
         fleet_id,
         start_time_ms=int(time.time() * 1000),
         dashboard=ctx.dashboard_name if c.CREATE_DASHBOARD and c.CLEAN_DASHBOARD else "",
-        function_name=automonitor.function_name(ctx) if c.AUTO_MONITOR else "",
+        function_name=ctx.monitor_function if c.AUTO_MONITOR else "",
         max_cost=float(c.MAX_COST),
         max_hours=float(c.MAX_HOURS),
         price_per_hour=price.dollars_per_hour,
         price_source=price.source,
-        schedule_rule=automonitor.rule_name(ctx) if c.AUTO_MONITOR and (c.MAX_COST or c.MAX_HOURS) else "",
+        schedule_rule=ctx.cap_rule if c.AUTO_MONITOR and (c.MAX_COST or c.MAX_HOURS) else "",
         on_demand_after=c.ON_DEMAND_AFTER_INTERRUPTIONS,
         on_demand_price_per_hour=on_demand.dollars_per_hour or 0.0,
         on_demand_price_source=on_demand.source,

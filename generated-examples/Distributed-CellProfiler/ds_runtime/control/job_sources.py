@@ -8,7 +8,6 @@ Three sources, each giving `Row`s of text values keyed by column:
 
 from __future__ import annotations
 
-import csv
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -18,6 +17,7 @@ from typing import Any
 
 from ..jobs import JobFileError
 from ..keys import safe_key
+from ..tables import TableError, open_table
 
 KEY_COLUMN = "key"  # a listing's column holding the object's whole key (one job per object)
 _PATTERN_PART = re.compile(r"\{([^{}]*)\}|\*")
@@ -30,42 +30,35 @@ class Row:
     values: dict[str, str]
 
 
-def _open_table(path: Path) -> tuple[Any, list[str], csv.DictReader]:
+def _table(path: Path) -> Any:
+    """The table at `path` (tables.open_table), its errors as JobFileError."""
     if not path.is_file():
         raise JobFileError(f"{path}: file not found; give the path of a CSV or TSV file")
-    handle = path.open(newline="", encoding="utf-8-sig")  # Excel writes a byte-order mark
-    header = handle.readline()
-    handle.seek(0)
-    tabbed = path.suffix.lower() in (".tsv", ".tab") or ("\t" in header and "," not in header)
-    reader = csv.DictReader(handle, delimiter="\t" if tabbed else ",")
-    columns = [c.strip() for c in reader.fieldnames or []]
-    if not columns or any(not c for c in columns):
-        handle.close()
-        raise JobFileError(f"{path}: line 1 must name every column (a header row)")
-    reader.fieldnames = columns
-    return handle, columns, reader
+    return open_table(path)
 
 
 def loaddata_rows(path: Path, group_by: Sequence[str]) -> list[Row]:
     """One row per distinct combination of `group_by` columns, in order of first appearance."""
-    handle, columns, reader = _open_table(path)
-    with handle:
-        missing = [c for c in group_by if c not in columns]
-        if missing:
-            metadata = [c for c in columns if c.startswith("Metadata_")] or columns
-            raise JobFileError(
-                f"{path}: no column {', '.join(missing)}; --group-by takes columns of its header: {', '.join(metadata)}"
-            )
-        seen: dict[tuple[str, ...], Row] = {}
-        problems: list[str] = []
-        for record in reader:
-            combo = tuple((record.get(c) or "").strip() for c in group_by)
-            empty = [c for c, v in zip(group_by, combo, strict=True) if not v]
-            if empty:
-                where = f"{path} line {reader.line_num}"
-                problems.append(f"{where}: {empty[0]} is empty; every row needs a value to group by")
-            elif combo not in seen:
-                seen[combo] = Row(f"{path} line {reader.line_num}", dict(zip(group_by, combo, strict=True)))
+    seen: dict[tuple[str, ...], Row] = {}
+    problems: list[str] = []
+    try:
+        with _table(path) as table:
+            missing = [c for c in group_by if c not in table.columns]
+            if missing:
+                metadata = [c for c in table.columns if c.startswith("Metadata_")] or table.columns
+                raise JobFileError(
+                    f"{path}: no column {', '.join(missing)}; --group-by takes columns of its header:"
+                    f" {', '.join(metadata)}"
+                )
+            for line, record in table:
+                combo = tuple(record[c].strip() for c in group_by)
+                empty = [c for c, v in zip(group_by, combo, strict=True) if not v]
+                if empty:
+                    problems.append(f"{path} line {line}: {empty[0]} is empty; every row needs a value to group by")
+                elif combo not in seen:
+                    seen[combo] = Row(f"{path} line {line}", dict(zip(group_by, combo, strict=True)))
+    except TableError as exc:
+        raise JobFileError(str(exc)) from None
     _refuse(problems, path)
     if not seen:
         raise JobFileError(f"{path}: no rows under the header; give a LoadData CSV with one row per image set")
@@ -74,16 +67,15 @@ def loaddata_rows(path: Path, group_by: Sequence[str]) -> list[Row]:
 
 def table_rows(path: Path) -> list[Row]:
     """One row per job; empty cells are left out (the field's default, or a named problem)."""
-    handle, _, reader = _open_table(path)
     rows = []
-    with handle:
-        for record in reader:
-            extra = record.pop(None, None)  # type: ignore[call-overload]
-            if extra:
-                raise JobFileError(f"{path} line {reader.line_num}: more cells than the header names columns")
-            values = {k: v.strip() for k, v in record.items() if v is not None and v.strip()}
-            if values:
-                rows.append(Row(f"{path} line {reader.line_num}", values))
+    try:
+        with _table(path) as table:
+            for line, record in table:
+                values = {k: v.strip() for k, v in record.items() if v.strip()}
+                if values:
+                    rows.append(Row(f"{path} line {line}", values))
+    except TableError as exc:
+        raise JobFileError(str(exc)) from None
     if not rows:
         raise JobFileError(f"{path}: no rows under the header; give one row per job")
     return rows
@@ -129,7 +121,7 @@ def listing_rows(
     unknown = [g for g in group_by if g not in names]
     if unknown:
         raise JobFileError(f"--group-by {', '.join(unknown)}: not a field of --pattern {pattern!r} ({names})")
-    base = safe_key(prefix, what="prefix").rstrip("/")
+    base = _prefix(prefix)
     seen: dict[tuple[str, ...], Row] = {}
     skipped: list[str] = []
     for key, origin in found:
@@ -155,7 +147,7 @@ def local_keys(folder: Path, prefix: str) -> list[tuple[str, str]]:
     """(key, path) of a folder's files, keyed as `uploadInputs FOLDER PREFIX` would put them, in S3's order."""
     if not folder.is_dir():
         raise JobFileError(f"{folder}: folder not found; give the local folder of inputs")
-    base = safe_key(prefix, what="prefix").rstrip("/")
+    base = _prefix(prefix)
     keys = []
     for parent, _, names in os.walk(folder):
         for name in names:
@@ -166,10 +158,18 @@ def local_keys(folder: Path, prefix: str) -> list[tuple[str, str]]:
 
 def s3_keys(s3: Any, bucket: str, prefix: str) -> Iterable[tuple[str, str]]:
     """(key, s3:// URL) of every object under a folder-like prefix (all of the bucket for ''), all pages."""
-    base = safe_key(prefix, what="prefix").rstrip("/")
+    base = _prefix(prefix)
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=base + "/" if base else ""):
         for obj in page.get("Contents", []):
             yield obj["Key"], f"s3://{bucket}/{obj['Key']}"
+
+
+def _prefix(prefix: str) -> str:
+    """The prefix a listing is under, without its trailing slash; JobFileError if it is not a safe key."""
+    try:
+        return safe_key(prefix, what="prefix").rstrip("/")
+    except ValueError as exc:
+        raise JobFileError(f"{exc}; give a prefix in the bucket, e.g. projects/demo/images/") from None
 
 
 def _refuse(problems: list[str], path: Path) -> None:

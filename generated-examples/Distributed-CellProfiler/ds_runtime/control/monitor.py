@@ -26,6 +26,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from rich.text import Text
+
 from ..aws import QueueLoad
 from .context import AWS_ERRORS, CommandError, Context
 from .fleet import Fleet, SpotFleet
@@ -78,7 +80,7 @@ class Monitor:
             fleet, on_demand = SpotFleetRequest(scope).delete(), Machines(scope).delete()
             self.stopped_because = reason
             stopped = f"spot fleet: {fleet}\non-demand machines: {on_demand}"
-            self.ctx.console.print(f"[bold red]STOPPING:[/] {reason}\n{stopped}", highlight=False)
+            self.ctx.console.print(Text.assemble(("STOPPING:", "bold red"), f" {reason}\n{stopped}"), highlight=False)
             return True
         load = self.queue()
         if load is None or load.empty:
@@ -121,8 +123,11 @@ class Monitor:
             why = f"{interrupted} interrupted job(s), ON_DEMAND_AFTER_INTERRUPTIONS = {after}"
         started = self.fleet.start_on_demand(missing)
         self.ctx.console.print(
-            f"[bold]ON-DEMAND:[/] {started} on-demand machine(s) started for {missing} missing spot machine(s) "
-            f"({why}); the spot fleet asks for {started} fewer",
+            Text.assemble(
+                ("ON-DEMAND:", "bold"),
+                f" {started} on-demand machine(s) started for {missing} missing spot machine(s) "
+                f"({why}); the spot fleet asks for {started} fewer",
+            ),
             highlight=False,
             soft_wrap=True,
         )

@@ -7,6 +7,7 @@ refuses (sender faults) are reported with their job index.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -17,6 +18,7 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ..jobs import Job, read_run_jobs
+from ..outcomes import app_attribute
 from .account import allow_outputs
 from .context import AWS_ERRORS, Context
 
@@ -32,13 +34,13 @@ class Batch:
     bodies: list[str]
 
 
-def batches(jobs: Sequence[Job]) -> Iterator[Batch]:
-    """Consecutive jobs in batches of at most 10 entries and 256 KiB."""
+def batches(jobs: Sequence[Job], attribute_bytes: int = 0) -> Iterator[Batch]:
+    """Consecutive jobs in batches of at most 10 entries and 256 KiB (each body plus its `attribute_bytes`)."""
     bodies: list[str] = []
     size, start = 0, 0
     for index, job in enumerate(jobs):
         body = job.message_body()
-        length = len(body.encode())
+        length = len(body.encode()) + attribute_bytes
         if bodies and (len(bodies) == BATCH_MAX_ENTRIES or size + length > BATCH_MAX_BYTES):
             yield Batch(start, bodies)
             bodies, size, start = [], 0, index
@@ -48,15 +50,21 @@ def batches(jobs: Sequence[Job]) -> Iterator[Batch]:
         yield Batch(start, bodies)
 
 
-def send_batch(sqs: Any, queue_url: str, batch: Batch, sleep: Any = time.sleep) -> tuple[int, list[str]]:
-    """Send one batch, retrying entries that failed on SQS's side; returns (size, problems left)."""
+def send_batch(
+    sqs: Any, queue_url: str, batch: Batch, attributes: dict[str, Any], sleep: Any = time.sleep
+) -> tuple[int, list[str]]:
+    """Send one batch with these message attributes on every entry, retrying entries that failed on SQS's side;
+    returns (size, problems left)."""
     pending = {str(i): body for i, body in enumerate(batch.bodies)}
     problems: list[str] = []
     last_error = "not accepted"
     for attempt in range(ATTEMPTS):
         try:
             answer = sqs.send_message_batch(
-                QueueUrl=queue_url, Entries=[{"Id": i, "MessageBody": body} for i, body in pending.items()]
+                QueueUrl=queue_url,
+                Entries=[
+                    {"Id": i, "MessageBody": body, "MessageAttributes": attributes} for i, body in pending.items()
+                ],
             )
         except AWS_ERRORS as exc:  # the client already retried; try the whole batch again later
             last_error = str(exc)
@@ -93,8 +101,10 @@ def submit(ctx: Context, job_file: Path, senders: int = SENDERS) -> int:
         bar = progress.add_task("send", total=len(jobs))
         # A bounded window of batches in flight keeps memory flat for 100,000 jobs.
         window: set[Any] = set()
-        for batch in batches(jobs):
-            window.add(pool.submit(send_batch, sqs, queue_url, batch))
+        # Marked as this app's: a dead-letter queue shared with other apps tells whose failed jobs are whose.
+        attributes = app_attribute(ctx.config.APP_NAME)
+        for batch in batches(jobs, attribute_bytes=len(json.dumps(attributes))):
+            window.add(pool.submit(send_batch, sqs, queue_url, batch, attributes))
             if len(window) >= senders * 4:
                 sent += _collect(window, progress, bar, problems)
         sent += _collect(window, progress, bar, problems, wait_all=True)

@@ -174,7 +174,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     Invoked by the CloudWatch alarm (queue empty): tear down. Invoked by the
     schedule with CHECK_CAPS as input: tear down only if MAX_COST or MAX_HOURS is reached.
     """
-    plan = Plan(**json.loads(os.environ[PLAN_ENV]))
+    plan = Plan.from_dict(json.loads(os.environ[PLAN_ENV]))
     session = boto3.Session(region_name=plan.region)
     reason = ""
     if isinstance(event, dict) and event.get("ds_check") == CHECK_CAPS["ds_check"]:

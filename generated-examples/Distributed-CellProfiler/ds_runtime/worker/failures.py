@@ -15,7 +15,7 @@ import json
 from typing import Any
 
 from ..bucket_names import BucketError
-from ..outcomes import REASON_ATTRIBUTE
+from ..outcomes import REASON_ATTRIBUTE, app_attribute
 from ..spec import JobError
 
 MAX_REASON = 1000  # SQS attributes count against the 256 KiB message limit: keep them short
@@ -45,11 +45,15 @@ def dead_letter_url(sqs: Any, queue_url: str) -> str:
     return url
 
 
-def send_to_dead_letters(sqs: Any, queue_url: str, body: str, receipt: str, reason: str) -> None:
-    """Send first, delete after: a crash in between leaves the job in both queues, never in neither."""
+def send_to_dead_letters(sqs: Any, queue_url: str, body: str, receipt: str, reason: str, app_name: str) -> None:
+    """Send first (as `app_name`'s message), delete after: a crash in between leaves the job in both queues,
+    never in neither."""
     sqs.send_message(
         QueueUrl=dead_letter_url(sqs, queue_url),
         MessageBody=body,
-        MessageAttributes={REASON_ATTRIBUTE: {"DataType": "String", "StringValue": reason[:MAX_REASON] or "-"}},
+        MessageAttributes={
+            REASON_ATTRIBUTE: {"DataType": "String", "StringValue": reason[:MAX_REASON] or "-"},
+            **app_attribute(app_name),
+        },
     )
     sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=receipt)

@@ -18,8 +18,8 @@ import time
 from typing import Any
 
 from ..buckets import require_job_buckets, resolve
-from ..jobs import JOB_ID_KEY, Job, job_from_message
-from ..outcomes import Outcome, utc_now, write_outcome
+from ..jobs import JOB_ID_KEY, ForgedJobId, Job, job_from_message
+from ..outcomes import Outcome, latest_of, outcome_keys, utc_now, write_outcome
 from ..s3_files import listed_objects
 from .attempt import Result, run_attempt
 from .context import WorkerContext
@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 MAX_LONG_POLL = 20  # SQS's longest receive wait
 RECEIVE_ERROR_PAUSE = 5.0
 SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+FINISHED = ("done", "skipped")  # a latest attempt in these states finished the job (skipped: done before)
 
 
 def run_worker(ctx: WorkerContext) -> int:
@@ -95,8 +96,8 @@ def handle_message(ctx: WorkerContext, message: dict[str, Any]) -> Outcome:
                 require_job_buckets(ctx.spec, view.values, settings.bucket, ctx.tool_config)
                 output_bucket = resolve(ctx.spec.output_bucket, view.values, ctx.tool_config, settings.bucket)
                 joblog.line(f"job {job_id}, attempt {attempt}, output s3://{output_bucket}/{output_prefix}/")
-                if settings.check_if_done and _already_done(ctx, output_bucket, view.own_output_key()):
-                    joblog.line("outputs already present (CHECK_IF_DONE_BOOL): skipped")
+                if settings.check_if_done and _already_done(ctx, job_id, output_bucket, view.own_output_key()):
+                    joblog.line("finished before, its outputs present (CHECK_IF_DONE_BOOL): skipped")
                     result = Result("skipped")
                 else:
                     result = run_attempt(ctx, view, output_bucket, output_prefix, joblog)
@@ -141,7 +142,7 @@ def _settle(ctx: WorkerContext, message: dict[str, Any], outcome: Outcome) -> No
         if outcome.state in ("done", "skipped"):
             ctx.sqs.delete_message(QueueUrl=settings.queue_url, ReceiptHandle=receipt)
         elif outcome.state == "interrupted":
-            give_back(ctx.sqs, settings.queue_url, message, outcome.attempt)
+            give_back(ctx.sqs, settings.queue_url, message, outcome.attempt, settings.app_name)
         elif not (outcome.permanent and _dead_letter(ctx, message, outcome)):
             delay = retry_delay(outcome.attempt, settings.visibility_timeout)
             set_visibility(ctx.sqs, settings.queue_url, receipt, delay)
@@ -153,25 +154,37 @@ def _settle(ctx: WorkerContext, message: dict[str, Any], outcome: Outcome) -> No
 def _dead_letter(ctx: WorkerContext, message: dict[str, Any], outcome: Outcome) -> bool:
     """Move a permanent failure to the dead-letter queue; False (retried as usual) if that fails."""
     try:
-        send_to_dead_letters(ctx.sqs, ctx.settings.queue_url, message["Body"], message["ReceiptHandle"], outcome.error)
+        settings = ctx.settings
+        send_to_dead_letters(
+            ctx.sqs, settings.queue_url, message["Body"], message["ReceiptHandle"], outcome.error, settings.app_name
+        )
     except Exception as exc:  # e.g. a task role without sqs:SendMessage on the dead-letter queue
         log.error("job %s: could not dead-letter it (%s); it is retried instead", outcome.job_id, exc)
         return False
     return True
 
 
-def _already_done(ctx: WorkerContext, output_bucket: str, output_prefix: str) -> bool:
+def _already_done(ctx: WorkerContext, job_id: str, output_bucket: str, output_prefix: str) -> bool:
+    """CHECK_IF_DONE_BOOL: the job's latest attempt finished (its outcome record, written after the last
+    upload, says so) and DS's file check passes. Files alone never make a job done: an attempt that
+    uploaded 3 of its 4 outputs before failing left files, and no 'done' record."""
     s = ctx.settings
+    latest = latest_of(outcome_keys(ctx.s3, s.bucket, s.outcome_prefix, job_id)).get(job_id)
+    if latest is None or latest.state not in FINISHED:
+        return False
     objects = listed_objects(ctx.s3, output_bucket, output_prefix)
     return enough_outputs(objects, s.expected_number_files, s.min_file_size_bytes, s.necessary_string)
 
 
 def _parse(ctx: WorkerContext, message: dict[str, Any]) -> tuple[Job | None, str, str]:
     """(job, job id, problem): a bad message still gets an id for its record and log stream."""
+    own_id = f"msg-{message['MessageId']}"
     try:
         job = job_from_message(message["Body"], ctx.spec)
+    except ForgedJobId as exc:  # its id is another job's: nothing is written in that job's name
+        return None, own_id, f"not a valid job: {exc}"
     except Exception as exc:  # anyone with queue access can send anything
-        return None, _given_id(message["Body"]) or f"msg-{message['MessageId']}", f"not a valid job: {exc}"
+        return None, _given_id(message["Body"]) or own_id, f"not a valid job: {exc}"
     # The id names S3 keys, a folder and a log stream: it must be a plain word.
     if not SAFE_ID.fullmatch(job.job_id):
         return None, f"msg-{message['MessageId']}", f"{JOB_ID_KEY} {job.job_id!r} is not a plain id"

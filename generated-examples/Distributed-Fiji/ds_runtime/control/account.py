@@ -21,7 +21,7 @@ from urllib.parse import unquote
 from ..buckets import allowed_buckets, resolve
 from ..jobs import Job
 from ..outcomes import default_prefix
-from .context import Context, error_code
+from .context import CommandError, Context, error_code
 from .log_export import ensure_log_export_policy
 
 
@@ -44,7 +44,7 @@ def _statement(actions: list[str], resources: list[str], **extra: Any) -> dict[s
 def _arns(ctx: Context) -> dict[str, Any]:
     """This app's own resources, by kind, as IAM ARNs."""
     c, region, account = ctx.config, ctx.config.AWS_REGION, ctx.account_id
-    function = f"{c.APP_NAME}-teardown"
+    function = ctx.monitor_function
     return {
         "queue": ctx.queue_arn(c.SQS_QUEUE_NAME),
         "dlq": ctx.queue_arn(c.SQS_DEAD_LETTER_QUEUE),
@@ -54,8 +54,8 @@ def _arns(ctx: Context) -> dict[str, Any]:
         "service": f"arn:aws:ecs:{region}:{account}:service/{c.ECS_CLUSTER}/{ctx.service_name}",
         "services": f"arn:aws:ecs:{region}:{account}:service/{c.ECS_CLUSTER}/*",
         "tasks": f"arn:aws:ecs:{region}:{account}:task/{c.ECS_CLUSTER}/*",
-        "rule": f"arn:aws:events:{region}:{account}:rule/{c.APP_NAME}-caps",
-        "alarms": f"arn:aws:cloudwatch:{region}:{account}:alarm:{c.APP_NAME}-*",
+        "rule": f"arn:aws:events:{region}:{account}:rule/{ctx.cap_rule}",
+        "alarms": f"arn:aws:cloudwatch:{region}:{account}:alarm:{ctx.queue_empty_alarm}",
         "dashboard": f"arn:aws:cloudwatch::{account}:dashboard/{ctx.dashboard_name}",
         "function": f"arn:aws:lambda:{region}:{account}:function:{function}",
         "function_logs": f"arn:aws:logs:{region}:{account}:log-group:/aws/lambda/{function}:*",
@@ -357,20 +357,67 @@ OUTPUTS_POLICY = "ds-outputs"
 MAX_OUTPUT_PREFIXES = 40  # keeps the role's inline policies far under IAM's 10,240 characters
 
 
+def outermost(prefixes: Iterable[str]) -> list[str]:
+    """The prefixes (each ending in /) not inside another one, sorted: a sorted scan, n log n.
+
+    In sorted order a prefix comes before everything inside it, and all between them is inside it too.
+    """
+    kept: list[str] = []
+    for prefix in sorted(set(prefixes)):
+        if not (kept and prefix.startswith(kept[-1])):
+            kept.append(prefix)
+    return kept
+
+
 def output_prefixes(ctx: Context, jobs: Iterable[Job], known: Iterable[str] = ()) -> list[str]:
-    """`bucket/prefix/` of every job's outputs (and `known` ones), as few as MAX_OUTPUT_PREFIXES:
-    when there are more, each is replaced by its parent folder until they fit."""
-    config = ctx.config.worker_config()
-    found = set(known)
+    """`bucket/prefix/` of every job's outputs (and `known` ones, granted before), at most MAX_OUTPUT_PREFIXES.
+
+    Each job's own output prefix when they fit; else the folders the jobs share (JobView.output_root,
+    e.g. the Job file's `output`); never wider: a grant of a parent folder, up to the whole bucket,
+    would let a tool overwrite the run's inputs. CommandError, naming the fix, when neither fits.
+    """
+    config, known = ctx.config.worker_config(), list(known)
+    exact, roots = set(known), set(known)
     for job in jobs:
         bucket = resolve(ctx.spec.output_bucket, job.values, config, ctx.config.AWS_BUCKET)
-        found.add(f"{bucket}/{ctx.spec.for_job(job.values, job.job_id, config).output_key()}/")
-    while True:
-        # A prefix inside another one adds nothing.
-        kept = sorted(p for p in found if not any(p != q and p.startswith(q) for q in found))
-        if len(kept) <= MAX_OUTPUT_PREFIXES:
+        view = ctx.spec.for_job(job.values, job.job_id, config)
+        exact.add(f"{bucket}/{view.output_key()}/")
+        root = view.output_root()
+        roots.add(f"{bucket}/{root}/" if root else f"{bucket}/")
+    for found in (exact, roots):
+        kept = outermost(found)
+        if len(kept) <= MAX_OUTPUT_PREFIXES and not any(p.count("/") == 1 and p not in known for p in kept):
             return kept
-        found = {p.rstrip("/").rsplit("/", 1)[0] + "/" for p in kept}
+    raise CommandError(_grant_refused(ctx, len(outermost(exact)), outermost(roots), known))
+
+
+def _grant_refused(ctx: Context, folders: int, roots: list[str], known: list[str]) -> str:
+    """Why the jobs' outputs cannot be granted without widening the task role's write grant, and the fix."""
+    role = role_name(ctx, "task")
+    wide = [p for p in roots if p.count("/") == 1]  # bucket/: the first folder of the output prefix is a job's
+    why = (
+        f"their output prefix {ctx.spec.output_prefix!r} begins with a job field, so they share no folder"
+        f" narrower than the bucket ({wide[0]})"
+        if wide
+        else f"the folders they share are {len(roots)} (of this Job file and {len(known)} granted before)"
+    )
+    fix = (
+        "send fewer jobs per Job file, or give the output prefix a shared first folder (e.g. {output}/...)"
+        if wide
+        else "put their outputs under fewer folders (one `output` per Job file)"
+    )
+    earlier = (
+        f"; folders granted for earlier Job files stay in policy {OUTPUTS_POLICY} of role {role}: once their jobs"
+        f" are finished, remove it (aws iam delete-role-policy --role-name {role} --policy-name {OUTPUTS_POLICY})"
+        " and submit again"
+        if known
+        else ""
+    )
+    return (
+        f"the jobs write under {folders} output folders, more than the {MAX_OUTPUT_PREFIXES} the task role's"
+        f" write grant can name, and {why}; granting a wider folder would let a tool overwrite the run's inputs."
+        f" Nothing was sent. Fix: {fix}{earlier}"
+    )
 
 
 def allow_outputs(ctx: Context, jobs: list[Job]) -> None:

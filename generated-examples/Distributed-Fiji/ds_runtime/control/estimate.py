@@ -28,8 +28,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ..jobs import read_job_file
-from ..outcomes import default_prefix, latest_keys, read_outcome
-from .context import AWS_ERRORS, CommandError, Context
+from ..outcomes import default_prefix, latest_keys, read_outcomes
+from .context import AWS_ERRORS, CommandError, Context, warning
 from .fleet_file import load_fleet_file
 from .on_demand_prices import OnDemandPrice, on_demand_price
 from .placement import subnets_of
@@ -183,7 +183,8 @@ def measured_job_seconds(ctx: Context) -> tuple[float | None, str]:
     s3, bucket, prefix = ctx.client("s3"), ctx.config.AWS_BUCKET, default_prefix(ctx.config.APP_NAME)
     try:
         done = sorted((k for k in latest_keys(s3, bucket, prefix).values() if k.state == "done"), reverse=True)
-        durations = [read_outcome(s3, bucket, k.key).duration_seconds for k in done[:SAMPLE_JOBS]]
+        records, _ = read_outcomes(s3, bucket, [k.key for k in done[:SAMPLE_JOBS]])  # status names bad ones
+        durations = [record.duration_seconds for record in records.values()]
     except ClientError:  # no bucket yet, or no access: nothing measured
         durations = []
     durations = [d for d in durations if d > 0]
@@ -241,7 +242,7 @@ def show(ctx: Context, estimate: Estimate) -> None:
     for line in estimate.lines():
         ctx.console.print(line, highlight=False)
     for line in warnings(ctx, estimate):
-        ctx.console.print(f"[bold yellow]warning:[/] {line}", highlight=False)
+        ctx.console.print(warning(line), highlight=False)
 
 
 def estimate_command(

@@ -23,6 +23,7 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
 from ..aws import queue_load
+from ..outcomes import APP_ATTRIBUTE, sender_app
 from .run_record import Plan
 from .wait import WaitTimeout, wait_for
 
@@ -263,7 +264,8 @@ class Queue(Resource):
 
 class DeadLetterQueue(Resource):
     """Deleted only when no other queue uses it (DS configs often share one between apps), and, unless
-    the scope says otherwise, only when empty: failed jobs are the user's evidence (an idle queue costs nothing)."""
+    the scope says otherwise, only when empty: failed jobs are the user's evidence (an idle queue costs nothing).
+    Cleanup (keep_failed=False) deletes this app's failed jobs only: other apps' messages keep the queue."""
 
     kind, step = "dead-letter queue", "delete dead-letter queue if empty"
 
@@ -272,27 +274,72 @@ class DeadLetterQueue(Resource):
         if url is None:
             return []
         held = queue_load(self.scope.client("sqs"), url).total
-        note = f"holds {held} failed job(s): they go too (see `status` first)" if held else ""
-        return [Found(self.kind, self.plan.dead_letter_queue, note)]
+        note = f"holds {held} message(s): {self.plan.app_name}'s failed jobs go too (see `status` first)"
+        return [Found(self.kind, self.plan.dead_letter_queue, note if held else "")]
 
     def delete(self) -> str:
         name = self.plan.dead_letter_queue
-        url = queue_url(self.scope.client("sqs"), name)
+        sqs = self.scope.client("sqs")
+        url = queue_url(sqs, name)
         if url is None:
             return f"{name} already gone"
-        sqs = self.scope.client("sqs")
+        removed = ""
+        if not self.scope.keep_failed:
+            deleted = delete_own_messages(sqs, url, self.plan.app_name)
+            removed = f"{deleted} failed job(s) of {self.plan.app_name} deleted; " if deleted else ""
         users = [
             u.rsplit("/", 1)[-1]
             for u in sqs.list_dead_letter_source_queues(QueueUrl=url).get("queueUrls", [])
             if u.rsplit("/", 1)[-1] != self.plan.queue_name  # ours is being deleted
         ]
         if users:
-            return f"kept {name}: still the dead-letter queue of {', '.join(sorted(users))}"
+            return f"{removed}kept {name}: still the dead-letter queue of {', '.join(sorted(users))}"
         failed = queue_load(sqs, url).total
         if failed and self.scope.keep_failed:
             return f"kept {name}: it holds {failed} failed job(s) to inspect"
+        if failed:
+            return f"{removed}kept {name}: it holds {failed} message(s) of other apps (or of none)"
         sqs.delete_queue(QueueUrl=url)
-        return f"{name} deleted with its {failed} failed job(s)" if failed else f"{name} was empty, deleted"
+        return f"{removed}{name} deleted" if removed else f"{name} was empty, deleted"
+
+
+def delete_own_messages(sqs: Any, url: str, app_name: str, hold_seconds: int = 120) -> int:
+    """Delete the messages of a dead-letter queue that `app_name` sent (outcomes.sender_app); how many.
+
+    Each message is taken once (held for `hold_seconds` while the queue is gone through); those of other
+    apps, or of none, are given back at once at the end, untouched.
+    """
+    seen: set[str] = set()
+    others: list[str] = []  # receipt handles
+    deleted = 0
+    while True:
+        messages = sqs.receive_message(
+            QueueUrl=url,
+            MaxNumberOfMessages=10,
+            VisibilityTimeout=hold_seconds,
+            WaitTimeSeconds=0,
+            MessageAttributeNames=[APP_ATTRIBUTE],
+        ).get("Messages", [])
+        new = [m for m in messages if m["MessageId"] not in seen]
+        if not new:
+            break
+        seen.update(m["MessageId"] for m in new)
+        own = [m for m in new if sender_app(m) == app_name]
+        others += [m["ReceiptHandle"] for m in new if sender_app(m) != app_name]
+        if own:
+            sqs.delete_message_batch(
+                QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(own)]
+            )
+            deleted += len(own)
+    for start in range(0, len(others), 10):  # the batch calls take 10 entries at most
+        sqs.change_message_visibility_batch(
+            QueueUrl=url,
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": 0}
+                for i, handle in enumerate(others[start : start + 10])
+            ],
+        )
+    return deleted
 
 
 class Alarms(Resource):
@@ -308,12 +355,13 @@ class Alarms(Resource):
         return f"{len(names)} alarm(s) deleted"
 
     def _names(self) -> list[str]:
-        pages = self.scope.client("cloudwatch").get_paginator("describe_alarms")
-        return [
-            alarm["AlarmName"]
-            for page in pages.paginate(AlarmNamePrefix=self.plan.alarm_prefix)
-            for alarm in page["MetricAlarms"] + page.get("CompositeAlarms", [])
-        ]
+        """The plan's alarms that exist, by their exact names: never by a prefix (`Foo-` is also `Foo-Bar`'s)."""
+        cloudwatch, names = self.scope.client("cloudwatch"), self.plan.alarms
+        found = []
+        for start in range(0, len(names), 100):  # DescribeAlarms takes 100 names at most
+            page = cloudwatch.describe_alarms(AlarmNames=names[start : start + 100])
+            found += [a["AlarmName"] for a in page["MetricAlarms"] + page.get("CompositeAlarms", [])]
+        return found
 
 
 class Dashboard(Resource):

@@ -33,7 +33,7 @@ class Plan:
     bucket: str
     log_groups: list[str]
     start_time_ms: int
-    alarm_prefix: str
+    alarms: list[str] = field(default_factory=list)  # exact names: app Foo never owns Foo-Bar's alarms
     dashboard: str = ""  # '' = leave the dashboard
     function_name: str = ""  # the auto-monitor Lambda, if any
     export_logs: bool = True
@@ -65,7 +65,17 @@ class Plan:
 
     @classmethod
     def from_monitor(cls, data: dict[str, Any]) -> Plan:
-        return cls(**data["plan"])
+        return cls.from_dict(data["plan"])
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Plan:
+        """A plan as `asdict` wrote it, also by a version that owned alarms by a name prefix (`alarm_prefix`,
+        'APP-'): its run made one alarm, APP-queue-empty, which is then named exactly."""
+        data = dict(data)
+        prefix = data.pop("alarm_prefix", None)
+        if prefix is not None and "alarms" not in data:
+            data["alarms"] = [f"{prefix}queue-empty"]
+        return cls(**data)
 
 
 def write_monitor_file(path: Path, plan: Plan) -> None:

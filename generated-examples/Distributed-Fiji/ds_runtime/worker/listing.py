@@ -3,7 +3,7 @@
 DCP's users write image paths into these files as they appear on the worker's bucket
 mount (`/home/ubuntu/bucket/<key>`). The worker mounts nothing: it reads the list,
 keeps the rows of this job (a CSV's rows whose metadata equal the job's mapping, compared
-as CellProfiler compares them: see `measured_text`), downloads exactly the files those
+as CellProfiler compares them: metadata_values.py), downloads exactly the files those
 rows name, and rewrites the list in place so every path points at the local copy under
 the job's input folder.
 
@@ -24,12 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from ..keys import local_path, safe_key
+from ..metadata_values import column_kind, measured_text
 from ..placeholders import scalar_text
+from ..tables import TableError, open_table
 
 FILE_URL = "file://"
-INT32 = (-(2**31), 2**31 - 1)
-# CellProfiler's is_well_column_token: a Metadata_<token> column is always text.
-WELL_COLUMN_TOKENS = frozenset({"wellcol", "well_col", "wellcolumn", "well_column", "column", "col"})
 
 
 class ListingError(ValueError):
@@ -74,7 +73,7 @@ def stage_listing(list_file: Path, listing: Listing, rows_matching: Mapping[str,
 
 def _stage_lines(list_file: Path, listing: Listing) -> list[str]:
     keys, lines = [], []
-    for number, line in enumerate(list_file.read_text().splitlines(), start=1):
+    for number, line in enumerate(_read_lines(list_file), start=1):
         if not line.strip():
             continue
         key = listing.key_of(line, f"{list_file.name} line {number}")
@@ -84,11 +83,26 @@ def _stage_lines(list_file: Path, listing: Listing) -> list[str]:
     return keys
 
 
+def _read_lines(list_file: Path) -> list[str]:
+    """A file list's lines: UTF-8, with or without a byte-order mark, as tables.py reads a CSV."""
+    data = list_file.read_bytes()
+    try:
+        return data.decode("utf-8-sig").splitlines()
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ListingError(
+            f"{list_file.name} line {line}: byte 0x{data[exc.start]:02x} is not UTF-8 (Latin-1, or another"
+            " encoding?); save the file as UTF-8"
+        ) from None
+
+
 def _stage_csv(list_file: Path, listing: Listing, rows_matching: Mapping[str, Any] | None) -> list[str]:
-    with list_file.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        columns = list(reader.fieldnames or [])
-        rows = list(reader)
+    try:
+        with open_table(list_file, delimiter=",", name=list_file.name) as table:
+            columns = table.columns
+            rows = [row for _, row in table]
+    except TableError as exc:
+        raise ListingError(str(exc)) from None
     wanted = {str(k): scalar_text(v) for k, v in (rows_matching or {}).items()}
     missing = [k for k in wanted if k not in columns]
     if missing:
@@ -96,8 +110,7 @@ def _stage_csv(list_file: Path, listing: Listing, rows_matching: Mapping[str, An
     kinds = {k: column_kind(k, [row[k] for row in rows]) for k in wanted}
     kept = [row for row in rows if all(measured_text(row[k], kinds[k]) == v for k, v in wanted.items())]
     if not kept:
-        shown = ",".join(f"{k}={v}" for k, v in wanted.items())
-        raise ListingError(f"{list_file.name}: no row matches {shown}; check the job's metadata against the CSV")
+        raise ListingError(_no_row_matches(list_file.name, rows, wanted, kinds))
     pairs = [(c, c.replace("FileName_", "PathName_", 1)) for c in columns if "FileName_" in c]
     pairs = [(name, path) for name, path in pairs if path in columns]
     urls = [c for c in columns if c.startswith("URL_")]
@@ -123,36 +136,22 @@ def _stage_csv(list_file: Path, listing: Listing, rows_matching: Mapping[str, An
     return keys
 
 
-# CellProfiler 4.2.8 (cellprofiler_core/modules/loaddata.py, LoadData.get_measurement_columns
-# and prepare_run) types each CSV column over all its rows: integer while every value is a
-# 32-bit int, else float while every value parses as one, else text; its `-g` then compares
-# the command line's text with str() of the typed values (Measurements.get_groupings,
-# Pipeline.run). So `-g Metadata_Site=2` runs the row written 002, and `=002` runs nothing.
+def _no_row_matches(name: str, rows: list[dict[str, str]], wanted: dict[str, str], kinds: dict[str, str]) -> str:
+    """Why no row is this job's, with the values to write when the job wrote a number otherwise than CellProfiler
+    reads it (Metadata_Site=002 where the column is of integers: 2)."""
+    shown = ",".join(f"{k}={v}" for k, v in wanted.items())
+    fixed = {k: _as_measured(v, kinds[k]) for k, v in wanted.items()}
+    if fixed != wanted and any(all(measured_text(row[k], kinds[k]) == fixed[k] for k in wanted) for row in rows):
+        better = ",".join(f"{k}={v}" for k, v in fixed.items())
+        return (
+            f"{name}: no row matches {shown}; CellProfiler (and its -g) reads numbers in these columns as numbers:"
+            f" write {better}, as makeJobs does"
+        )
+    return f"{name}: no row matches {shown}; check the job's metadata against the CSV"
 
 
-def _value_kind(text: str) -> str:
-    """CellProfiler's get_loaddata_type: 'int', 'float' or 'text' (int() and float() as Python reads them)."""
+def _as_measured(text: str, kind: str) -> str:
     try:
-        number = int(text)
-    except ValueError:
-        try:
-            float(text)
-        except ValueError:
-            return "text"
-        return "float"
-    return "int" if INT32[0] <= number <= INT32[1] else "text"
-
-
-def column_kind(name: str, values: list[str | None]) -> str:
-    """The type CellProfiler gives a LoadData column: the widest of its values' kinds."""
-    category, _, feature = name.partition("_")
-    if category == "Metadata" and feature.split("_")[0].lower() in WELL_COLUMN_TOKENS:
-        return "text"
-    kinds = {_value_kind(value or "") for value in values}
-    return "text" if "text" in kinds else "float" if "float" in kinds else "int"
-
-
-def measured_text(text: str | None, kind: str) -> str:
-    """A CSV value as CellProfiler's groups show it: `002` in an integer column is `2`, `2.50` a float's `2.5`."""
-    text = text or ""
-    return str(int(text)) if kind == "int" else str(float(text)) if kind == "float" else text
+        return measured_text(text, kind)
+    except ValueError:  # not a number of the column's kind: it matches no row either way
+        return text

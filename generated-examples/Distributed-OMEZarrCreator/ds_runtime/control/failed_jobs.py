@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,8 @@ def print_failed_jobs(console: Console, title: str, jobs: list[FailedJob]) -> No
     for job in jobs:
         attempts = "?" if job.attempts is None else str(job.attempts)
         exit_code = "-" if job.exit_code is None else str(job.exit_code)
-        table.add_row(job.job_id, job.state, attempts, exit_code, job.fields)
+        # Text, not str: a value holding `[/]` is shown as written, never read as Rich markup.
+        table.add_row(*(Text(cell) for cell in (job.job_id, job.state, attempts, exit_code, job.fields)))
     console.print(table)
     for job in jobs:
         state = job.state + (", permanent: not retried" if job.permanent else "")

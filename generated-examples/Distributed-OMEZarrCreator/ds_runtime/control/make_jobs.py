@@ -3,7 +3,9 @@
 Rows from a source (job_sources.py) become jobs: each column goes to the job field of
 its name, or to `--map COLUMN=FIELD` (`FIELD.KEY` puts it under KEY of a mapping field,
 `COLUMN=` leaves it out); a column no field takes goes under its own name into the
-tool's one mapping job field, if it has one (DCP's Metadata). `--set FIELD=VALUE` gives
+tool's one mapping job field, if it has one (DCP's Metadata). The keys of a field the worker matches
+as CellProfiler's -g does (an input list's rows_matching) are written as they are matched there
+(metadata_values.py: `002` in a column of integers is `2`). `--set FIELD=VALUE` gives
 a shared field, or a job field every job has. Every job is checked exactly as submitJob
 checks it (jobs.jobs_from_data and jobs.check_run) before anything is written.
 """
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..jobs import JobFileError, check_run, jobs_from_data
+from ..metadata_values import column_kind, measured_text
 from ..spec import FieldSpec, ToolSpec
 from .context import CommandError, Context
 from .data import chosen_bucket
@@ -116,7 +119,8 @@ def build_job_file(ctx: Context, rows: Sequence[Row], maps: dict[str, str], sets
     every_job = {job_names[k]: v for k, v in sets.items() if k in job_names}
     columns = list(dict.fromkeys(column for row in rows for column in row.values))
     targets = _targets(spec, columns, maps, every_job)
-    groups = [_group(row, targets, every_job) for row in rows]
+    kinds = _matched_kinds(spec, rows, targets)
+    groups = [_group(row, targets, every_job, kinds) for row in rows]
     source = "makeJobs"
     where = [f"{spec.job_list_key}[{i}] ({row.origin})" for i, row in enumerate(rows)]
     data = {**shared, spec.job_list_key: groups}
@@ -169,12 +173,25 @@ def _targets(spec: ToolSpec, columns: list[str], maps: dict[str, str], every_job
     return targets
 
 
-def _group(row: Row, targets: dict[str, str], every_job: dict[str, str]) -> dict[str, Any]:
+def _matched_kinds(spec: ToolSpec, rows: Sequence[Row], targets: dict[str, str]) -> dict[str, str]:
+    """column -> its CellProfiler type, for the columns that fill a key of a field matched as CellProfiler's -g
+    matches (ToolSpec.row_matched_fields): their values are written as they will be matched (metadata_values)."""
+    kinds = {}
+    for column, target in targets.items():
+        name, dot, key = target.partition(".")
+        if dot and name in spec.row_matched_fields:
+            kinds[column] = column_kind(key, (row.values[column] for row in rows if column in row.values))
+    return kinds
+
+
+def _group(row: Row, targets: dict[str, str], every_job: dict[str, str], kinds: dict[str, str]) -> dict[str, Any]:
     group: dict[str, Any] = dict(every_job)
     for column, value in row.values.items():
         target = targets.get(column)
         if target is None:
             continue
+        if column in kinds:
+            value = measured_text(value, kinds[column])
         name, dot, key = target.partition(".")
         if dot:
             group.setdefault(name, {})[key] = value

@@ -5,15 +5,16 @@ job id (`_job_id`), and for each chosen job one copy of its message is sent to t
 queue, then all its copies are deleted from the dead-letter queue: a job there twice
 runs once more, not twice. Send first, delete after: an interruption can leave a
 job in both queues (the worker runs it once more), never in neither. Messages of
-jobs not chosen are given back at once.
+jobs not chosen, and other apps' in a shared dead-letter queue (status.owned), are given back at once.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 
+from ..outcomes import app_attribute
 from .context import CommandError, Context
-from .status import DeadLetter, receive_dead_letters
+from .status import DeadLetter, owned, receive_dead_letters
 
 TAKE_SECONDS = 120  # how long the dead-letter messages are held while this runs
 LIMIT = 100_000
@@ -31,9 +32,11 @@ def retry_failed(ctx: Context, job_ids: list[str] | None = None) -> int:
         raise CommandError(f"dead-letter queue {c.SQS_DEAD_LETTER_QUEUE} does not exist: no failed jobs to retry")
     sqs = ctx.client("sqs")
     taken = receive_dead_letters(ctx, dlq_url, visibility=TAKE_SECONDS, limit=LIMIT)
+    others = [letter for letter in taken if not owned(letter, c.APP_NAME)]  # another app's, in a shared queue
     by_job: dict[str, list[DeadLetter]] = defaultdict(list)
     for letter in taken:
-        by_job[letter.job_id].append(letter)
+        if owned(letter, c.APP_NAME):
+            by_job[letter.job_id].append(letter)
     wanted = set(job_ids) if job_ids else set(by_job)
     chosen = [j for j in by_job if j in wanted]
     moved: list[str] = []
@@ -41,7 +44,10 @@ def retry_failed(ctx: Context, job_ids: list[str] | None = None) -> int:
     for batch in _batches(chosen):
         answer = sqs.send_message_batch(
             QueueUrl=queue_url,
-            Entries=[{"Id": str(i), "MessageBody": by_job[j][0].body} for i, j in enumerate(batch)],
+            Entries=[
+                {"Id": str(i), "MessageBody": by_job[j][0].body, "MessageAttributes": app_attribute(c.APP_NAME)}
+                for i, j in enumerate(batch)
+            ],
         )
         sent = [batch[int(ok["Id"])] for ok in answer.get("Successful", [])]
         for failure in answer.get("Failed", []):
@@ -55,7 +61,7 @@ def retry_failed(ctx: Context, job_ids: list[str] | None = None) -> int:
                 Entries=[{"Id": str(i), "ReceiptHandle": m.receipt_handle} for i, m in enumerate(chunk)],
             )
         moved += sent
-    give_back = [m for j, copies in by_job.items() if j not in moved for m in copies]
+    give_back = [m for j, copies in by_job.items() if j not in moved for m in copies] + others
     for chunk in _batches(give_back):
         sqs.change_message_visibility_batch(
             QueueUrl=dlq_url,

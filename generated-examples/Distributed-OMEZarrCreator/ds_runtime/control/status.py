@@ -29,13 +29,15 @@ from botocore.exceptions import ClientError
 from ..aws import queue_load
 from ..jobs import JOB_ID_KEY, job_id_of
 from ..outcomes import (
+    APP_ATTRIBUTE,
     REASON_ATTRIBUTE,
     Outcome,
     default_prefix,
     interruptions_of,
     latest_of,
     outcome_keys,
-    read_outcome,
+    read_outcomes,
+    sender_app,
 )
 from ..placeholders import FILTERS, scalar_text
 from .context import Context, error_code
@@ -56,6 +58,13 @@ class DeadLetter:
     receipt_handle: str
     receive_count: int
     reason: str = ""  # why a worker dead-lettered it at once (a permanent failure); '' after JOB_RETRIES tries
+    app: str = ""  # the app that sent it (outcomes.APP_ATTRIBUTE); '' if none said
+
+
+def owned(letter: DeadLetter, app_name: str) -> bool:
+    """Whether a dead-letter message is this app's: a shared dead-letter queue also holds other apps' failed
+    jobs, which status, retryFailed and cleanup leave alone (so are messages no app marked as its own)."""
+    return letter.app == app_name
 
 
 def job_id_of_body(body: str) -> str:
@@ -85,7 +94,7 @@ def receive_dead_letters(ctx: Context, url: str, visibility: int, limit: int = P
             VisibilityTimeout=visibility,
             WaitTimeSeconds=0,
             AttributeNames=["ApproximateReceiveCount"],
-            MessageAttributeNames=[REASON_ATTRIBUTE],
+            MessageAttributeNames=[REASON_ATTRIBUTE, APP_ATTRIBUTE],
         ).get("Messages", [])
         if not messages:
             break
@@ -95,7 +104,7 @@ def receive_dead_letters(ctx: Context, url: str, visibility: int, limit: int = P
             count = int(m.get("Attributes", {}).get("ApproximateReceiveCount", 0))
             reason = m.get("MessageAttributes", {}).get(REASON_ATTRIBUTE, {}).get("StringValue", "")
             seen[m["MessageId"]] = DeadLetter(
-                job_id_of_body(m["Body"]), m["Body"], m["MessageId"], m["ReceiptHandle"], count, reason
+                job_id_of_body(m["Body"]), m["Body"], m["MessageId"], m["ReceiptHandle"], count, reason, sender_app(m)
             )
     return list(seen.values())
 
@@ -172,9 +181,15 @@ def collect(ctx: Context) -> Status:
         notes.append(f"queue {c.SQS_QUEUE_NAME} not found (not set up yet, or torn down): 0 queued, 0 running")
     dlq_url = ctx.queue_url(c.SQS_DEAD_LETTER_QUEUE)
     dead_count = queue_load(ctx.client("sqs"), dlq_url).total if dlq_url else 0
-    dead = receive_dead_letters(ctx, dlq_url, visibility=0) if dlq_url else []
-    if dead_count > len(dead):
-        notes.append(f"{dead_count} dead-letter message(s); the table shows the {len(dead)} looked at")
+    peeked = receive_dead_letters(ctx, dlq_url, visibility=0) if dlq_url else []
+    dead = [d for d in peeked if owned(d, c.APP_NAME)]
+    if dead_count > len(peeked):
+        notes.append(f"{dead_count} dead-letter message(s); the table shows the {len(peeked)} looked at")
+    if len(peeked) > len(dead):
+        notes.append(
+            f"{len(peeked) - len(dead)} message(s) in {c.SQS_DEAD_LETTER_QUEUE} are not {c.APP_NAME}'s (another"
+            " app that shares it, or sent without an app): not counted, and left alone"
+        )
 
     s3, prefix = ctx.client("s3"), default_prefix(c.APP_NAME)
     try:
@@ -190,7 +205,9 @@ def collect(ctx: Context) -> Status:
     failed_ids = sorted(j for j, k in latest.items() if k.state == "failed" and j not in dead_ids)
 
     wanted = [latest[j] for j in sorted(dead_ids | set(failed_ids)) if j in latest]
-    outcomes = {k.job_id: read_outcome(s3, c.AWS_BUCKET, k.key) for k in wanted}
+    records, malformed = read_outcomes(s3, c.AWS_BUCKET, [k.key for k in wanted])
+    notes += malformed
+    outcomes = {k.job_id: records[k.key] for k in wanted if k.key in records}
     problems: dict[str, Problem] = {}
     for d in dead:
         if d.job_id in problems:
@@ -215,7 +232,7 @@ def collect(ctx: Context) -> Status:
         "done": states["done"],
         "failed": len(failed_ids),
         # jobs, not messages: a job there twice counts once (messages not looked at count as one each)
-        "dead-lettered": len(dead_ids) + max(0, dead_count - len(dead)),
+        "dead-lettered": len(dead_ids) + max(0, dead_count - len(peeked)),
         "skipped": states["skipped"],
         "interrupted": states["interrupted"],
     }

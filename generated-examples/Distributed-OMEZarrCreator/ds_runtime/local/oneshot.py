@@ -21,6 +21,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from ..config import DSConfig
 from ..control.cluster import start_cluster
@@ -191,7 +192,7 @@ def _summary(
     table.add_row("skipped (already done)", str(tally.states["skipped"]))
     table.add_row("failed (dead-lettered)", str(tally.dead))
     table.add_row("wall time", f"{seconds:.1f} s")
-    table.add_row("outputs", f"{fetched} file(s) under {outputs}")
+    table.add_row("outputs", Text(f"{fetched} file(s) under {outputs}"))  # a path, not Rich markup
     console.print(table)
     failures = [o for o in outcomes.values() if o.state == "failed"]
     if failures:

@@ -25,6 +25,8 @@ import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
+from ..outcomes import app_attribute
+
 log = logging.getLogger(__name__)
 
 METADATA_ENV = "DS_INSTANCE_METADATA_URL"  # tests point the watcher at their own server
@@ -112,8 +114,9 @@ def carried(message: Mapping[str, Any]) -> tuple[int, int]:
     return number(INTERRUPTIONS), number(EARLIER_ATTEMPTS)
 
 
-def give_back(sqs: Any, queue_url: str, message: Mapping[str, Any], attempt: int) -> None:
-    """Send the job again as a new message (one more interruption, `attempt` attempts so far), then delete this one."""
+def give_back(sqs: Any, queue_url: str, message: Mapping[str, Any], attempt: int, app_name: str) -> None:
+    """Send the job again as a new message of `app_name` (one more interruption, `attempt` attempts so far),
+    then delete this one."""
     interruptions, _ = carried(message)
     sqs.send_message(
         QueueUrl=queue_url,
@@ -121,6 +124,7 @@ def give_back(sqs: Any, queue_url: str, message: Mapping[str, Any], attempt: int
         MessageAttributes={
             INTERRUPTIONS: {"DataType": "Number", "StringValue": str(interruptions + 1)},
             EARLIER_ATTEMPTS: {"DataType": "Number", "StringValue": str(attempt)},
+            **app_attribute(app_name),
         },
     )
     sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import automonitor
 from .cluster import app_plan
 from .confirm import confirm_policy
 from .context import AWS_ERRORS, Context
@@ -53,8 +52,8 @@ def _scope(ctx: Context, known_fleets: frozenset[str]) -> Scope:
         "",  # no one fleet: cleanup cancels every fleet it found
         start_time_ms=0,  # export everything the groups still hold
         dashboard=ctx.dashboard_name,
-        function_name=automonitor.function_name(ctx),
-        schedule_rule=automonitor.rule_name(ctx),
+        function_name=ctx.monitor_function,
+        schedule_rule=ctx.cap_rule,
     )
     return Scope(plan, ctx.session, keep_failed=False, known_fleets=known_fleets)
 

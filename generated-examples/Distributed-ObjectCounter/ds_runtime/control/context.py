@@ -10,6 +10,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 from rich.console import Console
+from rich.text import Text
 
 from ..aws import RETRIES, QueueLoad, make_session, queue_load
 from ..config import DSConfig
@@ -22,6 +23,11 @@ AWS_ERRORS: tuple[type[Exception], ...] = (ClientError, BotoCoreError, ResponseP
 
 class CommandError(RuntimeError):
     """A command cannot go on; the message says why and what to do."""
+
+
+def warning(text: str) -> Text:
+    """A warning line: its label styled, its text as it is (values are never read as Rich markup)."""
+    return Text.assemble(("warning:", "bold yellow"), f" {text}")
 
 
 def error_code(exc: Exception) -> str:
@@ -117,6 +123,19 @@ class Context:
     @property
     def dashboard_name(self) -> str:
         return self.config.APP_NAME
+
+    # The auto-monitor's (automonitor.py): exact names, by which teardown, cleanup and the policies find them.
+    @property
+    def monitor_function(self) -> str:
+        return f"{self.config.APP_NAME}-teardown"
+
+    @property
+    def cap_rule(self) -> str:
+        return f"{self.config.APP_NAME}-caps"
+
+    @property
+    def queue_empty_alarm(self) -> str:
+        return f"{self.config.APP_NAME}-queue-empty"
 
     @property
     def instance_log_group(self) -> str:

@@ -26,7 +26,7 @@ from rich.console import Console
 from ..aws import make_session
 from ..buckets import allowed_buckets
 from ..config import DSConfig
-from ..control.account import setup_account
+from ..control.account import roles, setup_account
 from ..control.cli import LOCAL_OUTPUTS
 from ..control.context import CommandError, Context
 from ..s3_files import download
@@ -47,6 +47,7 @@ class LocalState:
     emulator_pid: int = 0
     task_pids: list[int] = field(default_factory=list)  # worker processes
     container_ids: list[str] = field(default_factory=list)  # worker containers (--docker)
+    run_id: str = ""  # the run whose workers were started, once startCluster has
 
     def record(self, kind: str, ids: list[str]) -> None:
         if kind == "process":
@@ -90,10 +91,16 @@ def emulator_answers(state: LocalState) -> bool:
 
 
 def ensure_emulator(repo: Path) -> LocalState:
-    """The run's emulator daemon, started if none answers; its state is kept in .local/."""
+    """The run's emulator daemon, started if none runs here; its state is kept in .local/.
+
+    A recorded emulator that no longer answers is refused, never replaced: an empty one would
+    hold none of the run's queues, jobs or outputs, and the run would look finished with nothing done.
+    """
     state = LocalState.load(repo)
     if emulator_answers(state):
         return state
+    if state.emulator_pid:
+        raise CommandError(lost_emulator(repo, state))
     (repo / STATE_DIR).mkdir(exist_ok=True)
     log = (repo / STATE_DIR / "emulator.log").open("ab")
     process = subprocess.Popen(
@@ -120,6 +127,19 @@ def ensure_emulator(repo: Path) -> LocalState:
     return state
 
 
+def lost_emulator(repo: Path, state: LocalState) -> str:
+    """What to say when the run's emulator is gone: which run, what is lost, and how to go on."""
+    run = f"run {state.run_id}" if state.run_id else "local run"
+    return (
+        f"local mode: the emulator of the {run} in {repo} ({state.endpoint_url}, process {state.emulator_pid}, "
+        f"recorded in {repo / STATE_DIR / 'state.json'}) no longer answers. The queues, jobs and emulated buckets it "
+        "held are gone with it, so no empty one is started in its place (the run would look finished with nothing "
+        f"done); outputs saved before are in {repo / LOCAL_OUTPUTS}. To clean up: `python run.py localStop` (stops "
+        "the run's workers and forgets it); then start the run again from `python run.py --local setup`, or in one "
+        "command with `python run.py localRun JOBFILE`."
+    )
+
+
 def run_buckets(ctx: Context) -> frozenset[str]:
     """Every bucket the run may touch (buckets.allowed_buckets): AWS_BUCKET and those config.py names."""
     return allowed_buckets(ctx.spec, ctx.config.AWS_BUCKET, ctx.config.worker_config())
@@ -139,7 +159,8 @@ def prepare_account(ctx: Context) -> None:
     for bucket in sorted(run_buckets(ctx) - existing):
         s3.create_bucket(Bucket=bucket, **extra)
     iam = ctx.client("iam")
-    if not any(r["RoleName"].startswith(ctx.config.APP_NAME) for r in iam.list_roles()["Roles"]):
+    existing = {r["RoleName"] for page in iam.get_paginator("list_roles").paginate() for r in page["Roles"]}
+    if not {role.name for role in roles(ctx)} <= existing:  # by exact name: Foo-Bar's roles are not Foo's
         setup_account(ctx)
 
 
@@ -160,6 +181,7 @@ def start_local_tasks(
     count = ctx.config.CLUSTER_MACHINES * ctx.config.TASKS_PER_MACHINE
     ids = fleet.start(ctx, state.endpoint_url, count, run_id)
     state.record(fleet.kind, ids)
+    state.run_id = run_id or state.run_id
     if persist:
         state.save(repo)
     what = "worker task(s)" if fleet.kind == "process" else f"worker container(s) of {ctx.config.DOCKERHUB_TAG}"
@@ -269,6 +291,8 @@ def stop_local(config: DSConfig, spec: ToolSpec, repo: Path, console: Console) -
         ctx = Context(config, spec, backend.session(config.AWS_REGION), console, backend)
         saved = save_bucket(ctx, repo / LOCAL_OUTPUTS)
         console.print(f"local mode: bucket saved to {repo / LOCAL_OUTPUTS} ({saved} files)")
+    else:
+        console.print("local mode: the emulator no longer answers: nothing could be saved (what it held is gone)")
     shutdown(repo, drained=False)
     console.print("local mode: workers and emulator stopped")
     return 0

@@ -106,6 +106,12 @@ class SpecDocument(BaseModel):  # BaseModel itself, so that ruff sees a pydantic
         ]
         return [*found, ("output_bucket", self.output_bucket)]
 
+    @property
+    def row_matched_fields(self) -> set[str]:
+        """Mapping fields whose keys pick an input list's rows as CellProfiler's -g picks them (an input's
+        lists_files.rows_matching): their values are compared as metadata_values.py types them."""
+        return {e.lists_files.rows_matching for e in self.input_fields if e.lists_files and e.lists_files.rows_matching}
+
     def is_mapping_key(self, name: str) -> bool:
         """`field.key`: one key of a mapping field (placeholders.lookup)."""
         head, dot, key = name.partition(".")

@@ -15,6 +15,7 @@ from typing import Any
 from ..keys import S3_MAX_KEY_BYTES, join_key, local_path, safe_key
 from ..placeholders import config_name, lookup, placeholders, render
 from .arguments import config_value, expand_args
+from .constants import PER_JOB_BUILTINS
 from .document import SpecDocument
 from .shapes import ArgGroup, Input, is_template
 
@@ -120,6 +121,19 @@ class JobView:
         """The job's S3 output prefix (no trailing slash), refused if it would escape."""
         return self._folder(self.spec.output_prefix, "output prefix")
 
+    def output_root(self) -> str:
+        """The part of the output prefix that names no job field (nor {job_id}, {group}): its leading
+        segments, rendered, with no trailing slash; '' when its first segment names one (the bucket's root).
+        Every job of a Job file whose outputs share this folder writes below it (the task role's grant)."""
+        per_job = {f.name for f in self.spec.job_fields} | set(PER_JOB_BUILTINS)
+        shared: list[str] = []
+        for segment in self.spec.output_prefix.split("/"):
+            if any(name.strip().partition(".")[0] in per_job for name, _ in placeholders(segment)):
+                break
+            shared.append(segment)
+        rendered = render("/".join(shared), self._fill()) if shared else ""
+        return safe_key(rendered, what="output prefix").rstrip("/") if rendered.strip("/") else ""
+
     def own_output_key(self) -> str:
         """Where this job's outputs alone are (no trailing slash): its output prefix, or own_output_folder in it."""
         prefix = self.output_key()
@@ -135,12 +149,12 @@ class JobView:
         that other jobs wrote and skip a job that never ran.
         """
         rendered = render(template, self._fill())
+        parts = rendered[:-1].split("/") if template.endswith("/") else rendered.split("/")
+        if rendered and "" in parts:
+            raise ValueError(f"{what} {rendered!r} has an empty part for this job ({template!r}); give it a value")
         key = safe_key(rendered, what=what).rstrip("/")
         if not key:
             raise ValueError(f"{what} is empty for this job")
-        parts = rendered[:-1].split("/") if template.endswith("/") else rendered.split("/")
-        if "" in parts:
-            raise ValueError(f"{what} {rendered!r} has an empty part for this job ({template!r}); give it a value")
         size = len(key.encode())
         if size + 2 > S3_MAX_KEY_BYTES:  # no room left for `/<file>` under it
             raise ValueError(f"{what} is {size} bytes; S3 keys under it would pass {S3_MAX_KEY_BYTES}")
