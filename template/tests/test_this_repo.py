@@ -6,6 +6,7 @@ beside this one cover the code that is the same in every repository.
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -15,12 +16,18 @@ import boto3
 import pytest
 import yaml
 from moto import mock_aws
+from rich.console import Console
 
+from ds_runtime.aws import make_session
 from ds_runtime.config import DSConfig, load_config
+from ds_runtime.control.account import output_prefixes
+from ds_runtime.control.context import Context
 from ds_runtime.control.fleet_file import FleetFileError, load_fleet_file
 from ds_runtime.entry import main
 from ds_runtime.jobs import read_job_file
 from ds_runtime.spec import load_spec
+
+from ._policy_lint import assert_aws_accepts, every_policy
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC = REPO / "tool" / "spec.json"
@@ -52,6 +59,17 @@ def test_example_fleet_file_is_ds_format_with_stand_ins_to_replace() -> None:
     assert {"IamFleetRole", "LaunchSpecifications"} <= fleet.keys()
     with pytest.raises(FleetFileError, match="stand-in"):
         load_fleet_file(REPO / "files" / "exampleFleet.json")
+
+
+def test_every_policy_of_this_repo_is_one_aws_accepts() -> None:
+    """Its roles, operator policy, output grant (for the example jobs) and bucket policy; see _policy_lint.py."""
+    spec = load_spec(SPEC)
+    config = load_config(REPO / "config.py", spec, warn=lambda text: None)
+    with mock_aws():
+        ctx = Context(config, spec, make_session(config.AWS_PROFILE, config.AWS_REGION), Console(file=io.StringIO()))
+        jobs = [job for job_file in JOB_FILES for job in read_job_file(job_file, spec)]
+        policies = every_policy(ctx, output_prefixes(ctx, jobs))
+    assert_aws_accepts(policies)
 
 
 def test_run_py_help() -> None:

@@ -54,6 +54,7 @@ def _arns(ctx: Context) -> dict[str, Any]:
         "service": f"arn:aws:ecs:{region}:{account}:service/{c.ECS_CLUSTER}/{ctx.service_name}",
         "services": f"arn:aws:ecs:{region}:{account}:service/{c.ECS_CLUSTER}/*",
         "tasks": f"arn:aws:ecs:{region}:{account}:task/{c.ECS_CLUSTER}/*",
+        "task_definitions": f"arn:aws:ecs:{region}:{account}:task-definition/{ctx.task_family}:*",
         "rule": f"arn:aws:events:{region}:{account}:rule/{ctx.cap_rule}",
         "alarms": f"arn:aws:cloudwatch:{region}:{account}:alarm:{ctx.queue_empty_alarm}",
         "dashboard": f"arn:aws:cloudwatch::{account}:dashboard/{ctx.dashboard_name}",
@@ -63,6 +64,9 @@ def _arns(ctx: Context) -> dict[str, Any]:
 
 
 # What RunInstances touches besides the machine; a launch is scoped by the machine's tag (its instance/* statement).
+# AWS authorises each resource of a call against every statement, so the two may be apart.
+INSTANCES = "arn:aws:ec2:*:*:instance/*"
+SPOT_FLEETS = "arn:aws:ec2:*:*:spot-fleet-request/*"
 LAUNCH_RESOURCES = [
     f"arn:aws:ec2:*:*:{kind}"
     for kind in ("image/*", "subnet/*", "network-interface/*", "security-group/*", "volume/*", "key-pair/*")
@@ -123,7 +127,7 @@ def roles(ctx: Context) -> list[Role]:
                 # Machines are launched only with this app's tag (startCluster's TagSpecifications) ...
                 _statement(
                     ["ec2:RunInstances", "ec2:RequestSpotInstances"],
-                    ["arn:aws:ec2:*:*:instance/*", "arn:aws:ec2:*:*:spot-instances-request/*"],
+                    [INSTANCES, "arn:aws:ec2:*:*:spot-instances-request/*"],
                     Condition=_tagged(c, "aws:RequestTag"),
                 ),
                 _statement(["ec2:RunInstances"], LAUNCH_RESOURCES),
@@ -137,7 +141,7 @@ def roles(ctx: Context) -> list[Role]:
                     },
                 ),
                 # ... and only this app's machines are terminated.
-                _statement(["ec2:TerminateInstances"], ["*"], Condition=_tagged(c)),
+                _statement(["ec2:TerminateInstances"], [INSTANCES], Condition=_tagged(c)),
                 _statement(["iam:PassRole"], [ctx.role_arn(instance_role)]),
             ),
         ),
@@ -176,36 +180,41 @@ def roles(ctx: Context) -> list[Role]:
                 # Describe*: no resource-level permissions in IAM. DescribeInstances: the machine-hours, for MAX_COST.
                 _statement(["ec2:DescribeSpotFleetRequests", "ec2:DescribeInstances"], ["*"]),
                 # Only this app's fleet (startCluster tags the fleet request), and its on-demand machines.
-                _statement(["ec2:CancelSpotFleetRequests", "ec2:TerminateInstances"], ["*"], Condition=_tagged(c)),
+                _statement(
+                    ["ec2:CancelSpotFleetRequests", "ec2:TerminateInstances"],
+                    [SPOT_FLEETS, INSTANCES],
+                    Condition=_tagged(c),
+                ),
                 _statement(["events:ListTargetsByRule", "events:RemoveTargets", "events:DeleteRule"], [a["rule"]]),
                 # Only this app's service; the cluster (maybe the shared `default`) is read, and deleted only
                 # when teardown finds it empty (ECS refuses to delete a cluster with services or machines).
                 _statement(["ecs:UpdateService", "ecs:DeleteService"], [a["service"]]),
                 # Reading every service of the cluster tells whether it is unused (then it is deleted).
                 _statement(["ecs:DescribeServices"], [a["services"]]),
-                _statement(
-                    [
-                        "ecs:DescribeClusters",
-                        "ecs:ListServices",
-                        "ecs:ListTasks",
-                        "ecs:ListContainerInstances",
-                        "ecs:DeleteCluster",
-                    ],
-                    [a["cluster"]],
-                ),
+                _statement(["ecs:DescribeClusters", "ecs:ListContainerInstances", "ecs:DeleteCluster"], [a["cluster"]]),
+                *_cluster_listings(a),
                 _statement(["ecs:ListTaskDefinitions", "ecs:DeregisterTaskDefinition"], ["*"]),  # none resource-level
                 _statement(
                     ["sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ListDeadLetterSourceQueues", "sqs:DeleteQueue"],
                     [a["queue"], a["dlq"]],
                 ),
-                _statement(["cloudwatch:DescribeAlarms"], ["*"]),
-                _statement(["cloudwatch:DeleteAlarms", "cloudwatch:DeleteDashboards"], [a["alarms"], a["dashboard"]]),
+                _statement(["cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms"], [a["alarms"]]),
+                _statement(["cloudwatch:DeleteDashboards"], [a["dashboard"]]),
                 _statement(["logs:DescribeLogGroups", "logs:DescribeExportTasks"], ["*"]),
                 _statement(["logs:CreateExportTask"], a["log_groups"]),
                 _statement(["lambda:DeleteFunction"], [a["function"]]),
                 _statement(["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"], [a["function_logs"]]),
             ),
         ),
+    ]
+
+
+def _cluster_listings(a: dict[str, Any]) -> list[dict[str, Any]]:
+    """Listing the cluster's services and tasks, limited to it by the ecs:cluster condition key: ListServices has
+    no resource-level permissions, and ListTasks, which AWS's reference authorises on container instances, is
+    not allowed a listing of the whole cluster by a container-instance ARN (AWS CDK's drain hook found the same)."""
+    return [
+        _statement(["ecs:ListServices", "ecs:ListTasks"], ["*"], Condition={"ArnEquals": {"ecs:cluster": a["cluster"]}})
     ]
 
 
@@ -240,50 +249,47 @@ def user_policy(ctx: Context) -> dict[str, Any]:
         _statement(["iam:GetRole", "iam:PassRole"], roles),
         _statement(["iam:GetRolePolicy", "iam:PutRolePolicy"], [roles[2]]),
         _statement(
-            [
-                "ecs:CreateCluster",
-                "ecs:DescribeClusters",
-                "ecs:DeleteCluster",
-                "ecs:ListServices",
-                "ecs:ListTasks",
-                "ecs:ListContainerInstances",
-                "ecs:TagResource",
-            ],
+            ["ecs:CreateCluster", "ecs:DescribeClusters", "ecs:DeleteCluster", "ecs:ListContainerInstances"],
             [a["cluster"]],
         ),
+        *_cluster_listings(a),
+        # Tags given as a resource is created are authorised as ecs:TagResource on it (ECS's tag-on-create).
+        _statement(["ecs:TagResource"], [a["cluster"], a["service"], a["task_definitions"]]),
+        _statement(["ecs:RegisterTaskDefinition"], [a["task_definitions"]]),
         _statement(
-            ["ecs:CreateService", "ecs:UpdateService", "ecs:DeleteService", "ecs:TagResource"],
+            ["ecs:CreateService", "ecs:UpdateService", "ecs:DeleteService"],
             [a["service"]],
         ),
         _statement(["ecs:DescribeServices"], [a["services"]]),  # teardown reads the cluster's services
         # monitor's scale-in: which machines run a task, then only this app's idle ones are terminated.
         _statement(["ecs:DescribeContainerInstances"], [a["container_instances"]]),
-        _statement(["ec2:TerminateInstances"], ["*"], Condition=_tagged(c)),
+        _statement(["ec2:TerminateInstances"], [INSTANCES], Condition=_tagged(c)),
         # No resource-level permissions in IAM for these.
         _statement(
             [
-                "ecs:RegisterTaskDefinition",
                 "ecs:DescribeTaskDefinition",
                 "ecs:DeregisterTaskDefinition",
                 "ecs:ListTaskDefinitions",
                 "ec2:DescribeSpotFleetRequests",
-                "ec2:DescribeSpotFleetInstances",
-                "ec2:DescribeSpotFleetRequestHistory",
                 "ec2:DescribeInstances",
                 "ec2:DescribeSubnets",
                 "ec2:DescribeKeyPairs",  # SSH_KEY_NAME and the Fleet file's KeyName must name one
                 "ec2:DescribeSpotPriceHistory",
                 "logs:DescribeLogGroups",
                 "logs:DescribeExportTasks",
-                "cloudwatch:DescribeAlarms",
                 "cloudwatch:ListDashboards",
             ],
             ["*"],
         ),
+        _statement(
+            ["ec2:DescribeSpotFleetInstances", "ec2:DescribeSpotFleetRequestHistory"],
+            [SPOT_FLEETS],
+            Condition=_tagged(c),
+        ),
         # A fleet is requested with this app's tag, and only fleets with it are changed or cancelled; monitor's
         # on-demand fallback launches machines only with that tag (and passes them the instance role above).
         _statement(["ec2:RequestSpotFleet"], ["*"], Condition=_tagged(c, "aws:RequestTag")),
-        _statement(["ec2:RunInstances"], ["arn:aws:ec2:*:*:instance/*"], Condition=_tagged(c, "aws:RequestTag")),
+        _statement(["ec2:RunInstances"], [INSTANCES], Condition=_tagged(c, "aws:RequestTag")),
         _statement(["ec2:RunInstances"], LAUNCH_RESOURCES),
         _statement(
             ["ec2:CreateTags"],
@@ -295,8 +301,9 @@ def user_policy(ctx: Context) -> dict[str, Any]:
                 }
             },
         ),
-        _statement(["ec2:ModifySpotFleetRequest", "ec2:CancelSpotFleetRequests"], ["*"], Condition=_tagged(c)),
-        _statement(["ssm:GetParameter"], [f"arn:aws:ssm:{c.AWS_REGION}::parameter/aws/service/*"]),
+        _statement(["ec2:ModifySpotFleetRequest", "ec2:CancelSpotFleetRequests"], [SPOT_FLEETS], Condition=_tagged(c)),
+        # AWS's public parameters (the ECS-optimised AMI) have no account in their ARN; `*` matches that too.
+        _statement(["ssm:GetParameter"], [f"arn:aws:ssm:{c.AWS_REGION}:*:parameter/aws/service/*"]),
         _statement(
             [
                 "logs:CreateLogGroup",
@@ -307,7 +314,9 @@ def user_policy(ctx: Context) -> dict[str, Any]:
             ],
             a["log_groups"],
         ),
-        _statement(["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms"], [a["alarms"]]),
+        _statement(
+            ["cloudwatch:PutMetricAlarm", "cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms"], [a["alarms"]]
+        ),
         _statement(["cloudwatch:PutDashboard", "cloudwatch:DeleteDashboards"], [a["dashboard"]]),
         _statement(
             [
@@ -429,12 +438,16 @@ def allow_outputs(ctx: Context, jobs: list[Job]) -> None:
         known = [r.removeprefix("arn:aws:s3:::").removesuffix("*") for r in old["Statement"][0]["Resource"]]
     except iam.exceptions.NoSuchEntityException:
         known = []
-    prefixes = output_prefixes(ctx, jobs, known)
+    policy = outputs_policy(ctx, output_prefixes(ctx, jobs, known))
+    iam.put_role_policy(RoleName=name, PolicyName=OUTPUTS_POLICY, PolicyDocument=json.dumps(policy))
+
+
+def outputs_policy(ctx: Context, prefixes: list[str]) -> dict[str, Any]:
+    """The task role's write grant under `bucket/prefix/` folders (policy OUTPUTS_POLICY)."""
     # `--acl` in the upload flags sets each object's ACL as it is written: IAM asks for PutObjectAcl.
     # AbortMultipartUpload: a large upload refused by its If-None-Match leaves no parts behind.
     put = ["s3:PutObject", "s3:AbortMultipartUpload"] + (["s3:PutObjectAcl"] if ctx.spec.upload_flags else [])
-    policy = _policy(_statement(put, [f"arn:aws:s3:::{p}*" for p in prefixes]))
-    iam.put_role_policy(RoleName=name, PolicyName=OUTPUTS_POLICY, PolicyDocument=json.dumps(policy))
+    return _policy(_statement(put, [f"arn:aws:s3:::{p}*" for p in prefixes]))
 
 
 def _policy(*statements: dict[str, Any]) -> dict[str, Any]:
