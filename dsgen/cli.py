@@ -1,4 +1,4 @@
-"""The `dsgen` command: new, examples, tables, lock, canary, demo."""
+"""The `dsgen` command: new, examples, lock, canary, demo."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import argparse
 import sys
 import time
 from pathlib import Path
+
+import yaml
 
 from . import __version__
 from .hooks.post_generate import init_git, next_steps
@@ -22,12 +24,34 @@ def _cmd_new(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     source = TemplateSource.git(args.vcs_ref, args.template)
     # Without DEST the folder is named from the answers: Distributed-<tool_name>.
-    dest = render(Path(args.dest) if args.dest else None, answers, source=source, defaults=not interactive)
+    try:
+        dest = render(Path(args.dest) if args.dest else None, answers, source=source, defaults=not interactive)
+    except AnswerError as exc:
+        if interactive and exc.answers:  # typed at the terminal: keep them for a re-run
+            saved = _save_answers(exc.answers)
+            raise AnswerError(
+                f"{exc}\nNo repository was written; your answers are kept in {saved}: correct the one named above"
+                f" there, then run `dsgen new --data-file {saved}{' ' + args.dest if args.dest else ''}`",
+                kept_in=saved,
+            ) from None
+        raise
     if not args.no_git:
         init_git(dest)
     print(next_steps(dest))
     print(f"(rendered in {time.perf_counter() - started:.1f} s)")
     return 0
+
+
+def _save_answers(answers: dict[str, object]) -> Path:
+    """The answers as an answers file (question: answer) in the current folder, never replacing a file."""
+    name = f"{answers.get('tool_name') or 'new'}-answers"
+    path = Path(f"{name}.yml")
+    for n in range(2, 100):
+        if not path.exists():
+            break
+        path = Path(f"{name}-{n}.yml")
+    path.write_text(yaml.safe_dump(answers, sort_keys=False, allow_unicode=True))
+    return path
 
 
 def _cmd_examples(args: argparse.Namespace) -> int:
@@ -42,18 +66,6 @@ def _cmd_examples(args: argparse.Namespace) -> int:
             print(f"  {path}")
     if args.check and stale:
         print("generated-examples/ is stale: run `dsgen examples` and commit the result", file=sys.stderr)
-        return 1
-    return 0
-
-
-def _cmd_tables(args: argparse.Namespace) -> int:
-    from .rules_tables import TABLES_FILE, write_tables
-
-    fresh = write_tables(check=args.check)
-    state = "up to date" if fresh else "differs" if args.check else "regenerated"
-    print(f"{TABLES_FILE.relative_to(TEMPLATE_ROOT)}: {state}")
-    if args.check and not fresh:
-        print("the validators' runtime tables are stale: run `dsgen tables` and commit the result", file=sys.stderr)
         return 1
     return 0
 
@@ -126,15 +138,6 @@ def build_parser() -> argparse.ArgumentParser:
     examples.add_argument("--check", action="store_true", help="change nothing; exit 1 listing files that differ")
     examples.set_defaults(run=_cmd_examples)
 
-    tables = sub.add_parser(
-        "tables",
-        help="re-write includes/runtime_tables.jinja from the runtime's tables",
-        description="Write the constants copier.yml's validators check answers against (DS config keys, "
-        "filters, field types, spec keys, upload flags) from template/ds_runtime's own tables.",
-    )
-    tables.add_argument("--check", action="store_true", help="change nothing; exit 1 if the file is stale")
-    tables.set_defaults(run=_cmd_tables)
-
     lock = sub.add_parser(
         "lock",
         help="re-compile the locked installs (requirements.txt here and in template/) from their ranges",
@@ -172,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except AnswerError as exc:
-        print(f"dsgen: {exc}\nNothing was written.", file=sys.stderr)
+        print(f"dsgen: {exc}" + ("" if exc.kept_in else "\nNothing was written."), file=sys.stderr)
         return 2
 
 

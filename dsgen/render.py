@@ -1,8 +1,9 @@
 """Rendering a Distributed-X repository with copier, all or nothing.
 
-copier asks the questions and runs the validators in copier.yml; this module adds
-what a one-command generator needs around it: answers from a file, a staging folder
-so that a refused answer leaves nothing behind, and errors that name the question.
+copier asks the questions and checks each answer's shape (copier.yml's inline validators);
+this module adds what a one-command generator needs around it: answers from a file, a
+staging folder so that a refused answer leaves nothing behind, the render's own runtime
+check of what the answers made (runtime_check.py), and errors that name the question.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 import yaml
 from copier._main import Worker
 
+from .runtime_check import Refusal, check_render
 from .source import TEMPLATE_ROOT, TemplateSource
 
 ANSWERS_FILE = ".copier-answers.yml"  # copier's default, which copier.yml keeps
@@ -59,7 +61,16 @@ class _FreshCopy(Worker):
 
 
 class AnswerError(ValueError):
-    """An answer was refused; the message names the question and the fix."""
+    """An answer was refused; the message names the question and the fix.
+
+    `answers`: every answer given or asked when the render's own check refused them (else empty), so
+    that answers typed at the terminal need not be typed again; `kept_in`: the file they were kept in.
+    """
+
+    def __init__(self, message: str, answers: Mapping[str, Any] | None = None, kept_in: Path | None = None):
+        super().__init__(message)
+        self.answers = dict(answers or {})
+        self.kept_in = kept_in
 
 
 def load_answers(path: Path) -> dict[str, Any]:
@@ -97,6 +108,13 @@ def _record_source(answers_file: Path, recorded: dict[str, str]) -> None:
     at = next(i for i, line in enumerate(lines) if line.startswith("_src_path: "))
     lines[at] = yaml.safe_dump(recorded, sort_keys=False, allow_unicode=True, width=float("inf"))
     answers_file.write_text("".join(lines))
+
+
+def _refusal_text(refused: list[Refusal]) -> str:
+    """One line per problem, naming the answer that made it (the runtime's own words after it)."""
+    return "\n".join(
+        f"answer to {r.question!r} refused: {r.problem}" if r.question else f"refused: {r.problem}" for r in refused
+    )
 
 
 def known_questions(template: Path = TEMPLATE_ROOT) -> set[str]:
@@ -144,6 +162,9 @@ def render(
             ) as worker,
         ):
             worker.run_copy()
+            refused = check_render(staging)
+            if refused:
+                raise AnswerError(_refusal_text(refused), worker.answers.user)
             if checkout.recorded:
                 _record_source(staging / ANSWERS_FILE, checkout.recorded)
             if dest is None:

@@ -19,8 +19,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-# The dsgen checkout this package belongs to: copier.yml beside template/ and includes/ (its validators' macros).
+# The dsgen checkout this package belongs to: copier.yml beside template/.
 TEMPLATE_ROOT = Path(__file__).resolve().parents[1]
+# includes/ held the validators' macros of earlier versions: a ref that has it renders with it.
 _SNAPSHOT_PARTS = ("copier.yml", "includes", "template")
 _NOT_TEMPLATE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".ruff_cache", ".hypothesis")
 
@@ -59,7 +60,7 @@ class TemplateSource:
             return
         with tempfile.TemporaryDirectory(prefix="dsgen-template-") as snap:
             if self.ref is None:
-                for part in _SNAPSHOT_PARTS:
+                for part in (p for p in _SNAPSHOT_PARTS if (folder / p).exists()):
                     if (folder / part).is_dir():
                         shutil.copytree(folder / part, Path(snap) / part, ignore=_NOT_TEMPLATE)
                     else:

@@ -73,11 +73,10 @@ def git(cwd: Path, *args: str) -> str:
 
 
 def template_repo(root: Path) -> Path:
-    """A scratch git copy of this template (copier.yml, includes/ and template/), committed and tagged v1."""
+    """A scratch git copy of this template (copier.yml and template/), committed and tagged v1."""
     tpl = root / "template-repo"
     tpl.mkdir()
     shutil.copy2(ROOT / "copier.yml", tpl / "copier.yml")
-    shutil.copytree(ROOT / "includes", tpl / "includes")
     shutil.copytree(ROOT / "template", tpl / "template", ignore=shutil.ignore_patterns("__pycache__"))
     git(tpl, "init", "--quiet", "--initial-branch=main")
     commit_and_tag(tpl, "v1")

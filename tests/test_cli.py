@@ -11,8 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from dsgen import __version__
+from dsgen.render import AnswerError, render
+from dsgen.source import WORKING_TREE
 
 from .conftest import ROOT, git
 
@@ -110,3 +113,33 @@ def test_new_with_no_arguments_asks_on_a_terminal_and_names_the_folder_from_the_
     assert "tool_name: Samtools" in (repo / ".copier-answers.yml").read_text()
     assert git(repo, "status", "--porcelain") == "", "the first commit left files out"
     assert [p.name for p in tmp_path.iterdir()] == ["Distributed-Samtools"], "a staging folder was left behind"
+
+
+def test_answers_typed_at_the_terminal_are_kept_when_the_render_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A refusal after all the questions (the render's own check) keeps the typed answers in a file to fix
+    and pass back with --data-file, instead of asking for them all again."""
+    import dsgen.cli
+
+    def refuse(dest: Path | None, answers: dict, **_: object) -> Path:
+        # What render raises when the render's `run.py check` refuses: the answers travel with the error.
+        raise AnswerError("answer to 'command' refused: command[1] uses {nope}", {"tool_name": "Samtools"})
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
+    monkeypatch.setattr(dsgen.cli, "render", refuse)
+    assert dsgen.cli.main(["new", "out"]) == 2
+    err = capsys.readouterr().err
+    assert "answer to 'command' refused" in err and "Nothing was written" not in err
+    assert "dsgen new --data-file Samtools-answers.yml out" in err
+    assert yaml.safe_load((tmp_path / "Samtools-answers.yml").read_text()) == {"tool_name": "Samtools"}
+    assert dsgen.cli.main(["new", "out"]) == 2  # a second refusal never replaces the first file
+    assert (tmp_path / "Samtools-answers-2.yml").exists()
+
+
+def test_a_refusal_by_the_renders_own_check_carries_the_answers(tmp_path: Path) -> None:
+    with pytest.raises(AnswerError) as refused:
+        render(tmp_path / "out", {"command": '["echo", "{nope}"]'}, source=WORKING_TREE)
+    assert refused.value.answers["command"] == ["echo", "{nope}"]
+    assert not (tmp_path / "out").exists()

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, Field, field_validator
 
 from .constants import DS_WORKER_CONFIG_KEYS
-from .shapes import STRICT, ArgGroup, DoneRule, FieldSpec, InputSpec, SplitArg, is_template, text_of
+from .shapes import STRICT, ArgGroup, CommandItem, DoneRule, FieldSpec, InputSpec, SplitArg, is_template, text_of
 from .startup import StartupStep
 
 
@@ -22,7 +22,7 @@ class SpecDocument(BaseModel):  # BaseModel itself, so that ruff sees a pydantic
     app_name: str
     docker_image: str
     job_list_key: str = "groups"
-    command: list[str | ArgGroup | SplitArg] = Field(min_length=1)
+    command: list[CommandItem] = Field(min_length=1)
     shared_fields: list[FieldSpec] = []
     job_fields: list[FieldSpec] = []
     # Inputs downloaded to input_dir/<key>: a field name (s3_key or s3_prefix field), or a

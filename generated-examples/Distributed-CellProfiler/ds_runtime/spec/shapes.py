@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, Literal, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 from ..placeholders import config_name, scalar_text
 from .constants import CONFIG_NAME, FIELD_NAME, JOB_KEY, FieldType
@@ -112,10 +112,44 @@ class Condition(Strict):
         return "" if self.when in field_names else f"'when: {self.when}' names no declared field"
 
 
+def _split_or_text(data: Any) -> str | None:
+    if isinstance(data, str | SplitArg):
+        return "split" if isinstance(data, SplitArg) else "text"
+    return "split" if isinstance(data, Mapping) and set(data) == {"split"} else None
+
+
+# One argument: its form is told by its shape, so a wrong one gets one message saying the forms.
+Arg = Annotated[
+    Annotated[str, Tag("text")] | Annotated[SplitArg, Tag("split")],
+    Discriminator(
+        _split_or_text,
+        custom_error_type="argument",
+        custom_error_message='an argument is text or {split: "<template>"} (its words as arguments)',
+    ),
+]
+
+
 class ArgGroup(Condition):
     """Arguments emitted only when the condition holds."""
 
-    args: list[str | SplitArg] = Field(min_length=1)
+    args: list[Arg] = Field(min_length=1)
+
+
+def _command_item_kind(data: Any) -> str | None:
+    if isinstance(data, ArgGroup) or (isinstance(data, Mapping) and "split" not in data and "when" in data):
+        return "when"
+    return _split_or_text(data)
+
+
+CommandItem = Annotated[
+    Annotated[str, Tag("text")] | Annotated[ArgGroup, Tag("when")] | Annotated[SplitArg, Tag("split")],
+    Discriminator(
+        _command_item_kind,
+        custom_error_type="command_item",
+        custom_error_message='a command item is text, {split: "<template>"} (its words as arguments), or'
+        " {when: <field or config.NAME>, args: [...]} (arguments added only when it is set)",
+    ),
+]
 
 
 class Gate(Condition):

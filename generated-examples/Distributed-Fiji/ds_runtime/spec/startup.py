@@ -14,7 +14,7 @@ from pydantic import Discriminator, Field, Tag
 
 from ..placeholders import config_name, filter_problem, placeholders
 from .constants import URL_SCHEMES
-from .shapes import Gate, SplitArg, text_of
+from .shapes import Arg, Gate, SplitArg, text_of
 
 
 class Step(Gate):
@@ -70,7 +70,7 @@ class FetchStep(Step):
 class RunStep(Step):
     """Run one program, never through a shell, in the folder `cwd` (default: the worker's own)."""
 
-    run: list[str | SplitArg] = Field(min_length=1)
+    run: list[Arg] = Field(min_length=1)
     cwd: str | None = None
 
     def templates(self) -> list[tuple[str, str]]:
