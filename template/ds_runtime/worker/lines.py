@@ -56,6 +56,7 @@ class Lines:
     def _end_line(self) -> None:
         if self._pending.endswith(b"\r"):  # CRLF output: the line ends before it
             del self._pending[-1:]
+            self._length -= 1
         text = self._pending.decode(errors="replace")
         if text or self._length <= self._piece_bytes:  # an empty line is one too; an emptied remainder is not
             self._piece(text)
