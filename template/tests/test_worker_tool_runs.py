@@ -18,7 +18,7 @@ import pytest
 from ds_runtime.outcomes import MalformedOutcome, Outcome
 from ds_runtime.worker.joblog import MAX_EVENT_BYTES, JobLog
 from ds_runtime.worker.lines import SHOWN_BYTES
-from ds_runtime.worker.runner import ToolRun, run_tool
+from ds_runtime.worker.runner import REAPER_PROCESS, ToolRun, run_tool
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -75,6 +75,15 @@ def test_the_jobs_of_one_worker_share_one_reaper_and_a_dead_one_is_replaced() ->
     assert took < 10
     again, parent, _ = _run(show_parent)
     assert again.exit_code == 0 and int(parent) != first
+
+
+def test_a_reaper_that_died_between_two_jobs_is_replaced_and_the_next_job_runs() -> None:
+    assert _run("pass")[0].exit_code == 0
+    reaper = REAPER_PROCESS.process
+    assert reaper is not None
+    reaper.kill()  # as the OOM killer might; the worker has not noticed yet
+    run, out, _ = _run("print('ran')")
+    assert run.exit_code == 0 and out == "ran\n" and REAPER_PROCESS.process is not reaper
 
 
 def test_a_tool_killed_by_sigkill_is_named_and_not_called_out_of_memory_without_a_sign(tmp_path: Path) -> None:

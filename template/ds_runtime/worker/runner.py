@@ -119,20 +119,14 @@ def run_tool(
     memory = MemoryWatch.start(cgroup)
     start = time.monotonic()
     read_end, write_end = os.pipe()
+    request = {"argv": argv, "cwd": cwd, "env": dict(os.environ), "job_folder": job_folder}
     try:
-        try:
-            connection = REAPER_PROCESS.connection()
-            request = {"argv": argv, "cwd": cwd, "env": dict(os.environ), "job_folder": job_folder}
-            send(connection, request, write_end)
-        finally:
-            os.close(write_end)
-        started = receive(connection)
-        if started is None:
-            raise ConnectionError("it ended before starting the tool")
-    except OSError as exc:  # it could not be started, or died between two jobs
-        REAPER_PROCESS.close()
+        connection, started = _hand_over(request, write_end)
+    except OSError as exc:  # no reaper could be started
         os.close(read_end)
         return ToolRun(None, time.monotonic() - start, problem=f"the tool's reaper (worker/reaper.py) failed: {exc}")
+    finally:
+        os.close(write_end)
     if "error" in started:
         os.close(read_end)
         return ToolRun(None, 0.0, problem=f"{argv[0]!r} could not be started: {started['error']}")
@@ -151,6 +145,29 @@ def run_tool(
     code, peak_mb = report["exit_code"], report["peak_kb"] / 1024
     oom = memory.out_of_memory(code, peak_mb)
     return ToolRun(code, report["seconds"], stopped, timed_out, peak_mb, out_of_memory=oom, note=note)
+
+
+def _hand_over(request: dict[str, Any], write_end: int) -> tuple[socket.socket, dict[str, Any]]:
+    """Give the reaper the job; (its socket, its first answer). A reaper found dead before the tool
+    started (it died between two jobs) is replaced once."""
+    try:
+        return _ask(request, write_end)
+    except OSError:
+        REAPER_PROCESS.close()
+    try:
+        return _ask(request, write_end)
+    except OSError:
+        REAPER_PROCESS.close()
+        raise
+
+
+def _ask(request: dict[str, Any], write_end: int) -> tuple[socket.socket, dict[str, Any]]:
+    connection = REAPER_PROCESS.connection()
+    send(connection, request, write_end)
+    started = receive(connection)
+    if started is None:
+        raise ConnectionError("it ended before starting the tool")
+    return connection, started
 
 
 class _Follow:
