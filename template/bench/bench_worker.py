@@ -3,6 +3,7 @@
     python bench/bench_worker.py                         # 200 trivial jobs, with 1 and with 4 workers
     python bench/bench_worker.py --jobs 500 --workers 1 2 4
     python bench/bench_worker.py --against main          # the same rounds with main's worker too
+    python bench/bench_worker.py --against main --repeats 3   # the median of 3 rounds each (a busy machine)
 
 Each round: a fresh emulator state (moto's server), one queue, N jobs whose tool is
 `touch <output_dir>/out.txt`, and one `python -m ds_runtime.worker` container-like process
@@ -30,7 +31,6 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 from collections.abc import Iterator
 from datetime import datetime
 from io import BytesIO
@@ -54,13 +54,24 @@ TOUCH = shutil.which("touch") or "touch"
 TOOL_SAMPLES = 100
 
 
+# The tool's own time per run, started from a small Python process as a reaper starts it (from
+# this one, holding the emulator, each fork would cost more than the tool).
+TOOL_ALONE = """
+import subprocess, sys, tempfile, time
+runs, touch = int(sys.argv[1]), sys.argv[2]
+with tempfile.TemporaryDirectory() as folder:
+    subprocess.run([touch, folder + "/out.txt"], check=True)
+    start = time.perf_counter()
+    for _ in range(runs):
+        subprocess.run([touch, folder + "/out.txt"], check=True)
+print((time.perf_counter() - start) / runs)
+"""
+
+
 def tool_seconds() -> float:
-    """The tool's own time per run, as a worker would start it: mean wall time of TOOL_SAMPLES runs."""
-    with tempfile.TemporaryDirectory() as folder:
-        start = time.perf_counter()
-        for _ in range(TOOL_SAMPLES):
-            subprocess.run([TOUCH, f"{folder}/out.txt"], check=True)
-        return (time.perf_counter() - start) / TOOL_SAMPLES
+    """The tool's own time per run: mean wall time of TOOL_SAMPLES runs."""
+    command = [sys.executable, "-I", "-c", TOOL_ALONE, str(TOOL_SAMPLES), TOUCH]
+    return float(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
 
 
 # Run in the tree being measured: the wall time of run_tool (the worker's way of running the tool) per run.
@@ -159,6 +170,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=200)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--against", metavar="REF", help="also run the worker of this git commit, branch or tag")
+    parser.add_argument("--repeats", type=int, default=1, help="rounds of each; the median is printed")
     args = parser.parse_args()
     os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": REGION})
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
@@ -172,18 +184,24 @@ def main() -> None:
     try:
         with older_code(args.against) if args.against else contextlib.nullcontext() as old:
             codes = ([(args.against, old)] if old else []) + [("this tree", REPO)]
-            print("running the tool the worker's way (run_tool), beyond the tool alone:")
+            print("running the tool the worker's way (run_tool), beyond the tool alone (median of the repeats):")
             for name, code in codes:
-                cost = run_tool_seconds(code, min(args.jobs, 100)) - tool
-                print(f"{name[:12]:>12} {cost * 1000:>8.2f} ms a run")
+                cost = statistics.median(run_tool_seconds(code, min(args.jobs, 100)) for _ in range(args.repeats))
+                print(f"{name[:12]:>12} {(cost - tool) * 1000:>8.2f} ms a run")
             print(
                 f"{'code':>12} {'workers':>8} {'wall/job s':>11} {'overhead/job s':>15} "
                 f"{'recorded tool s':>16} {'jobs/s':>7}"
             )
             for workers in args.workers:
-                for name, code in codes:
-                    with tempfile.TemporaryDirectory() as work:
-                        r = one_round(os.environ["AWS_ENDPOINT_URL"], args.jobs, workers, Path(work), code)
+                rounds: dict[str, list[dict[str, float]]] = {name: [] for name, _ in codes}
+                for _ in range(args.repeats):  # alternating, so a busy moment weighs on both alike
+                    for name, code in codes:
+                        with tempfile.TemporaryDirectory() as work:
+                            rounds[name].append(
+                                one_round(os.environ["AWS_ENDPOINT_URL"], args.jobs, workers, Path(work), code)
+                            )
+                for name, _ in codes:
+                    r = {key: statistics.median(one[key] for one in rounds[name]) for key in rounds[name][0]}
                     print(
                         f"{name[:12]:>12} {workers:>8} {r['wall per job']:>11.4f} {r['wall per job'] - tool:>15.4f} "
                         f"{r['recorded tool']:>16.4f} {r['jobs per second']:>7.1f}",

@@ -105,7 +105,6 @@ def handle_message(ctx: WorkerContext, message: dict[str, Any]) -> Outcome:
             result = Result("failed", error=f"{type(exc).__name__}: {exc}", permanent=is_permanent(exc))
     if result.error:
         joblog.line(f"{result.state}: {result.error}")
-    joblog.close()
     outcome = Outcome(
         job_id=job_id,
         attempt=attempt,
@@ -129,6 +128,7 @@ def handle_message(ctx: WorkerContext, message: dict[str, Any]) -> Outcome:
         worker=f"{ctx.host}/{os.getpid()}",
     )
     _settle(ctx, message, outcome)
+    joblog.close()  # its last lines are sent while the record is written and the message settled
     return outcome
 
 
