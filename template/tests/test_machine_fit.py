@@ -20,6 +20,7 @@ from ds_runtime.control.cluster import start_cluster
 from ds_runtime.control.context import AwsBackend, CommandError
 from ds_runtime.control.instance_types import INSTANCE_TYPES
 from ds_runtime.control.machine_fit import Machine, offline_fit, require_fit
+from ds_runtime.control.setup import setup
 from ds_runtime.entry import main
 from ds_runtime.local.backend import LocalBackend
 
@@ -179,6 +180,22 @@ def test_start_cluster_refuses_containers_that_fit_no_machine_before_creating_an
     assert not (path.parent / f"{APP}SpotFleetRequestId.json").exists()
     ecs = boto3.client("ecs", region_name=REGION)
     assert ecs.describe_services(cluster="echo-cluster", services=[f"{APP}Service"])["services"][0]["desiredCount"] == 0
+
+
+def test_start_cluster_refuses_a_task_definition_setup_registered_before_memory_changed(ready: Path) -> None:
+    """ECS places the service's task definition, not config.py: a MEMORY changed since setup is not what runs."""
+    ctx = make_ctx(ready, MEMORY="1800")  # setup registered 1900
+    path = write_fleet_file(ready)
+    with pytest.raises(CommandError) as caught:
+        start_cluster(ctx, path, wait_seconds=1)
+    assert str(caught.value) == (
+        f"service {APP}Service runs task definition {APP}Task:1 with cpu 1024 and memory 1900, but config.py has "
+        "CPU_SHARES 1024 and MEMORY 1800: run `python run.py setup` to register config.py's, then startCluster; "
+        "nothing was started"
+    )
+    assert boto3.client("ec2", region_name=REGION).describe_spot_fleet_requests()["SpotFleetRequestConfigs"] == []
+    setup(ctx)
+    assert start_cluster(ctx, path, wait_seconds=5, poll_seconds=0.01) == 0
 
 
 def test_start_cluster_refuses_a_machine_type_aws_does_not_know(ready: Path) -> None:

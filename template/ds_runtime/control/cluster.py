@@ -2,9 +2,9 @@
 
 The DS fleet file is used as it is; config.py decides machine types, price, disk,
 public IP, SSH key and count. The whole request is built and checked before AWS is
-asked for anything (TASKS_PER_MACHINE containers must fit each MACHINE_TYPE, as
-DescribeInstanceTypes describes it); a fleet AWS refuses for its configuration is
-cancelled at once.
+asked for anything (TASKS_PER_MACHINE containers of the registered task definition,
+config.py's CPU_SHARES and MEMORY, must fit each MACHINE_TYPE as DescribeInstanceTypes
+describes it); a fleet AWS refuses for its configuration is cancelled at once.
 """
 
 from __future__ import annotations

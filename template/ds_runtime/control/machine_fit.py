@@ -185,9 +185,26 @@ def described_machines(ctx: Context) -> dict[str, Machine]:
 
 
 def require_fit(ctx: Context) -> None:
-    """startCluster, before anything is created: CommandError naming each type the containers do not fit."""
+    """startCluster, before anything is created: CommandError naming each type the containers do not fit,
+    or if the service's task definition (what ECS places) has other CPU units or memory than config.py."""
     fit = check_fit(ctx.config, described_machines(ctx))
     if fit.problems:
         raise CommandError(
             "the containers do not fit the machines, nothing was started:\n  " + "\n  ".join(fit.problems)
+        )
+    _require_registered(ctx)
+
+
+def _require_registered(ctx: Context) -> None:
+    ecs = ctx.client("ecs")
+    [service] = ecs.describe_services(cluster=ctx.config.ECS_CLUSTER, services=[ctx.service_name])["services"]
+    definition = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]
+    container = definition["containerDefinitions"][0]
+    registered = (container.get("cpu"), container.get("memory"))
+    if registered != (ctx.config.CPU_SHARES, ctx.config.MEMORY):
+        raise CommandError(
+            f"service {ctx.service_name} runs task definition {definition['family']}:{definition['revision']} "
+            f"with cpu {registered[0]} and memory {registered[1]}, but config.py has CPU_SHARES "
+            f"{ctx.config.CPU_SHARES} and MEMORY {ctx.config.MEMORY}: run `python run.py setup` to register "
+            "config.py's, then startCluster; nothing was started"
         )
