@@ -134,7 +134,7 @@ def test_a_c_class_type_added_to_m_class_memory_is_refused_by_name(tmp_path: Pat
     assert done.returncode == 1, output
     [problem] = [line for line in output.splitlines() if line.startswith("problem: ")]
     assert "does not fit MACHINE_TYPE c5.xlarge (4 vCPUs" in problem and "lower MEMORY to at most 7782" in problem
-    assert "or remove 'c5.xlarge' from MACHINE_TYPE (the other types fit)" in problem
+    assert "or remove 'c5.xlarge' from MACHINE_TYPE (m5.xlarge holds them)" in problem
 
 
 def test_check_lists_every_problem_and_exits_1(tmp_path: Path) -> None:

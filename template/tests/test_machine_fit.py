@@ -82,7 +82,7 @@ CASES = {
                 "MEMORY 3000 x TASKS_PER_MACHINE 2 = 6000 MiB",
                 "MACHINE_TYPE c5.large (2 vCPUs = 2048 CPU units, 4 GiB of which 3891 MiB for containers",
                 "lower MEMORY to at most 1945, or TASKS_PER_MACHINE to 1",
-                "or remove 'c5.large' from MACHINE_TYPE (the other types fit)",
+                "or remove 'c5.large' from MACHINE_TYPE (m5.large holds them)",
             ]
         ],
     ),
@@ -121,6 +121,10 @@ def test_a_machine_type_missing_from_the_table_is_a_note_offline(
     assert code == 0, output
     assert "note: MACHINE_TYPE 'x9.huge' is not in this repository's table of instance types (moto " in output
     assert "startCluster asks AWS (DescribeInstanceTypes) whether the containers fit it" in output
+    code, output = run_check(tmp_path, capsys, MACHINE_TYPE="['c5.large', 'x9.huge']", MEMORY="3000")
+    [problem] = problems(output)
+    assert "does not fit MACHINE_TYPE c5.large" in problem and "remove" not in problem  # x9.huge may not fit either
+    assert code == 1
 
 
 def test_local_mode_check_notes_what_aws_would_refuse(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -173,7 +177,10 @@ def test_start_cluster_refuses_containers_that_fit_no_machine_before_creating_an
     message = str(caught.value)
     assert message.startswith("the containers do not fit the machines, nothing was started:")
     assert "MEMORY 6000 x TASKS_PER_MACHINE 2 = 12000 MiB" in message
-    assert "MACHINE_TYPE c5.large (2 vCPUs" in message and "or remove 'c5.large' from MACHINE_TYPE" in message
+    assert (
+        "MACHINE_TYPE c5.large (2 vCPUs" in message
+        and "or remove 'c5.large' from MACHINE_TYPE (m5.xlarge holds them)" in message
+    )
     assert "MACHINE_TYPE m5.xlarge" not in message  # 16 GiB hold 2 x 6000 MiB
     assert boto3.client("ec2", region_name=REGION).describe_spot_fleet_requests()["SpotFleetRequestConfigs"] == []
     assert boto3.client("logs", region_name=REGION).describe_log_groups()["logGroups"] == []

@@ -97,17 +97,18 @@ def check_fit(config: DSConfig, known: Mapping[str, Machine]) -> Fit:
     containers = Containers.of(config)
     types = list(dict.fromkeys(config.MACHINE_TYPE))
     misfits = [known[t] for t in types if t in known and containers.held_by(known[t]) < containers.tasks]
-    some_fit = len(misfits) < len([t for t in types if t in known])
+    fitting = [t for t in types if t in known and known[t] not in misfits]
     notes = [
         f"MACHINE_TYPE {t!r} is not in this repository's table of instance types ({SOURCE}): "
         "startCluster asks AWS (DescribeInstanceTypes) whether the containers fit it"
         for t in types
         if t not in known
     ]
-    return Fit([_misfit(containers, m, others_fit=some_fit) for m in misfits], notes)
+    return Fit([_misfit(containers, m, fitting) for m in misfits], notes)
 
 
-def _misfit(c: Containers, m: Machine, others_fit: bool) -> str:
+def _misfit(c: Containers, m: Machine, fitting: list[str]) -> str:
+    """What does not fit `m`, what ECS would do, and the fixes (`fitting`: the listed types that hold them)."""
     memory, cpu = c.tasks * c.memory, c.tasks * c.cpu_shares
     short = []
     lower = []
@@ -122,13 +123,13 @@ def _misfit(c: Containers, m: Machine, others_fit: bool) -> str:
     placed = (
         "ECS would place none of them: its machines would bill idle"
         if not held
-        else (f"ECS would place only {held} per machine: the other tasks would wait while the machines bill")
+        else f"ECS would place only {held} per machine: the other tasks would wait while the machines bill"
     )
     fixes = [f"lower {' and '.join(lower)}"] * bool(lower) + [f"TASKS_PER_MACHINE to {held}"] * bool(held)
     larger = _larger(c, m)
     fixes.append(f"choose a larger MACHINE_TYPE{f' (e.g. {larger})' if larger else ''}")
-    if others_fit:
-        fixes.append(f"remove {m.name!r} from MACHINE_TYPE (the other types fit)")
+    if fitting:
+        fixes.append(f"remove {m.name!r} from MACHINE_TYPE ({', '.join(fitting)} hold{'s' * (len(fitting) == 1)} them)")
     return (
         f"{' and '.join(short)} do{'es' * (len(short) == 1)} not fit MACHINE_TYPE {m.describe()}; "
         f"{placed}. Fix: {', or '.join(fixes)}"
