@@ -1,4 +1,4 @@
-"""The `dsgen` command: new, examples, lock, canary, demo."""
+"""The `dsgen` command: new, examples, instance-types, lock, canary, demo."""
 
 from __future__ import annotations
 
@@ -70,6 +70,18 @@ def _cmd_examples(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_instance_types(args: argparse.Namespace) -> int:
+    from .instance_types import TABLE_FILE, write_table
+
+    fresh = write_table(check=args.check)
+    state = "up to date" if fresh else "differs" if args.check else "regenerated"
+    print(f"{TABLE_FILE.relative_to(TEMPLATE_ROOT)}: {state}")
+    if args.check and not fresh:
+        print("the runtime's instance type table is stale: run `dsgen instance-types` and commit it", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _cmd_lock(args: argparse.Namespace) -> int:
     from .locks import LOCKS, refresh, stale
 
@@ -137,6 +149,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     examples.add_argument("--check", action="store_true", help="change nothing; exit 1 listing files that differ")
     examples.set_defaults(run=_cmd_examples)
+
+    types = sub.add_parser(
+        "instance-types",
+        help="re-write the runtime's table of EC2 instance types (vCPUs, memory, GPUs) from moto's data",
+        description="Write template/ds_runtime/control/instance_types.py, which `run.py check` reads to test "
+        "offline whether the containers fit each MACHINE_TYPE, from the DescribeInstanceTypes data moto bundles.",
+    )
+    types.add_argument("--check", action="store_true", help="change nothing; exit 1 if the table is stale")
+    types.set_defaults(run=_cmd_instance_types)
 
     lock = sub.add_parser(
         "lock",

@@ -53,15 +53,6 @@ CASES = [
     ),
     ("dcp_current.py", "Distributed-CellProfiler", ["note: using dsgen's default for MAX_COST = 0"]),
     (
-        "dcp_example_project.py",
-        "Distributed-CellProfiler",
-        [
-            "note: using this tool's default for UPLOAD_FLAGS = ''",
-            "note: using this tool's default for WORKSPACE_BUCKET = ''",
-            "REQUIREMENTS_FILE = '' is read as REQUIREMENTS = ''",
-        ],
-    ),
-    (
         "df.py",
         "Distributed-Fiji",
         [
@@ -109,6 +100,41 @@ def test_ds_family_config_passes_check(tmp_path: Path, fixture: str, example: st
         assert note in output
     lines = output.splitlines()
     assert len(lines) == len(set(lines)), "a note is listed once"
+
+
+def test_dcp_example_project_loads_but_its_memory_does_not_fit_its_c4_xlarge(tmp_path: Path) -> None:
+    """7500 MiB on a 7.5 GiB machine: ECS registers less than that (m4.large: 7985 of 8192 MiB), so no task
+    would be placed and the three machines would bill idle. Everything else loads as it is."""
+    done = run_check("Distributed-CellProfiler", CONFIGS / "dcp_example_project.py", tmp_path, "files/exampleJob.json")
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert "Traceback" not in output
+    for note in (
+        "note: using this tool's default for UPLOAD_FLAGS = ''",
+        "note: using this tool's default for WORKSPACE_BUCKET = ''",
+        "REQUIREMENTS_FILE = '' is read as REQUIREMENTS = ''",
+    ):
+        assert note in output
+    [problem] = [line for line in output.splitlines() if line.startswith("problem: ")]
+    assert (
+        "MEMORY 7500 x TASKS_PER_MACHINE 1 = 7500 MiB (7.324 GiB) does not fit MACHINE_TYPE c4.xlarge "
+        "(4 vCPUs = 4096 CPU units, 7.5 GiB of which 7296 MiB for containers" in problem
+    )
+    assert "Fix: lower MEMORY to at most 7296, or choose a larger MACHINE_TYPE (e.g. c4.2xlarge)" in problem
+    assert "check: 1 problem(s)" in output
+
+
+def test_a_c_class_type_added_to_m_class_memory_is_refused_by_name(tmp_path: Path) -> None:
+    """DCP's docs: "m class use 15000, c class use 7500". A c5.xlarge (8 GiB) among them would bill idle."""
+    config = tmp_path / "config.py"
+    text = (CONFIGS / "dcp_current.py").read_text()
+    config.write_text(text.replace('"m5a.xlarge"]', '"c5.xlarge"]'))  # MACHINE_TYPE = ["m5.xlarge", "c5.xlarge"]
+    done = run_check("Distributed-CellProfiler", config, tmp_path)
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    [problem] = [line for line in output.splitlines() if line.startswith("problem: ")]
+    assert "does not fit MACHINE_TYPE c5.xlarge (4 vCPUs" in problem and "lower MEMORY to at most 7782" in problem
+    assert "or remove 'c5.xlarge' from MACHINE_TYPE (m5.xlarge holds them)" in problem
 
 
 def test_check_lists_every_problem_and_exits_1(tmp_path: Path) -> None:

@@ -78,7 +78,9 @@ DS_KEYS: tuple[Key, ...] = (
     Key(
         "MACHINE_TYPE",
         "EC2 instance types (a list; one string in old configs)",
-        "one launch specification per type",
+        "one launch specification per type; `check` and startCluster refuse each type that cannot hold "
+        "TASKS_PER_MACHINE containers of CPU_SHARES and MEMORY (1024 units per vCPU; its memory less 5% "
+        "for the system and the ECS agent), as ECS would place no task there and the machine would bill idle",
         ["m4.xlarge"],
     ),
     Key("MACHINE_PRICE", "the spot bid per machine-hour", "the fleet's SpotPrice and the cost estimate", 0.10),
@@ -97,7 +99,12 @@ DS_KEYS: tuple[Key, ...] = (
         "the task definition's cpu",
         Derived("DOCKER_CORES * 1024", lambda v: _whole_number(v["DOCKER_CORES"]) * 1024),
     ),
-    Key("MEMORY", "memory per container in MB", "the task definition's memory", 15000),
+    Key(
+        "MEMORY",
+        "memory per container in MB",
+        "the task definition's memory (MiB); TASKS_PER_MACHINE of them must fit each MACHINE_TYPE",
+        15000,
+    ),
     Key("SECONDS_TO_START", "seconds between starting each worker process", "the same", 3 * 60),
     Key(
         "SQS_QUEUE_NAME",

@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None, console: Console | None = None) -> int:
         getattr(args, "fleetfile", None),  # localRun reads its --fleet itself (a missing one is fine there)
         aws=not local and args.command != "buildImage",
         allow_stand_ins=local or args.command == "estimate",
+        fit=args.command == "check",  # startCluster asks AWS itself (machine_fit.require_fit)
     )
     if args.command == "check":
         return report(found)

@@ -110,10 +110,10 @@ def test_enough_outputs_stops_listing_once_satisfied() -> None:
 
 
 def _run(code: str, **kwargs: Any) -> tuple[Any, list[str], float]:
-    lines: list[str] = []
+    chunks: list[bytes] = []
     start = time.monotonic()
-    run = run_tool([sys.executable, "-c", code], ".", lines.append, kwargs.pop("stop", threading.Event()), **kwargs)
-    return run, lines, time.monotonic() - start
+    run = run_tool([sys.executable, "-c", code], ".", chunks.append, kwargs.pop("stop", threading.Event()), **kwargs)
+    return run, b"".join(chunks).decode().splitlines(), time.monotonic() - start
 
 
 def test_tool_output_and_exit_code() -> None:
@@ -142,9 +142,8 @@ def test_leftover_children_do_not_hold_the_job() -> None:
 
 
 def test_missing_tool_is_a_failed_run_not_a_crash() -> None:
-    lines: list[str] = []
-    run = run_tool(["/no/such/tool"], ".", lines.append, threading.Event())
-    assert run.exit_code is None and "cannot start" in lines[0]
+    run = run_tool(["/no/such/tool"], ".", lambda _: None, threading.Event())
+    assert run.exit_code is None and "'/no/such/tool' could not be started: [Errno 2]" in run.ending()
 
 
 # ---------------------------------------------------------------- job log

@@ -59,6 +59,7 @@ class Outcome:
     host: str
     exit_code: int | None = None  # None: the tool never ran or never finished
     tool_seconds: float = 0.0  # the tool's own run time, part of duration_seconds
+    peak_memory_mb: float | None = None  # the peak resident memory of the tool's largest process (None: unknown)
     output_prefix: str = ""
     output_bucket: str = ""  # where the outputs went ('' in records older than this field: AWS_BUCKET)
     log_group: str = ""
@@ -121,6 +122,7 @@ _CHECKS: dict[str, Callable[[Any], bool]] = {
     "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
     "int | None": lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)),
     "float": _number,
+    "float | None": lambda v: v is None or _number(v),
     "bool": lambda v: isinstance(v, bool),
     "list[str]": lambda v: isinstance(v, list) and all(isinstance(line, str) for line in v),
 }

@@ -461,6 +461,21 @@ def test_a_process_the_tool_detaches_ends_with_its_job(rig: Rig) -> None:
     assert list(rig.work.iterdir()) == []
 
 
+def test_a_tool_killed_by_sigkill_is_recorded_as_such_with_its_last_lines_and_peak_memory(rig: Rig) -> None:
+    dies = "import os, sys; data = b'x' * 80_000_000; print('working'); sys.stdout.write('last words'); "
+    rig.use_spec([sys.executable, "-c", dies + "sys.stdout.flush(); os.kill(os.getpid(), 9)"])
+    (job,) = rig.send({"name": "killed"})
+    out = finish(rig.start())
+    record = rig.outcomes()[job.job_id]
+    assert (record.state, record.exit_code) == ("failed", -9), out
+    assert record.error.startswith("the tool was killed by signal 9 (SIGKILL)")
+    tool = record.tail[record.tail.index("working") :]
+    assert tool[1] == "last words" and tool[2].startswith("the tool was killed by signal 9 (SIGKILL) after")
+    assert record.peak_memory_mb is not None and record.peak_memory_mb >= 76  # MiB: 80 MB is 76 MiB
+    assert "failed: the tool was killed by signal 9 (SIGKILL)" in out
+    assert list(rig.work.iterdir()) == []
+
+
 def test_kill_9_of_the_worker_ends_every_process_of_its_tool_and_its_folders(moto_server: str, tmp_path: Path) -> None:
     rig = Rig(tmp_path, visibility=2)
     command = [sys.executable, TOY, "{output_dir}", "--files", "1", "--first-run-sleep", "{sleep}", "--detach"]

@@ -15,6 +15,9 @@ from ..config import ConfigError, DSConfig, load_config
 from ..jobs import JobFileError, read_run_jobs
 from ..spec import SpecError, ToolSpec, load_spec
 from .fleet_file import FleetFileError, load_fleet_file
+from .machine_fit import offline_fit
+
+LOCAL_FIT = "local mode runs the containers on this computer, but on AWS: "
 
 
 @dataclass
@@ -34,10 +37,13 @@ def preflight(
     *,
     aws: bool = True,
     allow_stand_ins: bool = False,
+    fit: bool = False,
 ) -> Preflight:
     """Check everything a command will read; `aws` False skips the profile (local mode, buildImage).
 
     `allow_stand_ins`: the example Fleet file's stand-in subnet and group are fine (local mode, estimate).
+    `fit`: also whether the containers fit each MACHINE_TYPE (`check`): a problem on AWS, a note
+    in local mode (its containers run on this computer, where Docker refuses none).
     """
     found = Preflight()
     try:
@@ -55,6 +61,13 @@ def preflight(
             found.profile = resolve_profile(found.config.AWS_PROFILE, found.notes.append)
         except ProfileError as exc:
             found.problems.append(f"{config_path}: {exc}")
+    if fit and found.config is not None:
+        machines = offline_fit(found.config)
+        found.notes += machines.notes
+        if aws:
+            found.problems += [f"{config_path}: {problem}" for problem in machines.problems]
+        else:
+            found.notes += [f"{config_path}: {LOCAL_FIT}{problem}" for problem in machines.problems]
     if jobfile is not None and found.config is not None:  # jobs are checked against config's buckets
         try:
             read_run_jobs(jobfile, found.spec, found.config)

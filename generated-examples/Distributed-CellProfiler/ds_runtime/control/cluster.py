@@ -2,7 +2,9 @@
 
 The DS fleet file is used as it is; config.py decides machine types, price, disk,
 public IP, SSH key and count. The whole request is built and checked before AWS is
-asked for anything; a fleet AWS refuses for its configuration is cancelled at once.
+asked for anything (TASKS_PER_MACHINE containers of the registered task definition,
+config.py's CPU_SHARES and MEMORY, must fit each MACHINE_TYPE as DescribeInstanceTypes
+describes it); a fleet AWS refuses for its configuration is cancelled at once.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from .confirm import Confirm
 from .context import AWS_ERRORS, CommandError, Context, error_code, warning
 from .estimate import Price, current_price, fleet_zones, make_estimate, show
 from .fleet_file import SSM_PREFIX, FleetFileError, load_fleet_file
+from .machine_fit import require_fit
 from .on_demand_prices import on_demand_price
 from .placement import DEFAULT_ALLOCATION, per_subnet
 from .run_record import Plan, write_monitor_file
@@ -272,6 +275,8 @@ def start_cluster(
     c = ctx.config
     fleet = load_fleet_file(fleet_file, allow_stand_ins=ctx.backend.accepts_stand_ins)
     _require_setup(ctx)
+    if ctx.backend.places_on_machine_types:
+        require_fit(ctx)  # containers that fit no machine leave it idle: refused before anything is created
     price = _plan_and_ask(ctx, fleet, confirm, job_seconds)
     if price is None:
         ctx.console.print("not confirmed: nothing was started")

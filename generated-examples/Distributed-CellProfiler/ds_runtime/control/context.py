@@ -44,6 +44,7 @@ class Backend(Protocol):
     name: str  # where the run happens, as the report says: "AWS" or "local mode"
     spends_money: bool  # its machines are billed: ask before starting them, count their real spend
     accepts_stand_ins: bool  # a Fleet file's stand-in ids and key names may stay (no real subnets or key pairs)
+    places_on_machine_types: bool  # ECS places the tasks on MACHINE_TYPE machines, where they must fit
     run_py: str  # how a user runs a command here, for next-step hints: "python run.py [--local]"
 
     def session(self, region: str) -> boto3.Session:
@@ -71,6 +72,7 @@ class AwsBackend:
     name = "AWS"
     spends_money = True
     accepts_stand_ins = False
+    places_on_machine_types = True
     run_py = "python run.py"
 
     def session(self, region: str) -> boto3.Session:

@@ -245,6 +245,7 @@ class LocalBackend:
     name = "local mode"
     spends_money = False
     accepts_stand_ins = True
+    places_on_machine_types = False  # the tasks run here: Docker's memory is a limit, CPU shares a weight
     run_py = "python run.py --local"
 
     def __init__(self, repo: Path, workers: str | LocalFleet = "process", endpoint_url: str = "") -> None:

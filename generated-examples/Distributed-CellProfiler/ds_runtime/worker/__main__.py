@@ -18,6 +18,7 @@ from ..worker_settings import WorkerSettings
 from .context import WorkerContext
 from .interruption import metadata_url, poll_seconds, watch_for_notice
 from .loop import run_worker
+from .runner import REAPER_PROCESS
 from .scratch import worker_root
 from .startup import run_startup
 from .supervisor import supervise
@@ -55,7 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         metadata = metadata_url()
         if metadata:  # on EC2: a spot interruption notice stops the job as SIGTERM would
             watch_for_notice(metadata, ctx.stop, notice_poll)
-        return run_worker(ctx)
+        try:
+            return run_worker(ctx)
+        finally:
+            REAPER_PROCESS.close()  # it would end by itself once this process is gone; now is tidier
 
 
 if __name__ == "__main__":

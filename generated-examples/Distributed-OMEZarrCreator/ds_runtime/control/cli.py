@@ -53,7 +53,11 @@ def parser() -> argparse.ArgumentParser:
         help="with --local: the workers are containers of the worker image (DOCKERHUB_TAG), not processes",
     )
     commands = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    check = commands.add_parser("check", help="check config.py (and a Job and a Fleet file) offline; create nothing")
+    check = commands.add_parser(
+        "check",
+        help="check config.py (and a Job and a Fleet file) offline, and that the containers fit each "
+        "MACHINE_TYPE; create nothing",
+    )
     check.add_argument("jobfile", type=Path, nargs="?", help="a Job file, e.g. files/exampleJob.json")
     check.add_argument("fleetfile", type=Path, nargs="?", help="a Fleet file, e.g. files/exampleFleet.json")
     commands.add_parser("setup", help="create the queues, ECS cluster, task definition and service")

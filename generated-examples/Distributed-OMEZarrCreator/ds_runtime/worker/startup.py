@@ -20,7 +20,8 @@ from ..placeholders import config_name, placeholders, render
 from ..spec import FetchStep, RunStep, ToolSpec, config_value, expand_args
 from .context import WorkerContext
 from .fetch import FetchError, fetch, file_name
-from .runner import run_tool
+from .lines import SHOWN_BYTES, Lines
+from .runner import REAPER_PROCESS, run_tool
 
 log = logging.getLogger(__name__)
 
@@ -114,19 +115,18 @@ def _run(ctx: WorkerContext, action: Run) -> str:
     if not os.path.isdir(cwd):
         return f"its folder {cwd} does not exist"
     log.info("%s: running %r in %s", action.where, list(action.argv), cwd)
-    run = run_tool(
-        list(action.argv),
-        cwd,
-        lambda line: log.info("%s | %s", action.where, line.rstrip()),
-        ctx.stop,
-        RUN_TIMEOUT_SECONDS,
-    )
+    lines = Lines(lambda line: log.info("%s | %s", action.where, line), lambda _whole: None, SHOWN_BYTES)
+    try:
+        run = run_tool(list(action.argv), cwd, lines.feed, ctx.stop, RUN_TIMEOUT_SECONDS)
+    finally:
+        lines.finish()
+        REAPER_PROCESS.close()  # the workers each start their own; this process only supervises them now
     if run.timed_out:
         return f"it did not finish within {RUN_TIMEOUT_SECONDS} s"
     if run.exit_code is None:
-        return f"{action.argv[0]!r} could not be started"
+        return run.problem
     if run.exit_code != 0:
-        return f"{action.argv[0]} exited with code {run.exit_code} (its output is above)"
+        return f"{run.ending(action.argv[0])} (its output is above)"
     return ""
 
 

@@ -24,6 +24,7 @@ class Result:
     state: State
     exit_code: int | None = None
     tool_seconds: float = 0.0
+    peak_mb: float | None = None
     error: str = ""
     permanent: bool = False  # failures.py: no retry can make it pass
 
@@ -52,19 +53,25 @@ def run_attempt(ctx: WorkerContext, job: JobView, output_bucket: str, output_pre
         log.line(f"running: {argv!r}")
         view = bucket_view(spec.bucket_view, input_dir) if spec.bucket_view else contextlib.nullcontext()
         with view:  # the tool's scripts read the bucket as a tree there (DF, DCP)
-            run = run_tool(argv, str(work), log.line, ctx.stop, settings.job_timeout_seconds, job_folder=str(work))
-        log.line(f"the tool exited with code {run.exit_code} after {run.seconds:.1f} s")
+            run = run_tool(argv, str(work), log.output, ctx.stop, settings.job_timeout_seconds, job_folder=str(work))
+        memory = f", peak memory {run.peak_mb:.0f} MB" if run.peak_mb is not None else ""
+        log.line(f"{run.ending()} after {run.seconds:.1f} s{memory}")
+        if run.note:
+            log.line(run.note)
+        ran = {"exit_code": run.exit_code, "tool_seconds": run.seconds, "peak_mb": run.peak_mb}
         if run.stopped:
-            return Result("interrupted", run.exit_code, run.seconds, "the worker was stopped (SIGTERM)")
+            return Result("interrupted", error="the worker was stopped (SIGTERM)", **ran)
         if run.timed_out:
             # A failure like any other: retried, then dead-lettered; the tail shows where it hung.
             error = f"timed out after {settings.job_timeout_seconds} s (JOB_TIMEOUT): the tool was stopped"
-            return Result("failed", run.exit_code, run.seconds, error)
+            return Result("failed", error=error, **ran)
+        if run.exit_code is None or run.exit_code < 0:  # never ran, or killed: its outputs are not looked at
+            return Result("failed", error=run.ending(), **ran)
         problem = done_problem(
             spec.done, run.exit_code, output_dir, job.required_file(), job.min_files(), spec.output_exclude
         )
         if problem:
-            return Result("failed", run.exit_code, run.seconds, problem)
+            return Result("failed", error=problem, **ran)
         # As this job's own objects: an output another job wrote fails the job (noclobber.py).
         written = upload(
             ctx.s3,
@@ -77,6 +84,6 @@ def run_attempt(ctx: WorkerContext, job: JobView, output_bucket: str, output_pre
             note=log.line,
         )
         log.line(f"uploaded {len(written)} file(s) to s3://{output_bucket}/{output_prefix}/")
-        return Result("done", run.exit_code, run.seconds)
+        return Result("done", **ran)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -105,7 +105,6 @@ def handle_message(ctx: WorkerContext, message: dict[str, Any]) -> Outcome:
             result = Result("failed", error=f"{type(exc).__name__}: {exc}", permanent=is_permanent(exc))
     if result.error:
         joblog.line(f"{result.state}: {result.error}")
-    joblog.close()
     outcome = Outcome(
         job_id=job_id,
         attempt=attempt,
@@ -116,6 +115,7 @@ def handle_message(ctx: WorkerContext, message: dict[str, Any]) -> Outcome:
         host=ctx.host,
         exit_code=result.exit_code,
         tool_seconds=round(result.tool_seconds, 3),
+        peak_memory_mb=None if result.peak_mb is None else round(result.peak_mb, 1),
         output_prefix=output_prefix,
         output_bucket=output_bucket,
         log_group=settings.log_group,
@@ -128,6 +128,7 @@ def handle_message(ctx: WorkerContext, message: dict[str, Any]) -> Outcome:
         worker=f"{ctx.host}/{os.getpid()}",
     )
     _settle(ctx, message, outcome)
+    joblog.close()  # its last lines are sent while the record is written and the message settled
     return outcome
 
 
