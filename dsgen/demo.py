@@ -10,6 +10,7 @@ emulator, exactly as a user of the repository would, and ends with the run repor
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -45,13 +46,16 @@ def run_demo(dest: Path, console: Console) -> int:
     init_git(repo)
     images = write_sample_images(repo / INPUTS)
     console.print(f"[bold]2/3[/] {len(images)} sample images in {repo / INPUTS}")
-    console.print("[bold]3/3[/] python run.py localRun files/exampleJob.json  (emulated AWS, 2 local workers)")
+    # Commands are shown with this Python (a venv's, which has the runtime's packages), so each works as printed.
+    python = shlex.quote(sys.executable)
+    console.print(f"[bold]3/3[/] {python} run.py localRun files/exampleJob.json  (emulated AWS, 2 local workers)")
     command = [sys.executable, "run.py", "localRun", "files/exampleJob.json"]
     command += ["--inputs", INPUTS, "--input-prefix", INPUT_PREFIX, "--outputs", OUTPUTS]
     code = subprocess.run(command, cwd=repo).returncode
     if code == 0:
         console.print(results_table(repo / OUTPUTS))
-        console.print(f"outputs: {repo / OUTPUTS}\nrepository: {repo} (try: cd {repo} && python run.py --help)")
+        hint = f"cd {shlex.quote(str(repo))} && {python} run.py --help"
+        console.print(f"outputs: {repo / OUTPUTS}\nrepository: {repo}\ntry: {hint}", soft_wrap=True)
     return code
 
 

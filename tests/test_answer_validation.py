@@ -330,3 +330,14 @@ def test_bucket_references_and_upload_flags_land_in_the_spec(tmp_path: Path) -> 
 
     loaded = load_spec(dest / "tool" / "spec.json")  # the runtime accepts what the validators let through
     assert [entry.bucket for entry in loaded.input_fields] == ["config.WORKSPACE_BUCKET", "in_bucket", ""]
+
+
+def test_the_command_is_shown_in_the_readme_and_docs_as_written(tmp_path: Path) -> None:
+    """JSON for the eye, not for HTML: `&&`, `>` and `'` stay as the developer typed them (not \\u0026)."""
+    command = '["tool", "--expr", "a>b && c<d", "--name=it\'s", "{sample}"]'
+    dest = render(tmp_path / "out", {"command": command}, source=WORKING_TREE)
+    shown = '["tool", "--expr", "a>b && c<d", "--name=it\'s", "{sample}"]'
+    for page in ("README.md", "docs/tool.md"):
+        text = (dest / page).read_text()
+        assert shown in text, page
+        assert "\\u00" not in text, page

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -51,6 +52,18 @@ def test_demo_runs_every_job_and_tears_down(demo: tuple[Path, subprocess.Complet
     report = Path(last.split(": ", 1)[1])
     assert report.parent == (dest / "files" / "reports").resolve()
     assert report.read_text().count('class="attempt done"') == len(SAMPLE_IMAGES) * len(METHODS)
+
+
+def test_every_hint_the_demo_prints_works_as_printed(demo: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    """Run by a shell with no virtual environment active: the hint names the Python that has the packages."""
+    _, done = demo
+    hints = [line.removeprefix("try: ") for line in done.stdout.splitlines() if line.startswith("try: ")]
+    assert hints
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    env["PATH"] = "/usr/bin:/bin"
+    for hint in hints:
+        ran = subprocess.run(["bash", "-c", hint], capture_output=True, text=True, env=env, timeout=120)
+        assert ran.returncode == 0 and "usage: run.py" in ran.stdout, hint + ran.stderr
 
 
 def test_demo_measurements_are_right(demo: tuple[Path, subprocess.CompletedProcess[str]]) -> None:

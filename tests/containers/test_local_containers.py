@@ -26,28 +26,6 @@ pytestmark = [pytest.mark.containers, pytest.mark.slow, pytest.mark.real_tool]
 
 TEXTS = {f"in/doc{i}.txt": "one two three\n" * (i + 1) + "four\n" for i in range(6)}
 
-# What `run.py localRun JOBFILE --docker` does, for as long as cli.py has no --docker:
-# the same call with the same error handling.
-LOCAL_RUN_DRIVER = """
-import sys
-from pathlib import Path
-from rich.console import Console
-from ds_runtime.config import load_config
-from ds_runtime.control.context import CommandError
-from ds_runtime.local.oneshot import LocalRunRequest, local_run
-from ds_runtime.spec import load_spec
-
-job, inputs, outputs = map(Path, sys.argv[1:4])
-spec = load_spec(Path("tool/spec.json"))
-config = load_config(Path("config.py"), spec, warn=lambda text: print("warning:", text, file=sys.stderr))
-request = LocalRunRequest(job, Path("files/exampleFleet.json"), inputs, "", outputs)
-try:
-    sys.exit(local_run(config, spec, Path.cwd(), request, Console(width=120), workers="docker"))
-except CommandError as exc:
-    print(f"error: {exc}", file=sys.stderr)
-    sys.exit(2)
-"""
-
 
 def set_config(repo: Path, **values: Any) -> None:
     """Replace `NAME = ...` lines of the repo's config.py (so later lines computed from them follow)."""
@@ -95,18 +73,8 @@ def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
 
 
-def cli_has_docker_flag(repo: Path) -> bool:
-    done = subprocess.run(
-        [sys.executable, "run.py", "localRun", "--help"], cwd=repo, capture_output=True, text=True, timeout=60
-    )
-    return "--docker" in done.stdout
-
-
 def local_run(repo: Path, job: Path, inputs: Path, outputs: Path) -> subprocess.CompletedProcess[str]:
-    if cli_has_docker_flag(repo):  # once the lead adds the flag, the real command
-        argv = ["run.py", "localRun", str(job), "--inputs", str(inputs), "--outputs", str(outputs), "--docker"]
-    else:
-        argv = ["-c", LOCAL_RUN_DRIVER, str(job), str(inputs), str(outputs)]
+    argv = ["run.py", "localRun", str(job), "--inputs", str(inputs), "--outputs", str(outputs), "--docker"]
     return subprocess.run(
         [sys.executable, *argv], cwd=repo, env=clean_env(), capture_output=True, text=True, timeout=600
     )
