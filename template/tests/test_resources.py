@@ -21,26 +21,29 @@ from ds_runtime.control.teardown import Teardown
 from ._control_support import APP, REGION, make_ctx
 
 
-def test_teardown_of_a_run_whose_resources_are_all_gone_says_so_step_by_step(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fleet_id", ["fleet-0123", "sfr-0123"])  # an EC2 Fleet, an earlier version's Spot Fleet
+def test_teardown_of_a_run_whose_resources_are_all_gone_says_so_step_by_step(tmp_path: Path, fleet_id: str) -> None:
     """Every step's 'already gone' comes from AWS's own not-found answers: a repeated teardown never fails."""
     with mock_aws():
         ctx = make_ctx(tmp_path)
         plan = app_plan(
             ctx,
             "20260101T000000Z-abcd",
-            "sfr-0123",
+            fleet_id,
             start_time_ms=0,
             dashboard=APP,
             function_name=f"{APP}-teardown",
             schedule_rule=f"{APP}-caps",
             on_demand_after=2,
+            launch_template=f"{APP}-20260101T000000Z-abcd",
         )
         steps = Teardown(plan, ctx.session).run()
     assert [s.name for s in steps] == [kind.step for kind in KINDS]
     assert all(s.ok for s in steps), steps
+    assert {s.name: s.detail for s in steps}["delete launch template"] == "none"
     gone_steps = {s.name: s.detail for s in steps if s.detail.endswith("already gone")}
     assert gone_steps == {
-        "cancel spot fleet": "sfr-0123 already gone",
+        "delete fleet": f"{fleet_id} already gone",
         "stop and delete service": f"{APP}Service already gone",
         "delete queue": f"{APP}Queue already gone",
         "delete dead-letter queue if empty": f"{APP}DeadMessages already gone",
