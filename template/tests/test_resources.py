@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from moto import mock_aws
 from ds_runtime.control.account import setup_account
 from ds_runtime.control.cleanup import find
 from ds_runtime.control.cluster import app_plan
-from ds_runtime.control.resources import KINDS, gone
+from ds_runtime.control.resources import KINDS, Fleets, LaunchTemplates, Scope, gone
 from ds_runtime.control.setup import setup
 from ds_runtime.control.teardown import Teardown
 
@@ -92,3 +93,29 @@ def test_cleanup_lists_in_the_order_it_deletes(tmp_path: Path) -> None:
     kinds = [item.kind for item in items]
     assert {"queue", "dead-letter queue", "task definition"} <= set(kinds)
     assert kinds == sorted(kinds, key=order.index)
+
+
+def test_a_plan_without_tags_never_takes_every_fleet_or_launch_template(tmp_path: Path) -> None:
+    """No tag to match must mean nothing matches: another app's launch template and fleet stay."""
+    with mock_aws():
+        ec2 = boto3.client("ec2", region_name=REGION)
+        tags = [{"ResourceType": "launch-template", "Tags": [{"Key": "ds:app", "Value": "Other"}]}]
+        ec2.create_launch_template(
+            LaunchTemplateName="Other-run", LaunchTemplateData={"ImageId": "ami-12c6146b"}, TagSpecifications=tags
+        )
+        ec2.create_fleet(
+            Type="maintain",
+            LaunchTemplateConfigs=[
+                {
+                    "LaunchTemplateSpecification": {"LaunchTemplateName": "Other-run", "Version": "1"},
+                    "Overrides": [{"InstanceType": "m5.large"}],
+                }
+            ],
+            TargetCapacitySpecification={"TotalTargetCapacity": 1, "DefaultTargetCapacityType": "spot"},
+            TagSpecifications=[{"ResourceType": "fleet", "Tags": [{"Key": "ds:app", "Value": "Other"}]}],
+        )
+        plan = replace(app_plan(make_ctx(tmp_path), "run", "", start_time_ms=0), tags={})
+        scope = Scope(plan, boto3.Session(region_name=REGION))
+        assert Fleets(scope).find() == [] and LaunchTemplates(scope).find() == []
+        assert LaunchTemplates(scope).delete() == "none"
+        assert [t["LaunchTemplateName"] for t in ec2.describe_launch_templates()["LaunchTemplates"]] == ["Other-run"]

@@ -29,7 +29,7 @@ from .fleet_file import EXAMPLE_ID, SSM_PREFIX, FleetFileError, load_fleet_file
 from .fleet_mapping import FleetLaunch, fleet_launch
 from .on_demand_prices import on_demand_price
 from .placement import DEFAULT_ALLOCATION, per_subnet
-from .resources import Fleets, LaunchTemplates, Scope, is_spot_fleet
+from .resources import Fleets, LaunchTemplates, Scope
 from .run_record import Plan, write_monitor_file
 from .wait import WaitTimeout, wait_for
 
@@ -191,16 +191,10 @@ def _ensure_log_groups(ctx: Context, run_id: str) -> None:
 
 def fleet_errors(ctx: Context, fleet_id: str, since: datetime) -> list[tuple[str, str]]:
     """(event subtype, plain words) for the fleet's error events; [] if the history cannot be read."""
-    ec2 = ctx.client("ec2")
     try:
-        if is_spot_fleet(fleet_id):  # a run of an earlier version
-            events = ec2.describe_spot_fleet_request_history(
-                SpotFleetRequestId=fleet_id, StartTime=since, EventType="error"
-            )["HistoryRecords"]
-        else:
-            events = ec2.describe_fleet_history(FleetId=fleet_id, StartTime=since, EventType="service-error")[
-                "HistoryRecords"
-            ]
+        events = ctx.client("ec2").describe_fleet_history(FleetId=fleet_id, StartTime=since, EventType="service-error")[
+            "HistoryRecords"
+        ]
     except (*AWS_ERRORS, NotImplementedError):  # moto answers HTTP 500 (ResponseParserError) or raises
         return []
     found = []

@@ -126,7 +126,8 @@ def is_spot_fleet(fleet_id: str) -> bool:
 
 
 def _tagged_with(tags: dict[str, str], wanted: dict[str, str]) -> bool:
-    return wanted.items() <= tags.items()
+    """Carries every wanted tag; no wanted tag never means everything."""
+    return bool(wanted) and wanted.items() <= tags.items()
 
 
 class Fleets(Resource):
@@ -214,6 +215,8 @@ class LaunchTemplates(Resource):
         return f"{', '.join(names)} deleted" if names else "none"
 
     def _names(self) -> list[str]:
+        if not self.plan.tags:  # never every launch template of the account
+            return []
         filters = [{"Name": f"tag:{k}", "Values": [v]} for k, v in self.plan.tags.items()]
         if self.plan.launch_template:
             filters.append({"Name": "launch-template-name", "Values": [self.plan.launch_template]})
