@@ -229,3 +229,31 @@ def test_cli_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert stopped.value.code == 0
     out = capsys.readouterr().out
     assert all(c in out for c in ("setup", "submitJob", "startCluster", "monitor")), out
+
+
+def test_undo_account_removes_the_fleet_role_an_earlier_version_made(aws: None, tmp_path: Path) -> None:
+    ctx = make_ctx(tmp_path)
+    setup_account(ctx)
+    iam = boto3.client("iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "spotfleet.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    iam.create_role(RoleName=f"{APP}-fleet", AssumeRolePolicyDocument=json.dumps(trust))
+    iam.put_role_policy(
+        RoleName=f"{APP}-fleet",
+        PolicyName="ds-least-privilege",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": ["ec2:RunInstances"], "Resource": ["*"]}],
+            }
+        ),
+    )
+    undo_account(ctx)
+    assert not {r["RoleName"] for r in iam.list_roles()["Roles"]} & {
+        f"{APP}-{k}" for k in ("instance", "fleet", "task", "monitor")
+    }
+    assert f"role {APP}-fleet: deleted" in output(ctx)
