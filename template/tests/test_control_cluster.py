@@ -8,6 +8,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from ds_runtime.control import cluster
@@ -308,3 +309,13 @@ def test_launch_specifications_that_differ_become_versions_of_one_template(ready
     assert start_cluster(ctx, write_fleet_file(ready, data), wait_seconds=5, poll_seconds=0.01) == 0
     [template] = templates()
     assert template["LatestVersionNumber"] == 2
+
+
+def test_a_fleet_aws_refuses_leaves_no_launch_template(ready: Path) -> None:
+    """CreateFleet refused (a subnet that does not exist): the run's launch template goes too."""
+    _, group = network()
+    path = write_fleet_file(ready, fleet_data("subnet-0123456789abcdef0", group))
+    with pytest.raises(ClientError, match=r"InvalidSubnetID\.NotFound"):
+        start_cluster(make_ctx(ready), path, wait_seconds=1)
+    assert fleets() == [] and templates() == []
+    assert not (path.parent / f"{APP}SpotFleetRequestId.json").exists()
