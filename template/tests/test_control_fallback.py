@@ -186,6 +186,7 @@ def test_teardown_deletes_the_fleet_with_its_on_demand_machines(fallback: Path) 
     [machine] = on_demand_machines()
     steps = {s.name: s for s in Teardown(plan, ctx.session).run()}
     assert steps["delete fleet"].ok and steps["delete fleet"].detail.endswith("deleted, its instances terminating")
+    assert steps["terminate on-demand machines"].detail.startswith("none beside the fleet")
     assert machines() == []
     assert machine["InstanceId"] in [i["InstanceId"] for i in on_demand_machines("terminated")]
     again = {s.name: s for s in Teardown(plan, ctx.session).run()}

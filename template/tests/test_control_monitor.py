@@ -338,19 +338,31 @@ def test_a_spot_fleet_run_of_an_earlier_version_is_watched_and_torn_down(tmp_pat
         )["SpotFleetRequestId"]
         plan = asdict(app_plan(ctx, "20240101T000000Z-abcd", fleet_id, start_time_ms=0, on_demand_after=2))
         del plan["launch_template"]  # that version's Plan had none
+        # The on-demand machine that version's fallback started beside the Spot Fleet (RunInstances, tagged).
+        run_tags = [{"Key": "ds:app", "Value": APP}, {"Key": "ds:run", "Value": plan["run_id"]}]
+        [beside] = ec2.run_instances(
+            ImageId="ami-fad25980",
+            MinCount=1,
+            MaxCount=1,
+            TagSpecifications=[
+                {"ResourceType": "instance", "Tags": [*run_tags, {"Key": "ds:capacity", "Value": "on-demand"}]}
+            ],
+        )["Instances"]
         old = tmp_path / "files" / f"{APP}SpotFleetRequestId.json"
         old.parent.mkdir(exist_ok=True)
         old.write_text(json.dumps({"MONITOR_FLEET_ID": fleet_id, "MONITOR_APP_NAME": APP, "plan": plan}))
         watched = make_ctx(tmp_path, ON_DEMAND_AFTER_INTERRUPTIONS="2")
         watcher = Monitor(watched, load_monitor_file(old), cheapest=True, cheapest_after=0, interval=0)
-        assert fleet_state(fleet_id) == (None, 2)  # no EC2 Fleet by that id; the Spot Fleet's two machines
-        assert watcher.poll() is False  # jobs wait; cheapest asks the Spot Fleet for one machine
+        assert fleet_state(fleet_id) == (None, 3)  # no EC2 Fleet by that id; the Spot Fleet's two, the one beside
+        assert watcher.poll() is False  # jobs wait; cheapest asks for one machine: the on-demand one covers it
         [config] = ec2.describe_spot_fleet_requests(SpotFleetRequestIds=[fleet_id])["SpotFleetRequestConfigs"]
-        assert config["SpotFleetRequestConfig"]["TargetCapacity"] == 1
+        assert config["SpotFleetRequestConfig"]["TargetCapacity"] == 0
         assert "no on-demand machine is started for it" in output(watched)
         assert drain(QUEUE) == 3
         assert monitor(watched, old, interval=0) == 0, output(watched)
         assert f"ok  delete fleet: {fleet_id} cancelled, its instances terminating" in output(watched)
         assert "ok  delete launch template: none" in output(watched)
+        assert "ok  terminate on-demand machines: 1 terminating" in output(watched)
+        assert states(beside["InstanceId"]) == ["terminated"]
         assert ec2.describe_spot_fleet_requests(SpotFleetRequestIds=[fleet_id])["SpotFleetRequestConfigs"] == []
         assert fleet_state(fleet_id) == (None, 0)  # moto forgets a cancelled request; its machines are gone

@@ -238,6 +238,8 @@ class Machines(Resource):
     def delete(self) -> str:
         if not self.plan.on_demand_after:
             return "none (ON_DEMAND_AFTER_INTERRUPTIONS was 0)"
+        if not is_spot_fleet(self.plan.fleet_id):
+            return "none beside the fleet (its own on-demand machines went with it)"
         ids = self._ids(on_demand_filters(self.plan))
         self.terminate(ids)
         return f"{len(ids)} terminating" if ids else "none running"
