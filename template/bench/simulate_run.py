@@ -1,4 +1,4 @@
-"""What a run bills for the work it does: a discrete-event simulation of a spot-fleet run.
+"""What a run bills for the work it does: a discrete-event simulation of a run on an EC2 Fleet of spot machines.
 
     python bench/simulate_run.py                       # 10,000 jobs, seed 1
     python bench/simulate_run.py --jobs 2000 --tasks-per-machine 4 --interruptions-per-hour 0.05 --seed 2
