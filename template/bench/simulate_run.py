@@ -1,4 +1,4 @@
-"""What a run bills for the work it does: a discrete-event simulation of a spot-fleet run.
+"""What a run bills for the work it does: a discrete-event simulation of a run on an EC2 Fleet of spot machines.
 
     python bench/simulate_run.py                       # 10,000 jobs, seed 1
     python bench/simulate_run.py --jobs 2000 --tasks-per-machine 4 --interruptions-per-hour 0.05 --seed 2
@@ -16,13 +16,16 @@ two scale-in policies:
   simulated clock, queue and fleet (scalein.py decides which idle machines go). An
   interrupted job goes back to the queue at the notice.
 
-With --on-demand-after N, ours also plays the on-demand fallback (ON_DEMAND_AFTER_INTERRUPTIONS):
-after N interrupted jobs, machines missing from the fleet (those under notice) are replaced
-by on-demand machines, which are never interrupted, and the spot target drops by as many.
+The fleet is an EC2 Fleet of type `maintain`: it asks for a total of machines, an on-demand
+part of them and the rest spot, and starts what either part lacks (a spot machine interrupted
+is replaced when it ends). With --on-demand-after N, ours also plays the on-demand fallback
+(ON_DEMAND_AFTER_INTERRUPTIONS): after N interrupted jobs, the on-demand part grows by the
+machines missing from the fleet (those under notice), the total unchanged (fleet.py's
+after_fallback); on-demand machines are never interrupted.
 
-Per policy one line: `POLICY: billed/job-hours R, job-hours lost L, finish H h`, where
-R = billed slot-hours (machine-hours x tasks per machine, from launch to termination) /
-job-hours (each job's run time once), L = job-hours of work thrown away because the
+Per policy one line: `POLICY: billed machine-hours M, job-hours J, billed/job-hours R, job-hours
+lost L, finish H h`, where M = machine-hours from launch to termination, J = each job's run time
+once, R = billed slot-hours (M x tasks per machine) / J, L = job-hours of work thrown away because the
 policy stopped a machine in the middle of a job (interruptions, equal for both policies
 in expectation, are not the policy's doing and are not counted), H = hours from
 startCluster until the monitor tears the run down; with the fallback, ours's line ends with
@@ -52,7 +55,7 @@ if str(REPO) not in sys.path:
 
 from ds_runtime.aws import QueueLoad  # noqa: E402 - after the path set-up
 from ds_runtime.control.context import Context  # noqa: E402
-from ds_runtime.control.fleet import spot_target_after  # noqa: E402
+from ds_runtime.control.fleet import Capacity, after_fallback, after_resize  # noqa: E402
 from ds_runtime.control.monitor import Monitor  # noqa: E402
 from ds_runtime.control.scalein import Machine  # noqa: E402
 from ds_runtime.control.teardown import Plan  # noqa: E402
@@ -87,6 +90,7 @@ class SimMachine:
 class Result:
     billed_slot_hours: float
     job_hours: float
+    machine_hours: float  # billed, from launch to termination
     lost_job_hours: float  # thrown away by the policy's own kills
     finish_hours: float
     on_demand_hours: float | None = None  # machine-hours of on-demand machines; None: no fallback
@@ -97,7 +101,8 @@ class Result:
 
     def line(self, policy: str) -> str:
         line = (
-            f"{policy}: billed/job-hours {self.ratio:.2f}, job-hours lost {self.lost_job_hours:.1f}, "
+            f"{policy}: billed machine-hours {self.machine_hours:.1f}, job-hours {self.job_hours:.1f}, "
+            f"billed/job-hours {self.ratio:.2f}, job-hours lost {self.lost_job_hours:.1f}, "
             f"finish {self.finish_hours:.2f} h"
         )
         return line if self.on_demand_hours is None else f"{line}, on-demand machine-hours {self.on_demand_hours:.1f}"
@@ -115,7 +120,8 @@ class Run:
     policy: str
     rng: random.Random
     now: float = 0.0
-    target: int = 0  # the spot fleet's
+    target: int = 0  # the fleet's total
+    on_demand_target: int = 0  # the on-demand part of it
     interrupted_jobs: int = 0
     waiting: deque[int] = field(default_factory=deque)
     hidden: int = 0  # messages of killed jobs, invisible until their timeout ends
@@ -132,9 +138,12 @@ class Run:
         heapq.heappush(self.events, (when, next(self.counter), kind, what))
 
     def launch(self) -> None:
-        """A `maintain` fleet starts spot machines until those alive reach the target."""
-        alive = sum(1 for m in self.fleet if m.ended is None and not m.on_demand)
-        for _ in range(self.target - alive):
+        """A `maintain` fleet starts machines until those alive reach each part of its target."""
+        spot = sum(1 for m in self.fleet if m.ended is None and not m.on_demand)
+        on_demand = sum(1 for m in self.fleet if m.ended is None and m.on_demand)
+        for _ in range(self.on_demand_target - on_demand):
+            self.start(math.inf, on_demand=True)
+        for _ in range(self.target - self.on_demand_target - spot):
             rate = self.interruptions_per_hour / 3600
             self.start(self.now + self.rng.expovariate(rate) if rate else math.inf)
 
@@ -151,14 +160,6 @@ class Run:
         self.at(m.ready, "ready", m)
         if interrupt < math.inf:
             self.at(interrupt, "notice", m)
-
-    def start_on_demand(self, count: int) -> int:
-        """The fallback: `count` machines that are never interrupted; the spot target drops by as many."""
-        count = min(count, self.target)
-        self.target -= count
-        for _ in range(count):
-            self.start(math.inf, on_demand=True)
-        return count
 
     def assign(self) -> None:
         """Free slots of ready machines take waiting jobs at once."""
@@ -251,9 +252,15 @@ class Run:
         for m in self.fleet:  # teardown
             if m.ended is None:
                 m.ended = self.now
-        billed = sum(cast(float, m.ended) - m.launched for m in self.fleet) * self.tasks_per_machine
+        machine_hours = sum(cast(float, m.ended) - m.launched for m in self.fleet) / 3600
         on_demand = sum(cast(float, m.ended) - m.launched for m in self.fleet if m.on_demand) / 3600
-        result = Result(billed / 3600, sum(self.durations) / 3600, self.lost_seconds / 3600, self.now / 3600)
+        result = Result(
+            machine_hours * self.tasks_per_machine,
+            sum(self.durations) / 3600,
+            machine_hours,
+            self.lost_seconds / 3600,
+            self.now / 3600,
+        )
         return replace(result, on_demand_hours=on_demand) if fallback else result
 
 
@@ -263,11 +270,16 @@ class SimFleet:
     def __init__(self, run: Run):
         self.run = run
 
-    def _on_demand(self) -> list[str]:
-        return [m.name for m in self.run.alive() if m.on_demand]
+    def _capacity(self) -> Capacity:
+        return Capacity(self.run.target, self.run.on_demand_target)
+
+    def _ask(self, capacity: Capacity) -> None:
+        """ModifyFleet: the new target, and the machines it now lacks started."""
+        self.run.target, self.run.on_demand_target = capacity.total, capacity.on_demand
+        self.run.launch()
 
     def target(self) -> int | None:
-        return self.run.target + len(self._on_demand())
+        return self.run.target
 
     def machines(self) -> list[Machine]:
         # A machine under notice is leaving anyway; one still starting runs no job.
@@ -277,11 +289,11 @@ class SimFleet:
         """Nothing to do: a simulated machine is busy exactly while it runs a job."""
 
     def resize(self, target: int, release: Sequence[str] = ()) -> None:
-        self.run.target = spot_target_after(target, self._on_demand(), release)
+        released = sum(1 for m in self.run.alive() if m.on_demand and m.name in release)
+        self._ask(after_resize(self._capacity(), target, released))
         for m in self.run.alive():
             if m.name in release:
                 self.run.terminate(m, by_policy=True)
-        self.run.launch()  # a `maintain` fleet asked for more starts them
 
     def interruptions(self) -> int:
         return self.run.interrupted_jobs
@@ -290,7 +302,11 @@ class SimFleet:
         return ""  # the simulated fleet always finds spot capacity
 
     def start_on_demand(self, count: int) -> int:
-        return self.run.start_on_demand(count)
+        # The spot machines the fleet lists (as machines() does: one under notice is leaving).
+        spot = sum(1 for m in self.run.alive() if not m.on_demand and not m.noticed)
+        old = self._capacity()
+        self._ask(after_fallback(old, spot, count))
+        return self.run.on_demand_target - old.on_demand
 
 
 def ours(run: Run, idle_after: float, on_demand_after: int = 0) -> Callable[[], bool]:
@@ -299,7 +315,7 @@ def ours(run: Run, idle_after: float, on_demand_after: int = 0) -> Callable[[], 
         app_name="sim",
         region="us-east-1",
         run_id="sim",
-        fleet_id="sfr-sim",
+        fleet_id="fleet-sim",
         cluster="sim",
         service="sim",
         task_family="sim",

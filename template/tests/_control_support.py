@@ -205,3 +205,21 @@ def put_objects(bucket: str, keys: Iterable[str], body: bytes) -> None:
     backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
     for key in keys:
         backend.put_object(bucket, key, body)
+
+
+def fleet_capacity(fleet_id: str) -> tuple[int, int]:
+    """The EC2 Fleet's asked-for capacity: (total, on-demand part)."""
+    [fleet] = boto3.client("ec2", region_name=REGION).describe_fleets(FleetIds=[fleet_id])["Fleets"]
+    spec = fleet["TargetCapacitySpecification"]
+    return spec["TotalTargetCapacity"], spec.get("OnDemandTargetCapacity", 0)
+
+
+def fleet_instances(fleet_id: str) -> list[str]:
+    """The fleet's machines, as DescribeFleetInstances lists them (starting or running)."""
+    found = boto3.client("ec2", region_name=REGION).describe_fleet_instances(FleetId=fleet_id)
+    return sorted(i["InstanceId"] for i in found["ActiveInstances"])
+
+
+def launch_templates() -> list[str]:
+    found = boto3.client("ec2", region_name=REGION).describe_launch_templates()["LaunchTemplates"]
+    return [t["LaunchTemplateName"] for t in found]

@@ -158,7 +158,7 @@ def _resources_named_after(ctx: Context, account: str) -> list[str]:
         f"arn:aws:cloudwatch::{account}:dashboard/{ctx.dashboard_name}",
         f"arn:aws:lambda:{region}:{account}:function:{ctx.monitor_function}",
         f"arn:aws:logs:{region}:{account}:log-group:/aws/lambda/{ctx.monitor_function}:log-stream:x",
-        *(ctx.role_arn(f"{c.APP_NAME}-{kind}") for kind in ("instance", "fleet", "task", "monitor")),
+        *(ctx.role_arn(f"{c.APP_NAME}-{kind}") for kind in ("instance", "task", "monitor")),
         f"arn:aws:s3:::{c.AWS_BUCKET}/{default_prefix(c.APP_NAME)}/0123456789abcdef/x-001-done.json",
     ]
 
@@ -267,4 +267,4 @@ def test_local_mode_sets_up_an_apps_roles_even_when_a_similar_apps_exist(tmp_pat
         setup_account(app_ctx(tmp_path / "other", "Foo-Bar"))  # Foo-Bar-task begins with Foo
         prepare_account(app_ctx(tmp_path / "foo", "Foo"))
         names = {r["RoleName"] for r in boto3.client("iam", region_name=REGION).list_roles()["Roles"]}
-        assert {"Foo-instance", "Foo-fleet", "Foo-task", "Foo-monitor"} <= names
+        assert {"Foo-instance", "Foo-task", "Foo-monitor"} <= names

@@ -55,6 +55,15 @@ def _no_default_amis() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _emulator_ec2_fleet() -> None:
+    """moto with the emulator's ModifyFleet (local/ec2_fleet.py), as the local mode runs it: the tests'
+    in-process moto plays the run's EC2 Fleet the way the emulator does."""
+    from ds_runtime.local import ec2_fleet
+
+    ec2_fleet.install()
+
+
 @pytest.fixture(autouse=True)
 def _no_real_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Tests never reach real AWS: dummy credentials, no profile, no config files."""

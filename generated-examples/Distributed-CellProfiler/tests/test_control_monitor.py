@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 
 import boto3
@@ -13,7 +14,7 @@ from moto import mock_aws
 
 from ds_runtime.control import automonitor
 from ds_runtime.control.account import setup_account
-from ds_runtime.control.cluster import start_cluster
+from ds_runtime.control.cluster import app_plan, start_cluster
 from ds_runtime.control.context import CommandError
 from ds_runtime.control.monitor import Monitor, monitor
 from ds_runtime.control.resources import Service
@@ -22,7 +23,19 @@ from ds_runtime.control.setup import setup
 from ds_runtime.control.submit import submit
 from ds_runtime.control.teardown import PLAN_ENV, Teardown, lambda_handler
 
-from ._control_support import APP, REGION, drain, make_ctx, output, write_fleet_file, write_job_file
+from ._control_support import (
+    APP,
+    REGION,
+    drain,
+    fleet_capacity,
+    fleet_instances,
+    launch_templates,
+    make_ctx,
+    network,
+    output,
+    write_fleet_file,
+    write_job_file,
+)
 
 QUEUE = f"{APP}Queue"
 ON = "'True'"
@@ -48,8 +61,7 @@ def ctx_for(monitor_file: Path):
 def fleet_state(fleet_id: str) -> tuple[str | None, int]:
     """The fleet's state (None once moto forgets it) and its instances still running."""
     ec2 = boto3.client("ec2", region_name=REGION)
-    configs = ec2.describe_spot_fleet_requests()["SpotFleetRequestConfigs"]
-    state = next((c["SpotFleetRequestState"] for c in configs if c["SpotFleetRequestId"] == fleet_id), None)
+    state = next((f["FleetState"] for f in ec2.describe_fleets()["Fleets"] if f["FleetId"] == fleet_id), None)
     running = [
         i
         for r in ec2.describe_instances(Filters=[{"Name": "tag:ds:app", "Values": [APP]}])["Reservations"]
@@ -70,14 +82,15 @@ def assert_nothing_left(fleet_id: str) -> None:
     assert cloudwatch.list_dashboards()["DashboardEntries"] == []
     assert boto3.client("lambda", region_name=REGION).list_functions()["Functions"] == []
     state, running = fleet_state(fleet_id)
-    assert state in (None, "cancelled", "cancelled_terminating") and running == 0
+    assert state in (None, "deleted", "deleted_terminating") and running == 0
+    assert launch_templates() == []
 
 
 def test_lifecycle_leaves_nothing_behind(running: Path) -> None:
     plan = json.loads(running.read_text())
     fleet_id = plan["MONITOR_FLEET_ID"]
     # What startCluster made, so the emptiness below means something.
-    assert fleet_state(fleet_id) == ("active", 2)
+    assert fleet_state(fleet_id) == ("active", 2) and len(launch_templates()) == 1
     assert boto3.client("cloudwatch", region_name=REGION).describe_alarms(AlarmNamePrefix=APP)["MetricAlarms"]
     assert boto3.client("lambda", region_name=REGION).list_functions()["Functions"]
     assert drain(QUEUE) == 12
@@ -90,11 +103,6 @@ def test_lifecycle_leaves_nothing_behind(running: Path) -> None:
     again = ctx_for(running)
     assert monitor(again, running, interval=0) == 0
     assert "already gone" in output(again)
-
-
-def fleet_instances(fleet_id: str) -> list[str]:
-    found = boto3.client("ec2", region_name=REGION).describe_spot_fleet_instances(SpotFleetRequestId=fleet_id)
-    return sorted(i["InstanceId"] for i in found["ActiveInstances"])
 
 
 def states(*ids: str) -> list[str]:
@@ -124,11 +132,9 @@ def test_scale_in_releases_the_idle_machine_and_never_the_busy_one(running: Path
     [task] = ecs.start_task(cluster="echo-cluster", taskDefinition=f"{APP}Task", containerInstances=[arns[busy]])[
         "tasks"
     ]
-    ec2 = boto3.client("ec2", region_name=REGION)
 
     def target() -> int:
-        [config] = ec2.describe_spot_fleet_requests(SpotFleetRequestIds=[fleet_id])["SpotFleetRequestConfigs"]
-        return config["SpotFleetRequestConfig"]["TargetCapacity"]
+        return fleet_capacity(fleet_id)[0]
 
     def tasks_wanted() -> int:
         [service] = ecs.describe_services(cluster="echo-cluster", services=[f"{APP}Service"])["services"]
@@ -165,29 +171,23 @@ def test_cheapest_asks_for_one_machine(running: Path) -> None:
     watcher = Monitor(ctx, load_monitor_file(running), cheapest=True, cheapest_after=0)
     assert watcher.poll() is False  # jobs still waiting
     fleet_id = json.loads(running.read_text())["MONITOR_FLEET_ID"]
-    [config] = boto3.client("ec2", region_name=REGION).describe_spot_fleet_requests(SpotFleetRequestIds=[fleet_id])[
-        "SpotFleetRequestConfigs"
-    ]
-    assert config["SpotFleetRequestConfig"]["TargetCapacity"] == 1
+    assert fleet_capacity(fleet_id) == (1, 0)
     assert fleet_state(fleet_id)[1] == 2  # running machines are not stopped
     assert watcher.poll() is False  # jobs still wait, but cheapest never asks for more again
-    [config] = boto3.client("ec2", region_name=REGION).describe_spot_fleet_requests(SpotFleetRequestIds=[fleet_id])[
-        "SpotFleetRequestConfigs"
-    ]
-    assert config["SpotFleetRequestConfig"]["TargetCapacity"] == 1
+    assert fleet_capacity(fleet_id) == (1, 0)
 
 
 def test_jobs_waiting_again_after_scale_in_get_machines_back(running: Path) -> None:
     """The fleet was shrunk to one machine, then jobs wait again (sent back, retried): it asks for more."""
     fleet_id = json.loads(running.read_text())["MONITOR_FLEET_ID"]
-    ec2 = boto3.client("ec2", region_name=REGION)
-    ec2.modify_spot_fleet_request(
-        SpotFleetRequestId=fleet_id, TargetCapacity=1, ExcessCapacityTerminationPolicy="noTermination"
+    boto3.client("ec2", region_name=REGION).modify_fleet(
+        FleetId=fleet_id,
+        TargetCapacitySpecification={"TotalTargetCapacity": 1},
+        ExcessCapacityTerminationPolicy="no-termination",
     )
     ctx = ctx_for(running)
     assert Monitor(ctx, load_monitor_file(running), interval=0).poll() is False  # 12 jobs wait
-    [config] = ec2.describe_spot_fleet_requests(SpotFleetRequestIds=[fleet_id])["SpotFleetRequestConfigs"]
-    assert config["SpotFleetRequestConfig"]["TargetCapacity"] == 2  # CLUSTER_MACHINES, no more
+    assert fleet_capacity(fleet_id) == (2, 0)  # CLUSTER_MACHINES, no more
     assert "-> 2 (jobs wait again)" in output(ctx)
 
 
@@ -255,7 +255,7 @@ def test_a_failing_step_does_not_stop_the_others(running: Path, monkeypatch: pyt
     monkeypatch.setattr(Service, "delete", broken)
     plan = load_monitor_file(running)
     steps = Teardown(plan, boto3.Session(region_name=REGION)).run()
-    assert steps[0].name == "cancel spot fleet" and steps[0].ok  # the fleet (what bills) goes first
+    assert steps[0].name == "delete fleet" and steps[0].ok  # the fleet (what bills) goes first
     assert [s.name for s in steps if not s.ok] == ["stop and delete service"]
     sqs = boto3.client("sqs", region_name=REGION)
     assert [u for u in sqs.list_queues().get("QueueUrls", []) if u.endswith(QUEUE)] == []
@@ -310,3 +310,59 @@ def test_dead_letter_queue_no_other_queue_uses_is_deleted_when_empty(tmp_path: P
         plan = load_monitor_file(tmp_path / "files" / f"{APP}SpotFleetRequestId.json")
         steps = {s.name: s for s in Teardown(plan, ctx.session).run()}
         assert steps["delete dead-letter queue if empty"].detail == f"{APP}DeadMessages was empty, deleted"
+
+
+def test_a_spot_fleet_run_of_an_earlier_version_is_watched_and_torn_down(tmp_path: Path) -> None:
+    """A monitor file written before EC2 Fleets: it names a Spot Fleet request (sfr-...) and no launch template."""
+    with mock_aws():
+        ctx = make_ctx(tmp_path, ON_DEMAND_AFTER_INTERRUPTIONS="2")
+        setup_account(ctx)
+        setup(ctx)
+        submit(ctx, write_job_file(tmp_path, 3))
+        subnet, group = network()
+        spec = {"ImageId": "ami-fad25980", "InstanceType": "m5.large", "SubnetId": subnet}
+        spec["SecurityGroups"] = [{"GroupId": group}]
+        spec["TagSpecifications"] = [{"ResourceType": "instance", "Tags": [{"Key": "ds:app", "Value": APP}]}]
+        ec2 = boto3.client("ec2", region_name=REGION)
+        fleet_id = ec2.request_spot_fleet(  # as that version's startCluster asked for it
+            SpotFleetRequestConfig={
+                "IamFleetRole": f"arn:aws:iam::123456789012:role/{APP}-fleet",
+                "TargetCapacity": 2,
+                "AllocationStrategy": "priceCapacityOptimized",
+                "LaunchSpecifications": [spec],
+                "Type": "maintain",
+                "TagSpecifications": [
+                    {"ResourceType": "spot-fleet-request", "Tags": [{"Key": "ds:app", "Value": APP}]}
+                ],
+            }
+        )["SpotFleetRequestId"]
+        plan = asdict(app_plan(ctx, "20240101T000000Z-abcd", fleet_id, start_time_ms=0, on_demand_after=2))
+        del plan["launch_template"]  # that version's Plan had none
+        # The on-demand machine that version's fallback started beside the Spot Fleet (RunInstances, tagged).
+        run_tags = [{"Key": "ds:app", "Value": APP}, {"Key": "ds:run", "Value": plan["run_id"]}]
+        [beside] = ec2.run_instances(
+            ImageId="ami-fad25980",
+            MinCount=1,
+            MaxCount=1,
+            TagSpecifications=[
+                {"ResourceType": "instance", "Tags": [*run_tags, {"Key": "ds:capacity", "Value": "on-demand"}]}
+            ],
+        )["Instances"]
+        old = tmp_path / "files" / f"{APP}SpotFleetRequestId.json"
+        old.parent.mkdir(exist_ok=True)
+        old.write_text(json.dumps({"MONITOR_FLEET_ID": fleet_id, "MONITOR_APP_NAME": APP, "plan": plan}))
+        watched = make_ctx(tmp_path, ON_DEMAND_AFTER_INTERRUPTIONS="2")
+        watcher = Monitor(watched, load_monitor_file(old), cheapest=True, cheapest_after=0, interval=0)
+        assert fleet_state(fleet_id) == (None, 3)  # no EC2 Fleet by that id; the Spot Fleet's two, the one beside
+        assert watcher.poll() is False  # jobs wait; cheapest asks for one machine: the on-demand one covers it
+        [config] = ec2.describe_spot_fleet_requests(SpotFleetRequestIds=[fleet_id])["SpotFleetRequestConfigs"]
+        assert config["SpotFleetRequestConfig"]["TargetCapacity"] == 0
+        assert "no on-demand machine is started for it" in output(watched)
+        assert drain(QUEUE) == 3
+        assert monitor(watched, old, interval=0) == 0, output(watched)
+        assert f"ok  delete fleet: {fleet_id} cancelled, its instances terminating" in output(watched)
+        assert "ok  delete launch template: none" in output(watched)
+        assert "ok  terminate on-demand machines: 1 terminating" in output(watched)
+        assert states(beside["InstanceId"]) == ["terminated"]
+        assert ec2.describe_spot_fleet_requests(SpotFleetRequestIds=[fleet_id])["SpotFleetRequestConfigs"] == []
+        assert fleet_state(fleet_id) == (None, 0)  # moto forgets a cancelled request; its machines are gone

@@ -182,7 +182,7 @@ def test_start_cluster_refuses_containers_that_fit_no_machine_before_creating_an
         and "or remove 'c5.large' from MACHINE_TYPE (m5.xlarge holds them)" in message
     )
     assert "MACHINE_TYPE m5.xlarge" not in message  # 16 GiB hold 2 x 6000 MiB
-    assert boto3.client("ec2", region_name=REGION).describe_spot_fleet_requests()["SpotFleetRequestConfigs"] == []
+    assert boto3.client("ec2", region_name=REGION).describe_fleets()["Fleets"] == []
     assert boto3.client("logs", region_name=REGION).describe_log_groups()["logGroups"] == []
     assert not (path.parent / f"{APP}SpotFleetRequestId.json").exists()
     ecs = boto3.client("ecs", region_name=REGION)
@@ -200,7 +200,7 @@ def test_start_cluster_refuses_a_task_definition_setup_registered_before_memory_
         "CPU_SHARES 1024 and MEMORY 1800: run `python run.py setup` to register config.py's, then startCluster; "
         "nothing was started"
     )
-    assert boto3.client("ec2", region_name=REGION).describe_spot_fleet_requests()["SpotFleetRequestConfigs"] == []
+    assert boto3.client("ec2", region_name=REGION).describe_fleets()["Fleets"] == []
     setup(ctx)
     assert start_cluster(ctx, path, wait_seconds=5, poll_seconds=0.01) == 0
 
@@ -209,7 +209,7 @@ def test_start_cluster_refuses_a_machine_type_aws_does_not_know(ready: Path) -> 
     ctx = make_ctx(ready, MACHINE_TYPE="['m5.large', 'm5.xlarg']")
     with pytest.raises(CommandError, match=r"m5\.xlarg.*do not exist.*fix the name in config\.py"):
         start_cluster(ctx, write_fleet_file(ready), wait_seconds=1)
-    assert boto3.client("ec2", region_name=REGION).describe_spot_fleet_requests()["SpotFleetRequestConfigs"] == []
+    assert boto3.client("ec2", region_name=REGION).describe_fleets()["Fleets"] == []
 
 
 def test_a_user_who_may_not_describe_instance_types_is_told_the_policy(tmp_path: Path) -> None:
@@ -231,5 +231,5 @@ def test_start_cluster_skips_the_fit_where_the_tasks_do_not_run_on_machine_types
     ctx = make_ctx(ready, MEMORY="204800")
     ctx.backend = ContainersRunHere()
     assert start_cluster(ctx, write_fleet_file(ready), wait_seconds=5, poll_seconds=0.01) == 0
-    assert len(boto3.client("ec2", region_name=REGION).describe_spot_fleet_requests()["SpotFleetRequestConfigs"]) == 1
+    assert len(boto3.client("ec2", region_name=REGION).describe_fleets()["Fleets"]) == 1
     assert LocalBackend.places_on_machine_types is False

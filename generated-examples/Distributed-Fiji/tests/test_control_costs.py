@@ -23,7 +23,7 @@ from ds_runtime.control.cluster import start_cluster
 from ds_runtime.control.confirm import always, confirm_policy
 from ds_runtime.control.context import CommandError, Context
 from ds_runtime.control.estimate import Estimate, Price, estimate_command, make_estimate
-from ds_runtime.control.fleet import SpotFleet
+from ds_runtime.control.fleet import Ec2Fleet
 from ds_runtime.control.monitor import Monitor, monitor
 from ds_runtime.control.on_demand_prices import on_demand_price
 from ds_runtime.control.retry import retry_failed
@@ -41,6 +41,7 @@ from ._control_support import (
     APP,
     REGION,
     drain,
+    fleet_instances,
     make_ctx,
     output,
     queue_counts,
@@ -120,9 +121,8 @@ def finish_all(queue: str) -> list[str]:
 
 
 def fleet_alive(fleet_id: str) -> bool:
-    ec2 = boto3.client("ec2", region_name=REGION)
-    configs = ec2.describe_spot_fleet_requests()["SpotFleetRequestConfigs"]
-    return any(c["SpotFleetRequestId"] == fleet_id and c["SpotFleetRequestState"] == "active" for c in configs)
+    fleets = boto3.client("ec2", region_name=REGION).describe_fleets()["Fleets"]
+    return any(f["FleetId"] == fleet_id and f["FleetState"] == "active" for f in fleets)
 
 
 def live_machines() -> int:
@@ -232,7 +232,7 @@ def test_start_cluster_shows_the_plan_and_can_be_declined(aws: Path) -> None:
     assert code == 1 and "nothing was started" in output(ctx)
     assert "jobs: 12" in output(ctx) and "per machine-hour" in output(ctx)
     assert questions == ["Start 2 machine(s) at up to $0.1/h each?"]
-    assert boto3.client("ec2", region_name=REGION).describe_spot_fleet_requests()["SpotFleetRequestConfigs"] == []
+    assert boto3.client("ec2", region_name=REGION).describe_fleets()["Fleets"] == []
     assert not monitor_file(aws).exists()
 
 
@@ -256,7 +256,7 @@ def test_cli_start_cluster_refuses_without_terminal_or_yes(
     argv = ["--config", "config.py", "--spec", "spec.json", "startCluster", str(fleet), "--wait", "5"]
     assert main(argv, console=Console(file=io.StringIO())) == 2
     assert "add --yes" in capsys.readouterr().err
-    assert boto3.client("ec2", region_name=REGION).describe_spot_fleet_requests()["SpotFleetRequestConfigs"] == []
+    assert boto3.client("ec2", region_name=REGION).describe_fleets()["Fleets"] == []
     console = Console(file=io.StringIO(), width=200)
     assert main([*argv, "--yes", "--job-seconds", "60"], console=console) == 0
     assert "startCluster plan" in console.file.getvalue() and "cost: about $" in console.file.getvalue()
@@ -390,8 +390,9 @@ def test_cleanup_after_a_monitor_killed_halfway(aws: Path, monkeypatch: pytest.M
     assert cleanup(listing, dry_run=True, files=files) == 0
     kinds = {item.kind for item in find(listing, files).items}
     assert kinds == {
-        "spot fleet",
+        "fleet",
         "machine",
+        "launch template",
         "queue",
         "dead-letter queue",
         "ECS service",
@@ -469,7 +470,9 @@ def test_max_cost_counts_and_stops_the_on_demand_machines(aws: Path) -> None:
     plan = load_monitor_file(monitor_file(aws))
     assert (plan.on_demand_after, plan.on_demand_price_per_hour) == (1, 0.096)
     assert "m5.large's Linux on-demand list price" in plan.on_demand_price_source
-    assert SpotFleet(ctx, plan).start_on_demand(1) == 1  # spot 1 + on-demand 1
+    ec2 = boto3.client("ec2", region_name=REGION)
+    ec2.terminate_instances(InstanceIds=[fleet_instances(plan.fleet_id)[0]])  # a spot machine lost
+    assert Ec2Fleet(ctx, plan).start_on_demand(1) == 1  # spot 1 + on-demand 1
     assert Monitor(make_ctx(aws), plan, interval=0).poll() is False  # just started: far below the cap
     # Six hours later: the on-demand machine's 6 h x $0.096 = $0.58 >= $0.50 (the spot hours, at moto's
     # $0.00001, add almost nothing: counted at the spot price, on-demand hours would not reach the cap).
@@ -477,7 +480,7 @@ def test_max_cost_counts_and_stops_the_on_demand_machines(aws: Path) -> None:
     assert watcher.run() == 0
     text = output(watcher.ctx)
     assert "MAX_COST = $0.5 reached" in text and re.search(r"6\.0\d on-demand machine-hours at \$0\.0960/h", text)
-    assert "on-demand machines: 1 terminating" in text
+    assert f"fleet: {plan.fleet_id} deleted, its instances terminating" in text  # the on-demand one too
     assert not fleet_alive(plan.fleet_id) and live_machines() == 0
 
 

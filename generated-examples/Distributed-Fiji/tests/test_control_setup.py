@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from ds_runtime.control.account import LAUNCH_RESOURCES, setup_account, undo_account, user_policy
+from ds_runtime.control.account import LAUNCH_RESOURCES, LAUNCH_TEMPLATES, setup_account, undo_account, user_policy
 from ds_runtime.control.context import CommandError
 from ds_runtime.control.setup import setup
 from ds_runtime.entry import main
@@ -37,12 +37,17 @@ def test_setup_account_roles_are_scoped(aws: None, tmp_path: Path) -> None:
     setup_account(ctx)  # again: no error, same roles
     iam = boto3.client("iam")
     names = {r["RoleName"] for r in iam.list_roles()["Roles"]}
-    assert {f"{APP}-instance", f"{APP}-fleet", f"{APP}-task", f"{APP}-monitor"} <= names
+    assert {f"{APP}-instance", f"{APP}-task", f"{APP}-monitor"} <= names
+    assert f"{APP}-fleet" not in names  # EC2 Fleet launches with its service-linked role instead
+    linked = iam.list_roles(PathPrefix="/aws-service-role/ec2fleet.amazonaws.com/")["Roles"]
+    assert len(linked) == 1 and "EC2 Fleet's service-linked role: created" in output(ctx)
+    assert "EC2 Fleet's service-linked role: already there" in output(ctx)  # the second setupAccount
+    names -= {r["RoleName"] for r in linked}
     for role in names:
         assert iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"] == []  # no *FullAccess
     policies = {
         kind: iam.get_role_policy(RoleName=f"{APP}-{kind}", PolicyName="ds-least-privilege")["PolicyDocument"]
-        for kind in ("instance", "fleet", "task", "monitor")
+        for kind in ("instance", "task", "monitor")
     }
     task = {(tuple(s["Action"]), tuple(s["Resource"])) for s in policies["task"]["Statement"]}
     queue, dlq = (f"arn:aws:sqs:us-east-1:123456789012:DistributedEcho{q}" for q in ("Queue", "DeadMessages"))
@@ -78,10 +83,13 @@ def test_setup_account_roles_are_scoped(aws: None, tmp_path: Path) -> None:
                     )
                     for a in statement["Action"]
                 ), (kind, statement)
-    conditions = {
-        a: s.get("Condition") for k in ("fleet", "monitor") for s in policies[k]["Statement"] for a in s["Action"]
-    }
-    for action in ("ec2:CreateTags", "ec2:TerminateInstances", "ec2:CancelSpotFleetRequests"):
+    conditions = {a: s.get("Condition") for s in policies["monitor"]["Statement"] for a in s["Action"]}
+    for action in (
+        "ec2:TerminateInstances",
+        "ec2:DeleteFleets",
+        "ec2:DeleteLaunchTemplate",
+        "ec2:CancelSpotFleetRequests",
+    ):
         assert APP in json.dumps(conditions[action]), action
     monitor_ecs = [s["Resource"] for s in policies["monitor"]["Statement"] if "ecs:DeleteService" in s["Action"]]
     assert monitor_ecs == [[f"arn:aws:ecs:us-east-1:123456789012:service/echo-cluster/{APP}Service"]]
@@ -196,8 +204,8 @@ def test_print_policy_prints_the_commands_policy_and_creates_nothing(
     # names the image, subnet... too, unscoped, but launches nothing without its tag-scoped instance/* statement.
     for statement in printed["Statement"]:
         for resource in statement["Resource"]:
-            if statement["Action"] == ["ec2:RunInstances"]:
-                assert resource in LAUNCH_RESOURCES or "Condition" in statement, statement
+            if statement["Action"] in (["ec2:RunInstances"], ["ec2:CreateFleet"]):
+                assert resource in [*LAUNCH_RESOURCES, LAUNCH_TEMPLATES] or "Condition" in statement, statement
                 continue
             named = APP in resource or "echo" in resource or "aws/service" in resource
             assert named or resource == "*" or "Condition" in statement, statement  # else scoped by tag or cluster
@@ -221,3 +229,31 @@ def test_cli_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert stopped.value.code == 0
     out = capsys.readouterr().out
     assert all(c in out for c in ("setup", "submitJob", "startCluster", "monitor")), out
+
+
+def test_undo_account_removes_the_fleet_role_an_earlier_version_made(aws: None, tmp_path: Path) -> None:
+    ctx = make_ctx(tmp_path)
+    setup_account(ctx)
+    iam = boto3.client("iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "spotfleet.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    iam.create_role(RoleName=f"{APP}-fleet", AssumeRolePolicyDocument=json.dumps(trust))
+    iam.put_role_policy(
+        RoleName=f"{APP}-fleet",
+        PolicyName="ds-least-privilege",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": ["ec2:RunInstances"], "Resource": ["*"]}],
+            }
+        ),
+    )
+    undo_account(ctx)
+    assert not {r["RoleName"] for r in iam.list_roles()["Roles"]} & {
+        f"{APP}-{k}" for k in ("instance", "fleet", "task", "monitor")
+    }
+    assert f"role {APP}-fleet: deleted" in output(ctx)

@@ -458,3 +458,52 @@ def test_atomic_s3_wraps_nothing_on_an_unknown_moto(monkeypatch: pytest.MonkeyPa
         assert atomic_s3.install() is False
     assert "conditional writes may both win" in str(caught[0].message)
     assert atomic_s3.responses.S3Response.__dict__["_key_response_put"] is before
+
+
+def test_the_emulator_resizes_an_ec2_fleet_as_ec2_does() -> None:
+    """ModifyFleet, which moto lacks: the on-demand part grows into what spot lacks; nothing is ever terminated."""
+    with emulator.start_emulator() as running:
+        ec2 = boto3.client("ec2", endpoint_url=running.endpoint_url, region_name="us-east-1")
+        ec2.create_launch_template(LaunchTemplateName="tmpl", LaunchTemplateData={"ImageId": "ami-12c6146b"})
+        fleet_id = ec2.create_fleet(
+            Type="maintain",
+            LaunchTemplateConfigs=[
+                {
+                    "LaunchTemplateSpecification": {"LaunchTemplateName": "tmpl", "Version": "1"},
+                    "Overrides": [{"InstanceType": "m5.large"}],
+                }
+            ],
+            TargetCapacitySpecification={
+                "TotalTargetCapacity": 2,
+                "OnDemandTargetCapacity": 0,
+                "SpotTargetCapacity": 2,
+                "DefaultTargetCapacityType": "spot",
+            },
+            ExcessCapacityTerminationPolicy="no-termination",
+        )["FleetId"]
+
+        def machines() -> dict[str, str]:
+            ids = [i["InstanceId"] for i in ec2.describe_fleet_instances(FleetId=fleet_id)["ActiveInstances"]]
+            found = ec2.describe_instances(InstanceIds=ids)["Reservations"] if ids else []
+            return {i["InstanceId"]: i.get("InstanceLifecycle", "on-demand") for r in found for i in r["Instances"]}
+
+        lost, kept = sorted(machines())
+        ec2.terminate_instances(InstanceIds=[lost])  # a spot machine gone, not replaced (as when spot is short)
+        ec2.modify_fleet(
+            FleetId=fleet_id, TargetCapacitySpecification={"TotalTargetCapacity": 2, "OnDemandTargetCapacity": 1}
+        )
+        assert sorted(machines().values()) == ["on-demand", "spot"] and kept in machines()
+        [fleet] = ec2.describe_fleets(FleetIds=[fleet_id])["Fleets"]
+        spec = fleet["TargetCapacitySpecification"]
+        assert (spec["TotalTargetCapacity"], spec["OnDemandTargetCapacity"], spec["SpotTargetCapacity"]) == (2, 1, 1)
+        ec2.modify_fleet(
+            FleetId=fleet_id, TargetCapacitySpecification={"TotalTargetCapacity": 1, "OnDemandTargetCapacity": 0}
+        )
+        assert len(machines()) == 2  # no-termination: asking for fewer stops nothing
+        for refused, code in (
+            ({"FleetId": fleet_id, "ExcessCapacityTerminationPolicy": "termination"}, "InvalidParameterValue"),
+            ({"FleetId": "fleet-nothing"}, "InvalidFleetId.NotFound"),
+        ):
+            with pytest.raises(ClientError) as caught:
+                ec2.modify_fleet(**refused, TargetCapacitySpecification={"TotalTargetCapacity": 1})
+            assert caught.value.response["Error"]["Code"] == code

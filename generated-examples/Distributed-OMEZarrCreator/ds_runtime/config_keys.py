@@ -73,7 +73,7 @@ DS_KEYS: tuple[Key, ...] = (
     ),
     Key("AWS_BUCKET", "the bucket of inputs, outputs and logs", "the same; exported logs go here", REQUIRED),
     Key("ECS_CLUSTER", "the ECS cluster", "the same; a cluster other than 'default' is removed when unused", "default"),
-    Key("CLUSTER_MACHINES", "machines in the spot fleet", "the fleet's TargetCapacity", 3),
+    Key("CLUSTER_MACHINES", "machines in the spot fleet", "the EC2 Fleet's TotalTargetCapacity", 3),
     Key("TASKS_PER_MACHINE", "containers per machine", "service tasks = CLUSTER_MACHINES x this", 1),
     Key(
         "MACHINE_TYPE",
@@ -83,7 +83,9 @@ DS_KEYS: tuple[Key, ...] = (
         "for the system and the ECS agent), as ECS would place no task there and the machine would bill idle",
         ["m4.xlarge"],
     ),
-    Key("MACHINE_PRICE", "the spot bid per machine-hour", "the fleet's SpotPrice and the cost estimate", 0.10),
+    Key(
+        "MACHINE_PRICE", "the spot bid per machine-hour", "every fleet override's MaxPrice and the cost estimate", 0.10
+    ),
     Key("EBS_VOL_SIZE", "disk per machine in GB (at least 22)", "the last volume of each launch specification", 30),
     Key(
         "ASSIGN_IP",
@@ -163,8 +165,9 @@ DS_KEYS: tuple[Key, ...] = (
     Key(
         "ON_DEMAND_AFTER_INTERRUPTIONS",
         "(not in DS: the fleet is spot only)",
-        "after this many interrupted jobs in the run, or once the spot fleet reports a capacity error, "
-        "`monitor` starts on-demand machines for the spot ones missing (never more than asked for); 0 = never",
+        "after this many interrupted jobs in the run, or once the fleet reports a spot capacity error, "
+        "`monitor` has the fleet start on-demand machines for the spot ones missing (never more than asked for); "
+        "0 = never",
         0,
         "dsgen",
     ),

@@ -28,12 +28,6 @@ from ds_runtime.control.context import Context
 ACCEPTED: dict[tuple[str, str], str] = {
     (
         "RESOURCE_STAR",
-        "ec2:RequestSpotFleet",
-    ): "a fleet request also authorises the image, subnet, security groups and key pair it launches with"
-    " (optional resource types of the action, unknown until the Fleet file is read); the request itself is"
-    " limited by its aws:RequestTag condition (only this app's tag)",
-    (
-        "RESOURCE_STAR",
         "ecs:ListTasks",
     ): "listing a whole cluster's tasks is not authorised by a container-instance ARN (the reference's resource"
     " type); '*' with the ecs:cluster condition limits it to the app's cluster, as AWS CDK grants it",

@@ -33,7 +33,7 @@ from botocore.exceptions import ClientError
 from ds_runtime.control.account import role_name, setup_account, user_policy
 from ds_runtime.control.cluster import start_cluster
 from ds_runtime.control.data import download_outputs
-from ds_runtime.control.fleet import SpotFleet
+from ds_runtime.control.fleet import Ec2Fleet
 from ds_runtime.control.monitor import monitor
 from ds_runtime.control.retry import retry_failed
 from ds_runtime.control.run_record import load_monitor_file
@@ -95,11 +95,13 @@ def moto_view(policy: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture
 def enforced(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A moto server of its own that enforces IAM after BOOTSTRAP requests; its endpoint."""
+    """The emulator (moto's server with local mode's additions, ModifyFleet among them) of its own, enforcing IAM
+    after BOOTSTRAP requests; its endpoint."""
     port = free_port()
     env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": str(BOOTSTRAP)}
     server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-p", str(port)],
+        [sys.executable, "-m", "ds_runtime.local.emulator", "--port", str(port)],
+        cwd=REPO,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -256,21 +258,27 @@ def test_the_lifecycle_runs_on_least_privilege_and_each_role_is_refused_the_rest
     assert retry_failed(ctx) == 0, output(ctx)
     assert download_outputs(ctx, "projects/echo/outputs", tmp_path / "got", None) == 0, output(ctx)
     assert (tmp_path / "got" / "projects/echo/outputs/sample-0/a/out_0.txt").exists()
-    # The on-demand fallback's calls: read the records and the fleet's history, launch one machine like the fleet's.
-    watched = SpotFleet(ctx, load_monitor_file(tmp_path / "files" / f"{APP}SpotFleetRequestId.json"))
+    # The on-demand fallback's calls: read the records and the fleet's history, and, a spot machine lost, have the
+    # fleet ask for an on-demand one.
+    plan = load_monitor_file(tmp_path / "files" / f"{APP}SpotFleetRequestId.json")
+    watched = Ec2Fleet(ctx, plan)
     assert (watched.interruptions(), watched.capacity_error()) == (0, "")
+    ctx.client("ec2").terminate_instances(InstanceIds=[watched.machines()[0].instance_id])
     assert watched.start_on_demand(1) == 1
     assert monitor(ctx, tmp_path / "files" / f"{APP}SpotFleetRequestId.json", interval=0) == 0, output(ctx)
-    assert "FAILED" not in output(ctx) and "terminate on-demand machines: 1 terminating" in output(ctx)
+    assert "FAILED" not in output(ctx), output(ctx)
+    assert f"delete fleet: {plan.fleet_id} deleted, its instances terminating" in output(ctx)
+    assert f"delete launch template: {plan.launch_template} deleted" in output(ctx)
 
 
 # Rows moto cannot decide: it asks EC2 and ECS with resource "*" and does not evaluate conditions.
 NOT_ENFORCED_BY_MOTO = [
+    "person changes or deletes another app's fleet (ec2:ModifyFleet, DeleteFleets, only with ds:app = APP_NAME)",
+    "person deletes another app's launch template (ec2:DeleteLaunchTemplate, only with ds:app = APP_NAME)",
     "person cancels another app's spot fleet (ec2:CancelSpotFleetRequests, allowed only with ds:app = APP_NAME)",
     "person deletes another app's ECS service (ecs:DeleteService, allowed only on this app's service ARN)",
-    "monitor role cancels another app's spot fleet (condition on the ds:app tag)",
-    "fleet role tags or terminates a machine without this app's tag (conditions on ds:app)",
-    "person launches an on-demand machine without this app's tag (ec2:RunInstances, condition on ds:app)",
+    "monitor role deletes another app's fleet or launch template (condition on the ds:app tag)",
+    "person asks for a fleet or launch template without this app's tag (ec2:CreateFleet, CreateLaunchTemplate)",
     "monitor role terminates a machine without this app's tag (condition on ds:app)",
     "machines pull an image from another ECR repository (ecr:BatchGetImage on DOCKERHUB_TAG's repository only)",
 ]

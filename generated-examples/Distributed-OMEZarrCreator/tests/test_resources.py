@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,33 +15,36 @@ from moto import mock_aws
 from ds_runtime.control.account import setup_account
 from ds_runtime.control.cleanup import find
 from ds_runtime.control.cluster import app_plan
-from ds_runtime.control.resources import KINDS, gone
+from ds_runtime.control.resources import KINDS, Fleets, LaunchTemplates, Scope, gone
 from ds_runtime.control.setup import setup
 from ds_runtime.control.teardown import Teardown
 
 from ._control_support import APP, REGION, make_ctx
 
 
-def test_teardown_of_a_run_whose_resources_are_all_gone_says_so_step_by_step(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fleet_id", ["fleet-0123", "sfr-0123"])  # an EC2 Fleet, an earlier version's Spot Fleet
+def test_teardown_of_a_run_whose_resources_are_all_gone_says_so_step_by_step(tmp_path: Path, fleet_id: str) -> None:
     """Every step's 'already gone' comes from AWS's own not-found answers: a repeated teardown never fails."""
     with mock_aws():
         ctx = make_ctx(tmp_path)
         plan = app_plan(
             ctx,
             "20260101T000000Z-abcd",
-            "sfr-0123",
+            fleet_id,
             start_time_ms=0,
             dashboard=APP,
             function_name=f"{APP}-teardown",
             schedule_rule=f"{APP}-caps",
             on_demand_after=2,
+            launch_template=f"{APP}-20260101T000000Z-abcd",
         )
         steps = Teardown(plan, ctx.session).run()
     assert [s.name for s in steps] == [kind.step for kind in KINDS]
     assert all(s.ok for s in steps), steps
+    assert {s.name: s.detail for s in steps}["delete launch template"] == "none"
     gone_steps = {s.name: s.detail for s in steps if s.detail.endswith("already gone")}
     assert gone_steps == {
-        "cancel spot fleet": "sfr-0123 already gone",
+        "delete fleet": f"{fleet_id} already gone",
         "stop and delete service": f"{APP}Service already gone",
         "delete queue": f"{APP}Queue already gone",
         "delete dead-letter queue if empty": f"{APP}DeadMessages already gone",
@@ -89,3 +93,29 @@ def test_cleanup_lists_in_the_order_it_deletes(tmp_path: Path) -> None:
     kinds = [item.kind for item in items]
     assert {"queue", "dead-letter queue", "task definition"} <= set(kinds)
     assert kinds == sorted(kinds, key=order.index)
+
+
+def test_a_plan_without_tags_never_takes_every_fleet_or_launch_template(tmp_path: Path) -> None:
+    """No tag to match must mean nothing matches: another app's launch template and fleet stay."""
+    with mock_aws():
+        ec2 = boto3.client("ec2", region_name=REGION)
+        tags = [{"ResourceType": "launch-template", "Tags": [{"Key": "ds:app", "Value": "Other"}]}]
+        ec2.create_launch_template(
+            LaunchTemplateName="Other-run", LaunchTemplateData={"ImageId": "ami-12c6146b"}, TagSpecifications=tags
+        )
+        ec2.create_fleet(
+            Type="maintain",
+            LaunchTemplateConfigs=[
+                {
+                    "LaunchTemplateSpecification": {"LaunchTemplateName": "Other-run", "Version": "1"},
+                    "Overrides": [{"InstanceType": "m5.large"}],
+                }
+            ],
+            TargetCapacitySpecification={"TotalTargetCapacity": 1, "DefaultTargetCapacityType": "spot"},
+            TagSpecifications=[{"ResourceType": "fleet", "Tags": [{"Key": "ds:app", "Value": "Other"}]}],
+        )
+        plan = replace(app_plan(make_ctx(tmp_path), "run", "", start_time_ms=0), tags={})
+        scope = Scope(plan, boto3.Session(region_name=REGION))
+        assert Fleets(scope).find() == [] and LaunchTemplates(scope).find() == []
+        assert LaunchTemplates(scope).delete() == "none"
+        assert [t["LaunchTemplateName"] for t in ec2.describe_launch_templates()["LaunchTemplates"]] == ["Other-run"]

@@ -24,19 +24,23 @@ def test_worked_example_both_policies() -> None:
     common = dict(machines=2, tasks_per_machine=1, start_seconds=3 * MINUTE, interruptions_per_hour=0, seed=0)
     ours = simulate("ours", jobs, idle_after=120, **common)  # type: ignore[arg-type]
     ds = simulate("ds", jobs, **common)  # type: ignore[arg-type]
-    assert ours.billed_slot_hours == pytest.approx(108 / 60)
+    assert ours.billed_slot_hours == ours.machine_hours == pytest.approx(108 / 60)
     assert ours.job_hours == pytest.approx(100 / 60)
     assert (ours.lost_job_hours, ours.finish_hours) == (0, pytest.approx(63 / 60))
     assert ds.billed_slot_hours == pytest.approx(121 / 60)
     assert (ds.lost_job_hours, ds.finish_hours) == (0, pytest.approx(63 / 60))
-    assert ours.line("ours") == "ours: billed/job-hours 1.08, job-hours lost 0.0, finish 1.05 h"
-    assert ds.line("ds") == "ds: billed/job-hours 1.21, job-hours lost 0.0, finish 1.05 h"
+    assert ours.line("ours") == (
+        "ours: billed machine-hours 1.8, job-hours 1.7, billed/job-hours 1.08, job-hours lost 0.0, finish 1.05 h"
+    )
+    assert ds.line("ds") == (
+        "ds: billed machine-hours 2.0, job-hours 1.7, billed/job-hours 1.21, job-hours lost 0.0, finish 1.05 h"
+    )
 
 
 def test_slots_count_per_machine() -> None:
     """Two slots on one machine: a 30- and a 10-minute job, started at 1:00; the machine bills 2 slots until 31:00."""
     result = simulate("ours", [30 * MINUTE, 10 * MINUTE], 1, 2, MINUTE, 0, seed=0)
-    assert result.billed_slot_hours == pytest.approx(2 * 31 / 60)
+    assert result.billed_slot_hours == pytest.approx(2 * 31 / 60) and result.machine_hours == pytest.approx(31 / 60)
     assert result.ratio == pytest.approx(62 / 40)
 
 
@@ -44,6 +48,7 @@ def test_prints_one_line_per_policy(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--jobs", "200", "--machines", "10", "--interruptions-per-hour", "0.5", "--seed", "3"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(":")[0] for line in lines] == ["ds", "ours"]
+    assert all(" billed machine-hours " in line and ", job-hours " in line for line in lines)
     assert all(" billed/job-hours " in line and " job-hours lost " in line and line.endswith(" h") for line in lines)
     assert "job-hours lost 0.0," in lines[1]  # our monitor never stops a machine running a job
 

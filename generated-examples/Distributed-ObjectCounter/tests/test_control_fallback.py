@@ -1,16 +1,16 @@
 """The on-demand fallback: after ON_DEMAND_AFTER_INTERRUPTIONS interrupted jobs, or a spot capacity error,
-monitor starts on-demand machines for the missing spot ones, never more than asked for; they are
-released idle like spot machines and terminated at teardown.
+monitor has the EC2 Fleet ask for on-demand machines in place of the missing spot ones (its on-demand
+part grows, its total does not), never more than asked for; they are released idle like spot machines
+and terminated with the fleet at teardown.
 
-moto has no DescribeSpotFleetRequestHistory (fleet_errors reads nothing there), so the capacity
-error is given through the Fleet seam: a SpotFleet whose capacity_error() reports one. moto keeps
-no NetworkInterfaces or BlockDeviceMappings in a fleet's launch specifications, so the request
-built from a full, AWS-shaped specification is checked on its own (test_on_demand_request_...).
+moto has no DescribeFleetHistory (fleet_errors reads nothing there), so the capacity error is given
+through the Fleet seam: an Ec2Fleet whose capacity_error() reports one. moto's fleet (with the
+emulator's ModifyFleet) starts what its parts lack, and replaces no machine lost, as a fleet short
+of spot capacity would not.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Iterator
 from dataclasses import asdict
@@ -24,7 +24,7 @@ from moto import mock_aws
 from ds_runtime.control.account import setup_account
 from ds_runtime.control.cleanup import cleanup, find
 from ds_runtime.control.cluster import start_cluster
-from ds_runtime.control.fleet import SpotFleet, on_demand_request
+from ds_runtime.control.fleet import Capacity, Ec2Fleet, after_fallback, after_resize
 from ds_runtime.control.monitor import Monitor
 from ds_runtime.control.run_record import Plan, load_monitor_file
 from ds_runtime.control.setup import setup
@@ -32,10 +32,18 @@ from ds_runtime.control.submit import submit
 from ds_runtime.control.teardown import PLAN_ENV, Teardown, lambda_handler
 from ds_runtime.outcomes import Outcome, default_prefix, write_outcome
 
-from ._control_support import APP, REGION, make_ctx, output, write_fleet_file, write_job_file
+from ._control_support import (
+    APP,
+    REGION,
+    fleet_capacity,
+    fleet_instances,
+    make_ctx,
+    output,
+    write_fleet_file,
+    write_job_file,
+)
 
 QUEUE = f"{APP}Queue"
-ON_DEMAND = {"Name": "tag:ds:capacity", "Values": ["on-demand"]}
 
 
 def start_run(folder: Path, **overrides: str) -> Path:
@@ -60,19 +68,23 @@ def ec2():
     return boto3.client("ec2", region_name=REGION)
 
 
-def spot_target(plan: Plan) -> int:
-    [config] = ec2().describe_spot_fleet_requests(SpotFleetRequestIds=[plan.fleet_id])["SpotFleetRequestConfigs"]
-    return config["SpotFleetRequestConfig"]["TargetCapacity"]
+def machines(*states: str) -> list[dict]:
+    """The app's machines in these states (default: starting or running)."""
+    filters = [
+        {"Name": "tag:ds:app", "Values": [APP]},
+        {"Name": "instance-state-name", "Values": list(states or ("pending", "running"))},
+    ]
+    return [i for r in ec2().describe_instances(Filters=filters)["Reservations"] for i in r["Instances"]]
 
 
 def spot_machines(plan: Plan) -> list[str]:
-    found = ec2().describe_spot_fleet_instances(SpotFleetRequestId=plan.fleet_id)["ActiveInstances"]
-    return sorted(i["InstanceId"] for i in found)
+    spot = {i["InstanceId"] for i in machines() if i.get("InstanceLifecycle") == "spot"}
+    return [i for i in fleet_instances(plan.fleet_id) if i in spot]
 
 
 def on_demand_machines(*states: str) -> list[dict]:
-    filters = [ON_DEMAND, {"Name": "instance-state-name", "Values": list(states or ("pending", "running"))}]
-    return [i for r in ec2().describe_instances(Filters=filters)["Reservations"] for i in r["Instances"]]
+    """EC2 marks spot machines (InstanceLifecycle); the others are on-demand."""
+    return [i for i in machines(*states) if i.get("InstanceLifecycle") != "spot"]
 
 
 def interrupt(plan: Plan, job: str, when: datetime | None = None) -> None:
@@ -99,11 +111,11 @@ def test_fallback_off_never_starts_an_on_demand_machine(tmp_path: Path) -> None:
         lose_a_spot_machine(plan)
         ctx = make_ctx(tmp_path)
         assert Monitor(ctx, plan, interval=0).poll() is False
-        assert on_demand_machines() == [] and spot_target(plan) == 2
+        assert on_demand_machines() == [] and fleet_capacity(plan.fleet_id) == (2, 0)
         assert "ON-DEMAND" not in output(ctx)
 
 
-def test_interruptions_start_exactly_the_missing_machines_like_the_fleets(fallback: Path) -> None:
+def test_interruptions_have_the_fleet_start_exactly_the_missing_machines_on_demand(fallback: Path) -> None:
     plan = load_monitor_file(fallback)
     ctx = make_ctx(fallback.parent.parent)
     watcher = Monitor(ctx, plan, interval=0)
@@ -111,35 +123,30 @@ def test_interruptions_start_exactly_the_missing_machines_like_the_fleets(fallba
     interrupt(plan, "a")
     lost = lose_a_spot_machine(plan)
     assert watcher.poll() is False
-    assert on_demand_machines() == [] and spot_target(plan) == 2  # 1 interruption < 2
+    assert on_demand_machines() == [] and fleet_capacity(plan.fleet_id) == (2, 0)  # 1 interruption < 2
     interrupt(plan, "b")
     assert watcher.poll() is False
     [machine] = on_demand_machines()
-    assert spot_target(plan) == 1  # spot 1 + on-demand 1 = the 2 asked for
-    assert "ON-DEMAND: 1 on-demand machine(s) started for 1 missing spot machine(s) (2 interrupted job(s)" in output(
-        ctx
+    assert fleet_capacity(plan.fleet_id) == (2, 1)  # spot 1 + on-demand 1 = the 2 asked for
+    assert (
+        "ON-DEMAND: 1 on-demand machine(s) asked for in place of 1 missing spot machine(s) (2 interrupted job(s)"
+        in output(ctx)
     )
-    # The fleet's launch specification: image, type (MACHINE_TYPE's first), key, profile, user data, tags.
+    # The fleet's own machine, from the run's launch template: image, type (MACHINE_TYPE's first), tags.
     [like] = [i for r in ec2().describe_instances(InstanceIds=[lost])["Reservations"] for i in r["Instances"]]
-    assert (machine["ImageId"], machine["InstanceType"], machine["KeyName"]) == ("ami-fad25980", "m5.large", "my-key")
-    assert machine["IamInstanceProfile"]["Arn"].endswith(f"instance-profile/{APP}-instance")
+    assert (machine["ImageId"], machine["InstanceType"]) == ("ami-fad25980", "m5.large")
     tags = {t["Key"]: t["Value"] for t in machine["Tags"]}
-    assert tags == {"ds:app": APP, "ds:run": plan.run_id, "Name": f"{APP}Worker", "ds:capacity": "on-demand"}
-    assert {t["Key"]: t["Value"] for t in like["Tags"]}.items() < tags.items()
-
-    def user_data(instance: str) -> str:
-        found = ec2().describe_instance_attribute(InstanceId=instance, Attribute="userData")["UserData"]["Value"]
-        return base64.b64decode(found).decode()
-
-    assert "ECS_CLUSTER=echo-cluster" in user_data(machine["InstanceId"])
-    # The capacity is whole again: nothing more is started, and the monitor counts both kinds.
+    assert tags == {"ds:app": APP, "ds:run": plan.run_id, "Name": f"{APP}Worker"}
+    assert {t["Key"]: t["Value"] for t in like["Tags"]} == tags
+    assert machine["InstanceId"] in fleet_instances(plan.fleet_id)
+    # The capacity is whole again: nothing more is asked for, and the monitor counts both kinds.
     assert watcher.poll() is False
-    assert len(on_demand_machines()) == 1 and spot_target(plan) == 1
-    assert SpotFleet(ctx, plan).target() == 2 and len(SpotFleet(ctx, plan).machines()) == 2
+    assert len(on_demand_machines()) == 1 and fleet_capacity(plan.fleet_id) == (2, 1)
+    assert Ec2Fleet(ctx, plan).target() == 2 and len(Ec2Fleet(ctx, plan).machines()) == 2
 
 
-class ShortOfSpot(SpotFleet):
-    """The spot fleet's history says it cannot find capacity (moto keeps no fleet history)."""
+class ShortOfSpot(Ec2Fleet):
+    """The fleet's history says it cannot find spot capacity (moto keeps no fleet history)."""
 
     def capacity_error(self) -> str:
         return "allLaunchSpecsTemporarilyBlacklisted: There is no Spot capacity available that matches your request."
@@ -153,7 +160,7 @@ def test_a_capacity_error_starts_on_demand_machines_without_interruptions(fallba
     ctx = make_ctx(fallback.parent.parent)
     lose_a_spot_machine(plan)
     assert Monitor(ctx, plan, interval=0, fleet=ShortOfSpot(ctx, plan)).poll() is False
-    assert len(on_demand_machines()) == 1 and spot_target(plan) == 1
+    assert len(on_demand_machines()) == 1 and fleet_capacity(plan.fleet_id) == (2, 1)
     assert "(allLaunchSpecsTemporarilyBlacklisted: There is no Spot capacity" in output(ctx)
 
 
@@ -171,40 +178,47 @@ def test_no_fallback_while_the_fleet_is_whole_or_nothing_waits(fallback: Path) -
     assert on_demand_machines() == []
 
 
-def test_teardown_terminates_the_on_demand_machines(fallback: Path) -> None:
+def test_teardown_deletes_the_fleet_with_its_on_demand_machines(fallback: Path) -> None:
     plan = load_monitor_file(fallback)
     ctx = make_ctx(fallback.parent.parent)
     lose_a_spot_machine(plan)
-    assert SpotFleet(ctx, plan).start_on_demand(1) == 1
+    assert Ec2Fleet(ctx, plan).start_on_demand(1) == 1
     [machine] = on_demand_machines()
     steps = {s.name: s for s in Teardown(plan, ctx.session).run()}
-    assert steps["terminate on-demand machines"].ok and steps["terminate on-demand machines"].detail == "1 terminating"
-    assert on_demand_machines() == []
-    assert [i["InstanceId"] for i in on_demand_machines("terminated")] == [machine["InstanceId"]]
+    assert steps["delete fleet"].ok and steps["delete fleet"].detail.endswith("deleted, its instances terminating")
+    assert steps["terminate on-demand machines"].detail.startswith("none beside the fleet")
+    assert machines() == []
+    assert machine["InstanceId"] in [i["InstanceId"] for i in on_demand_machines("terminated")]
     again = {s.name: s for s in Teardown(plan, ctx.session).run()}
-    assert again["terminate on-demand machines"].detail == "none running"
+    assert again["delete fleet"].detail == f"{plan.fleet_id} already gone"
 
 
 def test_the_auto_monitor_terminates_them_too(fallback: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The Lambda's teardown, with the plan startCluster would give it (AUTO_MONITOR)."""
     plan = load_monitor_file(fallback)
-    assert SpotFleet(make_ctx(fallback.parent.parent), plan).start_on_demand(1) == 1
+    lose_a_spot_machine(plan)
+    assert Ec2Fleet(make_ctx(fallback.parent.parent), plan).start_on_demand(1) == 1
     monkeypatch.setenv(PLAN_ENV, json.dumps(asdict(plan)))
     result = lambda_handler({}, None)
-    assert result["ok"] and "ok  terminate on-demand machines: 1 terminating" in result["steps"], result
-    assert on_demand_machines() == []
+    assert result["ok"] and f"ok  delete fleet: {plan.fleet_id} deleted, its instances terminating" in result["steps"]
+    assert f"ok  delete launch template: {plan.launch_template} deleted" in result["steps"], result
+    assert machines() == []
 
 
-def test_cleanup_finds_and_terminates_the_on_demand_machines(fallback: Path) -> None:
-    """A monitor stopped half way: cleanup takes the on-demand machines by their ds:app tag."""
+def test_cleanup_after_a_killed_monitor_finds_the_fleet_its_launch_template_and_machines(fallback: Path) -> None:
+    """A monitor stopped half way: cleanup finds the fleet, its launch template and machines by the ds:app tag."""
     plan = load_monitor_file(fallback)
     ctx = make_ctx(fallback.parent.parent)
-    assert SpotFleet(ctx, plan).start_on_demand(1) == 1
+    lose_a_spot_machine(plan)
+    assert Ec2Fleet(ctx, plan).start_on_demand(1) == 1
     [machine] = on_demand_machines()
-    assert ("machine", machine["InstanceId"]) in {(f.kind, f.name) for f in find(ctx, fallback.parent).items}
+    found = {(f.kind, f.name) for f in find(ctx, fallback.parent).items}
+    assert {("fleet", plan.fleet_id), ("launch template", plan.launch_template)} <= found
+    assert ("machine", machine["InstanceId"]) in found
     assert cleanup(ctx, yes=True, files=fallback.parent) == 0, output(ctx)
-    assert on_demand_machines() == []
-    assert "terminate on-demand machines" not in output(ctx)  # cleanup's own step takes every machine
+    assert machines() == []
+    assert ec2().describe_launch_templates()["LaunchTemplates"] == []
+    assert f"ok  delete fleet {plan.fleet_id}: {plan.fleet_id} deleted" in output(ctx)
 
 
 def test_an_idle_on_demand_machine_is_released_like_a_spot_one(fallback: Path) -> None:
@@ -212,7 +226,7 @@ def test_an_idle_on_demand_machine_is_released_like_a_spot_one(fallback: Path) -
     plan = load_monitor_file(fallback)
     ctx = make_ctx(fallback.parent.parent)
     lose_a_spot_machine(plan)
-    assert SpotFleet(ctx, plan).start_on_demand(1) == 1
+    assert Ec2Fleet(ctx, plan).start_on_demand(1) == 1
     [busy], [idle] = spot_machines(plan), [i["InstanceId"] for i in on_demand_machines()]
     ecs = boto3.client("ecs", region_name=REGION)
     arns = {
@@ -235,47 +249,19 @@ def test_an_idle_on_demand_machine_is_released_like_a_spot_one(fallback: Path) -
     now[0] += 121
     assert watcher.poll() is False
     assert on_demand_machines() == [] and spot_machines(plan) == [busy]
-    assert spot_target(plan) == 1  # the busy spot machine alone is asked for
+    # The busy spot machine alone is asked for: the on-demand part lost the machine released, so the fleet
+    # does not start it again.
+    assert fleet_capacity(plan.fleet_id) == (1, 0)
     assert "-> 1 (nothing waiting; 1 idle machine(s) released)" in output(ctx)
 
 
-def test_on_demand_request_keeps_the_launch_specification() -> None:
-    """What DescribeSpotFleetRequests returns on AWS, as RunInstances wants it."""
-    spec = {
-        "ImageId": "ami-1",
-        "InstanceType": "m5.xlarge",
-        "KeyName": "k",
-        "IamInstanceProfile": {"Arn": "arn:aws:iam::1:instance-profile/p"},
-        "UserData": base64.b64encode(b"#!/bin/bash\necho hi\n").decode(),
-        "BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 30, "VolumeType": "gp3"}}],
-        "NetworkInterfaces": [{"DeviceIndex": 0, "SubnetId": "subnet-1", "Groups": ["sg-1"]}],
-        "SecurityGroups": [{"GroupId": "sg-1"}],
-        "SpotPrice": "0.1",
-        "WeightedCapacity": 1.0,
-        "TagSpecifications": [{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "XWorker"}]}],
-    }
-    request = on_demand_request(spec, 3, {"ds:app": "X", "ds:run": "r1"})
-    assert request == {
-        "ImageId": "ami-1",
-        "InstanceType": "m5.xlarge",
-        "KeyName": "k",
-        "IamInstanceProfile": {"Arn": "arn:aws:iam::1:instance-profile/p"},
-        "UserData": "#!/bin/bash\necho hi\n",  # boto3 base64-encodes it again
-        "BlockDeviceMappings": spec["BlockDeviceMappings"],
-        "NetworkInterfaces": spec["NetworkInterfaces"],  # the groups ride on the interface, not beside it
-        "TagSpecifications": [
-            {
-                "ResourceType": "instance",
-                "Tags": [
-                    {"Key": "Name", "Value": "XWorker"},
-                    {"Key": "ds:app", "Value": "X"},
-                    {"Key": "ds:run", "Value": "r1"},
-                    {"Key": "ds:capacity", "Value": "on-demand"},
-                ],
-            }
-        ],
-        "MinCount": 1,
-        "MaxCount": 3,
-    }
-    plain = on_demand_request({"ImageId": "ami-1", "SecurityGroups": [{"GroupId": "sg-2"}]}, 1, {})
-    assert plain["SecurityGroupIds"] == ["sg-2"]
+def test_the_capacity_rules() -> None:
+    """The fallback grows the on-demand part by what spot lacks, once; scale-in takes back what it releases."""
+    two = Capacity(2)
+    assert after_fallback(two, spot_running=1, count=1) == Capacity(2, 1)
+    assert after_fallback(Capacity(2, 1), spot_running=1, count=1) == Capacity(2, 1)  # not started yet: no more
+    assert after_fallback(Capacity(4), spot_running=0, count=2) == Capacity(4, 2)  # never more than asked for
+    assert after_fallback(Capacity(2, 1), spot_running=0, count=5) == Capacity(2, 2)  # never past the total
+    assert after_resize(Capacity(3, 2), 2, released_on_demand=1) == Capacity(2, 1)
+    assert after_resize(Capacity(3, 2), 1, released_on_demand=0) == Capacity(1, 1)  # never past the total
+    assert after_resize(Capacity(2), 3, released_on_demand=0) == Capacity(3, 0)  # scale-out: spot

@@ -2,8 +2,8 @@
 
 For when a monitor was stopped half way, a laptop closed, or a run is long
 forgotten. It looks for this app's resources by tag (`ds:app` = APP_NAME) and by
-the names config.py gives them: spot fleets and every machine (the on-demand
-fallback's too), queue and dead-letter queue, ECS service, task definitions,
+the names config.py gives them: EC2 Fleets (and earlier versions' Spot Fleets) and every
+machine, the runs' launch templates, queue and dead-letter queue, ECS service, task definitions,
 cluster (never 'default'), alarms, dashboard, log groups, the auto-monitor Lambda
 and its cap schedule, and monitor files in files/. It lists them, then deletes after a yes (`--yes`
 or typing y); `--dry-run` only lists. The deleting is teardown's own steps, with
@@ -22,12 +22,12 @@ from pathlib import Path
 from .cluster import app_plan
 from .confirm import confirm_policy
 from .context import AWS_ERRORS, Context
-from .resources import KINDS, Found, LogGroups, Machines, Resource, Scope, SpotFleetRequest, delete_steps
+from .resources import KINDS, Fleets, Found, LogGroups, Machines, Resource, Scope, delete_steps
 from .run_record import app_monitor_files
 from .teardown import Step, report, run_steps
 
 # Teardown takes one run's fleet and on-demand machines; cleanup takes every fleet and machine of the app.
-OTHER_KINDS = tuple(kind for kind in KINDS if kind not in (SpotFleetRequest, Machines))
+OTHER_KINDS = tuple(kind for kind in KINDS if kind not in (Fleets, Machines))
 
 
 @dataclass
@@ -68,9 +68,9 @@ def find(ctx: Context, files: Path = Path("files")) -> Inventory:
 
 def delete(ctx: Context, inventory: Inventory) -> list[Step]:
     scope = inventory.scope
-    fleets = SpotFleetRequest(scope)
+    fleets = Fleets(scope)
     machines: list[tuple[str, Callable[[], str]]] = [
-        (f"cancel spot fleet {f}", lambda f=f: fleets.cancel(f)) for f in inventory.named(SpotFleetRequest)
+        (f"delete fleet {f}", lambda f=f: fleets.cancel(f)) for f in inventory.named(Fleets)
     ]
     if inventory.named(Machines):
         # Listed again: cancelling a fleet has terminated its own machines already.

@@ -1,10 +1,13 @@
 """One-time account setup (DS's setup_AWS.py): the IAM roles a run needs, least privilege.
 
-`setupAccount` creates four roles named after the app, each with one inline policy
+`setupAccount` creates three roles named after the app, each with one inline policy
 scoped to this app's buckets, queues, log groups and cluster (no *FullAccess):
-the machines' ECS instance role, the spot fleet role, the containers' task role and
-the auto-monitor's role; and it lets CloudWatch Logs export into AWS_BUCKET (log_export.py).
-`undoAccount` removes the roles (the bucket policy stays: the bucket may serve other runs).
+the machines' ECS instance role, the containers' task role and the auto-monitor's role;
+it makes sure the account has EC2 Fleet's service-linked role (AWSServiceRoleForEC2Fleet,
+which AWS wants in place before an EC2 Fleet is asked for through the API; no fleet role of
+our own is needed), and it lets CloudWatch Logs export into AWS_BUCKET (log_export.py).
+`undoAccount` removes the roles, and the Spot Fleet role earlier versions made (the bucket
+policy and the service-linked role stay: the bucket and the account may serve other runs).
 Both can be run again safely.
 """
 
@@ -17,6 +20,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
+
+from botocore.exceptions import ClientError
 
 from ..buckets import allowed_buckets, resolve
 from ..jobs import Job
@@ -33,7 +38,7 @@ class Role:
 
 
 def role_name(ctx: Context, kind: str) -> str:
-    """kind: instance, fleet, task or monitor."""
+    """kind: instance, task or monitor (fleet: earlier versions' Spot Fleet role, which undoAccount removes)."""
     return f"{ctx.config.APP_NAME}-{kind}"
 
 
@@ -66,7 +71,10 @@ def _arns(ctx: Context) -> dict[str, Any]:
 # What RunInstances touches besides the machine; a launch is scoped by the machine's tag (its instance/* statement).
 # AWS authorises each resource of a call against every statement, so the two may be apart.
 INSTANCES = "arn:aws:ec2:*:*:instance/*"
-SPOT_FLEETS = "arn:aws:ec2:*:*:spot-fleet-request/*"
+FLEETS = "arn:aws:ec2:*:*:fleet/*"
+LAUNCH_TEMPLATES = "arn:aws:ec2:*:*:launch-template/*"
+SPOT_FLEETS = "arn:aws:ec2:*:*:spot-fleet-request/*"  # runs started by earlier versions (spot_fleet.py)
+FLEET_SERVICE = "ec2fleet.amazonaws.com"  # EC2 Fleet's service-linked role, AWSServiceRoleForEC2Fleet
 LAUNCH_RESOURCES = [
     f"arn:aws:ec2:*:*:{kind}"
     for kind in ("image/*", "subnet/*", "network-interface/*", "security-group/*", "volume/*", "key-pair/*")
@@ -118,34 +126,6 @@ def roles(ctx: Context) -> list[Role]:
             ),
         ),
         Role(
-            role_name(ctx, "fleet"),
-            "spotfleet.amazonaws.com",
-            _policy(
-                _statement(
-                    ["ec2:DescribeImages", "ec2:DescribeSubnets", "ec2:DescribeInstanceStatus"], ["*"]
-                ),  # no resource-level permissions in IAM
-                # Machines are launched only with this app's tag (startCluster's TagSpecifications) ...
-                _statement(
-                    ["ec2:RunInstances", "ec2:RequestSpotInstances"],
-                    [INSTANCES, "arn:aws:ec2:*:*:spot-instances-request/*"],
-                    Condition=_tagged(c, "aws:RequestTag"),
-                ),
-                _statement(["ec2:RunInstances"], LAUNCH_RESOURCES),
-                # ... tags are written only as machines are launched, and only this app's ...
-                _statement(
-                    ["ec2:CreateTags"],
-                    ["*"],
-                    Condition={
-                        **_tagged(c, "aws:RequestTag"),
-                        "ForAnyValue:StringEquals": {"ec2:CreateAction": ["RunInstances", "RequestSpotInstances"]},
-                    },
-                ),
-                # ... and only this app's machines are terminated.
-                _statement(["ec2:TerminateInstances"], [INSTANCES], Condition=_tagged(c)),
-                _statement(["iam:PassRole"], [ctx.role_arn(instance_role)]),
-            ),
-        ),
-        Role(
             role_name(ctx, "task"),
             "ecs-tasks.amazonaws.com",
             # The worker (and the tool, which gets these credentials): read inputs, write outputs and
@@ -178,11 +158,25 @@ def roles(ctx: Context) -> list[Role]:
             "lambda.amazonaws.com",
             _policy(
                 # Describe*: no resource-level permissions in IAM. DescribeInstances: the machine-hours, for MAX_COST.
-                _statement(["ec2:DescribeSpotFleetRequests", "ec2:DescribeInstances"], ["*"]),
-                # Only this app's fleet (startCluster tags the fleet request), and its on-demand machines.
+                # Spot Fleet requests: runs started by earlier versions.
                 _statement(
-                    ["ec2:CancelSpotFleetRequests", "ec2:TerminateInstances"],
-                    [SPOT_FLEETS, INSTANCES],
+                    [
+                        "ec2:DescribeFleets",
+                        "ec2:DescribeLaunchTemplates",
+                        "ec2:DescribeSpotFleetRequests",
+                        "ec2:DescribeInstances",
+                    ],
+                    ["*"],
+                ),
+                # Only this app's fleet and launch template (startCluster tags them), and its machines.
+                _statement(
+                    [
+                        "ec2:DeleteFleets",
+                        "ec2:DeleteLaunchTemplate",
+                        "ec2:CancelSpotFleetRequests",
+                        "ec2:TerminateInstances",
+                    ],
+                    [FLEETS, LAUNCH_TEMPLATES, SPOT_FLEETS, INSTANCES],
                     Condition=_tagged(c),
                 ),
                 _statement(["events:ListTargetsByRule", "events:RemoveTargets", "events:DeleteRule"], [a["rule"]]),
@@ -224,7 +218,7 @@ def user_policy(ctx: Context) -> dict[str, Any]:
     which create and delete IAM roles, are for an administrator and are not in it."""
     c, a = ctx.config, _arns(ctx)
     buckets = sorted(allowed_buckets(ctx.spec, c.AWS_BUCKET, c.worker_config()))
-    roles = [ctx.role_arn(role_name(ctx, kind)) for kind in ("instance", "fleet", "task", "monitor")]
+    roles = [ctx.role_arn(role_name(ctx, kind)) for kind in ("instance", "task", "monitor")]
     return _policy(
         _statement(["s3:ListBucket"], [f"arn:aws:s3:::{b}" for b in buckets]),
         _statement(["s3:GetObject", "s3:PutObject"], [f"arn:aws:s3:::{b}/*" for b in buckets]),
@@ -247,7 +241,7 @@ def user_policy(ctx: Context) -> dict[str, Any]:
         # The run's roles: read (setup checks the task role), passed to ECS, EC2 and Lambda, and the task
         # role's output grant (submitJob).
         _statement(["iam:GetRole", "iam:PassRole"], roles),
-        _statement(["iam:GetRolePolicy", "iam:PutRolePolicy"], [roles[2]]),
+        _statement(["iam:GetRolePolicy", "iam:PutRolePolicy"], [roles[1]]),
         _statement(
             ["ecs:CreateCluster", "ecs:DescribeClusters", "ecs:DeleteCluster", "ecs:ListContainerInstances"],
             [a["cluster"]],
@@ -270,7 +264,9 @@ def user_policy(ctx: Context) -> dict[str, Any]:
                 "ecs:DescribeTaskDefinition",
                 "ecs:DeregisterTaskDefinition",
                 "ecs:ListTaskDefinitions",
-                "ec2:DescribeSpotFleetRequests",
+                "ec2:DescribeFleets",
+                "ec2:DescribeLaunchTemplates",
+                "ec2:DescribeSpotFleetRequests",  # runs started by earlier versions
                 "ec2:DescribeInstances",
                 "ec2:DescribeSubnets",
                 "ec2:DescribeKeyPairs",  # SSH_KEY_NAME and the Fleet file's KeyName must name one
@@ -282,27 +278,42 @@ def user_policy(ctx: Context) -> dict[str, Any]:
             ],
             ["*"],
         ),
-        _statement(
-            ["ec2:DescribeSpotFleetInstances", "ec2:DescribeSpotFleetRequestHistory"],
-            [SPOT_FLEETS],
-            Condition=_tagged(c),
-        ),
-        # A fleet is requested with this app's tag, and only fleets with it are changed or cancelled; monitor's
-        # on-demand fallback launches machines only with that tag (and passes them the instance role above).
-        _statement(["ec2:RequestSpotFleet"], ["*"], Condition=_tagged(c, "aws:RequestTag")),
+        # The run's launch template and EC2 Fleet are made only with this app's tag, and only those with it are
+        # read, changed or deleted; the fleet launches the machines from the template, with the app's tag (and
+        # passes them the instance role above).
+        _statement(["ec2:CreateLaunchTemplate"], [LAUNCH_TEMPLATES], Condition=_tagged(c, "aws:RequestTag")),
+        _statement(["ec2:CreateFleet"], [FLEETS, INSTANCES], Condition=_tagged(c, "aws:RequestTag")),
+        _statement(["ec2:CreateFleet"], [LAUNCH_TEMPLATES, *LAUNCH_RESOURCES]),
         _statement(["ec2:RunInstances"], [INSTANCES], Condition=_tagged(c, "aws:RequestTag")),
-        _statement(["ec2:RunInstances"], LAUNCH_RESOURCES),
+        _statement(["ec2:RunInstances"], [LAUNCH_TEMPLATES, *LAUNCH_RESOURCES]),
         _statement(
             ["ec2:CreateTags"],
             ["*"],
             Condition={
                 "StringEquals": {
-                    "ec2:CreateAction": ["RequestSpotFleet", "RunInstances"],
+                    "ec2:CreateAction": ["CreateLaunchTemplate", "CreateFleet", "RunInstances"],
                     "aws:RequestTag/ds:app": c.APP_NAME,
                 }
             },
         ),
-        _statement(["ec2:ModifySpotFleetRequest", "ec2:CancelSpotFleetRequests"], [SPOT_FLEETS], Condition=_tagged(c)),
+        _statement(
+            [
+                "ec2:CreateLaunchTemplateVersion",
+                "ec2:DeleteLaunchTemplate",
+                "ec2:ModifyFleet",
+                "ec2:DeleteFleets",
+                "ec2:DescribeFleetInstances",
+                "ec2:DescribeFleetHistory",
+            ],
+            [LAUNCH_TEMPLATES, FLEETS],
+            Condition=_tagged(c),
+        ),
+        # Runs started by earlier versions (a Spot Fleet): watched, shrunk and cancelled, never asked for.
+        _statement(
+            ["ec2:DescribeSpotFleetInstances", "ec2:ModifySpotFleetRequest", "ec2:CancelSpotFleetRequests"],
+            [SPOT_FLEETS],
+            Condition=_tagged(c),
+        ),
         # AWS's public parameters (the ECS-optimised AMI) have no account in their ARN; `*` matches that too.
         _statement(["ssm:GetParameter"], [f"arn:aws:ssm:{c.AWS_REGION}:*:parameter/aws/service/*"]),
         _statement(
@@ -499,11 +510,22 @@ def setup_account(ctx: Context) -> int:
         iam.add_role_to_instance_profile(InstanceProfileName=profile, RoleName=profile)
     ctx.console.print(
         f"instance profile {profile}: ready\n"
-        f"In your fleet file use IamFleetRole {ctx.role_arn(role_name(ctx, 'fleet'))} and\n"
-        f"IamInstanceProfile arn:aws:iam::{ctx.account_id}:instance-profile/{profile}"
+        f"In your fleet file use IamInstanceProfile arn:aws:iam::{ctx.account_id}:instance-profile/{profile}"
     )
+    ctx.console.print(f"EC2 Fleet's service-linked role: {_ensure_fleet_service_role(iam)}")
     ctx.console.print(ensure_log_export_policy(ctx), highlight=False, markup=False)
     return 0
+
+
+def _ensure_fleet_service_role(iam: Any) -> str:
+    """AWSServiceRoleForEC2Fleet, which AWS wants in place before an EC2 Fleet is asked for through the API."""
+    try:
+        iam.create_service_linked_role(AWSServiceName=FLEET_SERVICE)
+    except ClientError as exc:  # AWS: InvalidInput "... has been taken in this account"; moto: EntityAlreadyExists
+        if error_code(exc) not in ("InvalidInput", "EntityAlreadyExists"):
+            raise
+        return "already there"
+    return "created"
 
 
 def undo_account(ctx: Context) -> int:
@@ -513,7 +535,9 @@ def undo_account(ctx: Context) -> int:
         iam.remove_role_from_instance_profile(InstanceProfileName=profile, RoleName=profile)
     with contextlib.suppress(iam.exceptions.NoSuchEntityException):
         iam.delete_instance_profile(InstanceProfileName=profile)
-    for role in roles(ctx):
+    # The Spot Fleet role of earlier versions goes too (its policy is that version's; no policy is needed here).
+    legacy = Role(role_name(ctx, "fleet"), "spotfleet.amazonaws.com", _policy())
+    for role in [*roles(ctx), legacy]:
         try:
             with contextlib.suppress(iam.exceptions.NoSuchEntityException):  # only the task role has it
                 iam.delete_role_policy(RoleName=role.name, PolicyName=OUTPUTS_POLICY)

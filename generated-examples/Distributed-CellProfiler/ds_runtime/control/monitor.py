@@ -9,11 +9,11 @@ can be stopped and started again at any time.
 
 On-demand fallback (ON_DEMAND_AFTER_INTERRUPTIONS = N, as the run was started; 0 = off):
 while jobs wait and the fleet has fewer machines than asked for, once the run has had N
-interrupted jobs (the workers' outcome records) or the spot fleet reports a capacity
-error, on-demand machines are started for the missing ones and the spot target drops by
-as many, so both together never exceed what was asked for. It never goes back: the
-on-demand machines stay until scale-in releases them idle, or the run ends; spot
-machines lost later are replaced the same way.
+interrupted jobs (the workers' outcome records) or the fleet reports a capacity error,
+the EC2 Fleet's on-demand part grows by the missing machines and its spot part shrinks by
+as many (its total unchanged), so both together never exceed what was asked for; the
+fleet starts them. It never goes back: the on-demand machines stay until scale-in releases
+them idle, or the run ends; spot machines lost later are replaced the same way.
 
 cheapest (as in DS): after `cheapest_after` seconds the fleet's asked-for capacity
 drops to 1 without stopping running machines, so machines lost to spot
@@ -30,11 +30,12 @@ from rich.text import Text
 
 from ..aws import QueueLoad
 from .context import AWS_ERRORS, CommandError, Context
-from .fleet import Fleet, SpotFleet
+from .fleet import Ec2Fleet, Fleet
 from .report import write_run_report
-from .resources import Machines, Scope, SpotFleetRequest
+from .resources import Fleets, Machines, Scope, is_spot_fleet
 from .run_record import Plan, load_monitor_file
 from .scalein import decide, idle_since, scale_out
+from .spot_fleet import SpotFleet
 from .teardown import Teardown, check_caps, report
 
 MAX_FAILED_POLLS = 10  # consecutive failures before monitor gives up (it can be restarted)
@@ -60,7 +61,15 @@ class Monitor:
     ):
         self.ctx, self.plan, self.cheapest = ctx, plan, cheapest
         self.interval, self.cheapest_after, self.sleep, self.clock = interval, cheapest_after, sleep, clock
-        self.fleet = fleet or SpotFleet(ctx, plan)
+        self.fleet = fleet or run_fleet(ctx, plan)
+        # A run of an earlier version (a Spot Fleet) is watched and torn down, without a fallback (spot_fleet.py).
+        self.fall_back_after = 0 if is_spot_fleet(plan.fleet_id) else plan.on_demand_after
+        if is_spot_fleet(plan.fleet_id) and plan.on_demand_after:
+            ctx.console.print(
+                f"note: this run's Spot Fleet {plan.fleet_id} was asked for by an earlier version: it is watched and "
+                "torn down, but no on-demand machine is started for it (startCluster's EC2 Fleets have the fallback)",
+                highlight=False,
+            )
         self.queue = queue or (lambda: ctx.queue_load(plan.queue_name))
         self.idle_after = ctx.config.MACHINE_IDLE_SECONDS if idle_after is None else idle_after
         c = ctx.config
@@ -77,9 +86,9 @@ class Monitor:
         if reason:
             # What bills goes at once; the rest of the teardown follows in run().
             scope = Scope(self.plan, self.ctx.session)
-            fleet, on_demand = SpotFleetRequest(scope).delete(), Machines(scope).delete()
+            fleet, on_demand = Fleets(scope).delete(), Machines(scope).delete()
             self.stopped_because = reason
-            stopped = f"spot fleet: {fleet}\non-demand machines: {on_demand}"
+            stopped = f"fleet: {fleet}\non-demand machines: {on_demand}"
             self.ctx.console.print(Text.assemble(("STOPPING:", "bold red"), f" {reason}\n{stopped}"), highlight=False)
             return True
         load = self.queue()
@@ -112,7 +121,7 @@ class Monitor:
 
     def _fall_back(self, load: QueueLoad, target: int, machines: int) -> None:
         """Start on-demand machines for missing spot ones, if the run wants the fallback and spot falls short."""
-        after, missing = self.plan.on_demand_after, target - machines
+        after, missing = self.fall_back_after, target - machines
         if not after or load.visible == 0 or missing <= 0:
             return  # checked first: the reasons below cost AWS calls
         why = self.fleet.capacity_error()
@@ -122,11 +131,13 @@ class Monitor:
                 return
             why = f"{interrupted} interrupted job(s), ON_DEMAND_AFTER_INTERRUPTIONS = {after}"
         started = self.fleet.start_on_demand(missing)
+        if not started:
+            return  # those asked for before are still starting
         self.ctx.console.print(
             Text.assemble(
                 ("ON-DEMAND:", "bold"),
-                f" {started} on-demand machine(s) started for {missing} missing spot machine(s) "
-                f"({why}); the spot fleet asks for {started} fewer",
+                f" {started} on-demand machine(s) asked for in place of {missing} missing spot machine(s) "
+                f"({why}); the fleet asks for {started} spot machine(s) fewer",
             ),
             highlight=False,
             soft_wrap=True,
@@ -159,6 +170,11 @@ class Monitor:
         for line in report(steps):
             self.ctx.console.print(line)
         return 0 if all(s.ok for s in steps) else 1
+
+
+def run_fleet(ctx: Context, plan: Plan) -> Fleet:
+    """The run's fleet: an EC2 Fleet, or the Spot Fleet of a run an earlier version started."""
+    return SpotFleet(ctx, plan) if is_spot_fleet(plan.fleet_id) else Ec2Fleet(ctx, plan)
 
 
 def monitor(ctx: Context, monitor_file: Path, cheapest: bool = False, interval: float = 60) -> int:

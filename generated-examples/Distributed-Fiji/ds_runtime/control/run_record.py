@@ -24,7 +24,7 @@ class Plan:
     app_name: str
     region: str
     run_id: str
-    fleet_id: str
+    fleet_id: str  # an EC2 Fleet's id (fleet-...); a Spot Fleet request's (sfr-...) in runs of earlier versions
     cluster: str
     service: str
     task_family: str
@@ -49,6 +49,7 @@ class Plan:
     on_demand_after: int = 0
     on_demand_price_per_hour: float = 0.0
     on_demand_price_source: str = ""
+    launch_template: str = ""  # the run's launch template, by its exact name ('' in runs of earlier versions)
 
     # DS's monitor file keys, so DS users' scripts that read them keep working.
     def to_monitor(self) -> dict[str, Any]:

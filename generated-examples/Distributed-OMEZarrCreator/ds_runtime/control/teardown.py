@@ -1,7 +1,7 @@
 """Tear a run down: the end of `monitor`, and the auto-monitor Lambda's handler.
 
 Each kind of resource the run created (resources.py) is removed in its own step, the
-fleet and the run's on-demand machines first (they are what bills): a step that fails
+fleet (with its machines, on-demand ones included) first (it is what bills): a step that fails
 is reported and the others still run (DS's Lambda raised before cancelling the fleet
 and left everything running). Every step accepts "already gone", so teardown can be
 repeated safely. The caps (MAX_COST, MAX_HOURS) are counted here too.
@@ -22,7 +22,7 @@ from typing import Any
 
 import boto3
 
-from .resources import LIVE_INSTANCE_STATES, ON_DEMAND_TAG, Scope, delete_steps
+from .resources import LIVE_INSTANCE_STATES, Scope, delete_steps
 from .run_record import Plan
 
 PLAN_ENV = "DS_TEARDOWN_PLAN"
@@ -92,7 +92,8 @@ def spend(plan: Plan, session: boto3.Session, now: float | None = None) -> Spend
             for instance in reservation["Instances"]:
                 seconds = max(0.0, _ended(instance, now) - instance["LaunchTime"].timestamp())
                 machine_seconds += seconds
-                if ON_DEMAND_TAG in instance.get("Tags", []):
+                # EC2 marks spot machines; the rest are on-demand (the fleet's, or an earlier version's fallback's).
+                if instance.get("InstanceLifecycle") != "spot":
                     on_demand_seconds += seconds
     hours = max(0.0, now - plan.start_time_ms / 1000) / 3600
     return Spend(

@@ -1,10 +1,12 @@
 """`run.py startCluster FLEETFILE`: ask for spot machines, start the service, write the monitor file.
 
 The DS fleet file is used as it is; config.py decides machine types, price, disk,
-public IP, SSH key and count. The whole request is built and checked before AWS is
-asked for anything (TASKS_PER_MACHINE containers of the registered task definition,
-config.py's CPU_SHARES and MEMORY, must fit each MACHINE_TYPE as DescribeInstanceTypes
-describes it); a fleet AWS refuses for its configuration is cancelled at once.
+public IP, SSH key and count. The machines come from an EC2 Fleet (type maintain), with a
+launch template made for the run from the file's launch specifications (fleet_mapping.py).
+The whole request is built and checked before AWS is asked for anything (TASKS_PER_MACHINE
+containers of the registered task definition, config.py's CPU_SHARES and MEMORY, must fit
+each MACHINE_TYPE as DescribeInstanceTypes describes it); a fleet AWS refuses for its
+configuration is deleted at once, with its launch template.
 """
 
 from __future__ import annotations
@@ -25,19 +27,22 @@ from . import automonitor, dashboard
 from .confirm import Confirm
 from .context import AWS_ERRORS, CommandError, Context, error_code, warning
 from .estimate import Price, current_price, fleet_zones, make_estimate, show
-from .fleet_file import SSM_PREFIX, FleetFileError, load_fleet_file
+from .fleet_file import EXAMPLE_ID, SSM_PREFIX, FleetFileError, load_fleet_file
+from .fleet_mapping import FleetLaunch, fleet_launch
 from .machine_fit import require_fit
 from .on_demand_prices import on_demand_price
 from .placement import DEFAULT_ALLOCATION, per_subnet
+from .resources import Fleets, LaunchTemplates, Scope
 from .run_record import Plan, write_monitor_file
 from .wait import WaitTimeout, wait_for
 
 ACCOUNT_PLACEHOLDER = "XXXXXXXXXXXX"  # DS fleet files' stand-in for the account id
 LOG_RETENTION_DAYS = 60
-FAILED_STATES = ("failed", "cancelled", "cancelled_running", "cancelled_terminating")
+FAILED_STATES = ("failed", "deleted", "deleted_running", "deleted_terminating")  # an EC2 Fleet's
 # Fleet history events that mean the request itself is wrong, in plain words.
 CONFIG_ERRORS = {
-    "iamFleetRoleInvalid": "the IamFleetRole cannot be used by EC2 Spot; check its ARN and trust policy",
+    "iamFleetRoleInvalid": "the fleet may not launch or terminate machines (its service-linked role "
+    "AWSServiceRoleForEC2Fleet: run setupAccount)",
     "spotFleetRequestConfigurationInvalid": "AWS refused the request's configuration",
     "launchSpecUnusable": "a launch specification cannot be used (image, subnet, key or security group)",
     "allLaunchSpecsTemporarilyBlacklisted": "no launch specification could start a machine",
@@ -67,12 +72,18 @@ def _resolve_image(ctx: Context, image: str) -> str:
         raise FleetFileError(f"ImageId {image!r}: SSM parameter {name} not found ({exc}); give an AMI id") from None
 
 
-def build_request(ctx: Context, fleet: dict[str, Any], run_id: str) -> dict[str, Any]:
-    """The RequestSpotFleet configuration: the fleet file with config.py applied."""
+def template_name(ctx: Context, run_id: str) -> str:
+    """The run's launch template: one per run, found again by this exact name (and its tags)."""
+    return f"{ctx.config.APP_NAME}-{run_id}"
+
+
+def build_request(ctx: Context, fleet: dict[str, Any], run_id: str) -> FleetLaunch:
+    """The EC2 Fleet for the Fleet file with config.py applied: the launch template's data, and CreateFleet's
+    arguments (fleet_mapping.py says what of the file goes where)."""
     c = ctx.config
     # `_comment` keys are notes for people (as in Job files); AWS would refuse them.
     request = {k: copy.deepcopy(v) for k, v in fleet.items() if not k.startswith("_comment")}
-    file_specs = request.pop("LaunchSpecifications")
+    file_specs = request["LaunchSpecifications"]
     tags = ctx.tag_list(run_id)
     key_name = _ssh_key_name(ctx)
     launch_specs = []
@@ -81,20 +92,22 @@ def build_request(ctx: Context, fleet: dict[str, Any], run_id: str) -> dict[str,
         for spec in per_subnet(file_specs[i] if i < len(file_specs) else file_specs[0]):
             launch_specs.append(_launch_spec(ctx, spec, machine_type, tags, key_name))
     _require_key_pairs(ctx, launch_specs)
-    request.update(
-        LaunchSpecifications=launch_specs,
-        IamFleetRole=request["IamFleetRole"].replace(ACCOUNT_PLACEHOLDER, ctx.account_id),
-        # Price and spare capacity together: fewer interruptions than the cheapest pool alone.
-        AllocationStrategy=request.get("AllocationStrategy", DEFAULT_ALLOCATION),
-        SpotPrice=f"{c.MACHINE_PRICE:.4f}",
-        TargetCapacity=c.CLUSTER_MACHINES,
-        Type=request.get("Type", "maintain"),
-        TagSpecifications=[{"ResourceType": "spot-fleet-request", "Tags": tags}],
-        ClientToken=run_id,  # a retried request cannot start a second fleet
+    # Price and spare capacity together (DEFAULT_ALLOCATION): fewer interruptions than the cheapest pool alone.
+    launch = fleet_launch(
+        request,
+        launch_specs,
+        template_name(ctx, run_id),
+        target=c.CLUSTER_MACHINES,
+        max_price=f"{c.MACHINE_PRICE:.4f}",
+        tags=tags,
+        client_token=run_id,
     )
-    request.pop("ValidFrom", None)  # DS files may carry stale dates; the fleet ends with monitor
-    request.pop("ValidUntil", None)
-    return request
+    if ctx.backend.accepts_stand_ins:  # the local emulator has no such subnet: its default one stands in
+        for config in launch.request["LaunchTemplateConfigs"]:
+            for override in config["Overrides"]:
+                if EXAMPLE_ID.match(override.get("SubnetId", "")):
+                    del override["SubnetId"]
+    return launch
 
 
 def _key_pair_exists(ctx: Context, name: str) -> bool:
@@ -182,9 +195,9 @@ def _ensure_log_groups(ctx: Context, run_id: str) -> None:
 def fleet_errors(ctx: Context, fleet_id: str, since: datetime) -> list[tuple[str, str]]:
     """(event subtype, plain words) for the fleet's error events; [] if the history cannot be read."""
     try:
-        events = ctx.client("ec2").describe_spot_fleet_request_history(
-            SpotFleetRequestId=fleet_id, StartTime=since, EventType="error"
-        )["HistoryRecords"]
+        events = ctx.client("ec2").describe_fleet_history(FleetId=fleet_id, StartTime=since, EventType="service-error")[
+            "HistoryRecords"
+        ]
     except (*AWS_ERRORS, NotImplementedError):  # moto answers HTTP 500 (ResponseParserError) or raises
         return []
     found = []
@@ -198,15 +211,33 @@ def fleet_errors(ctx: Context, fleet_id: str, since: datetime) -> list[tuple[str
 def _capacity(ctx: Context, fleet_id: str, since: datetime) -> int | None:
     """Machines running for the fleet, None while there are none; CommandError if the request failed."""
     ec2 = ctx.client("ec2")
-    config = ec2.describe_spot_fleet_requests(SpotFleetRequestIds=[fleet_id])["SpotFleetRequestConfigs"][0]
+    [fleet] = ec2.describe_fleets(FleetIds=[fleet_id])["Fleets"]
     errors = fleet_errors(ctx, fleet_id, since)
-    if config["SpotFleetRequestState"] in FAILED_STATES or any(sub in CONFIG_ERRORS for sub, _ in errors):
+    if fleet["FleetState"] in FAILED_STATES or any(sub in CONFIG_ERRORS for sub, _ in errors):
         raise CommandError(
-            f"AWS refused spot fleet {fleet_id} ({config['SpotFleetRequestState']}): "
-            + ("; ".join(words for _, words in errors) or "see the EC2 console > Spot Requests > History")
+            f"AWS refused EC2 Fleet {fleet_id} ({fleet['FleetState']}): "
+            + ("; ".join(words for _, words in errors) or "see `aws ec2 describe-fleet-history --fleet-id ...`")
         )
-    running = ec2.describe_spot_fleet_instances(SpotFleetRequestId=fleet_id)["ActiveInstances"]
+    running = ec2.describe_fleet_instances(FleetId=fleet_id)["ActiveInstances"]
     return len(running) or None
+
+
+def _create_fleet(ctx: Context, launch: FleetLaunch, run_id: str) -> str:
+    """The run's launch template (tagged as the run), then its EC2 Fleet; the template goes if AWS refuses the fleet."""
+    ec2 = ctx.client("ec2")
+    ec2.create_launch_template(
+        LaunchTemplateName=launch.template_name,
+        LaunchTemplateData=launch.versions[0],
+        TagSpecifications=[{"ResourceType": "launch-template", "Tags": ctx.tag_list(run_id)}],
+        ClientToken=run_id,
+    )
+    try:
+        for data in launch.versions[1:]:  # launch specifications that differ beyond type, subnet and zone
+            ec2.create_launch_template_version(LaunchTemplateName=launch.template_name, LaunchTemplateData=data)
+        return ec2.create_fleet(**launch.request)["FleetId"]
+    except AWS_ERRORS:
+        ec2.delete_launch_template(LaunchTemplateName=launch.template_name)
+        raise
 
 
 def app_plan(ctx: Context, run_id: str, fleet_id: str, **run_specific: Any) -> Plan:
@@ -282,16 +313,21 @@ def start_cluster(
         ctx.console.print("not confirmed: nothing was started")
         return 1
     run_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
-    request = build_request(ctx, fleet, run_id)  # may still refuse: an SSM image that is not there
-    if request["AllocationStrategy"] == "lowestPrice":
+    launch = build_request(ctx, fleet, run_id)  # may still refuse: an SSM image that is not there
+    if fleet.get("AllocationStrategy") == "lowestPrice":
         ctx.console.print(
             f"note: {fleet_file.name} asks for AllocationStrategy lowestPrice (DS's default); "
             f"{DEFAULT_ALLOCATION} weighs spare capacity too and is interrupted less"
         )
+    if "IamFleetRole" in fleet:
+        ctx.console.print(
+            f"note: {fleet_file.name}'s IamFleetRole is not used: an EC2 Fleet launches with its service-linked "
+            "role AWSServiceRoleForEC2Fleet (setupAccount makes sure it exists)"
+        )
     started = datetime.now(timezone.utc)
     _ensure_log_groups(ctx, run_id)
-    fleet_id = ctx.client("ec2").request_spot_fleet(SpotFleetRequestConfig=request)["SpotFleetRequestId"]
-    ctx.console.print(f"spot fleet {fleet_id} requested: {c.CLUSTER_MACHINES} x {', '.join(c.MACHINE_TYPE)}")
+    fleet_id = _create_fleet(ctx, launch, run_id)
+    ctx.console.print(f"EC2 Fleet {fleet_id} requested: {c.CLUSTER_MACHINES} x {', '.join(c.MACHINE_TYPE)}")
     on_demand = on_demand_price(c.AWS_REGION, c.MACHINE_TYPE)
     plan = app_plan(
         ctx,
@@ -308,6 +344,7 @@ def start_cluster(
         on_demand_after=c.ON_DEMAND_AFTER_INTERRUPTIONS,
         on_demand_price_per_hour=on_demand.dollars_per_hour or 0.0,
         on_demand_price_source=on_demand.source,
+        launch_template=launch.template_name,
     )
     monitor_file = monitor_file or fleet_file.parent / f"{c.APP_NAME}SpotFleetRequestId.json"
     write_monitor_file(monitor_file, plan)  # at once: an interrupted wait must still leave a way to tear down
@@ -322,9 +359,11 @@ def start_cluster(
     except WaitTimeout:
         ctx.console.print(f"no machine yet after {wait_seconds:g} s (spot capacity may be short); the request stays")
     except CommandError:
-        ctx.client("ec2").cancel_spot_fleet_requests(SpotFleetRequestIds=[fleet_id], TerminateInstances=True)
+        scope = Scope(plan, ctx.session)
+        Fleets(scope).delete()
+        LaunchTemplates(scope).delete()
         monitor_file.unlink()
-        ctx.console.print(f"spot fleet {fleet_id} cancelled; nothing else was started. Fix the fleet file and retry.")
+        ctx.console.print(f"EC2 Fleet {fleet_id} deleted; nothing else was started. Fix the fleet file and retry.")
         raise
     tasks = c.CLUSTER_MACHINES * c.TASKS_PER_MACHINE
     ctx.client("ecs").update_service(cluster=c.ECS_CLUSTER, service=ctx.service_name, desiredCount=tasks)

@@ -30,14 +30,14 @@ EXAMPLES: dict[str, str] = {
     "startCluster": "startCluster plan for DistributedObjectCounter in us-east-1:\n"
     "jobs: 9; at once: 2 (CLUSTER_MACHINES x TASKS_PER_MACHINE x DOCKER_CORES)\n"
     "...\n"
-    "spot fleet sfr-88cc186d41f6f6638 requested: 2 x c5.large\n"
+    "EC2 Fleet fleet-7c3a9d52-1b4e-4f0a-9e21-5d8f6a0b3c44 requested: 2 x c5.large\n"
     "2 machine(s) running\n"
     "service DistributedObjectCounterService: 2 task(s) wanted\n"
     "monitor file: files/DistributedObjectCounterSpotFleetRequestId.json\n"
     "next: python run.py monitor files/DistributedObjectCounterSpotFleetRequestId.json",
     "monitor": "run report: files/reports/DistributedObjectCounter-20261203T060200Z-9bc6.html\n"
     "queue empty: tearing the run down\n"
-    "ok  cancel spot fleet: sfr-88cc186d41f6f6638 cancelled, its instances terminating\n"
+    "ok  delete fleet: fleet-7c3a9d52-1b4e-4f0a-9e21-5d8f6a0b3c44 deleted, its instances terminating\n"
     "ok  delete queue: DistributedObjectCounterQueue deleted\n"
     "...\n"
     "ok  export logs to S3: DistributedObjectCounter -> s3://your-bucket-name/exportedlogs/",
@@ -56,8 +56,8 @@ EXAMPLES: dict[str, str] = {
     "wrote files/fromTable.json; send it with: python run.py submitJob files/fromTable.json",
     "report": "report: /home/me/Distributed-ObjectCounter/report.html",
     "retryFailed": "1 job(s) put back on DistributedObjectCounterQueue",
-    "cleanup": "DistributedObjectCounter in us-east-1: 11 thing(s) found\n"
-    "  spot fleet: sfr-88cc186d41f6f6638  (cancelled with its machines)\n"
+    "cleanup": "DistributedObjectCounter in us-east-1: 12 thing(s) found\n"
+    "  fleet: fleet-7c3a9d52-1b4e-4f0a-9e21-5d8f6a0b3c44  (deleted with its machines)\n"
     "  queue: DistributedObjectCounterQueue\n"
     "  ...\n"
     "dry run: nothing deleted",

@@ -1,8 +1,8 @@
-"""The run's spot fleet as `monitor` sees it: asked-for capacity, machines and whether each runs a job.
+"""The run's EC2 Fleet as `monitor` sees it: asked-for capacity, machines and whether each runs a job.
 
 A machine is busy when its ECS container instance runs or starts a task; one not yet
 registered with ECS (still booting) runs nothing. bench/simulate_run.py plays the
-same interface with simulated machines.
+same interface with simulated machines, and the same capacity rules (after_resize, after_fallback).
 
 The ECS service would restart a worker task that exits on an empty queue, so that an
 idle machine would always show a task. Hence `hold_workers`: once no job waits, the
@@ -10,19 +10,20 @@ service wants no task; ECS then stops only tasks without scale-in protection, wh
 worker sets while it holds a job (worker/protection.py), and machines whose tasks are
 all gone are idle. When jobs wait again, the service wants its tasks back.
 
-On-demand machines (the fallback, ON_DEMAND_AFTER_INTERRUPTIONS) are part of the fleet
-as monitor sees it: the asked-for capacity is the spot target plus the on-demand machines
-running, `machines` lists both, and `resize` releases either kind, lowering the spot
-target by what the on-demand machines kept still cover. They are started from the spot
-fleet's own launch specifications (as DescribeSpotFleetRequests returns them: image,
-user data, instance profile, network, disks, tags) with the tag ds:capacity=on-demand.
+On-demand machines (the fallback, ON_DEMAND_AFTER_INTERRUPTIONS) are the fleet's own: its
+TargetCapacitySpecification asks for TotalTargetCapacity machines, OnDemandTargetCapacity of
+them on-demand and the rest spot, all from the run's launch template. The fallback raises the
+on-demand part (ModifyFleet) by the spot machines missing, the total unchanged, and the fleet
+(`maintain`) starts them; scale-in lowers the total, and the on-demand part by the on-demand
+machines it releases. EC2 tells the two kinds apart (DescribeInstances' InstanceLifecycle).
+
+Runs started by an earlier version asked for a Spot Fleet: spot_fleet.py watches those.
 """
 
 from __future__ import annotations
 
-import base64
-import copy
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
@@ -30,31 +31,16 @@ from botocore.exceptions import ClientError
 
 from ..outcomes import default_prefix, interrupted_since, outcome_keys
 from .cluster import fleet_errors
-from .context import Context, error_code
-from .resources import ON_DEMAND_TAG, on_demand_filters
+from .context import Context
+from .fleet_mapping import target_capacity
+from .resources import LIVE_FLEET_STATES, gone
 from .run_record import Plan
 from .scalein import Machine
 
 ECS_DESCRIBE_LIMIT = 100  # container instances per DescribeContainerInstances call
-# Error events of a spot fleet that mean spot capacity is short (the others mean a wrong request).
+DESCRIBE_INSTANCES_LIMIT = 1000  # instance ids per DescribeInstances call
+# Error events of a fleet that mean spot capacity is short (the others mean a wrong request).
 CAPACITY_EVENTS = ("allLaunchSpecsTemporarilyBlacklisted", "spotInstanceCountLimitExceeded")
-# RunInstances refusals that another launch specification (type, zone) may not meet.
-CAPACITY_CODES = ("InsufficientInstanceCapacity", "Unsupported", "InstanceLimitExceeded", "VcpuLimitExceeded")
-# What a spot launch specification and RunInstances share, under the same names.
-RUN_KEYS = (
-    "ImageId",
-    "InstanceType",
-    "KeyName",
-    "EbsOptimized",
-    "IamInstanceProfile",
-    "BlockDeviceMappings",
-    "Monitoring",
-    "NetworkInterfaces",
-    "Placement",
-    "KernelId",
-    "RamdiskId",
-    "SubnetId",
-)
 
 
 class Fleet(Protocol):
@@ -77,95 +63,47 @@ class Fleet(Protocol):
         ...
 
     def capacity_error(self) -> str:
-        """What the spot fleet reports about missing spot capacity, in words; '' if nothing."""
+        """What the fleet reports about missing spot capacity, in words; '' if nothing."""
         ...
 
     def start_on_demand(self, count: int) -> int:
-        """Start up to `count` on-demand machines and ask the spot fleet for as many fewer; how many started."""
+        """Ask for up to `count` more on-demand machines in place of missing spot ones, the total unchanged;
+        how many more were asked for."""
         ...
 
 
-def spot_target_after(target: int, on_demand: Sequence[str], release: Sequence[str]) -> int:
-    """The spot target that makes `target` machines with the on-demand ones not released."""
-    return max(0, target - len([i for i in on_demand if i not in release]))
+@dataclass(frozen=True)
+class Capacity:
+    """An EC2 Fleet's asked-for capacity: `total` machines, `on_demand` of them on-demand, the rest spot."""
+
+    total: int
+    on_demand: int = 0
 
 
-def on_demand_request(spec: dict[str, Any], count: int, tags: dict[str, str]) -> dict[str, Any]:
-    """RunInstances arguments for `count` machines like those of one spot launch specification.
+def after_resize(capacity: Capacity, target: int, released_on_demand: int) -> Capacity:
+    """`target` machines; the on-demand part loses the on-demand machines released, so the fleet does not
+    start them again, and never exceeds the total."""
+    return Capacity(target, max(0, min(target, capacity.on_demand - released_on_demand)))
 
-    `tags` (the run's ds:app and ds:run) are added to the specification's instance tags
-    (its Name among them), with ds:capacity=on-demand.
+
+def after_fallback(capacity: Capacity, spot_running: int, count: int) -> Capacity:
+    """Up to `count` more on-demand machines, for spot machines missing from the total.
+
+    The on-demand part grows to what the spot machines running leave of the total (never past
+    it, never by more than `count`): asked again before the fleet has started them, it asks
+    for nothing more.
     """
-    request = {k: copy.deepcopy(spec[k]) for k in RUN_KEYS if k in spec}
-    groups = [g["GroupId"] for g in spec.get("SecurityGroups", []) if g.get("GroupId")]
-    if groups and "NetworkInterfaces" not in request:  # EC2 refuses both
-        request["SecurityGroupIds"] = groups
-    if spec.get("UserData"):  # base64 in the fleet; boto3 encodes RunInstances' UserData itself
-        request["UserData"] = base64.b64decode(spec["UserData"]).decode()
-    named = {
-        t["Key"]: t["Value"]
-        for ts in spec.get("TagSpecifications", [])
-        if ts.get("ResourceType") == "instance"
-        for t in ts.get("Tags", [])
-    }
-    named.update(tags)
-    named[ON_DEMAND_TAG["Key"]] = ON_DEMAND_TAG["Value"]
-    tag_list = [{"Key": k, "Value": v} for k, v in named.items()]
-    request["TagSpecifications"] = [{"ResourceType": "instance", "Tags": tag_list}]
-    return {**request, "MinCount": 1, "MaxCount": count}
+    wanted = min(capacity.total - spot_running, capacity.on_demand + count)
+    return Capacity(capacity.total, max(capacity.on_demand, wanted))
 
 
-class SpotFleet:
+class RunMachines:
+    """What every fleet of a run shares: its machines' ECS tasks, the worker service, the outcome records."""
+
     def __init__(self, ctx: Context, plan: Plan):
         self.ctx, self.plan = ctx, plan
 
-    def _request(self) -> dict[str, Any] | None:
-        """The live spot fleet request's configuration, None if the fleet is gone."""
-        try:
-            found = self.ctx.client("ec2").describe_spot_fleet_requests(SpotFleetRequestIds=[self.plan.fleet_id])
-        except ClientError as exc:
-            if "NotFound" in error_code(exc) or "NotExist" in error_code(exc):
-                return None
-            raise
-        for config in found["SpotFleetRequestConfigs"]:
-            if config["SpotFleetRequestState"] in ("submitted", "active", "modifying"):
-                return config["SpotFleetRequestConfig"]
-        return None
-
-    def _on_demand(self) -> list[str]:
-        """The run's on-demand machines starting or running (none is looked for while the fallback is off)."""
-        if not self.plan.on_demand_after:
-            return []
-        pages = (
-            self.ctx.client("ec2")
-            .get_paginator("describe_instances")
-            .paginate(Filters=on_demand_filters(self.plan, ("pending", "running")))
-        )
-        return [i["InstanceId"] for page in pages for r in page["Reservations"] for i in r["Instances"]]
-
-    def _set_spot_target(self, target: int) -> None:
-        # noTermination: AWS never picks a machine to stop (it could be in the middle of a job).
-        self.ctx.client("ec2").modify_spot_fleet_request(
-            SpotFleetRequestId=self.plan.fleet_id,
-            TargetCapacity=target,
-            ExcessCapacityTerminationPolicy="noTermination",
-        )
-
-    def target(self) -> int | None:
-        request = self._request()
-        return None if request is None else int(request["TargetCapacity"]) + len(self._on_demand())
-
-    def machines(self) -> list[Machine]:
-        ec2, ids, token = self.ctx.client("ec2"), [], ""
-        while True:
-            page = ec2.describe_spot_fleet_instances(
-                SpotFleetRequestId=self.plan.fleet_id, **({"NextToken": token} if token else {})
-            )
-            ids += [i["InstanceId"] for i in page["ActiveInstances"]]
-            token = page.get("NextToken", "")
-            if not token:
-                break
-        ids += self._on_demand()
+    def _machines(self, ids: list[str]) -> list[Machine]:
         tasks = self._tasks_per_instance()
         return [Machine(i, tasks.get(i, 0) > 0) for i in sorted(ids)]
 
@@ -193,12 +131,6 @@ class SpotFleet:
         if found and found[0]["status"] == "ACTIVE" and found[0]["desiredCount"] != wanted:
             ecs.update_service(cluster=cluster, service=service, desiredCount=wanted)
 
-    def resize(self, target: int, release: Sequence[str] = ()) -> None:
-        # Lower the target first, or a `maintain` fleet replaces what is terminated.
-        self._set_spot_target(spot_target_after(target, self._on_demand(), release))
-        if release:
-            self.ctx.client("ec2").terminate_instances(InstanceIds=list(release))
-
     def interruptions(self) -> int:
         # Outcome records, not EC2: they outlive a monitor restart and EC2's hour of memory of ended machines.
         since = datetime.fromtimestamp(self.plan.start_time_ms / 1000, timezone.utc)
@@ -210,26 +142,84 @@ class SpotFleet:
         found = fleet_errors(self.ctx, self.plan.fleet_id, since)
         return "; ".join(words for sub, words in found if sub in CAPACITY_EVENTS or "capacity" in words.lower())
 
-    def start_on_demand(self, count: int) -> int:
-        request = self._request()
-        if request is None or count <= 0:
-            return 0
-        spot_target = int(request["TargetCapacity"])
-        count = min(count, spot_target)
-        # Spot's target drops first, so spot and on-demand together never exceed what was asked for.
-        self._set_spot_target(spot_target - count)
-        started = 0
+
+class Ec2Fleet(RunMachines):
+    def _fleet(self) -> dict[str, Any] | None:
+        """The live fleet's description, None if it is gone."""
         try:
-            for spec in request["LaunchSpecifications"]:  # MACHINE_TYPE's order, each type per subnet
-                if started >= count:
-                    break
-                args = on_demand_request(spec, count - started, self.plan.tags)
-                try:
-                    started += len(self.ctx.client("ec2").run_instances(**args)["Instances"])
-                except ClientError as exc:
-                    if error_code(exc) not in CAPACITY_CODES:
-                        raise
-        finally:
-            if started < count:  # give spot back what on-demand could not cover
-                self._set_spot_target(spot_target - started)
-        return started
+            found = self.ctx.client("ec2").describe_fleets(FleetIds=[self.plan.fleet_id])["Fleets"]
+        except ClientError as exc:
+            if gone(exc):
+                return None
+            raise
+        return next((f for f in found if f["FleetState"] in LIVE_FLEET_STATES), None)
+
+    @staticmethod
+    def _capacity(fleet: dict[str, Any]) -> Capacity:
+        spec = fleet["TargetCapacitySpecification"]
+        return Capacity(int(spec["TotalTargetCapacity"]), int(spec.get("OnDemandTargetCapacity", 0)))
+
+    def _set(self, capacity: Capacity) -> None:
+        # no-termination: AWS never picks a machine to stop (it could be in the middle of a job).
+        self.ctx.client("ec2").modify_fleet(
+            FleetId=self.plan.fleet_id,
+            TargetCapacitySpecification=target_capacity(capacity.total, capacity.on_demand),
+            ExcessCapacityTerminationPolicy="no-termination",
+        )
+
+    def _instance_ids(self) -> list[str]:
+        ec2, ids, token = self.ctx.client("ec2"), [], ""
+        while True:
+            page = ec2.describe_fleet_instances(FleetId=self.plan.fleet_id, **({"NextToken": token} if token else {}))
+            ids += [i["InstanceId"] for i in page["ActiveInstances"]]
+            token = page.get("NextToken", "")
+            if not token:
+                return ids
+
+    def _on_demand(self, ids: Sequence[str]) -> set[str]:
+        """Those of `ids` that are on-demand machines (EC2 marks spot ones with InstanceLifecycle 'spot')."""
+        found: set[str] = set()
+        for start in range(0, len(ids), DESCRIBE_INSTANCES_LIMIT):
+            pages = (
+                self.ctx.client("ec2")
+                .get_paginator("describe_instances")
+                .paginate(InstanceIds=list(ids[start : start + DESCRIBE_INSTANCES_LIMIT]))
+            )
+            found |= {
+                i["InstanceId"]
+                for page in pages
+                for r in page["Reservations"]
+                for i in r["Instances"]
+                if i.get("InstanceLifecycle") != "spot"
+            }
+        return found
+
+    def target(self) -> int | None:
+        fleet = self._fleet()
+        return None if fleet is None else self._capacity(fleet).total
+
+    def machines(self) -> list[Machine]:
+        return self._machines(self._instance_ids())
+
+    def resize(self, target: int, release: Sequence[str] = ()) -> None:
+        # Lower the target first, or a `maintain` fleet replaces what is terminated.
+        fleet = self._fleet()
+        if fleet is not None:
+            old = self._capacity(fleet)
+            released = len(self._on_demand(release)) if release and old.on_demand else 0
+            new = after_resize(old, target, released)
+            if new != old:
+                self._set(new)
+        if release:
+            self.ctx.client("ec2").terminate_instances(InstanceIds=list(release))
+
+    def start_on_demand(self, count: int) -> int:
+        fleet = self._fleet()
+        if fleet is None or count <= 0:
+            return 0
+        old = self._capacity(fleet)
+        ids = self._instance_ids()
+        new = after_fallback(old, len(ids) - len(self._on_demand(ids)), count)
+        if new != old:
+            self._set(new)
+        return new.on_demand - old.on_demand

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..jsonfile import read_json
 from .context import CommandError
+from .fleet_mapping import unmappable
 from .placement import split_subnets
 
 SSM_PREFIX = "resolve:ssm:"  # ImageId "resolve:ssm:<parameter>" = the AMI that parameter names
@@ -28,8 +29,7 @@ def load_fleet_file(path: Path, allow_stand_ins: bool = False) -> dict[str, Any]
     problems = []
     if not isinstance(data, dict):
         raise FleetFileError(f"{path}: must be a JSON object like files/exampleFleet.json")
-    if not isinstance(data.get("IamFleetRole"), str) or not data["IamFleetRole"].startswith("arn:"):
-        problems.append("IamFleetRole: must be the ARN of your spot fleet role (see `python run.py setupAccount`)")
+    problems += unmappable(data)  # IamFleetRole among the accepted: EC2 Fleet does not use it
     specs = data.get("LaunchSpecifications")
     if not isinstance(specs, list) or not specs or not all(isinstance(s, dict) for s in specs):
         problems.append("LaunchSpecifications: must be a non-empty list of launch specifications (objects)")

@@ -29,8 +29,9 @@ from .wait import WaitTimeout, wait_for
 
 EXPORT_PREFIX = "exportedlogs"  # where the run's logs go in its bucket (setupAccount's bucket policy allows it)
 LIVE_INSTANCE_STATES = ("pending", "running", "stopping", "stopped", "shutting-down")
-LIVE_FLEET_STATES = ("submitted", "active", "modifying")
-# The tag `monitor` puts on the on-demand machines it starts (fleet.py), beside the run's ds:app and ds:run.
+LIVE_FLEET_STATES = ("submitted", "active", "modifying")  # an EC2 Fleet's and a Spot Fleet request's
+SPOT_FLEET_ID = "sfr-"  # how a Spot Fleet request's id begins
+# The tag earlier versions' `monitor` put on the on-demand machines it started beside the Spot Fleet (RunInstances).
 ON_DEMAND_TAG = {"Key": "ds:capacity", "Value": "on-demand"}
 # How each service says a resource does not exist (or no longer does), in its error codes.
 GONE_CODES = ("NotFound", "NonExistent", "NotExist", "ServiceNotActive", "AlreadyCancelled")
@@ -119,24 +120,66 @@ class Resource(ABC):
         """Teardown's step: delete them, and say what happened."""
 
 
-class SpotFleetRequest(Resource):
-    kind, step = "spot fleet", "cancel spot fleet"
+def is_spot_fleet(fleet_id: str) -> bool:
+    """A Spot Fleet request's id (sfr-...), which runs of earlier versions have; EC2 Fleets' are fleet-..."""
+    return fleet_id.startswith(SPOT_FLEET_ID)
+
+
+def _tagged_with(tags: dict[str, str], wanted: dict[str, str]) -> bool:
+    """Carries every wanted tag; no wanted tag never means everything."""
+    return bool(wanted) and wanted.items() <= tags.items()
+
+
+class Fleets(Resource):
+    """The run's EC2 Fleet, deleted with its machines; cleanup's too: every fleet with the app's tag, and the
+    Spot Fleet requests of runs started by earlier versions (tagged, or named in a monitor file)."""
+
+    kind, step = "fleet", "delete fleet"
 
     def find(self) -> list[Found]:
-        """Live fleets with the plan's tags (a run's, or the app's), or known by id."""
-        found = []
-        for page in self.scope.client("ec2").get_paginator("describe_spot_fleet_requests").paginate():
+        ec2, found = self.scope.client("ec2"), []
+        for page in ec2.get_paginator("describe_fleets").paginate():
+            for fleet in page["Fleets"]:
+                tags = {t["Key"]: t["Value"] for t in fleet.get("Tags", [])}
+                mine = _tagged_with(tags, self.plan.tags) or fleet["FleetId"] in self.scope.known_fleets
+                if mine and fleet["FleetState"] in LIVE_FLEET_STATES:
+                    found.append(Found(self.kind, fleet["FleetId"], "deleted with its machines"))
+        for page in ec2.get_paginator("describe_spot_fleet_requests").paginate():
             for config in page["SpotFleetRequestConfigs"]:
                 tags = {t["Key"]: t["Value"] for t in config.get("Tags", [])}
-                mine = self.plan.tags.items() <= tags.items() or config["SpotFleetRequestId"] in self.scope.known_fleets
+                mine = _tagged_with(tags, self.plan.tags) or config["SpotFleetRequestId"] in self.scope.known_fleets
                 if mine and config["SpotFleetRequestState"] in LIVE_FLEET_STATES:
-                    found.append(Found(self.kind, config["SpotFleetRequestId"], "cancelled with its machines"))
+                    found.append(
+                        Found(self.kind, config["SpotFleetRequestId"], "Spot Fleet, cancelled with its machines")
+                    )
         return found
 
     def delete(self) -> str:
         return self.cancel(self.plan.fleet_id)
 
     def cancel(self, fleet_id: str) -> str:
+        """Delete one fleet (or cancel one Spot Fleet request) and terminate its machines."""
+        return self._cancel_spot_fleet(fleet_id) if is_spot_fleet(fleet_id) else self._delete_fleet(fleet_id)
+
+    def _delete_fleet(self, fleet_id: str) -> str:
+        ec2 = self.scope.client("ec2")
+        try:
+            states = [f["FleetState"] for f in ec2.describe_fleets(FleetIds=[fleet_id])["Fleets"]]
+        except ClientError as exc:
+            if gone(exc):
+                return f"{fleet_id} already gone"
+            raise
+        if not states or states[0] not in LIVE_FLEET_STATES:
+            return f"{fleet_id} already gone"
+        answer = ec2.delete_fleets(FleetIds=[fleet_id], TerminateInstances=True)
+        for failed in answer.get("UnsuccessfulFleetDeletions", []):
+            error = ClientError({"Error": failed.get("Error", {})}, "DeleteFleets")
+            if gone(error):
+                return f"{fleet_id} already gone"
+            raise error
+        return f"{fleet_id} deleted, its instances terminating"
+
+    def _cancel_spot_fleet(self, fleet_id: str) -> str:
         ec2 = self.scope.client("ec2")
         try:
             found = ec2.describe_spot_fleet_requests(SpotFleetRequestIds=[fleet_id])
@@ -145,7 +188,7 @@ class SpotFleetRequest(Resource):
                 return f"{fleet_id} already gone"
             raise
         states = [c["SpotFleetRequestState"] for c in found["SpotFleetRequestConfigs"]]
-        if not states or states[0] in ("cancelled", "cancelled_terminating", "failed"):
+        if not states or states[0] not in LIVE_FLEET_STATES:
             return f"{fleet_id} already gone"
         answer = ec2.cancel_spot_fleet_requests(SpotFleetRequestIds=[fleet_id], TerminateInstances=True)
         for failed in answer.get("UnsuccessfulFleetRequests", []):
@@ -156,8 +199,34 @@ class SpotFleetRequest(Resource):
         return f"{fleet_id} cancelled, its instances terminating"
 
 
+class LaunchTemplates(Resource):
+    """The run's launch template (startCluster makes one per run), found by its exact name and tags; cleanup's:
+    every launch template with the app's tag. Deleted after the fleet that launched from it."""
+
+    kind, step = "launch template", "delete launch template"
+
+    def find(self) -> list[Found]:
+        return [Found(self.kind, name) for name in self._names()]
+
+    def delete(self) -> str:
+        names = self._names()
+        for name in names:
+            remove(name, lambda name=name: self.scope.client("ec2").delete_launch_template(LaunchTemplateName=name))
+        return f"{', '.join(names)} deleted" if names else "none"
+
+    def _names(self) -> list[str]:
+        if not self.plan.tags:  # never every launch template of the account
+            return []
+        filters = [{"Name": f"tag:{k}", "Values": [v]} for k, v in self.plan.tags.items()]
+        if self.plan.launch_template:
+            filters.append({"Name": "launch-template-name", "Values": [self.plan.launch_template]})
+        pages = self.scope.client("ec2").get_paginator("describe_launch_templates").paginate(Filters=filters)
+        return [t["LaunchTemplateName"] for page in pages for t in page["LaunchTemplates"]]
+
+
 class Machines(Resource):
-    """Every machine with the plan's tags; teardown's step takes the on-demand ones (the fleet takes its own)."""
+    """Every machine with the plan's tags; teardown's step takes the on-demand ones that earlier versions started
+    beside their Spot Fleet (an EC2 Fleet's on-demand machines are its own: deleting it terminates them)."""
 
     kind, step = "machine", "terminate on-demand machines"
 
@@ -169,6 +238,8 @@ class Machines(Resource):
     def delete(self) -> str:
         if not self.plan.on_demand_after:
             return "none (ON_DEMAND_AFTER_INTERRUPTIONS was 0)"
+        if not is_spot_fleet(self.plan.fleet_id):
+            return "none beside the fleet (its own on-demand machines went with it)"
         ids = self._ids(on_demand_filters(self.plan))
         self.terminate(ids)
         return f"{len(ids)} terminating" if ids else "none running"
@@ -535,8 +606,9 @@ def _exists(describe: Callable[[], object]) -> bool:
 
 # Teardown's order: the fleet and the on-demand machines first, since they are what bills.
 KINDS: tuple[type[Resource], ...] = (
-    SpotFleetRequest,
+    Fleets,
     Machines,
+    LaunchTemplates,
     Service,
     TaskDefinitions,
     Queue,
