@@ -1,12 +1,19 @@
-"""What the benchmarks share: a config with DS's defaults but for the few keys a benchmark sets."""
+"""What the benchmarks share: a config with DS's defaults but for the few keys a benchmark sets.
+
+A benchmark measures the ds_runtime beside it, or the one of another copy of the template named by
+DS_BENCH_CODE, for figures before and after a change:
+
+    git archive REF template | tar -x -C /tmp/old && DS_BENCH_CODE=/tmp/old/template python bench/bench_retry.py
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, os.environ.get("DS_BENCH_CODE") or str(Path(__file__).resolve().parents[1]))
 
 from ds_runtime.config import DSConfig, config_from_mapping
 from ds_runtime.spec import ToolSpec

@@ -205,3 +205,16 @@ def put_objects(bucket: str, keys: Iterable[str], body: bytes) -> None:
     backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
     for key in keys:
         backend.put_object(bucket, key, body)
+
+
+def put_messages(queue: str, bodies: Iterable[str], app: str = APP) -> None:
+    """Messages of `app` put straight into the emulator's queue (moto serves from this process, in mock_aws):
+    the thousands a test at queue depth needs, without a request each."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.sqs.models import sqs_backends
+
+    from ds_runtime.outcomes import app_attribute
+
+    backend = sqs_backends[DEFAULT_ACCOUNT_ID][REGION]
+    for body in bodies:
+        backend.send_message(queue, body, message_attributes=app_attribute(app))

@@ -11,7 +11,8 @@ import pytest
 from moto import mock_aws
 
 from ds_runtime.control.context import CommandError
-from ds_runtime.control.submit import Batch, batches, send_batch, submit
+from ds_runtime.control.sqs_send import Batch, Unsent, batches, send_batch
+from ds_runtime.control.submit import submit
 from ds_runtime.entry import main
 from ds_runtime.jobs import Job, JobFileError
 
@@ -67,10 +68,10 @@ def test_submit_without_setup_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_batches_respect_count_and_size_limits() -> None:
-    small = [Job(str(i), {"v": "x"}) for i in range(23)]
+    small = [Job(str(i), {"v": "x"}).message_body() for i in range(23)]
     assert [len(b.bodies) for b in batches(small)] == [10, 10, 3]
     assert [b.start for b in batches(small)] == [0, 10, 20]
-    big = [Job(str(i), {"v": "x" * 100_000}) for i in range(5)]
+    big = [Job(str(i), {"v": "x" * 100_000}).message_body() for i in range(5)]
     sizes = [len(b.bodies) for b in batches(big)]
     assert sizes == [2, 2, 1]  # 3 x 100 kB would exceed the 256 KiB batch limit
 
@@ -94,10 +95,9 @@ class FlakySQS:
 
 def test_failed_entries_are_retried_and_refusals_reported() -> None:
     sqs = FlakySQS()
-    size, problems = send_batch(sqs, "url", Batch(20, ["a", "b", "c", "d"]), {}, sleep=lambda s: None)
-    assert size == 4
+    unsent = send_batch(sqs, "url", Batch(20, ["a", "b", "c", "d"]), {}, sleep=lambda s: None)
     assert sqs.calls == [["0", "1", "2", "3"], ["1"]]  # only the server-side failure is sent again
-    assert problems == ["job 22: refused by SQS: InvalidMessageContents: bad"]
+    assert unsent == [Unsent(22, "refused by SQS: InvalidMessageContents: bad")]
 
 
 # ---------------------------------------------------------------- the task role's write grant

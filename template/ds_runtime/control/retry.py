@@ -1,27 +1,44 @@
 """`run.py retryFailed [JOB_ID ...]`: put dead-lettered jobs back on the queue, each once.
 
-Every dead-letter message is taken for a while (a visibility timeout), grouped by
-job id (`_job_id`), and for each chosen job one copy of its message is sent to the
-queue, then all its copies are deleted from the dead-letter queue: a job there twice
-runs once more, not twice. Send first, delete after: an interruption can leave a
-job in both queues (the worker runs it once more), never in neither. Messages of
-jobs not chosen, and other apps' in a shared dead-letter queue (status.owned), are given back at once.
+The dead-letter queue is gone through 10 messages at a time, each batch handled at once:
+one copy of each chosen job not yet put back is sent to the queue, then that batch's copies
+of the jobs put back are deleted: a job there twice runs once more, not twice. Send first,
+delete after: an interruption can leave a job in both queues (the worker runs it once more),
+never in neither. The messages left alone -- other apps' in a shared dead-letter queue
+(status.owned), jobs not named, jobs whose send failed -- are held out of sight while the
+command runs (lease.Lease), so each is received once, and given back at the end. It ends
+when the queue has no message left to give; however large the queue, no message is held by
+one timeout for the whole run.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+import json
+from dataclasses import dataclass, field
 
 from ..outcomes import app_attribute
 from .context import CommandError, Context
-from .status import DeadLetter, owned, receive_dead_letters
+from .lease import Lease
+from .sqs_send import batches, send_batch
+from .status import DeadLetter, owned, receive_batch
 
-TAKE_SECONDS = 120  # how long the dead-letter messages are held while this runs
-LIMIT = 100_000
+TAKE_SECONDS = 120  # a received message's timeout; those held longer are renewed (lease.RENEW_AFTER)
+WAIT_SECONDS = 1  # each receive long-polls: an empty answer then means the queue has nothing left for us
 
 
-def _batches(items: list, size: int = 10) -> list[list]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
+@dataclass
+class Tally:
+    """What retryFailed did to this app's jobs."""
+
+    found: set[str] = field(default_factory=set)  # chosen jobs seen in the dead-letter queue
+    sent: set[str] = field(default_factory=set)  # jobs put back on the queue
+    unsent: dict[str, str] = field(default_factory=dict)  # job -> why it was not sent
+    undeleted: dict[str, str] = field(default_factory=dict)  # message id -> its job, put back but still there
+    copies: int = 0  # dead-letter messages deleted
+
+    def left(self) -> set[str]:
+        """Jobs with a message still in the dead-letter queue."""
+        return set(self.unsent) | set(self.undeleted.values())
 
 
 def retry_failed(ctx: Context, job_ids: list[str] | None = None) -> int:
@@ -31,50 +48,76 @@ def retry_failed(ctx: Context, job_ids: list[str] | None = None) -> int:
     if dlq_url is None:
         raise CommandError(f"dead-letter queue {c.SQS_DEAD_LETTER_QUEUE} does not exist: no failed jobs to retry")
     sqs = ctx.client("sqs")
-    taken = receive_dead_letters(ctx, dlq_url, visibility=TAKE_SECONDS, limit=LIMIT)
-    others = [letter for letter in taken if not owned(letter, c.APP_NAME)]  # another app's, in a shared queue
-    by_job: dict[str, list[DeadLetter]] = defaultdict(list)
-    for letter in taken:
-        if owned(letter, c.APP_NAME):
-            by_job[letter.job_id].append(letter)
-    wanted = set(job_ids) if job_ids else set(by_job)
-    chosen = [j for j in by_job if j in wanted]
-    moved: list[str] = []
-    unsent: list[str] = []
-    for batch in _batches(chosen):
-        answer = sqs.send_message_batch(
-            QueueUrl=queue_url,
-            Entries=[
-                {"Id": str(i), "MessageBody": by_job[j][0].body, "MessageAttributes": app_attribute(c.APP_NAME)}
-                for i, j in enumerate(batch)
-            ],
-        )
-        sent = [batch[int(ok["Id"])] for ok in answer.get("Successful", [])]
-        for failure in answer.get("Failed", []):
-            job_id = batch[int(failure["Id"])]
-            unsent.append(job_id)
-            ctx.console.print(f"job {job_id}: not sent ({failure.get('Message', '')}); left in the dead-letter queue")
-        copies = [m for j in sent for m in by_job[j]]
-        for chunk in _batches(copies):
-            sqs.delete_message_batch(
-                QueueUrl=dlq_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m.receipt_handle} for i, m in enumerate(chunk)],
-            )
-        moved += sent
-    give_back = [m for j, copies in by_job.items() if j not in moved for m in copies] + others
-    for chunk in _batches(give_back):
-        sqs.change_message_visibility_batch(
+    wanted = set(job_ids or [])
+    lease = Lease(sqs, dlq_url, TAKE_SECONDS)
+    tally = Tally()
+    try:
+        while letters := receive_batch(sqs, dlq_url, visibility=TAKE_SECONDS, wait=WAIT_SECONDS):
+            lease.renew()
+            mine = [d for d in letters if owned(d, c.APP_NAME) and (not wanted or d.job_id in wanted)]
+            _put_back(ctx, queue_url, mine, tally)
+            _delete_copies(ctx, dlq_url, [d for d in mine if d.job_id in tally.sent], tally, lease)
+            for letter in letters:
+                if letter not in mine or letter.job_id in tally.unsent:  # left alone: not received again
+                    lease.keep(letter.message_id, letter.receipt_handle)
+    finally:
+        lease.give_back()
+    return _report(ctx, sorted(wanted - tally.found), tally)
+
+
+def _put_back(ctx: Context, queue_url: str, letters: list[DeadLetter], tally: Tally) -> None:
+    """Send one copy of each job of `letters` not yet put back (nor failed to be: it is not tried again)."""
+    tally.found.update(d.job_id for d in letters)
+    first: dict[str, DeadLetter] = {}
+    for letter in letters:
+        if letter.job_id not in tally.sent and letter.job_id not in tally.unsent:
+            first.setdefault(letter.job_id, letter)
+    fresh = list(first.values())
+    attributes = app_attribute(ctx.config.APP_NAME)
+    for batch in batches((d.body for d in fresh), attribute_bytes=len(json.dumps(attributes))):
+        unsent = {u.index: u.reason for u in send_batch(ctx.client("sqs"), queue_url, batch, attributes)}
+        for index in range(batch.start, batch.start + len(batch.bodies)):
+            job_id = fresh[index].job_id
+            if index in unsent:
+                tally.unsent[job_id] = unsent[index]
+            else:
+                tally.sent.add(job_id)
+
+
+def _delete_copies(ctx: Context, dlq_url: str, letters: list[DeadLetter], tally: Tally, lease: Lease) -> None:
+    """Delete these dead-letter messages (of jobs put back); one that cannot be is held, and counted as left."""
+    for start in range(0, len(letters), 10):
+        chunk = letters[start : start + 10]
+        answer = ctx.client("sqs").delete_message_batch(
             QueueUrl=dlq_url,
-            Entries=[
-                {"Id": str(i), "ReceiptHandle": m.receipt_handle, "VisibilityTimeout": 0} for i, m in enumerate(chunk)
-            ],
+            Entries=[{"Id": str(i), "ReceiptHandle": d.receipt_handle} for i, d in enumerate(chunk)],
         )
-    copies_moved = sum(len(by_job[j]) for j in moved)
-    extra = f" (from {copies_moved} dead-letter messages)" if copies_moved > len(moved) else ""
-    ctx.console.print(f"{len(moved)} job(s) put back on {c.SQS_QUEUE_NAME}{extra}")
-    missing = sorted(set(job_ids) - set(by_job)) if job_ids else []
+        refused = {int(failed["Id"]) for failed in answer.get("Failed", [])}
+        for i, letter in enumerate(chunk):
+            if i in refused:
+                tally.undeleted[letter.message_id] = letter.job_id
+                lease.keep(letter.message_id, letter.receipt_handle)  # received once, not again and again
+            else:
+                tally.undeleted.pop(letter.message_id, None)
+                tally.copies += 1
+
+
+def _report(ctx: Context, missing: list[str], tally: Tally) -> int:
+    c = ctx.config
+    extra = f" (from {tally.copies} dead-letter messages)" if tally.copies > len(tally.sent) else ""
+    ctx.console.print(f"{len(tally.sent)} job(s) put back on {c.SQS_QUEUE_NAME}{extra}")
+    for job_id, reason in sorted(tally.unsent.items()):
+        ctx.console.print(f"job {job_id}: not sent ({reason}); left in the dead-letter queue")
+    for job_id in sorted(set(tally.undeleted.values())):
+        ctx.console.print(f"job {job_id}: put back, but a copy could not be deleted from the dead-letter queue")
     for job_id in missing:
         ctx.console.print(f"job {job_id}: not found in {c.SQS_DEAD_LETTER_QUEUE} (see `python run.py status`)")
-    if moved:
+    if tally.sent:
         ctx.console.print("next, if no machines are running: python run.py startCluster FLEETFILE")
-    return 1 if missing or unsent else 0
+    left = tally.left()
+    if left:
+        ctx.console.print(
+            f"{len(left)} job(s) of {c.APP_NAME} left in {c.SQS_DEAD_LETTER_QUEUE}: "
+            "run retryFailed again once the reasons above are dealt with"
+        )
+    return 1 if missing or left else 0
