@@ -10,11 +10,12 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from ds_runtime import jobs
 from ds_runtime.control.context import CommandError
 from ds_runtime.control.sqs_send import Batch, Unsent, batches, send_batch
 from ds_runtime.control.submit import submit
 from ds_runtime.entry import main
-from ds_runtime.jobs import Job, JobFileError
+from ds_runtime.jobs import Job, JobFileError, read_job_file
 
 from ._control_support import APP, make_ctx, output, queue_counts, spec, write_config, write_job_file, write_spec
 
@@ -60,6 +61,20 @@ def test_cli_bad_job_file(ready: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert main(args) == 2
     assert "bad.json: not valid JSON (line 1" in capsys.readouterr().err
     assert queue_counts(QUEUE) == (0, 0)
+
+
+def test_submit_job_reads_and_checks_the_job_file_once(ready: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    reads: list[str] = []
+
+    def counted(path: Any, spec: Any) -> list[Job]:
+        reads.append(str(path))
+        return read_job_file(path, spec)
+
+    monkeypatch.setattr(jobs, "read_job_file", counted)  # read_run_jobs's: every reader of a Job file's
+    path = write_job_file(ready, 25)
+    assert main(["--config", str(write_config(ready)), "--spec", str(write_spec(ready)), "submitJob", str(path)]) == 0
+    assert reads == [str(path)]  # by the checks before the command; the command sends what they read
+    assert queue_counts(QUEUE) == (25, 0)
 
 
 def test_submit_without_setup_is_a_clear_error(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ one timeout for the whole run.
 
 from __future__ import annotations
 
+import argparse
 import json
 from dataclasses import dataclass, field
 
@@ -121,3 +122,7 @@ def _report(ctx: Context, missing: list[str], tally: Tally) -> int:
             "run retryFailed again once the reasons above are dealt with"
         )
     return 1 if missing or left else 0
+
+
+def run_retry_failed(ctx: Context, args: argparse.Namespace) -> int:
+    return retry_failed(ctx, args.job_ids)

@@ -19,6 +19,7 @@ peeked at (received with a visibility timeout of 0, never deleted).
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -284,3 +285,7 @@ def status(ctx: Context, as_json: bool = False) -> int:
         if result.counts["dead-lettered"]:
             ctx.console.print("to run the dead-lettered jobs again: python run.py retryFailed [JOB_ID ...]")
     return 0
+
+
+def run_status(ctx: Context, args: argparse.Namespace) -> int:
+    return status(ctx, as_json=args.json)

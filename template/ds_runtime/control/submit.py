@@ -7,6 +7,7 @@ refuses (sender faults) are reported with their job index.
 
 from __future__ import annotations
 
+import argparse
 import json
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ..jobs import read_run_jobs
+from ..jobs import Job, read_run_jobs
 from ..outcomes import app_attribute
 from .account import allow_outputs
 from .context import Context
@@ -23,8 +24,14 @@ from .sqs_send import Batch, Unsent, batches, send_batch
 SENDERS = 4
 
 
-def submit(ctx: Context, job_file: Path, senders: int = SENDERS) -> int:
-    jobs = read_run_jobs(job_file, ctx.spec, ctx.config)  # JobFileError: every problem listed, nothing sent
+def run_submit_job(ctx: Context, args: argparse.Namespace) -> int:
+    return submit(ctx, args.jobfile, args.checked_jobs)
+
+
+def submit(ctx: Context, job_file: Path, jobs: list[Job] | None = None, senders: int = SENDERS) -> int:
+    """Send the jobs of `job_file`: `jobs` if the caller read and checked them already (read_run_jobs)."""
+    if jobs is None:
+        jobs = read_run_jobs(job_file, ctx.spec, ctx.config)  # JobFileError: every problem listed, nothing sent
     queue_url = ctx.require_queue()
     allow_outputs(ctx, jobs)  # the workers may write under these jobs' output prefixes, and only there
     sqs = ctx.client("sqs")
