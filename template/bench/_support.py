@@ -22,18 +22,27 @@ REGION = "us-east-1"
 BUCKET = "bench-bucket"
 
 
+# One small machine, one worker; every other key takes DS's default (its notes are not printed).
+KEYS: dict[str, Any] = {
+    "APP_NAME": "DistributedBench",
+    "DOCKERHUB_TAG": "bench:1",
+    "AWS_REGION": REGION,
+    "AWS_BUCKET": BUCKET,
+    "CLUSTER_MACHINES": 1,
+    "MACHINE_TYPE": ["m5.large"],
+    "MEMORY": 1000,
+    "SQS_MESSAGE_VISIBILITY": 600,
+    "SQS_QUEUE_NAME": "BenchQueue",
+    "SQS_DEAD_LETTER_QUEUE": "BenchDead",
+}
+
+
 def bench_config(spec: ToolSpec, **keys: Any) -> DSConfig:
-    """One small machine, one worker; every other key takes DS's default (its notes are not printed)."""
-    base = {
-        "APP_NAME": "DistributedBench",
-        "DOCKERHUB_TAG": "bench:1",
-        "AWS_REGION": REGION,
-        "AWS_BUCKET": BUCKET,
-        "CLUSTER_MACHINES": 1,
-        "MACHINE_TYPE": ["m5.large"],
-        "MEMORY": 1000,
-        "SQS_MESSAGE_VISIBILITY": 600,
-        "SQS_QUEUE_NAME": "BenchQueue",
-        "SQS_DEAD_LETTER_QUEUE": "BenchDead",
-    }
-    return config_from_mapping({**base, **keys}, spec, source="bench", warn=lambda note: None)
+    return config_from_mapping({**KEYS, **keys}, spec, source="bench", warn=lambda note: None)
+
+
+def write_config_file(folder: Path, **keys: Any) -> Path:
+    """The same keys as a config.py, for a benchmark that runs a command as `run.py` does."""
+    path = folder / "config.py"
+    path.write_text("".join(f"{name} = {value!r}\n" for name, value in {**KEYS, **keys}.items()))
+    return path
