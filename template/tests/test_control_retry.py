@@ -75,6 +75,21 @@ def test_every_job_of_a_queue_too_large_for_one_timeout_is_put_back_once(emulate
     assert collect(make_ctx(emulated)).problems == []  # status lists none of them as dead-lettered
 
 
+@pytest.mark.slow
+def test_thirty_thousand_dead_letters_are_all_put_back(emulated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The largest queue this test goes through in under a minute on a shared 2-core machine (100,000:
+    bench/bench_retry.py, on the emulator's own process)."""
+    monkeypatch.setattr(retry, "TAKE_SECONDS", 10)  # going through the queue takes several times longer
+    jobs = 30_000
+    put_messages(DLQ, [body(n) for n in range(jobs)])
+    put_messages(DLQ, [body(n) for n in range(0, jobs, 30)])  # 1,000 jobs dead-lettered twice
+    put_messages(DLQ, [body(n) for n in range(1000)], app=OTHER)
+    ctx = make_ctx(emulated)
+    assert retry.retry_failed(ctx) == 0, output(ctx)
+    assert f"{jobs} job(s) put back on {QUEUE} (from {jobs + 1000} dead-letter messages)" in output(ctx)
+    assert queue_counts(QUEUE) == (jobs, 0) and queue_counts(DLQ) == (1000, 0)
+
+
 def test_named_jobs_are_put_back_and_the_rest_stay_dead_lettered(emulated: Path) -> None:
     put_messages(DLQ, [body(n) for n in range(300)] + [body(7)])
     put_messages(DLQ, [body(n) for n in range(20)], app=OTHER)
