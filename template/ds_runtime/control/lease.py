@@ -54,7 +54,7 @@ class Lease:
             refused = self._change(chunk, self.seconds)
             for i, message_id in enumerate(chunk):
                 if i in refused:
-                    self._let_go(message_id)
+                    self.release(message_id)
                 else:
                     self.keep(message_id, self._handles[message_id])
 
@@ -64,11 +64,13 @@ class Lease:
         for start in range(0, len(held), BATCH):
             self._change(held[start : start + BATCH], 0)
         for message_id in held:
-            self._let_go(message_id)
+            self.release(message_id)
 
-    def _let_go(self, message_id: str) -> None:
-        del self._handles[message_id]
-        del self._renew_at[message_id]
+    def release(self, message_id: str) -> str | None:
+        """Stop holding a message (its timeout runs on: e.g. it is about to be deleted); its latest receipt
+        handle, or None if it was not held."""
+        self._renew_at.pop(message_id, None)
+        return self._handles.pop(message_id, None)
 
     def _change(self, message_ids: list[str], seconds: int) -> set[int]:
         """Set these messages' visibility timeout; the places (in `message_ids`) of those SQS refused."""

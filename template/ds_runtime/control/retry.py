@@ -1,21 +1,24 @@
 """`run.py retryFailed [JOB_ID ...]`: put dead-lettered jobs back on the queue, each once.
 
-The dead-letter queue is gone through 10 messages at a time, each batch handled at once:
-one copy of each chosen job not yet put back is sent to the queue, then that batch's copies
-of the jobs put back are deleted: a job there twice runs once more, not twice. Send first,
-delete after: an interruption can leave a job in both queues (the worker runs it once more),
-never in neither. The messages left alone -- other apps' in a shared dead-letter queue
-(status.owned), jobs not named, jobs whose send failed -- are held out of sight while the
-command runs (lease.Lease), so each is received once, and given back at the end. It ends
-when the queue has no message left to give; however large the queue, no message is held by
-one timeout for the whole run.
+A few threads go through the dead-letter queue, 10 messages at a time, each batch handled at
+once: one copy of each chosen job not yet put back is sent to the queue, then the copies of the
+jobs put back are deleted: a job there twice runs once more, not twice. Send first, delete after:
+an interruption can leave a job in both queues (the worker runs it once more), never in neither.
+The messages left alone -- other apps' in a shared dead-letter queue (status.owned), jobs not
+named, jobs whose send failed, and a job's other copies while one is being sent -- are held out
+of sight while the command runs (lease.Lease), so each is received once, and given back at the
+end. It ends when the queue has no message left to give; however large the queue, no message is
+held by one timeout for the whole run.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import dataclass, field
+import threading
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 
 from ..outcomes import app_attribute
 from .context import CommandError, Context
@@ -25,6 +28,7 @@ from .status import DeadLetter, owned, receive_batch
 
 TAKE_SECONDS = 120  # a received message's timeout; those held longer are renewed (lease.RENEW_AFTER)
 WAIT_SECONDS = 1  # each receive long-polls: an empty answer then means the queue has nothing left for us
+WORKERS = 8  # threads going through the queue: each spends most of its time waiting on SQS's answers
 
 
 @dataclass
@@ -35,11 +39,17 @@ class Tally:
     sent: set[str] = field(default_factory=set)  # jobs put back on the queue
     unsent: dict[str, str] = field(default_factory=dict)  # job -> why it was not sent
     undeleted: dict[str, str] = field(default_factory=dict)  # message id -> its job, put back but still there
-    copies: int = 0  # dead-letter messages deleted
+    deleted: set[str] = field(default_factory=set)  # ids of the dead-letter messages deleted
+    sending: set[str] = field(default_factory=set)  # jobs a thread is sending now
+    waiting: defaultdict[str, list[DeadLetter]] = field(default_factory=lambda: defaultdict(list))  # their copies
 
     def left(self) -> set[str]:
         """Jobs with a message still in the dead-letter queue."""
         return set(self.unsent) | set(self.undeleted.values())
+
+
+def run_retry_failed(ctx: Context, args: argparse.Namespace) -> int:
+    return retry_failed(ctx, args.job_ids)
 
 
 def retry_failed(ctx: Context, job_ids: list[str] | None = None) -> int:
@@ -48,64 +58,122 @@ def retry_failed(ctx: Context, job_ids: list[str] | None = None) -> int:
     dlq_url = ctx.queue_url(c.SQS_DEAD_LETTER_QUEUE)
     if dlq_url is None:
         raise CommandError(f"dead-letter queue {c.SQS_DEAD_LETTER_QUEUE} does not exist: no failed jobs to retry")
-    sqs = ctx.client("sqs")
     wanted = set(job_ids or [])
-    lease = Lease(sqs, dlq_url, TAKE_SECONDS)
-    tally = Tally()
+    mover = Mover(ctx, queue_url, dlq_url, wanted)
     try:
-        while letters := receive_batch(sqs, dlq_url, visibility=TAKE_SECONDS, wait=WAIT_SECONDS):
-            lease.renew()
-            mine = [d for d in letters if owned(d, c.APP_NAME) and (not wanted or d.job_id in wanted)]
-            _put_back(ctx, queue_url, mine, tally)
-            _delete_copies(ctx, dlq_url, [d for d in mine if d.job_id in tally.sent], tally, lease)
-            for letter in letters:
-                if letter not in mine or letter.job_id in tally.unsent:  # left alone: not received again
-                    lease.keep(letter.message_id, letter.receipt_handle)
+        mover.go_through(WORKERS)
     finally:
-        lease.give_back()
-    return _report(ctx, sorted(wanted - tally.found), tally)
+        mover.lease.give_back()
+    return _report(ctx, sorted(wanted - mover.tally.found), mover.tally)
 
 
-def _put_back(ctx: Context, queue_url: str, letters: list[DeadLetter], tally: Tally) -> None:
-    """Send one copy of each job of `letters` not yet put back (nor failed to be: it is not tried again)."""
-    tally.found.update(d.job_id for d in letters)
-    first: dict[str, DeadLetter] = {}
-    for letter in letters:
-        if letter.job_id not in tally.sent and letter.job_id not in tally.unsent:
-            first.setdefault(letter.job_id, letter)
-    fresh = list(first.values())
-    attributes = app_attribute(ctx.config.APP_NAME)
-    for batch in batches((d.body for d in fresh), attribute_bytes=len(json.dumps(attributes))):
-        unsent = {u.index: u.reason for u in send_batch(ctx.client("sqs"), queue_url, batch, attributes)}
-        for index in range(batch.start, batch.start + len(batch.bodies)):
-            job_id = fresh[index].job_id
-            if index in unsent:
-                tally.unsent[job_id] = unsent[index]
+class Mover:
+    """The threads going through the dead-letter queue; what they share is changed under one lock."""
+
+    def __init__(self, ctx: Context, queue_url: str, dlq_url: str, wanted: set[str]) -> None:
+        self.ctx, self.queue_url, self.dlq_url, self.wanted = ctx, queue_url, dlq_url, wanted
+        self.sqs = ctx.client("sqs")  # boto3 clients are thread-safe
+        self.lease = Lease(self.sqs, dlq_url, TAKE_SECONDS)
+        self.tally = Tally()
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.attributes = app_attribute(ctx.config.APP_NAME)
+
+    def go_through(self, workers: int) -> None:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="retry") as pool:
+            threads = [pool.submit(self._work) for _ in range(workers)]
+            try:
+                for thread in threads:
+                    thread.result()
+            finally:
+                self.stop.set()  # one failed, or Ctrl-C: the others stop after their batch
+
+    def _work(self) -> None:
+        while not self.stop.is_set():
+            letters = receive_batch(self.sqs, self.dlq_url, visibility=TAKE_SECONDS, wait=WAIT_SECONDS)
+            if not letters:
+                return
+            with self.lock:
+                self.lease.renew()
+                fresh, done = self._sort(letters)
+            unsent = self._send(fresh)
+            with self.lock:
+                done += self._settle(fresh, unsent)
+            self._delete(done)
+
+    def _sort(self, letters: list[DeadLetter]) -> tuple[list[DeadLetter], list[DeadLetter]]:
+        """The copies to send (one per job, each now this thread's to send), and those of jobs already put back;
+        every other one held."""
+        t, fresh, done = self.tally, [], []
+        for d in letters:
+            if not owned(d, self.ctx.config.APP_NAME) or (self.wanted and d.job_id not in self.wanted):
+                self.lease.keep(d.message_id, d.receipt_handle)
+                continue
+            t.found.add(d.job_id)
+            if d.job_id in t.sent:
+                done.append(d)
+            elif d.job_id in t.unsent:  # not tried again: it stays in the dead-letter queue
+                self.lease.keep(d.message_id, d.receipt_handle)
+            elif d.job_id in t.sending:  # held until it is known whether its job went
+                self.lease.keep(d.message_id, d.receipt_handle)
+                t.waiting[d.job_id].append(d)
             else:
-                tally.sent.add(job_id)
+                t.sending.add(d.job_id)
+                fresh.append(d)
+        return fresh, done
 
+    def _send(self, fresh: list[DeadLetter]) -> dict[str, str]:
+        """Send these jobs' copies; the jobs not sent, with why."""
+        unsent: dict[str, str] = {}
+        for batch in batches((d.body for d in fresh), attribute_bytes=len(json.dumps(self.attributes))):
+            for u in send_batch(self.sqs, self.queue_url, batch, self.attributes):
+                unsent[fresh[u.index].job_id] = u.reason
+        return unsent
 
-def _delete_copies(ctx: Context, dlq_url: str, letters: list[DeadLetter], tally: Tally, lease: Lease) -> None:
-    """Delete these dead-letter messages (of jobs put back); one that cannot be is held, and counted as left."""
-    for start in range(0, len(letters), 10):
-        chunk = letters[start : start + 10]
-        answer = ctx.client("sqs").delete_message_batch(
-            QueueUrl=dlq_url,
-            Entries=[{"Id": str(i), "ReceiptHandle": d.receipt_handle} for i, d in enumerate(chunk)],
-        )
-        refused = {int(failed["Id"]) for failed in answer.get("Failed", [])}
-        for i, letter in enumerate(chunk):
-            if i in refused:
-                tally.undeleted[letter.message_id] = letter.job_id
-                lease.keep(letter.message_id, letter.receipt_handle)  # received once, not again and again
-            else:
-                tally.undeleted.pop(letter.message_id, None)
-                tally.copies += 1
+    def _settle(self, fresh: list[DeadLetter], unsent: dict[str, str]) -> list[DeadLetter]:
+        """Record what went; the copies now to delete (the one sent, and those held meanwhile)."""
+        t, done = self.tally, {}
+        for d in fresh:
+            t.sending.discard(d.job_id)
+            held = t.waiting.pop(d.job_id, [])
+            if d.job_id in unsent:
+                t.unsent[d.job_id] = unsent[d.job_id]
+                if d.message_id not in self.lease:  # else received anew meanwhile: the lease has the latest handle
+                    self.lease.keep(d.message_id, d.receipt_handle)
+                continue
+            t.sent.add(d.job_id)
+            done[d.message_id] = d
+            for copy in held:
+                # Its latest handle: a copy held meanwhile may be this very message, received anew after its
+                # timeout ran out; SQS deletes a message received twice only by the latest handle.
+                handle = self.lease.release(copy.message_id)
+                if handle is not None:
+                    done[copy.message_id] = replace(copy, receipt_handle=handle)
+        return list(done.values())
+
+    def _delete(self, copies: list[DeadLetter]) -> None:
+        """Delete these dead-letter messages (of jobs put back); one that cannot be is held, and counted as left."""
+        for start in range(0, len(copies), 10):
+            chunk = copies[start : start + 10]
+            answer = self.sqs.delete_message_batch(
+                QueueUrl=self.dlq_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": d.receipt_handle} for i, d in enumerate(chunk)],
+            )
+            refused = {int(failed["Id"]) for failed in answer.get("Failed", [])}
+            with self.lock:
+                for i, d in enumerate(chunk):
+                    if i in refused:
+                        self.tally.undeleted[d.message_id] = d.job_id
+                        self.lease.keep(d.message_id, d.receipt_handle)  # received once, not again and again
+                    else:
+                        self.tally.undeleted.pop(d.message_id, None)
+                        self.tally.deleted.add(d.message_id)
 
 
 def _report(ctx: Context, missing: list[str], tally: Tally) -> int:
     c = ctx.config
-    extra = f" (from {tally.copies} dead-letter messages)" if tally.copies > len(tally.sent) else ""
+    copies = len(tally.deleted)
+    extra = f" (from {copies} dead-letter messages)" if copies > len(tally.sent) else ""
     ctx.console.print(f"{len(tally.sent)} job(s) put back on {c.SQS_QUEUE_NAME}{extra}")
     for job_id, reason in sorted(tally.unsent.items()):
         ctx.console.print(f"job {job_id}: not sent ({reason}); left in the dead-letter queue")
@@ -122,7 +190,3 @@ def _report(ctx: Context, missing: list[str], tally: Tally) -> int:
             "run retryFailed again once the reasons above are dealt with"
         )
     return 1 if missing or left else 0
-
-
-def run_retry_failed(ctx: Context, args: argparse.Namespace) -> int:
-    return retry_failed(ctx, args.job_ids)
