@@ -40,8 +40,6 @@ class Tally:
     unsent: dict[str, str] = field(default_factory=dict)  # job -> why it was not sent
     undeleted: dict[str, str] = field(default_factory=dict)  # message id -> its job, put back but still there
     deleted: set[str] = field(default_factory=set)  # ids of the dead-letter messages deleted
-    sending: set[str] = field(default_factory=set)  # jobs a thread is sending now
-    waiting: defaultdict[str, list[DeadLetter]] = field(default_factory=lambda: defaultdict(list))  # their copies
 
     def left(self) -> set[str]:
         """Jobs with a message still in the dead-letter queue."""
@@ -75,6 +73,8 @@ class Mover:
         self.sqs = ctx.client("sqs")  # boto3 clients are thread-safe
         self.lease = Lease(self.sqs, dlq_url, TAKE_SECONDS)
         self.tally = Tally()
+        self.sending: set[str] = set()  # jobs a thread is sending now
+        self.waiting: defaultdict[str, list[DeadLetter]] = defaultdict(list)  # their other copies, held meanwhile
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.attributes = app_attribute(ctx.config.APP_NAME)
@@ -114,11 +114,11 @@ class Mover:
                 done.append(d)
             elif d.job_id in t.unsent:  # not tried again: it stays in the dead-letter queue
                 self.lease.keep(d.message_id, d.receipt_handle)
-            elif d.job_id in t.sending:  # held until it is known whether its job went
+            elif d.job_id in self.sending:  # held until it is known whether its job went
                 self.lease.keep(d.message_id, d.receipt_handle)
-                t.waiting[d.job_id].append(d)
+                self.waiting[d.job_id].append(d)
             else:
-                t.sending.add(d.job_id)
+                self.sending.add(d.job_id)
                 fresh.append(d)
         return fresh, done
 
@@ -134,8 +134,8 @@ class Mover:
         """Record what went; the copies now to delete (the one sent, and those held meanwhile)."""
         t, done = self.tally, {}
         for d in fresh:
-            t.sending.discard(d.job_id)
-            held = t.waiting.pop(d.job_id, [])
+            self.sending.discard(d.job_id)
+            held = self.waiting.pop(d.job_id, [])
             if d.job_id in unsent:
                 t.unsent[d.job_id] = unsent[d.job_id]
                 if d.message_id not in self.lease:  # else received anew meanwhile: the lease has the latest handle
