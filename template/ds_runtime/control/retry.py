@@ -28,7 +28,10 @@ from .status import DeadLetter, owned, receive_batch
 
 TAKE_SECONDS = 120  # a received message's timeout; those held longer are renewed (lease.RENEW_AFTER)
 WAIT_SECONDS = 1  # each receive long-polls: an empty answer then means the queue has nothing left for us
-WORKERS = 8  # threads going through the queue: each spends most of its time waiting on SQS's answers
+# Threads going through the queue: each spends most of its time waiting on SQS's answers. Measured
+# (bench_retry.py --sizes 5000 --workers 1 8 --rtt 20, local emulator, each call 20 ms longer as a round
+# trip to AWS): 1 thread 113 messages/s, 8 threads 591; without the delay, 376 and 681 (the emulator's ceiling).
+WORKERS = 8
 
 
 @dataclass
