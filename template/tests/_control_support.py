@@ -223,3 +223,16 @@ def fleet_instances(fleet_id: str) -> list[str]:
 def launch_templates() -> list[str]:
     found = boto3.client("ec2", region_name=REGION).describe_launch_templates()["LaunchTemplates"]
     return [t["LaunchTemplateName"] for t in found]
+
+
+def put_messages(queue: str, bodies: Iterable[str], app: str = APP) -> None:
+    """Messages of `app` put straight into the emulator's queue (moto serves from this process, in mock_aws):
+    the thousands a test at queue depth needs, without a request each."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.sqs.models import sqs_backends
+
+    from ds_runtime.outcomes import app_attribute
+
+    backend = sqs_backends[DEFAULT_ACCOUNT_ID][REGION]
+    for body in bodies:
+        backend.send_message(queue, body, message_attributes=app_attribute(app))

@@ -23,6 +23,8 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
         ("bench_report.py", ["--attempts", "30"], "page drawn in"),
         ("bench_submit.py", ["--sizes", "30"], "speed-up"),
         ("bench_submit.py", ["--scale", "--sizes", "30", "60"], "growth exponent"),
+        ("bench_submit.py", ["--senders", "2", "4", "--rtt", "5", "--sizes", "30"], "of bound"),
+        ("bench_retry.py", ["--sizes", "30"], "msgs/s"),
         ("bench_make_jobs.py", ["--rows", "2", "--cols", "2", "--sites", "2", "--repeats", "1"], "(8 jobs written)"),
     ],
 )

@@ -8,13 +8,19 @@ API-call counts and the ratio are what carry over.
     python bench/bench_submit.py                        # 1,000 and 10,000 jobs, local mode's emulator
     python bench/bench_submit.py --plain --sizes 1000   # plain moto slows as the queue deepens
 
---scale times submitJob alone at each size, each in a process of its own: the checks (reading
-and checking the Job file, the task role's output grant: everything before the first message
-is sent), the whole command, jobs per second and the process's peak memory; then the growth
+--scale times `run.py submitJob` alone at each size, each in a process of its own: the checks (reading
+and checking config.py and the Job file, the task role's output grant: everything before the first
+message is sent), the whole command, jobs per second and the process's peak memory; then the growth
 exponent of each between sizes (1: linear; 2: quadratic), from a least-squares fit of log time
 (or memory above the start) on log jobs.
 
     python bench/bench_submit.py --scale                # 1,000, 10,000 and 100,000 jobs
+
+--senders times the send phase alone (from the first SendMessageBatch to the end) with each number of
+sender threads, every SQS call delayed by --rtt milliseconds first (a round trip to AWS, which the
+emulator on this computer lacks), against the bound of that many threads: threads x 10 jobs per round trip.
+
+    python bench/bench_submit.py --senders 4 8 16 32 --rtt 20 --sizes 10000
 """
 
 from __future__ import annotations
@@ -32,28 +38,29 @@ import time
 from pathlib import Path
 
 import boto3
-from _support import REGION, bench_config
+from _support import REGION, bench_config, write_config_file
 from rich.console import Console
 
 from ds_runtime.aws import make_session
+from ds_runtime.control import submit as submit_module
 from ds_runtime.control.account import setup_account
 from ds_runtime.control.context import Context
 from ds_runtime.control.submit import submit
+from ds_runtime.entry import main as run_py
 from ds_runtime.jobs import read_job_file
 from ds_runtime.local.emulator import READY_LINE
 from ds_runtime.spec import ToolSpec
 
-SPEC = ToolSpec.model_validate(
-    {
-        "tool_name": "Bench",
-        "app_name": "DistributedBench",
-        "docker_image": "bench:1",
-        "command": ["echo", "{sample}"],
-        "shared_fields": [{"name": "output", "type": "s3_prefix"}],
-        "job_fields": [{"name": "sample", "type": "string"}],
-        "output_prefix": "{output}/{sample}",
-    }
-)
+SPEC_DATA = {
+    "tool_name": "Bench",
+    "app_name": "DistributedBench",
+    "docker_image": "bench:1",
+    "command": ["echo", "{sample}"],
+    "shared_fields": [{"name": "output", "type": "s3_prefix"}],
+    "job_fields": [{"name": "sample", "type": "string"}],
+    "output_prefix": "{output}/{sample}",
+}
+SPEC = ToolSpec.model_validate(SPEC_DATA)
 
 
 def count_calls(client: object) -> list[int]:
@@ -108,29 +115,72 @@ def compare(sizes: list[int]) -> None:
             )
 
 
+def send_phase(job_file: Path, queue: str, senders: int, rtt: float) -> float:
+    """Seconds from submitJob's first SendMessageBatch to its end, each SQS call `rtt` seconds longer."""
+    config = bench_config(SPEC, SQS_QUEUE_NAME=queue)
+    ctx = Context(config, SPEC, make_session(None, REGION), Console(file=io.StringIO()))
+    setup_account(ctx)
+    sqs = ctx.client("sqs")
+    first_send: list[float] = []
+
+    def delayed(**_: object) -> None:  # a handler that returned something would replace the request
+        time.sleep(rtt)
+
+    def sending(**_: object) -> None:
+        if not first_send:
+            first_send.append(time.perf_counter())
+
+    sqs.meta.events.register("before-send.sqs.*", delayed)
+    sqs.meta.events.register("before-call.sqs.SendMessageBatch", sending)
+    assert submit(ctx, job_file, senders=senders) == 0
+    return time.perf_counter() - first_send[0]
+
+
+def threads(sizes: list[int], senders: list[int], rtt_ms: float) -> None:
+    sqs = boto3.client("sqs", region_name=REGION)
+    print(f"round trip +{rtt_ms:.0f} ms")
+    print(f"{'jobs':>7} {'senders':>7} | {'send s':>7} {'jobs/s':>7} {'bound':>7} {'of bound':>8}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in sizes:
+            job_file = write_job_file(Path(tmp), size)
+            for count in senders:
+                queue = f"senders{size}x{count}"
+                sqs.create_queue(QueueName=queue)
+                seconds = send_phase(job_file, queue, count, rtt_ms / 1000)
+                # Without a delay there is no bound but the emulator's and this computer's speed.
+                bound = count * 10 / (rtt_ms / 1000) if rtt_ms else 0
+                share = f"{size / seconds / bound:>8.0%}" if bound else f"{'-':>8}"
+                shown = f"{bound:>7.0f}" if bound else f"{'-':>7}"
+                print(f"{size:>7} {count:>7} | {seconds:>7.2f} {size / seconds:>7.0f} {shown} {share}", flush=True)
+
+
 def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
 def one_size(size: int) -> dict[str, float]:
-    """submitJob of `size` jobs in this process (run by --scale in a fresh one): its figures."""
+    """`run.py submitJob` of `size` jobs in this process (run by --scale in a fresh one): its figures."""
     with tempfile.TemporaryDirectory() as tmp:
-        job_file = write_job_file(Path(tmp), size)
+        folder = Path(tmp)
         queue = f"scale{size}"
         boto3.client("sqs", region_name=REGION).create_queue(QueueName=queue)
         config = bench_config(SPEC, SQS_QUEUE_NAME=queue)
-        ctx = Context(config, SPEC, make_session(None, REGION), Console(file=io.StringIO()))
-        setup_account(ctx)
+        setup_account(Context(config, SPEC, make_session(None, REGION), Console(file=io.StringIO())))
+        (folder / "spec.json").write_text(json.dumps(SPEC_DATA))
+        argv = ["--config", str(write_config_file(folder, SQS_QUEUE_NAME=queue)), "--spec", str(folder / "spec.json")]
+        argv += ["submitJob", str(write_job_file(folder, size))]
         first_send: list[float] = []
+        send_batch = submit_module.send_batch
 
-        def sending(**_: object) -> None:  # a handler that returned something would replace the call
+        def sending(*args: object, **kwargs: object) -> object:  # submitJob's sends, the first one timed
             if not first_send:
                 first_send.append(time.perf_counter())
+            return send_batch(*args, **kwargs)
 
-        ctx.client("sqs").meta.events.register("before-call.sqs.SendMessageBatch", sending)
+        submit_module.send_batch = sending
         start_mb = peak_mb()
         started = time.perf_counter()
-        assert submit(ctx, job_file) == 0
+        assert run_py(argv, console=Console(file=io.StringIO())) == 0
         total = time.perf_counter() - started
     return {
         "jobs": size,
@@ -178,6 +228,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", help="job counts (default 1000 10000; --scale: and 100000)")
     parser.add_argument("--plain", action="store_true", help="plain moto, without local mode's fast_sqs")
     parser.add_argument("--scale", action="store_true", help="submitJob alone per size: time, memory, growth")
+    parser.add_argument("--senders", type=int, nargs="+", help="time the send phase with these thread counts")
+    parser.add_argument("--rtt", type=float, default=20, help="with --senders: ms added to each SQS call (20)")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # --scale's child: one size, figures as JSON
     args = parser.parse_args()
     if args.one:  # the emulator is the parent's
@@ -190,7 +242,9 @@ def main() -> None:
     print(ready.strip())
     os.environ.update(AWS_ENDPOINT_URL=ready.split()[2], AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench")
     try:
-        if args.scale:
+        if args.senders:
+            threads(args.sizes or [10000], args.senders, args.rtt)
+        elif args.scale:
             scale(args.sizes or [1000, 10000, 100000])
         else:
             compare(args.sizes or [1000, 10000])

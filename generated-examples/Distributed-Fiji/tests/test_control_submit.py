@@ -10,10 +10,12 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from ds_runtime import jobs
 from ds_runtime.control.context import CommandError
-from ds_runtime.control.submit import Batch, batches, send_batch, submit
+from ds_runtime.control.sqs_send import Batch, Unsent, batches, send_batch
+from ds_runtime.control.submit import submit
 from ds_runtime.entry import main
-from ds_runtime.jobs import Job, JobFileError
+from ds_runtime.jobs import Job, JobFileError, read_job_file
 
 from ._control_support import APP, make_ctx, output, queue_counts, spec, write_config, write_job_file, write_spec
 
@@ -61,16 +63,30 @@ def test_cli_bad_job_file(ready: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert queue_counts(QUEUE) == (0, 0)
 
 
+def test_submit_job_reads_and_checks_the_job_file_once(ready: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    reads: list[str] = []
+
+    def counted(path: Any, spec: Any) -> list[Job]:
+        reads.append(str(path))
+        return read_job_file(path, spec)
+
+    monkeypatch.setattr(jobs, "read_job_file", counted)  # read_run_jobs's: every reader of a Job file's
+    path = write_job_file(ready, 25)
+    assert main(["--config", str(write_config(ready)), "--spec", str(write_spec(ready)), "submitJob", str(path)]) == 0
+    assert reads == [str(path)]  # by the checks before the command; the command sends what they read
+    assert queue_counts(QUEUE) == (25, 0)
+
+
 def test_submit_without_setup_is_a_clear_error(tmp_path: Path) -> None:
     with mock_aws(), pytest.raises(CommandError, match=r"run `python run\.py setup` first"):
         submit(make_ctx(tmp_path), write_job_file(tmp_path, 3))
 
 
 def test_batches_respect_count_and_size_limits() -> None:
-    small = [Job(str(i), {"v": "x"}) for i in range(23)]
+    small = [Job(str(i), {"v": "x"}).message_body() for i in range(23)]
     assert [len(b.bodies) for b in batches(small)] == [10, 10, 3]
     assert [b.start for b in batches(small)] == [0, 10, 20]
-    big = [Job(str(i), {"v": "x" * 100_000}) for i in range(5)]
+    big = [Job(str(i), {"v": "x" * 100_000}).message_body() for i in range(5)]
     sizes = [len(b.bodies) for b in batches(big)]
     assert sizes == [2, 2, 1]  # 3 x 100 kB would exceed the 256 KiB batch limit
 
@@ -94,10 +110,9 @@ class FlakySQS:
 
 def test_failed_entries_are_retried_and_refusals_reported() -> None:
     sqs = FlakySQS()
-    size, problems = send_batch(sqs, "url", Batch(20, ["a", "b", "c", "d"]), {}, sleep=lambda s: None)
-    assert size == 4
+    unsent = send_batch(sqs, "url", Batch(20, ["a", "b", "c", "d"]), {}, sleep=lambda s: None)
     assert sqs.calls == [["0", "1", "2", "3"], ["1"]]  # only the server-side failure is sent again
-    assert problems == ["job 22: refused by SQS: InvalidMessageContents: bad"]
+    assert unsent == [Unsent(22, "refused by SQS: InvalidMessageContents: bad")]
 
 
 # ---------------------------------------------------------------- the task role's write grant

@@ -507,3 +507,32 @@ def test_the_emulator_resizes_an_ec2_fleet_as_ec2_does() -> None:
             with pytest.raises(ClientError) as caught:
                 ec2.modify_fleet(**refused, TargetCapacitySpecification={"TotalTargetCapacity": 1})
             assert caught.value.response["Error"]["Code"] == code
+
+
+def test_deletes_answered_at_once_lose_none_of_each_other(restore_moto: None) -> None:
+    """The server answers each request in a thread of its own: clients deleting at once delete every message
+    (moto's own delete rebuilds the queue's list unlocked, and one delete could put back another's message)."""
+    with emulator.start_emulator() as running:
+        sqs = boto3.client("sqs", endpoint_url=running.endpoint_url, region_name="us-east-1")
+        url = sqs.create_queue(QueueName="deletes")["QueueUrl"]
+        for _ in range(300):  # 3,000 messages
+            sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": "x"} for i in range(10)])
+
+        def take_and_delete() -> None:
+            while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=600).get(
+                "Messages", []
+            ):
+                entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
+                sqs.delete_message_batch(QueueUrl=url, Entries=entries)
+
+        threads = [threading.Thread(target=take_and_delete) for _ in range(8)]
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)  # threads take turns often: a race shows within a few thousand deletes
+        try:
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        finally:
+            sys.setswitchinterval(interval)
+        assert counts(sqs, url)[:2] == (0, 0)

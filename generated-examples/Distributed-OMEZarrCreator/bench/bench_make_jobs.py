@@ -29,7 +29,7 @@ from ds_runtime.aws import make_session
 from ds_runtime.control.cli import parser
 from ds_runtime.control.context import Context
 from ds_runtime.control.job_sources import s3_keys
-from ds_runtime.control.make_jobs import make_jobs_command
+from ds_runtime.control.make_jobs import run_make_jobs
 from ds_runtime.spec import ToolSpec
 
 SPEC = ToolSpec.model_validate(
@@ -61,7 +61,7 @@ def timed(ctx: Context, argv: list[str], repeats: int, out: Path) -> tuple[float
     for _ in range(repeats):
         args = parser().parse_args(["makeJobs", *argv, *SHARED, "--out", str(out), "--force"])
         began = time.perf_counter()
-        assert make_jobs_command(ctx, args) == 0
+        assert run_make_jobs(ctx, args) == 0
         seconds.append(time.perf_counter() - began)
     jobs = out.read_text().count("Metadata_Plate=")
     return statistics.median(seconds), jobs

@@ -13,6 +13,7 @@ Both can be run again safely.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import re
@@ -549,3 +550,11 @@ def undo_account(ctx: Context) -> int:
         except iam.exceptions.DeleteConflictException as exc:
             ctx.console.print(f"role {role.name}: kept ({error_code(exc)}: still in use; undo again later)")
     return 0
+
+
+def run_setup_account(ctx: Context, args: argparse.Namespace) -> int:
+    return print_user_policy(ctx) if args.print_policy else setup_account(ctx)
+
+
+def run_undo_account(ctx: Context, args: argparse.Namespace) -> int:
+    return undo_account(ctx)

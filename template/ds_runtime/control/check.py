@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..aws import ProfileError, resolve_profile
 from ..config import ConfigError, DSConfig, load_config
-from ..jobs import JobFileError, read_run_jobs
+from ..jobs import Job, JobFileError, read_run_jobs
 from ..spec import SpecError, ToolSpec, load_spec
 from .fleet_file import FleetFileError, load_fleet_file
 from .machine_fit import offline_fit
@@ -25,6 +25,7 @@ class Preflight:
     spec: ToolSpec | None = None
     config: DSConfig | None = None
     profile: str | None = None  # the profile to open sessions with (None: the default chain)
+    jobs: list[Job] | None = None  # the Job file's jobs, read and checked (the command uses them: read once)
     notes: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -70,7 +71,7 @@ def preflight(
             found.notes += [f"{config_path}: {LOCAL_FIT}{problem}" for problem in machines.problems]
     if jobfile is not None and found.config is not None:  # jobs are checked against config's buckets
         try:
-            read_run_jobs(jobfile, found.spec, found.config)
+            found.jobs = read_run_jobs(jobfile, found.spec, found.config)
         except JobFileError as exc:
             found.problems.append(str(exc))
     if fleetfile is not None:

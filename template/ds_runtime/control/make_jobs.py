@@ -28,62 +28,10 @@ from .data import chosen_bucket
 from .job_sources import KEY_COLUMN, Row, listing_rows, loaddata_rows, local_keys, s3_keys, table_rows
 
 SHOWN = 3  # jobs printed before writing
-EXAMPLES = """Write a DS-format Job file from data; every job is checked as submitJob checks it. E.g.:
-  makeJobs listing projects/x/images/ --pattern '{plate}/{well}_s{site}_w*.tif' --set output=... --out files/p1.json
-  makeJobs loaddata load_data.csv --group-by Metadata_Plate,Metadata_Well --set output=... --out files/p1.json
-  makeJobs table jobs.tsv --map COLUMN=FIELD --set output=... --out files/jobs.json
-`run.py makeJobs SOURCE --help` for each source's options."""
 FIX = "fix those rows, map columns with --map COLUMN=FIELD, or give every job a value with --set FIELD=VALUE"
 
 
-def add_parser(commands: Any) -> None:
-    """makeJobs and its three sources, as `run.py` subcommands."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--out", type=Path, required=True, help="the Job file to write, e.g. files/plate1.json")
-    common.add_argument("--force", action="store_true", help="replace --out if it exists")
-    common.add_argument(
-        "--set",
-        dest="sets",
-        action="append",
-        default=[],
-        metavar="FIELD=VALUE",
-        help="a shared field, or a job field with one value for every job (repeatable)",
-    )
-    common.add_argument(
-        "--map",
-        dest="maps",
-        action="append",
-        default=[],
-        metavar="COLUMN=FIELD",
-        help="the job field a column fills (FIELD.KEY: a key of a mapping field; COLUMN=: leave it out)",
-    )
-    make = commands.add_parser(
-        "makeJobs",
-        help="write a Job file from a LoadData CSV, a listing of files, or a table",
-        description=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    sources = make.add_subparsers(dest="source", required=True, metavar="SOURCE")
-    load = sources.add_parser("loaddata", parents=[common], help="one job per group of a LoadData CSV's rows")
-    load.add_argument("csv", type=Path, help="the LoadData CSV")
-    load.add_argument("--group-by", required=True, help="columns whose values make a group, e.g. Metadata_Plate,...")
-    listing = sources.add_parser(
-        "listing", parents=[common], help="one job per group of files under an S3 prefix (or a local folder)"
-    )
-    listing.add_argument(
-        "prefix", nargs="?", default="", help="S3 prefix in the bucket, e.g. projects/demo/images/ (default: all)"
-    )
-    listing.add_argument("--pattern", required=True, help="path after the prefix, e.g. '{plate}/{well}_s{site}.tif'")
-    listing.add_argument("--group-by", help="fields of the pattern that make a job (default: all of them)")
-    listing.add_argument("--bucket", help="a bucket of this run (default AWS_BUCKET)")
-    listing.add_argument(
-        "--folder", type=Path, help="list this local folder instead, as if uploaded with uploadInputs FOLDER PREFIX"
-    )
-    table = sources.add_parser("table", parents=[common], help="one job per row of a CSV or TSV table")
-    table.add_argument("table", type=Path, help="a .csv or .tsv file with a header row")
-
-
-def make_jobs_command(ctx: Context, args: argparse.Namespace) -> int:
+def run_make_jobs(ctx: Context, args: argparse.Namespace) -> int:
     if args.out.exists() and not args.force:
         raise CommandError(f"{args.out} exists; give another --out, or --force to replace it")
     maps = _pairs(args.maps, "--map")

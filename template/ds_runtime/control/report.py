@@ -17,6 +17,7 @@ monitor file (files/reports/), and print its path.
 
 from __future__ import annotations
 
+import argparse
 import base64
 import hashlib
 from collections import defaultdict
@@ -31,7 +32,7 @@ from ..outcomes import Outcome, default_prefix, outcome_keys, read_outcomes, utc
 from .context import Context, error_code
 from .estimate import make_estimate
 from .report_svg import histogram, nice_number, timeline, worker_of
-from .run_record import Plan
+from .run_record import Plan, load_monitor_file
 from .status import Problem, Status, collect
 from .teardown import spend
 
@@ -255,3 +256,9 @@ def write_run_report(ctx: Context, plan: Plan, folder: Path) -> str:
 def report_command(ctx: Context, out: Path, plan: Plan | None) -> int:
     ctx.console.print(f"report: {write_report(ctx, out, plan)}", highlight=False, soft_wrap=True)
     return 0
+
+
+def run_report(ctx: Context, args: argparse.Namespace) -> int:
+    default = Path("files") / f"{ctx.config.APP_NAME}SpotFleetRequestId.json"
+    monitor_file = args.monitor_file or (default if default.exists() else None)
+    return report_command(ctx, args.out, load_monitor_file(monitor_file) if monitor_file else None)

@@ -9,6 +9,7 @@ Python package (in requirements.txt).
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform as host_platform
 import re
@@ -184,3 +185,8 @@ def _tail(lines: list[str]) -> str:
 def first_line(exc: BaseException) -> str:
     text = str(getattr(exc, "explanation", None) or exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def run_build_image(ctx: Context, args: argparse.Namespace) -> int:
+    build_args = parse_build_args(args.build_args)
+    return build_image(ctx, args.push, build_args, network=args.network, platform=args.platform, nocache=args.no_cache)

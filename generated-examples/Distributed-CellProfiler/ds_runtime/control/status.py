@@ -19,6 +19,7 @@ peeked at (received with a visibility timeout of 0, never deleted).
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -79,33 +80,44 @@ def job_id_of_body(body: str) -> str:
     return job_id_of({"body": data})
 
 
-def receive_dead_letters(ctx: Context, url: str, visibility: int, limit: int = PEEK_LIMIT) -> list[DeadLetter]:
-    """Messages of the dead-letter queue, each once (by message id), at most `limit`; none deleted.
+def receive_batch(sqs: Any, url: str, visibility: int, wait: int = 0) -> list[DeadLetter]:
+    """One receive of up to 10 dead-letter messages, hidden for `visibility` seconds (0: only peeked at);
+    `wait` > 0 long-polls: an empty answer then means the queue has no message to give, not that the few
+    servers a short poll asks had none."""
+    messages = sqs.receive_message(
+        QueueUrl=url,
+        MaxNumberOfMessages=10,
+        VisibilityTimeout=visibility,
+        WaitTimeSeconds=wait,
+        AttributeNames=["ApproximateReceiveCount"],
+        MessageAttributeNames=[REASON_ATTRIBUTE, APP_ATTRIBUTE],
+    ).get("Messages", [])
+    return [
+        DeadLetter(
+            job_id_of_body(m["Body"]),
+            m["Body"],
+            m["MessageId"],
+            m["ReceiptHandle"],
+            int(m.get("Attributes", {}).get("ApproximateReceiveCount", 0)),
+            m.get("MessageAttributes", {}).get(REASON_ATTRIBUTE, {}).get("StringValue", ""),
+            sender_app(m),
+        )
+        for m in messages
+    ]
 
-    visibility 0 peeks (the messages stay visible); a longer one takes them for that long.
-    """
+
+def peek_dead_letters(ctx: Context, url: str, limit: int = PEEK_LIMIT) -> list[DeadLetter]:
+    """Messages of the dead-letter queue, each once (by message id), at most `limit`; none hidden or deleted."""
     sqs = ctx.client("sqs")
     seen: dict[str, DeadLetter] = {}
     quiet = 0
     while len(seen) < limit and quiet < QUIET_ROUNDS:
-        messages = sqs.receive_message(
-            QueueUrl=url,
-            MaxNumberOfMessages=10,
-            VisibilityTimeout=visibility,
-            WaitTimeSeconds=0,
-            AttributeNames=["ApproximateReceiveCount"],
-            MessageAttributeNames=[REASON_ATTRIBUTE, APP_ATTRIBUTE],
-        ).get("Messages", [])
-        if not messages:
+        letters = receive_batch(sqs, url, visibility=0)
+        if not letters:
             break
-        new = [m for m in messages if m["MessageId"] not in seen]
+        new = [d for d in letters if d.message_id not in seen]
         quiet = 0 if new else quiet + 1
-        for m in new:
-            count = int(m.get("Attributes", {}).get("ApproximateReceiveCount", 0))
-            reason = m.get("MessageAttributes", {}).get(REASON_ATTRIBUTE, {}).get("StringValue", "")
-            seen[m["MessageId"]] = DeadLetter(
-                job_id_of_body(m["Body"]), m["Body"], m["MessageId"], m["ReceiptHandle"], count, reason, sender_app(m)
-            )
+        seen.update((d.message_id, d) for d in new)
     return list(seen.values())
 
 
@@ -181,7 +193,7 @@ def collect(ctx: Context) -> Status:
         notes.append(f"queue {c.SQS_QUEUE_NAME} not found (not set up yet, or torn down): 0 queued, 0 running")
     dlq_url = ctx.queue_url(c.SQS_DEAD_LETTER_QUEUE)
     dead_count = queue_load(ctx.client("sqs"), dlq_url).total if dlq_url else 0
-    peeked = receive_dead_letters(ctx, dlq_url, visibility=0) if dlq_url else []
+    peeked = peek_dead_letters(ctx, dlq_url) if dlq_url else []
     dead = [d for d in peeked if owned(d, c.APP_NAME)]
     if dead_count > len(peeked):
         notes.append(f"{dead_count} dead-letter message(s); the table shows the {len(peeked)} looked at")
@@ -273,3 +285,7 @@ def status(ctx: Context, as_json: bool = False) -> int:
         if result.counts["dead-lettered"]:
             ctx.console.print("to run the dead-lettered jobs again: python run.py retryFailed [JOB_ID ...]")
     return 0
+
+
+def run_status(ctx: Context, args: argparse.Namespace) -> int:
+    return status(ctx, as_json=args.json)

@@ -11,6 +11,7 @@ configuration is deleted at once, with its launch template.
 
 from __future__ import annotations
 
+import argparse
 import base64
 import copy
 import secrets
@@ -24,7 +25,7 @@ from rich.text import Text
 
 from ..aws import queue_load
 from . import automonitor, dashboard
-from .confirm import Confirm
+from .confirm import Confirm, confirm_policy
 from .context import AWS_ERRORS, CommandError, Context, error_code, warning
 from .estimate import Price, current_price, fleet_zones, make_estimate, show
 from .fleet_file import EXAMPLE_ID, SSM_PREFIX, FleetFileError, load_fleet_file
@@ -375,3 +376,8 @@ def start_cluster(
     ctx.console.print(f"monitor file: {monitor_file}\nnext: {ctx.backend.run_py} monitor {monitor_file}")
     ctx.backend.start_tasks(ctx, run_id)
     return 0
+
+
+def run_start_cluster(ctx: Context, args: argparse.Namespace) -> int:
+    confirm = confirm_policy(ctx, args.yes, "startCluster")  # refuses at once without a terminal or --yes
+    return start_cluster(ctx, args.fleetfile, wait_seconds=args.wait, confirm=confirm, job_seconds=args.job_seconds)

@@ -22,6 +22,7 @@ interruptions are not replaced.
 
 from __future__ import annotations
 
+import argparse
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +38,8 @@ from .run_record import Plan, load_monitor_file
 from .scalein import decide, idle_since, scale_out
 from .spot_fleet import SpotFleet
 from .teardown import Teardown, check_caps, report
+
+CHEAPEST_WORDS = ("cheapest", "true")  # monitor's last argument that asks for the cheapest run (DS: True)
 
 MAX_FAILED_POLLS = 10  # consecutive failures before monitor gives up (it can be restarted)
 
@@ -185,3 +188,12 @@ def monitor(ctx: Context, monitor_file: Path, cheapest: bool = False, interval: 
             f"{ctx.config.APP_NAME} in {ctx.config.AWS_REGION}; use the matching config or monitor file"
         )
     return Monitor(ctx, plan, cheapest=cheapest, interval=interval, report_folder=monitor_file.parent).run()
+
+
+def run_monitor(ctx: Context, args: argparse.Namespace) -> int:
+    word = args.cheapest.strip().lower()
+    if word not in ("", "false", *CHEAPEST_WORDS):
+        raise CommandError(f"monitor's last argument {args.cheapest!r}: use 'cheapest' or leave it out")
+    code = monitor(ctx, args.monitorfile, cheapest=word in CHEAPEST_WORDS, interval=args.interval)
+    ctx.backend.end_run(ctx, drained=code == 0)
+    return code

@@ -6,6 +6,7 @@ created or changed where it differs; a second run reports "unchanged" for all.
 
 from __future__ import annotations
 
+import argparse
 import json
 from typing import Any
 
@@ -212,3 +213,7 @@ def _ensure_service(ctx: Context, task_definition: str) -> None:
         _say(ctx, f"service {name}", "updated to the new task definition")
     else:
         _say(ctx, f"service {name}", "unchanged")
+
+
+def run_setup(ctx: Context, args: argparse.Namespace) -> int:
+    return setup(ctx)

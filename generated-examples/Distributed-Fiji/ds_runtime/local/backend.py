@@ -10,6 +10,7 @@ tasks, or containers of the worker image with `workers="docker"` (see fleet.py).
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
@@ -279,6 +280,10 @@ class LocalBackend:
         ctx.console.print(
             f"local mode: bucket saved to {self.repo / LOCAL_OUTPUTS} ({saved} files); workers and emulator stopped"
         )
+
+
+def run_local_stop(config: DSConfig, spec: ToolSpec, console: Console, args: argparse.Namespace) -> int:
+    return stop_local(config, spec, Path.cwd(), console)
 
 
 def stop_local(config: DSConfig, spec: ToolSpec, repo: Path, console: Console) -> int:

@@ -24,7 +24,10 @@ logic line for line except that they:
   never "true", on standard queues);
 - scan lazily for receivable messages and stop once `count` are taken;
 - stop a delete at the message holding the receipt handle (received messages sit among
-  the oldest, so this is proportional to the messages in flight, not to depth).
+  the oldest, so this is proportional to the messages in flight, not to depth);
+- delete under the queue's lock, which moto's sends take: moto's delete rebuilds the
+  message list unlocked, and deletes answered at once in the server's threads lose
+  each other's (the message comes back once its timeout runs out), or a send.
 
 FIFO queues keep moto's own send and receive (their deduplication scan is O(depth) by
 design); they benefit only from the cheaper attribute and delete paths, which return
@@ -292,18 +295,22 @@ def _receive_message(
 
 
 def _delete_message(self: models.Queue, receipt_handle: str) -> None:
-    if receipt_handle in self.deleted_messages:
-        return  # already deleted: moto accepts a second delete
-    messages = self._messages
-    # A receipt handle belongs to one message; stop there instead of scanning twice.
-    index = next((i for i, message in enumerate(messages) if message.had_receipt_handle(receipt_handle)), None)
-    if index is None:
-        raise models.ReceiptHandleIsInvalid()
-    message = messages[index]
-    self.pending_messages.discard(message)
-    self.deleted_messages.update(message.all_receipt_handles)  # type: ignore[arg-type]
-    # A new list, as moto builds, so a receive iterating the old one is undisturbed.
-    self._messages = messages[:index] + messages[index + 1 :]
+    # Under the lock moto's sends append with: moto rebuilds the list unlocked, so two deletes at once (the
+    # server answers each request in a thread of its own) could each drop the other's message back in, and a
+    # send at the same moment could be lost.
+    with self._messages_lock:
+        if receipt_handle in self.deleted_messages:
+            return  # already deleted: moto accepts a second delete
+        messages = self._messages
+        # A receipt handle belongs to one message; stop there instead of scanning twice.
+        index = next((i for i, message in enumerate(messages) if message.had_receipt_handle(receipt_handle)), None)
+        if index is None:
+            raise models.ReceiptHandleIsInvalid()
+        message = messages[index]
+        self.pending_messages.discard(message)
+        self.deleted_messages.update(message.all_receipt_handles)  # type: ignore[arg-type]
+        # A new list, as moto builds, so a receive iterating the old one is undisturbed.
+        self._messages = messages[:index] + messages[index + 1 :]
 
 
 def _wait_for_messages(self: models.Queue, timeout: int) -> None:

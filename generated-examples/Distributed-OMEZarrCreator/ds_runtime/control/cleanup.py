@@ -14,6 +14,7 @@ left: `undoAccount` removes them.
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -121,3 +122,7 @@ def cleanup(
     for line in report(steps):
         ctx.console.print(line, highlight=False)
     return 0 if all(s.ok for s in steps) else 1
+
+
+def run_cleanup(ctx: Context, args: argparse.Namespace) -> int:
+    return cleanup(ctx, dry_run=args.dry_run, yes=args.yes, files=args.files)

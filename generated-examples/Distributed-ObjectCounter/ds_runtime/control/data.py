@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from ..buckets import allowed_buckets
@@ -44,3 +45,11 @@ def download_outputs(ctx: Context, prefix: str, folder: Path, bucket: str | None
     download(ctx.client("s3"), bucket, keys, folder)
     ctx.console.print(f"{len(keys)} file(s) from s3://{bucket}/{prefix} downloaded to {folder}")
     return 0
+
+
+def run_upload_inputs(ctx: Context, args: argparse.Namespace) -> int:
+    return upload_inputs(ctx, args.folder, args.prefix, args.bucket)
+
+
+def run_download_outputs(ctx: Context, args: argparse.Namespace) -> int:
+    return download_outputs(ctx, args.prefix, args.folder, args.bucket)

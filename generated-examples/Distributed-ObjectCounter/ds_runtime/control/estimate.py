@@ -18,6 +18,7 @@ from a fixed table of on-demand prices (on_demand_prices.py, us-east-1), or "unk
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 from dataclasses import asdict, dataclass
@@ -27,7 +28,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ..jobs import read_job_file
+from ..jobs import Job, read_job_file
 from ..outcomes import default_prefix, latest_keys, read_outcomes
 from .context import AWS_ERRORS, CommandError, Context, warning
 from .fleet_file import load_fleet_file
@@ -251,8 +252,10 @@ def estimate_command(
     fleet_file: Path | None = None,
     job_seconds: float | None = None,
     as_json: bool = False,
+    jobs: list[Job] | None = None,
 ) -> int:
-    jobs = read_job_file(job_file, ctx.spec)
+    """The estimate for `job_file`'s jobs: `jobs` if the caller read them already."""
+    jobs = read_job_file(job_file, ctx.spec) if jobs is None else jobs
     fleet = load_fleet_file(fleet_file, allow_stand_ins=True) if fleet_file else None
     estimate = make_estimate(ctx, len(jobs), job_seconds, fleet)
     if as_json:
@@ -261,3 +264,7 @@ def estimate_command(
     else:
         show(ctx, estimate)
     return 0
+
+
+def run_estimate(ctx: Context, args: argparse.Namespace) -> int:
+    return estimate_command(ctx, args.jobfile, args.fleetfile, args.job_seconds, args.json, args.checked_jobs)

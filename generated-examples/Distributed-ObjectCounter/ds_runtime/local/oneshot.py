@@ -11,6 +11,7 @@ restarts them, as ECS would); a table sums the run up, with the reason of every 
 
 from __future__ import annotations
 
+import argparse
 import tempfile
 import time
 from collections import Counter
@@ -34,7 +35,7 @@ from ..control.run_record import Plan, load_monitor_file
 from ..control.setup import setup
 from ..control.submit import submit
 from ..control.teardown import Teardown, report
-from ..jobs import read_run_jobs
+from ..jobs import Job, read_run_jobs
 from ..outcomes import Outcome, default_prefix, latest_keys, latest_outcomes
 from ..s3_files import download, listed_objects, upload
 from ..spec import ToolSpec
@@ -73,6 +74,16 @@ class LocalRunRequest:
     input_prefix: str
     outputs: Path
     inputs_bucket: str | None = None  # default AWS_BUCKET
+    jobs: list[Job] | None = None  # the Job file's jobs if read and checked already (read_run_jobs)
+
+
+def run_local_run(config: DSConfig, spec: ToolSpec, console: Console, args: argparse.Namespace) -> int:
+    request = LocalRunRequest(
+        args.jobfile, args.fleet, args.inputs, args.input_prefix, args.outputs, args.inputs_bucket, args.checked_jobs
+    )
+    # What plays the ECS tasks: worker processes, or containers of the worker image.
+    workers = "docker" if args.docker or args.localrun_docker else "process"
+    return local_run(config, spec, Path.cwd(), request, console, workers=workers)
 
 
 def local_run(
@@ -80,7 +91,9 @@ def local_run(
 ) -> int:
     """`workers`: "process" (this Python runs the worker and the tool) or "docker" (the worker image)."""
     started = time.monotonic()
-    jobs = read_run_jobs(request.job_file, spec, config)  # a bad job file is refused before anything starts
+    jobs = request.jobs
+    if jobs is None:
+        jobs = read_run_jobs(request.job_file, spec, config)  # a bad job file is refused before anything starts
     if request.inputs is not None and not request.inputs.is_dir():
         raise FileNotFoundError(f"{request.inputs}: input folder not found; give a folder of files to upload")
     inputs_bucket = chosen_bucket(spec, config, request.inputs_bucket, "--inputs-bucket")
@@ -96,7 +109,7 @@ def local_run(
         if request.inputs is not None:
             sent = upload(ctx.client("s3"), inputs_bucket, request.inputs, request.input_prefix)
             console.print(f"{len(sent)} input file(s) from {request.inputs} uploaded to s3://{inputs_bucket}")
-        submit(ctx, request.job_file)
+        submit(ctx, request.job_file, jobs)
         # Its own monitor file, never files/<APP_NAME>SpotFleetRequestId.json: that may be a real run's.
         monitor_file = Path(own_files.name) / f"{config.APP_NAME}SpotFleetRequestId.json"
         start_cluster(ctx, request.fleet_file, wait_seconds=30, poll_seconds=0.2, monitor_file=monitor_file)
