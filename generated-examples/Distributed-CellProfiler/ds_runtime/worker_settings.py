@@ -40,12 +40,11 @@ class WorkerSettings:
     # an idle worker may take to notice a stop. Local mode asks for 1 s (its receives are free).
     receive_wait_seconds: int = 20
     job_timeout_seconds: int = 0  # 0: no per-job timeout
-    status_prefix: str = ""  # '' means _ds_status/<app_name>
     spec_path: str = "tool/spec.json"
 
     @property
     def outcome_prefix(self) -> str:
-        return (self.status_prefix or default_prefix(self.app_name)).strip("/")
+        return default_prefix(self.app_name)  # the one place control reads them from too
 
     def to_env(self) -> dict[str, str]:
         return {ENV_NAMES[f.name]: _text(getattr(self, f.name)) for f in fields(self)}
@@ -92,6 +91,5 @@ ENV_NAMES = {
     "idle_exit_seconds": "WORKER_IDLE_EXIT_SECONDS",
     "receive_wait_seconds": "WORKER_RECEIVE_WAIT_SECONDS",
     "job_timeout_seconds": "JOB_TIMEOUT_SECONDS",
-    "status_prefix": "STATUS_PREFIX",
     "spec_path": "TOOL_SPEC",
 }

@@ -40,7 +40,7 @@ def sender_app(message: Mapping[str, Any]) -> str:
 
 
 def default_prefix(app_name: str) -> str:
-    """Where outcome records go unless STATUS_PREFIX says otherwise."""
+    """Where a run's outcome records go: the worker writes and every command reads them there."""
     return f"_ds_status/{app_name}"
 
 
