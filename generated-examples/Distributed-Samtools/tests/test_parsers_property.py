@@ -285,3 +285,28 @@ def test_a_shells_script_holding_a_placeholder_is_refused_however_its_options_ar
     # The same script reading the value as its first argument is fine.
     positional = [shell, *options, flags, *rest, script.replace("{sample}", '"$1"'), "sh", "{sample}"]
     ToolSpec.model_validate({**SPEC, "command": positional})
+
+
+# Words a command is made of, runners and their options among them, in any order.
+command_words = st.lists(
+    st.sampled_from(
+        [
+            *("sh", "/bin/bash", "python3", "perl", "node", "Rscript", "php", "env"),
+            *("-c", "-e", "-ec", "-o", "-m", "-W", "--", "-", "--eval", "--eval={sample}", "-cprint({sample})"),
+            *("{sample}", "x {sample}", '"$1"', "{{x}}"),
+        ]
+    )
+    | text,
+    min_size=1,
+    max_size=8,
+)
+
+
+@SETTINGS
+@given(words=command_words, split=st.booleans())
+def test_any_command_is_read_or_refused_with_a_spec_error_never_a_crash(words: list[str], split: bool) -> None:
+    command = [words[0], {"split": " ".join(words[1:])}] if split else words
+    try:
+        ToolSpec.model_validate({**SPEC, "command": command})
+    except ValueError as exc:  # pydantic's ValidationError is one: the message load_spec shows
+        assert str(exc)
