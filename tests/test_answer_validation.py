@@ -48,7 +48,22 @@ BAD_ANSWERS = [
         "[{name: a, scope: job}, {name: b, scope: job, aliases: [a]}]",
         "fields declared twice (as a name or an alias): a; keep one of each",
     ),
-    ("command", '"echo hello"', "command: Input should be a valid list"),
+    ("command", '"echo hello"', "command: the command is a list of arguments, or {steps: [{run: [...]}, ...]}"),
+    ("command", "[sh, -c, 'echo {sample}']", "command[2]: the script that sh -c runs holds {sample}, where a value"),
+    ("command", "[bash, -c, 'cat {sample}']", "Pass the value as an argument after the script (bash -c '..."),
+    ("command", "[python3, -c, 'print(\"{sample}\")']", "command[2]: the script that python3 -c runs holds {sample}"),
+    (
+        "command",
+        "{steps: [{run: [echo]}, {run: [sh, -c, 'echo {sample}']}]}",
+        "command.steps[1].run[2]: the script that sh -c runs holds {sample}",
+    ),
+    (
+        "command",
+        "{steps: [{run: [echo, '{sample}'], stdout: /tmp/out.txt}]}",
+        "command.steps[0].stdout '/tmp/out.txt' must name a file in the job's folders: under {output_dir}",
+    ),
+    ("command", "{steps: []}", "command.steps: List should have at least 1 item after validation, not 0"),
+    ("command", "{steps: [{run: [echo], to: x}]}", "command.steps.0.to: Extra inputs are not permitted"),
     ("command", "[]", "command: List should have at least 1 item after validation, not 0"),
     ("command", '["echo", "{nope}"]', "command[1] uses {nope}, which is neither a declared field nor a"),
     ("command", '["echo", "{sample|upper}"]', "command[1]: unknown filter |upper; known: kv, pairs, values,"),
@@ -298,6 +313,22 @@ def test_new_command_syntax_is_accepted_and_lands_in_the_spec(tmp_path: Path) ->
     assert spec["config_keys"] == ["MY_FLAG", "TOOL_HOME"]
     config = (dest / "config.py").read_text()
     assert "# Where the tool is installed in the image\nTOOL_HOME = " in config
+
+
+def test_steps_and_a_script_reading_its_values_as_arguments_are_accepted(tmp_path: Path) -> None:
+    """The two fixes the injection refusal names both render, as written."""
+    import json
+
+    steps = (
+        "{steps: [{run: [sort, '{input_dir}/{sample}'], stdout: '{work_dir}/sorted.txt'},"
+        " {run: [sh, -c, 'uniq -c \"$1\" > \"$2\"', sh, '{work_dir}/sorted.txt', '{output_dir}/{sample}.txt']}]}"
+    )
+    dest = render(tmp_path / "out", {"command": steps}, source=WORKING_TREE)
+    spec = json.loads((dest / "tool" / "spec.json").read_text())
+    assert spec["command"]["steps"][0] == {"run": ["sort", "{input_dir}/{sample}"], "stdout": "{work_dir}/sorted.txt"}
+    assert spec["command"]["steps"][1]["run"][3:] == ["sh", "{work_dir}/sorted.txt", "{output_dir}/{sample}.txt"]
+    readme = (dest / "README.md").read_text()
+    assert '    {"run": ["sort", "{input_dir}/{sample}"], "stdout": "{work_dir}/sorted.txt"}\n' in readme
 
 
 BUCKET_ANSWERS = {

@@ -53,7 +53,7 @@ def _example(tool: str) -> tuple[ToolSpec, dict[str, Any], dict[str, str]]:
 def _argvs(spec: ToolSpec, job_file: dict[str, Any], config: dict[str, str]) -> list[tuple[dict, list[str]]]:
     jobs = jobs_from_data(job_file, spec)
     assert jobs, "the job file has jobs"
-    return [(job.values, spec.for_job(job.values, job.job_id, config).argv(WORK, IN, OUT)) for job in jobs]
+    return [(job.values, spec.for_job(job.values, job.job_id, config).steps(WORK, IN, OUT)[0].argv) for job in jobs]
 
 
 # ---------------------------------------------------------------- CellProfiler (DCP)

@@ -77,6 +77,32 @@ def test_submit_job_reads_and_checks_the_job_file_once(ready: Path, monkeypatch:
     assert queue_counts(QUEUE) == (25, 0)
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["sh", "-c", "echo {sample}"],
+        ["bash", "-c", "cat {sample}"],
+        ["python3", "-c", "print('{sample}')"],
+        {"steps": [{"run": ["true"]}, {"run": ["sh", "-c", "echo {sample}"]}]},
+    ],
+)
+def test_a_spec_pasting_values_into_a_script_sends_nothing(
+    ready: Path, capsys: pytest.CaptureFixture[str], command: list[Any] | dict[str, Any]
+) -> None:
+    """A spec edited by hand after generation: submitJob reads it as `run.py check` does."""
+    spec_file = write_spec(ready, command=command)
+    args = ["--config", str(write_config(ready)), "--spec", str(spec_file), "submitJob", str(write_job_file(ready, 3))]
+    assert main(args) != 0
+    assert "runs holds {sample}, where a value holding ; or $(...) would run as code" in capsys.readouterr().err
+    assert queue_counts(QUEUE) == (0, 0)
+
+
+def test_a_script_reading_its_values_as_arguments_is_submitted(ready: Path) -> None:
+    positional = spec(command=["sh", "-c", 'echo "$1" > "$2/out.txt"', "sh", "{sample}", "{output_dir}"])
+    assert submit(make_ctx(ready, positional), write_job_file(ready, 3)) == 0
+    assert queue_counts(QUEUE) == (3, 0)
+
+
 def test_submit_without_setup_is_a_clear_error(tmp_path: Path) -> None:
     with mock_aws(), pytest.raises(CommandError, match=r"run `python run\.py setup` first"):
         submit(make_ctx(tmp_path), write_job_file(tmp_path, 3))

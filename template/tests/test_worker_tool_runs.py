@@ -16,9 +16,11 @@ from typing import Any
 import pytest
 
 from ds_runtime.outcomes import MalformedOutcome, Outcome
+from ds_runtime.spec import ToolStep
 from ds_runtime.worker.joblog import MAX_EVENT_BYTES, JobLog
 from ds_runtime.worker.lines import SHOWN_BYTES
 from ds_runtime.worker.runner import REAPER_PROCESS, ToolRun, run_tool
+from ds_runtime.worker.steps import StepsRun, run_steps
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -240,3 +242,84 @@ def test_a_huge_line_does_not_blow_up_the_workers_memory() -> None:
     exit_code, grown = done.stderr.split()[1], int(done.stderr.split()[3])
     assert exit_code == "0" and grown < 25, done.stderr[-2000:]
     assert "[... 49,998,000 more bytes cut" in done.stdout and len(done.stdout) < 10_000
+
+
+# ---------------------------------------------------------------- steps and their stdout files
+
+
+def test_a_tools_standard_output_goes_to_its_file_and_its_errors_to_the_log(tmp_path: Path) -> None:
+    code = "import sys; print('data line'); print('a warning', file=sys.stderr)"
+    run, output, _ = _run(code, stdout=str(tmp_path / "out.txt"))
+    assert run.exit_code == 0
+    assert (tmp_path / "out.txt").read_text() == "data line\n"
+    assert "a warning" in output and "data line" not in output
+
+
+def test_a_symbolic_link_at_a_stdout_path_is_refused_never_followed(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep me")
+    (tmp_path / "job").mkdir()
+    (tmp_path / "job" / "out.txt").symlink_to(outside)
+    run, _, _ = _run("print('overwritten')", stdout=str(tmp_path / "job" / "out.txt"))
+    assert run.exit_code is None and "cannot write its standard output to" in run.problem
+    assert outside.read_text() == "keep me"
+
+
+def _run_steps(steps: list[ToolStep], folder: Path, timeout: float = 0) -> tuple[StepsRun, list[str]]:
+    """Run the steps in `folder`; (how they ran, the job's log: the worker's lines and the tools' output)."""
+    logs = FakeLogs()
+    log = JobLog(logs, "group", "stream", "job")
+    ran = run_steps(steps, str(folder), log, threading.Event(), timeout, str(folder))
+    log.close()
+    return ran, logs.events
+
+
+def _python_step(code: str, stdout: str = "") -> ToolStep:
+    return ToolStep([sys.executable, "-c", code], stdout)
+
+
+def test_steps_run_in_order_in_the_job_folder_each_reading_what_the_one_before_wrote(tmp_path: Path) -> None:
+    steps = [
+        _python_step("print('one')", stdout=str(tmp_path / "output" / "sub" / "first.txt")),
+        _python_step("import pathlib; print(pathlib.Path('output/sub/first.txt').read_text().strip() + ' two')"),
+        _python_step("import os; print(os.getcwd())", stdout=str(tmp_path / "cwd.txt")),
+    ]
+    ran, log = _run_steps(steps, tmp_path)
+    python = Path(sys.executable).name
+    assert (ran.run.exit_code, ran.not_run, ran.who) == (0, 0, f"step 3 of 3 ({python})")
+    assert "one two" in log and "one" not in log  # the first step's output went to its file
+    assert (tmp_path / "cwd.txt").read_text().strip() == str(tmp_path)
+    assert log[0].startswith(f"step 1 of 3 ({python}), running: [")
+    assert log[0].endswith(", its output into output/sub/first.txt")
+    assert log[1].startswith(f"step 1 of 3 ({python}) exited with code 0 after ")
+    assert [line.split(" after ")[0] for line in log if "exited" in line] == [
+        f"step {n} of 3 ({python}) exited with code 0" for n in (1, 2, 3)
+    ]
+
+
+def test_the_first_failing_step_ends_the_run_named_and_the_rest_do_not_run(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    steps = [
+        _python_step("print('fine')"),
+        _python_step("import sys; print('broken input', file=sys.stderr); sys.exit(3)"),
+        ToolStep(["touch", str(marker)]),
+    ]
+    ran, log = _run_steps(steps, tmp_path)
+    python = Path(sys.executable).name
+    assert (ran.run.exit_code, ran.who, ran.not_run) == (3, f"step 2 of 3 ({python})", 1)
+    assert not marker.exists()
+    assert log[-2] == "broken input" and log[-1].startswith(f"step 2 of 3 ({python}) exited with code 3 after")
+
+
+def test_a_step_that_cannot_start_is_named(tmp_path: Path) -> None:
+    steps = [ToolStep(["true"]), ToolStep([str(tmp_path / "no-such-program")]), ToolStep(["true"])]
+    ran, _ = _run_steps(steps, tmp_path)
+    assert ran.run.exit_code is None and ran.not_run == 1
+    assert ran.run.ending(ran.who).startswith("step 2 of 3 (no-such-program): ")
+
+
+def test_job_timeout_counts_every_step_together(tmp_path: Path) -> None:
+    steps = [_python_step("import time; time.sleep(0.6)"), _python_step("import time; time.sleep(30)")]
+    start = time.monotonic()
+    ran, _ = _run_steps(steps, tmp_path, timeout=1.0)
+    assert ran.run.timed_out and ran.who.startswith("step 2 of 2") and time.monotonic() - start < 15

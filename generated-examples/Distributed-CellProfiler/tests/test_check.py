@@ -81,3 +81,16 @@ def test_job_and_fleet_files_too_deep_too_big_or_not_utf8_get_a_clear_error(tmp_
         found = preflight(write_spec(tmp_path), write_config(tmp_path), path, path, aws=False)
         assert len(found.problems) == 2, found.problems  # as a Job file and as a Fleet file: no traceback
         assert all(f"{name}: " in p and expected[name] in p for p in found.problems), found.problems
+
+
+def test_a_value_pasted_into_a_shells_script_is_refused_and_the_positional_form_passes(tmp_path: Path, capsys) -> None:
+    """`run.py check` reads the spec as the worker does: `sh -c 'echo {sample}'` runs a sample named
+    `x;touch INJECTED;echo` as code, so it is refused, naming the fix; `sh -c '... "$1"' sh {sample}` passes."""
+    injected = write_spec(tmp_path, command=["sh", "-c", "echo {sample} > {output_dir}/out.txt"])
+    [problem] = preflight(injected, write_config(tmp_path), write_job_file(tmp_path, 2), None, aws=False).problems
+    assert "command[2]: the script that sh -c runs holds {sample}, {output_dir}" in problem
+    assert "(sh -c '... \"$1\"' sh {sample})" in problem and "command: {steps: [{run: [...]}, ...]}" in problem
+    assert report(preflight(injected, write_config(tmp_path), aws=False)) == 1
+    command = ["sh", "-c", 'echo "$1" > "$2/out.txt"', "sh", "{sample}", "{output_dir}"]
+    positional = write_spec(tmp_path, command=command)
+    assert preflight(positional, write_config(tmp_path), write_job_file(tmp_path, 2), None, aws=False).problems == []

@@ -65,6 +65,18 @@ TOOLS = [
             "output_prefix": "{output}/{image|stem}/{method}",
         }
     ),
+    # Steps whose stdout files are named by a job's value: one the values may take anywhere.
+    ToolSpec.model_validate(
+        {
+            **SPEC,
+            "command": {
+                "steps": [
+                    {"run": ["sort", "{sample}"], "stdout": "{work_dir}/{sample}.sorted"},
+                    {"run": ["sh", "-c", 'wc -l "$1"', "sh", "{sample}"], "stdout": "{output_dir}/{sample}/n.txt"},
+                ]
+            },
+        }
+    ),
 ]
 
 text = st.text(max_size=40)
@@ -114,7 +126,8 @@ def test_any_job_file_data_gives_jobs_or_a_job_file_error(data: Any, tool: ToolS
         return
     for job in jobs:  # a job that passed builds everything the worker builds
         view = tool.for_job(job.values, job.job_id)
-        view.argv("/w", "/w/input", "/w/output")
+        steps = view.steps("/w", "/w/input", "/w/output")
+        assert all(step.stdout.startswith("/w/") for step in steps if step.stdout)  # never out of the job's folder
         assert safe_key(view.output_key()) == view.output_key()
 
 
@@ -247,3 +260,53 @@ def test_hypothesis_is_what_runs_these(pytestconfig: pytest.Config) -> None:
     import hypothesis
 
     assert hypothesis.__version__
+
+
+# A shell's options before its -c, as people write them: flags alone or together, -o with its value, long ones.
+shell_options = st.lists(st.sampled_from([["-e"], ["-x"], ["-eu"], ["-o", "pipefail"], ["--norc"], ["+o", "posix"]]))
+
+
+@SETTINGS
+@given(
+    shell=st.sampled_from(["sh", "bash", "/bin/dash", "/usr/bin/zsh"]),
+    before=shell_options,
+    flags=st.sampled_from(["-c", "-ec", "-xc", "-ce"]),
+    after=shell_options,
+    value=text.filter(lambda t: "{" not in t and "}" not in t),
+)
+def test_a_shells_script_holding_a_placeholder_is_refused_however_its_options_are_written(
+    shell: str, before: list[list[str]], flags: str, after: list[list[str]], value: str
+) -> None:
+    options = [word for option in before for word in option]
+    rest = [word for option in after for word in option]
+    script = f"echo {value} {{sample}}"
+    with pytest.raises(ValueError, match=r"the script that \S+ -c runs holds \{sample\}"):
+        ToolSpec.model_validate({**SPEC, "command": [shell, *options, flags, *rest, script]})
+    # The same script reading the value as its first argument is fine.
+    positional = [shell, *options, flags, *rest, script.replace("{sample}", '"$1"'), "sh", "{sample}"]
+    ToolSpec.model_validate({**SPEC, "command": positional})
+
+
+# Words a command is made of, runners and their options among them, in any order.
+command_words = st.lists(
+    st.sampled_from(
+        [
+            *("sh", "/bin/bash", "python3", "perl", "node", "Rscript", "php", "env"),
+            *("-c", "-e", "-ec", "-o", "-m", "-W", "--", "-", "--eval", "--eval={sample}", "-cprint({sample})"),
+            *("{sample}", "x {sample}", '"$1"', "{{x}}"),
+        ]
+    )
+    | text,
+    min_size=1,
+    max_size=8,
+)
+
+
+@SETTINGS
+@given(words=command_words, split=st.booleans())
+def test_any_command_is_read_or_refused_with_a_spec_error_never_a_crash(words: list[str], split: bool) -> None:
+    command = [words[0], {"split": " ".join(words[1:])}] if split else words
+    try:
+        ToolSpec.model_validate({**SPEC, "command": command})
+    except ValueError as exc:  # pydantic's ValidationError is one: the message load_spec shows
+        assert str(exc)

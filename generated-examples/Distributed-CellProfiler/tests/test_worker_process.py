@@ -67,7 +67,7 @@ class Rig:
         self.spec = self.use_spec()
 
     def use_spec(
-        self, command: list[Any] | None = None, output_prefix: str = "results/{name}", **extra: Any
+        self, command: list[Any] | dict[str, Any] | None = None, output_prefix: str = "results/{name}", **extra: Any
     ) -> ToolSpec:
         """The toy tool by default: one job field per toy option."""
         fields = [
@@ -764,3 +764,60 @@ def test_failed_startup_exits_3_and_takes_no_message(rig: Rig, monkeypatch: pyte
     assert "startup[0] failed: git exited with code" in out and "check config.py's PLUGINS_COMMIT" in out
     assert rig.queue_counts() == (1, 0), "the message was never received"
     assert rig.runs() == [] and rig.outcomes() == {}
+
+
+# ---------------------------------------------------------------- commands of several steps
+
+# Three programs, no shell: the first writes a file, the second's standard output goes to a file
+# named by the job's value (uploaded), the third reads both.
+STEPS = {
+    "steps": [
+        {"run": [sys.executable, "-c", "import sys; open(sys.argv[1], 'w').write('raw')", "{work_dir}/raw.txt"]},
+        {
+            "run": [sys.executable, "-c", "import sys; print(open(sys.argv[1]).read().upper())", "{work_dir}/raw.txt"],
+            "stdout": "{output_dir}/{name}.txt",
+        },
+        {"run": [sys.executable, "-c", "import sys; sys.exit(int(sys.argv[1]))", "{code}"]},
+    ]
+}
+
+
+def test_a_job_of_steps_runs_them_in_order_and_uploads_a_steps_stdout_file(rig: Rig) -> None:
+    rig.use_spec(STEPS)
+    (job,) = rig.send({"name": "x;touch INJECTED;echo"})
+    out = finish(rig.start())
+    record = rig.outcomes()[job.job_id]
+    assert record.state == "done", out
+    assert rig.keys("results/").keys() == {"results/x;touch INJECTED;echo/x;touch INJECTED;echo.txt"}
+    assert rig.text("results/x;touch INJECTED;echo/x;touch INJECTED;echo.txt") == "RAW\n"
+    assert [line.split(" after ")[0] for line in record.tail if " exited with code " in line] == [
+        f"step {n} of 3 ({Path(sys.executable).name}) exited with code 0" for n in (1, 2, 3)
+    ]
+    assert not list(REPO.glob("INJECTED")) and not list(rig.work.glob("**/INJECTED"))
+
+
+def test_the_first_failing_step_fails_the_job_named_in_its_outcome_record(moto_server: str, tmp_path: Path) -> None:
+    rig = Rig(tmp_path, retries=1)
+    steps = [*STEPS["steps"][:1], STEPS["steps"][2], STEPS["steps"][1]]  # the exit first, the upload last
+    rig.use_spec({"steps": steps})
+    rig.send({"name": "fails", "code": 4})
+    out = finish(rig.start())
+    [record] = rig.all_outcomes()
+    python = Path(sys.executable).name
+    assert (record.state, record.exit_code) == ("failed", 4), out
+    assert record.error == f"step 2 of 3 ({python}) exited with code 4; the 1 step(s) after it did not run"
+    assert any(line.startswith(f"step 2 of 3 ({python}) exited with code 4 after") for line in record.tail)
+    assert rig.keys("results/") == {}
+
+
+def test_a_stdout_file_a_hand_sent_value_takes_out_of_the_job_folder_fails_the_job(rig: Rig) -> None:
+    rig.use_spec(STEPS, output_prefix="results/{code}")
+    escape = rig.tmp / "escaped"
+    # Sent by hand, as anyone with queue access could: submitJob would refuse it.
+    body = {"name": f"../../../../../../../../..{escape}", JOB_ID_KEY: "0123456789abcdef"}
+    rig.sqs.send_message(QueueUrl=rig.queue_url, MessageBody=json.dumps(body))
+    out = finish(rig.start())
+    record = rig.outcomes()["0123456789abcdef"]
+    assert record.state == "failed" and record.exit_code is None, out
+    assert "command.steps[1].stdout" in record.error and "is outside the job's folder" in record.error
+    assert not escape.with_suffix(".txt").exists()

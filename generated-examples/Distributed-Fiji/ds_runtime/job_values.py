@@ -69,7 +69,7 @@ def _check_builds(spec: ToolSpec, values: Mapping[str, Any], where: str) -> None
         except ValueError as exc:
             raise JobError([(where, name, str(exc))]) from exc
     try:
-        job.argv("/w", "/w/input", "/w/output")
+        job.steps("/w", "/w/input", "/w/output")
     except (ValueError, TypeError) as exc:
         raise JobError([(where, "command", str(exc))]) from exc
 

@@ -49,8 +49,10 @@ def test_example_job_file_fits_the_tool(job_file: Path) -> None:
     jobs = read_job_file(job_file, spec)
     assert len({job.job_id for job in jobs}) == len(jobs) >= 1, "example jobs must be distinct"
     for job in jobs:
-        argv = spec.for_job(job.values, job.job_id).argv("/work/j", "/work/j/input", "/work/j/output")
-        assert argv and all(isinstance(arg, str) for arg in argv)
+        steps = spec.for_job(job.values, job.job_id).steps("/work/j", "/work/j/input", "/work/j/output")
+        for step in steps:
+            assert step.argv and all(isinstance(arg, str) for arg in step.argv)
+            assert not step.stdout or step.stdout.startswith("/work/j/")
         assert not spec.for_job(job.values, job.job_id).output_key().startswith(("/", ".."))
 
 

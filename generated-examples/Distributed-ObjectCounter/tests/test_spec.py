@@ -39,7 +39,7 @@ SHARED = {"pipeline": "pipes/a.cppipe", "output": "results/"}
 def test_argv_is_one_argument_per_item_with_inputs_as_local_paths() -> None:
     spec = make_spec()
     values = check_job(spec, SHARED, {"Metadata": "Plate=P1,Well=A01"}, "groups[0]")
-    argv = spec.for_job(values, "abc").argv("/w", "/w/input", "/w/output")
+    argv = spec.for_job(values, "abc").steps("/w", "/w/input", "/w/output")[0].argv
     assert argv == ["toy", "--in", "/w/input/pipes/a.cppipe", "--out", "/w/output", "-g", "Plate=P1,Well=A01"]
 
 
@@ -47,7 +47,7 @@ def test_hostile_values_stay_single_literal_arguments() -> None:
     spec = make_spec(job_fields=[{"name": "name", "type": "string"}], command=["toy", "{name}"], output_prefix="o")
     for hostile in ["; rm -rf ~", "$(touch /tmp/pwned)", "a b 'c' \"d\"", "`id`"]:
         values = check_job(spec, SHARED, {"name": hostile}, "groups[0]")
-        assert spec.for_job(values, "id").argv("/w", "/w/i", "/w/o") == ["toy", hostile]
+        assert spec.for_job(values, "id").steps("/w", "/w/i", "/w/o")[0].argv == ["toy", hostile]
 
 
 def test_conditional_arguments_follow_the_field_and_its_pattern() -> None:
@@ -63,7 +63,7 @@ def test_conditional_arguments_follow_the_field_and_its_pattern() -> None:
     for data_file in ["x/load.csv", "x/files.txt", "x/batch.h5", None]:
         shared = {**SHARED, "data_file": data_file} if data_file else SHARED
         values = check_job(spec, shared, group, "groups[0]")
-        argv[data_file] = spec.for_job(values, "id").argv("/w", "/w/i", "/w/o")
+        argv[data_file] = spec.for_job(values, "id").steps("/w", "/w/i", "/w/o")[0].argv
     assert argv["x/load.csv"] == ["toy", "--data-file=x/load.csv"]
     assert argv["x/files.txt"] == ["toy", "--file-list=x/files.txt"]
     assert argv["x/batch.h5"] == argv[None] == ["toy"]
@@ -289,17 +289,17 @@ def test_config_keys_fill_placeholders_and_conditions() -> None:
         "SCRIPT_URL": "https://x.test/s/run.py",
         "EXPECTED_NUMBER_FILES": "3",
     }
-    assert spec.for_job(values, "id", config).argv("/w", "/w/i", "/w/o") == [
+    assert spec.for_job(values, "id", config).steps("/w", "/w/i", "/w/o")[0].argv == [
         "/opt/toy/bin/toy",
         "run.py",
         "--verbose",
         "--expect=3",
     ]
     quiet = {**config, "VERBOSE": "false", "EXPECTED_NUMBER_FILES": ""}
-    assert spec.for_job(values, "id", quiet).argv("/w", "/w/i", "/w/o") == ["/opt/toy/bin/toy", "run.py"]
-    assert spec.for_job(values, "id", None).argv("/w", "/w/i", "/w/o") == ["/bin/toy", ""]
+    assert spec.for_job(values, "id", quiet).steps("/w", "/w/i", "/w/o")[0].argv == ["/opt/toy/bin/toy", "run.py"]
+    assert spec.for_job(values, "id", None).steps("/w", "/w/i", "/w/o")[0].argv == ["/bin/toy", ""]
     with pytest.raises(ValueError, match="TOOL_HOME is not in the worker's environment"):
-        spec.for_job(values, "id", {"VERBOSE": "True"}).argv("/w", "/w/i", "/w/o")
+        spec.for_job(values, "id", {"VERBOSE": "True"}).steps("/w", "/w/i", "/w/o")
 
 
 def test_split_items_become_words_never_shell_syntax() -> None:
@@ -313,7 +313,7 @@ def test_split_items_become_words_never_shell_syntax() -> None:
     argv = {}
     for flags in ["", "--a 1 --name 'two words' \"q\"", "$(touch /tmp/pwned); `id` | cat *"]:
         values = check_job(spec, {**SHARED, "flags": flags}, {"Metadata": "A=1"}, "groups[0]")
-        argv[flags] = spec.for_job(values, "id").argv("/w", "/w/i", "/w/o")
+        argv[flags] = spec.for_job(values, "id").steps("/w", "/w/i", "/w/o")[0].argv
     assert argv[""] == ["toy"]
     assert argv["--a 1 --name 'two words' \"q\""][:6] == ["toy", "--a", "1", "--name", "two words", "q"]
     assert argv["$(touch /tmp/pwned); `id` | cat *"] == [
@@ -341,7 +341,7 @@ def test_input_templates_are_keys_from_fields_and_stay_inside_the_bucket() -> No
     job = spec.for_job(values, "id")
     assert job.inputs() == [Input("images/batch1/P1/", True, "")]  # the unset {suffix} skips its entry
     assert spec.for_job({**values, "suffix": "csv"}, "id").inputs()[1] == Input("images/batch1/P1.csv", False, "")
-    argv = job.argv("/w", "/w/input", "/w/output")
+    argv = job.steps("/w", "/w/input", "/w/output")[0].argv
     assert argv == ["b2r", "/w/input/images/batch1/P1/Images/Index.xml", "/w/output/P1.zarr"]
     for bad in ["..", "../../etc", "a/../../b"]:
         with pytest.raises(JobError, match="input_fields"):
@@ -351,7 +351,7 @@ def test_input_templates_are_keys_from_fields_and_stay_inside_the_bucket() -> No
 def test_a_prefix_reads_as_a_folder_without_its_trailing_slash() -> None:
     spec = make_spec(command=["toy", "{output}/x", "{output}"], output_prefix="{output}/{job_id}")
     values = check_job(spec, {**SHARED, "output": "results/run1/"}, {"Metadata": "A=1"}, "groups[0]")
-    assert spec.for_job(values, "id").argv("/w", "/w/i", "/w/o") == ["toy", "results/run1/x", "results/run1"]
+    assert spec.for_job(values, "id").steps("/w", "/w/i", "/w/o")[0].argv == ["toy", "results/run1/x", "results/run1"]
     assert spec.for_job(values, "id").output_key() == "results/run1/id"
 
 
@@ -366,7 +366,7 @@ def test_false_means_unset_for_optional_fields_as_in_ds_job_files() -> None:
     )
     values = check_job(spec, {**SHARED, "tile": False, "flag": False}, {"Metadata": "A=1"}, "groups[0]")
     assert values["tile"] is None and values["flag"] is False
-    assert spec.for_job(values, "id").argv("/w", "/w/i", "/w/o") == ["toy"]
+    assert spec.for_job(values, "id").steps("/w", "/w/i", "/w/o")[0].argv == ["toy"]
     with pytest.raises(JobError, match="pipeline"):  # a required field is still required
         check_job(spec, {**SHARED, "pipeline": False}, {"Metadata": "A=1"}, "groups[0]")
 
@@ -419,3 +419,142 @@ def test_own_output_folder_narrows_where_a_job_counts_as_already_done() -> None:
         check_job(spec, SHARED, {"Metadata": "Plate=../x"}, "groups[0]")
     with pytest.raises(ValueError, match="cannot use the local folder"):
         make_spec(own_output_folder="{output_dir}")
+
+
+# ---------------------------------------------------------------- commands of several steps
+
+SAMPLE = {"job_fields": [{"name": "sample"}], "output_prefix": "{output}/{sample}"}
+
+
+def test_a_command_of_steps_gives_each_program_its_argv_and_stdout_file_in_the_job_folder() -> None:
+    spec = make_spec(
+        **SAMPLE,
+        command={
+            "steps": [
+                {"run": ["samtools", "sort", "-o", "{work_dir}/{sample}.bam", "{pipeline}"]},
+                {"run": ["samtools", "index", "{work_dir}/{sample}.bam"]},
+                {"run": ["samtools", "flagstat", "{work_dir}/{sample}.bam"], "stdout": "{output_dir}/{sample}.txt"},
+                {"run": ["wc", "-l", "{output_dir}/{sample}.txt"], "stdout": "counts/{sample}.txt"},
+            ]
+        },
+    )
+    values = check_job(spec, SHARED, {"sample": "s1"}, "groups[0]")
+    steps = spec.for_job(values, "id").steps("/w", "/w/input", "/w/output")
+    assert [(step.argv, step.stdout) for step in steps] == [
+        (["samtools", "sort", "-o", "/w/s1.bam", "/w/input/pipes/a.cppipe"], ""),
+        (["samtools", "index", "/w/s1.bam"], ""),
+        (["samtools", "flagstat", "/w/s1.bam"], "/w/output/s1.txt"),
+        (["wc", "-l", "/w/output/s1.txt"], "/w/counts/s1.txt"),  # relative: to the job's folder
+    ]
+
+
+def test_a_single_command_is_one_step_whose_output_goes_to_the_log() -> None:
+    spec = make_spec()
+    values = check_job(spec, SHARED, {"Metadata": "A=1"}, "groups[0]")
+    (step,) = spec.for_job(values, "id").steps("/w", "/w/i", "/w/o")
+    assert step.stdout == "" and step.argv[0] == "toy"
+
+
+@pytest.mark.parametrize("stdout", ["/tmp/x.txt", "../x.txt", "{output_dir}/../../x", "{output_dir}", "out/", ""])
+def test_a_steps_stdout_outside_the_job_folder_is_refused_in_the_spec(stdout: str) -> None:
+    command = {"steps": [{"run": ["toy"], "stdout": stdout}]}
+    if not stdout:  # no stdout: the job's log
+        make_spec(**SAMPLE, command=command)
+        return
+    with pytest.raises(ValueError, match=r"command.steps\[0\].stdout .* must name a file in the job's folders"):
+        make_spec(**SAMPLE, command=command)
+
+
+@pytest.mark.parametrize("sample", ["../../../etc/x", "/etc/x"])
+def test_a_value_taking_a_steps_stdout_out_of_the_job_folder_is_refused_at_submit(sample: str) -> None:
+    spec = make_spec(
+        job_fields=[{"name": "sample"}],
+        output_prefix="{output}/x",
+        command={
+            "steps": [{"run": ["toy"], "stdout": "{output_dir}/{sample}.txt"}, {"run": ["x"], "stdout": "{sample}"}]
+        },
+    )
+    with pytest.raises(JobError, match=r"command.steps\[\d\].stdout .* is outside the job's folder"):
+        check_job(spec, SHARED, {"sample": sample}, "groups[0]")
+    values = check_job(spec, SHARED, {"sample": "a/../b/c"}, "groups[0]")
+    steps = spec.for_job(values, "id").steps("/w", "/w/o", "/w/o")
+    assert [step.stdout for step in steps] == ["/w/o/b/c.txt", "/w/b/c"]
+
+
+def test_the_places_of_a_steps_problems_read_as_the_spec_is_written(tmp_path: Path) -> None:
+    data = make_spec().model_dump()
+    data["command"] = {"steps": [{"run": ["toy", "{nope}"]}, {"run": ["toy", 3]}, {"run": ["x"], "to": "y"}]}
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(SpecError) as bad:
+        load_spec(path)
+    lines = [line.strip() for line in str(bad.value).splitlines()[1:]]
+    assert lines[0].startswith("command.steps.1.run.1: a command item is text")
+    assert lines[1] == "command.steps.2.to: Extra inputs are not permitted"
+    data["command"] = {"steps": [{"run": ["toy", "{nope}"]}]}
+    path.write_text(json.dumps(data))
+    with pytest.raises(SpecError, match=r"command.steps\[0\].run\[1\] uses \{nope\}, which is neither"):
+        load_spec(path)
+    data["command"] = "toy {Metadata}"
+    path.write_text(json.dumps(data))
+    with pytest.raises(SpecError, match=r"command: the command is a list of arguments, or \{steps: "):
+        load_spec(path)
+
+
+# ---------------------------------------------------------------- values inside scripts
+
+
+@pytest.mark.parametrize(
+    ("command", "where", "runs"),
+    [
+        (["sh", "-c", "echo {sample}"], "command[2]", "sh -c"),
+        (["bash", "-c", "samtools view {sample} | head"], "command[2]", "bash -c"),
+        (["/bin/bash", "-euo", "pipefail", "-c", "x {sample}"], "command[4]", "bash -c"),
+        (["env", "LC_ALL=C", "dash", "-ec", "x {output_dir}"], "command[4]", "dash -c"),
+        (["zsh", "-c", "x {config.AWS_BUCKET}"], "command[2]", "zsh -c"),
+        (["python3", "-c", "print('{sample}')"], "command[2]", "python3 -c"),
+        (["/usr/bin/python3.11", "-u", "-c", "print({sample})"], "command[3]", "python3.11 -c"),
+        (["python", "-cprint({sample})"], "command[1]", "python -c"),
+        (["perl", "-lne", "print if /{sample}/"], "command[2]", "perl -e"),
+        (["Rscript", "--vanilla", "-e", "f('{sample}')"], "command[3]", "Rscript -e"),
+        (["node", "-e", "run('{sample}')"], "command[2]", "node -e"),
+        (["node", "--eval={sample}"], "command[1]", "node --eval"),
+        (["toy", {"split": "sh -c 'echo {sample}'"}], "command[1].split", "sh -c"),
+        (["toy", {"when": "sample", "args": ["bash", "-c", "x {sample}"]}], "command[1].args[2]", "bash -c"),
+        ({"steps": [{"run": ["toy"]}, {"run": ["sh", "-c", "x {sample}"]}]}, "command.steps[1].run[2]", "sh -c"),
+    ],
+)
+def test_a_placeholder_inside_a_shells_or_interpreters_script_is_refused_naming_the_fix(
+    command: list | dict, where: str, runs: str
+) -> None:
+    """`sh -c 'echo {sample}'` with a sample named `x;touch INJECTED;echo` would run touch."""
+    with pytest.raises(ValueError) as refused:
+        make_spec(**SAMPLE, command=command)
+    message = str(refused.value)
+    assert f"{where}: the script that {runs} runs holds {{" in message
+    assert "as an argument after the script" in message and "command: {steps: [{run: [...]}, ...]}" in message
+
+
+def test_the_refusal_shows_the_positional_form_for_the_program_and_value_at_hand() -> None:
+    with pytest.raises(ValueError, match=r"\(bash -c '\.\.\. \"\$1\"' bash \{sample\}\)"):
+        make_spec(**SAMPLE, command=["bash", "-c", "echo {sample}"])
+    with pytest.raises(ValueError, match=r"python3 -c 'import sys; \.\.\. sys\.argv\[1\]' \{sample\}"):
+        make_spec(**SAMPLE, command=["python3", "-c", "print({sample})"])
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["sh", "-c", 'samtools flagstat "$1" > "$2"', "sh", "{sample}", "{output_dir}/{sample}.txt"],
+        ["bash", "-o", "pipefail", "-c", 'x "$1"', "bash", "{sample}"],
+        ["python3", "-c", "import sys; print(sys.argv[1])", "{sample}"],
+        ["python3", "/opt/tool.py", "-c", "{sample}"],  # the script's own -c: a value, not code
+        ["python3", "-m", "tool", "-c", "{sample}"],
+        ["bash", "/opt/run.sh", "-c", "{sample}"],
+        ["perl", "-e", "print $ARGV[0]", "{sample}"],
+        ["toy", "-c", "{sample}"],  # any other program's -c is its own business
+        ["sh", "-c", "echo {{not a placeholder}}", "sh"],
+    ],
+)
+def test_values_passed_as_arguments_after_a_script_are_accepted(command: list) -> None:
+    make_spec(**SAMPLE, command=command)

@@ -2,7 +2,7 @@
 
 `tool/spec.json` is rendered from the generator's answers. This package loads it
 (load.py), checks its parts (shapes.py, startup.py) and the rules across them
-(rules.py), and gives one job's view of it (job_view.py): the tool's argv (a list,
+(rules.py), and gives one job's view of it (job_view.py): each program's argv (a list,
 never a shell string), its inputs, its S3 output keys, its upload flags and done rule.
 Turning a Job file's values into a job's checked values is job_values.py's, beside
 the Job files.
@@ -14,7 +14,18 @@ from .document import SpecDocument
 from .errors import JobError, SpecError
 from .job_view import JobView
 from .load import load_spec
-from .shapes import ArgGroup, DoneRule, FieldSpec, Input, InputSpec, ListedFiles, SplitArg
+from .shapes import (
+    ArgGroup,
+    CommandStep,
+    CommandSteps,
+    DoneRule,
+    FieldSpec,
+    Input,
+    InputSpec,
+    ListedFiles,
+    SplitArg,
+    ToolStep,
+)
 from .startup import FetchStep, RunStep, StartupStep
 from .tool import ToolSpec
 
@@ -23,6 +34,8 @@ __all__ = [
     "DS_WORKER_CONFIG_KEYS",
     "URL_SCHEMES",
     "ArgGroup",
+    "CommandStep",
+    "CommandSteps",
     "DoneRule",
     "FetchStep",
     "FieldSpec",
@@ -38,6 +51,7 @@ __all__ = [
     "SplitArg",
     "StartupStep",
     "ToolSpec",
+    "ToolStep",
     "config_value",
     "expand_args",
     "load_spec",

@@ -6,13 +6,33 @@ job_view.py read a document, so neither needs the class that uses them.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, field_validator
 
 from .constants import DS_WORKER_CONFIG_KEYS
-from .shapes import STRICT, ArgGroup, CommandItem, DoneRule, FieldSpec, InputSpec, SplitArg, is_template, text_of
+from .shapes import (
+    STRICT,
+    ArgGroup,
+    Command,
+    CommandStep,
+    CommandSteps,
+    DoneRule,
+    FieldSpec,
+    InputSpec,
+    SplitArg,
+    is_template,
+    text_of,
+)
 from .startup import StartupStep
+
+
+class PlacedStep(NamedTuple):
+    """A step of the command with where it is: `items` names its items' place (`{items}[2]`), `where` its own."""
+
+    where: str  # "command" for a single command, else "command.steps[N]"
+    items: str  # "command", or "command.steps[N].run"
+    step: CommandStep
 
 
 class SpecDocument(BaseModel):  # BaseModel itself, so that ruff sees a pydantic model (RUF012)
@@ -22,7 +42,8 @@ class SpecDocument(BaseModel):  # BaseModel itself, so that ruff sees a pydantic
     app_name: str
     docker_image: str
     job_list_key: str = "groups"
-    command: list[CommandItem] = Field(min_length=1)
+    # One argv (a list of items), or {steps: [{run: [...], stdout: "..."}, ...]}: programs in order.
+    command: Command
     shared_fields: list[FieldSpec] = []
     job_fields: list[FieldSpec] = []
     # Inputs downloaded to input_dir/<key>: a field name (s3_key or s3_prefix field), or a
@@ -79,11 +100,14 @@ class SpecDocument(BaseModel):  # BaseModel itself, so that ruff sees a pydantic
     def templates(self) -> list[tuple[str, str]]:
         """Every template string in the spec, with where it is, for checking."""
         found = []
-        for i, item in enumerate(self.command):
-            args = item.args if isinstance(item, ArgGroup) else [item]
-            for j, arg in enumerate(args):
-                where = f"command[{i}]" + (f".args[{j}]" if isinstance(item, ArgGroup) else "")
-                found.append((where + (".split" if isinstance(arg, SplitArg) else ""), text_of(arg)))
+        for placed in self.command_steps():
+            for i, item in enumerate(placed.step.run):
+                args = item.args if isinstance(item, ArgGroup) else [item]
+                for j, arg in enumerate(args):
+                    where = f"{placed.items}[{i}]" + (f".args[{j}]" if isinstance(item, ArgGroup) else "")
+                    found.append((where + (".split" if isinstance(arg, SplitArg) else ""), text_of(arg)))
+            if placed.step.stdout:
+                found.append((f"{placed.where}.stdout", placed.step.stdout))
         for i, entry in enumerate(self.input_fields):
             if is_template(entry.key):
                 found.append((f"input_fields[{i}]", entry.key))
@@ -95,6 +119,15 @@ class SpecDocument(BaseModel):  # BaseModel itself, so that ruff sees a pydantic
         if self.upload_flags:
             found.append(("upload_flags", self.upload_flags))
         return found
+
+    def command_steps(self) -> list[PlacedStep]:
+        """The programs a job runs, in order: a single command is one step (its items at `command[N]`)."""
+        if isinstance(self.command, CommandSteps):
+            return [
+                PlacedStep(f"command.steps[{i}]", f"command.steps[{i}].run", step)
+                for i, step in enumerate(self.command.steps)
+            ]
+        return [PlacedStep("command", "command", CommandStep.model_construct(run=self.command, stdout=""))]
 
     def bucket_refs(self) -> list[tuple[str, str]]:
         """(where, bucket reference) of every input, then of the outputs."""

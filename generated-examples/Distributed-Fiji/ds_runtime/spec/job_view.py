@@ -1,4 +1,4 @@
-"""One job's view of the tool spec: its argv, inputs, output keys, upload flags and done rule.
+"""One job's view of the tool spec: its programs' argv, inputs, output keys, upload flags and done rule.
 
 `ToolSpec.for_job(values, job_id, config)` makes one; every method then reads the same
 checked values, id and config. `config` holds the tool's config keys as the worker's
@@ -7,6 +7,7 @@ environment has them; None (a check before submitting) reads every config key as
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from ..placeholders import config_name, lookup, placeholders, render
 from .arguments import config_value, expand_args
 from .constants import PER_JOB_BUILTINS
 from .document import SpecDocument
-from .shapes import ArgGroup, Input, is_template
+from .shapes import ArgGroup, Input, ToolStep, is_template
 
 
 @dataclass(frozen=True)
@@ -65,10 +66,12 @@ class JobView:
             found.append(Input(key, entry.key.endswith("/"), entry.bucket, entry.lists_files))
         return found
 
-    def argv(self, work_dir: str, input_dir: str, output_dir: str) -> list[str]:
-        """The tool's argv: one template item, one argument (a `split` item: as many as its words).
+    def steps(self, work_dir: str, input_dir: str, output_dir: str) -> list[ToolStep]:
+        """The programs the job runs, in order (a single command is one): each one's argv, one template
+        item one argument (a `split` item: as many as its words), and its stdout file ('' for the log).
 
-        Input fields stand for where the worker downloaded them: `input_dir/<key>`.
+        Input fields stand for where the worker downloaded them: `input_dir/<key>`. A stdout file
+        outside `work_dir` (a value holding `..` or a leading /) is refused.
         """
         spec, values = self.spec, self.values
         env = self._fill(work_dir=work_dir, input_dir=input_dir, output_dir=output_dir)
@@ -81,14 +84,19 @@ class JobView:
                     key = config_name(name)
                     if key is not None:
                         env[name.strip()] = config_value(self.config, key)
-        argv: list[str] = []
-        for index, item in enumerate(spec.command):
-            if isinstance(item, ArgGroup):
-                if item.holds(values, self.config):
-                    argv.extend(expand_args(item.args, env, f"command[{index}]"))
-            else:
-                argv.extend(expand_args([item], env, f"command[{index}]"))
-        return argv
+        found = []
+        for placed in spec.command_steps():
+            argv: list[str] = []
+            for index, item in enumerate(placed.step.run):
+                where = f"{placed.items}[{index}]"
+                if isinstance(item, ArgGroup):
+                    if item.holds(values, self.config):
+                        argv.extend(expand_args(item.args, env, where))
+                else:
+                    argv.extend(expand_args([item], env, where))
+            stdout = placed.step.stdout and _inside(work_dir, render(placed.step.stdout, env), f"{placed.where}.stdout")
+            found.append(ToolStep(argv, stdout))
+        return found
 
     def upload_text(self) -> str:
         """The job's upload flags as text: upload_flags with its fields and config keys filled in
@@ -159,6 +167,14 @@ class JobView:
         if size + 2 > S3_MAX_KEY_BYTES:  # no room left for `/<file>` under it
             raise ValueError(f"{what} is {size} bytes; S3 keys under it would pass {S3_MAX_KEY_BYTES}")
         return key
+
+
+def _inside(folder: str, path: str, what: str) -> str:
+    """`path` (relative to `folder`, or absolute) as an absolute path, refused unless it names a file in `folder`."""
+    full = posixpath.normpath(posixpath.join(folder, path))
+    if not full.startswith(folder.rstrip("/") + "/"):
+        raise ValueError(f"{what} {path!r} is outside the job's folder; write it under {{output_dir}} or {{work_dir}}")
+    return full
 
 
 def _given(values: Mapping[str, Any], name: str) -> Any:

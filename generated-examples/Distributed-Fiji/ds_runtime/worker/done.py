@@ -20,15 +20,17 @@ def done_problem(
     required_file: str = "",
     min_files: int | None = None,
     exclude: Sequence[str] = (),
+    who: str = "the tool",
 ) -> str:
     """Why a finished run does not count as done; '' when it does.
 
     `required_file` is the rule's file rendered for this job (ToolSpec.required_file);
     `min_files` the rule's count when it comes from config (ToolSpec.min_files);
-    files matching `exclude` (ToolSpec.output_exclude) are not uploaded, so not counted.
+    files matching `exclude` (ToolSpec.output_exclude) are not uploaded, so not counted;
+    `who` names the program whose exit code is judged (the last of several steps).
     """
     if exit_code != rule.exit_code:
-        return f"the tool exited with code {exit_code}, expected {rule.exit_code}"
+        return f"{who} exited with code {exit_code}, expected {rule.exit_code}"
     least = min_files if min_files is not None else rule.min_files
     if not isinstance(least, int):
         raise ValueError(f"done rule min_files {least!r} needs the config: pass min_files")

@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from ..jsonfile import read_json
 from .errors import SpecError
+from .shapes import COMMAND_FORMS
 from .tool import ToolSpec
 
 
@@ -25,7 +26,10 @@ def _lines(exc: ValidationError) -> list[str]:
     """One line per problem: a key's own error after its place; each cross-field rule's as it says it."""
     lines = []
     for error in exc.errors():
-        where = ".".join(str(part) for part in error["loc"])
+        loc = error["loc"]
+        if loc[:1] == ("command",) and loc[1:2] and loc[1] in COMMAND_FORMS:
+            loc = loc[:1] + loc[2:]  # the form is told by the shape; its tag is no place in the spec
+        where = ".".join(str(part) for part in loc)
         message = error["msg"].removeprefix("Value error, ")
         lines += [f"{where}: {line}" if where else line for line in message.splitlines()]
     return lines

@@ -152,6 +152,51 @@ CommandItem = Annotated[
 ]
 
 
+class CommandStep(Strict):
+    """One program of a command of several steps: its items (as a single command's), run in the
+    job's folder; `stdout`, a path template inside the job's folders, receives its standard output
+    (its standard error still goes to the job's log)."""
+
+    run: list[CommandItem] = Field(min_length=1)
+    stdout: str = ""
+
+
+class CommandSteps(Strict):
+    """A command of several programs, run one after another; the first that fails ends the job."""
+
+    steps: list[CommandStep] = Field(min_length=1)
+
+
+def _command_kind(data: Any) -> str | None:
+    if isinstance(data, list | tuple):
+        return COMMAND_FORMS[0]
+    return COMMAND_FORMS[1] if isinstance(data, Mapping | CommandSteps) else None
+
+
+# The command's two forms, as pydantic's error places name them; load.py leaves them out of the
+# places it prints, so an error reads `command.2` or `command.steps.0.run.2`, as the spec is written.
+COMMAND_FORMS = ("argv", "steps")
+
+# The command: one argv (the simple case: every DS tool), or {steps: [...]}.
+Command = Annotated[
+    Annotated[list[CommandItem], Field(min_length=1), Tag(COMMAND_FORMS[0])]
+    | Annotated[CommandSteps, Tag(COMMAND_FORMS[1])],
+    Discriminator(
+        _command_kind,
+        custom_error_type="command",
+        custom_error_message="the command is a list of arguments, or {steps: [{run: [...]}, ...]} (programs run"
+        " one after another)",
+    ),
+]
+
+
+class ToolStep(NamedTuple):
+    """One program a job runs: its argv, and the file its standard output goes to ('' for the job's log)."""
+
+    argv: list[str]
+    stdout: str = ""
+
+
 class Gate(Condition):
     """An optional condition: without `when` it always holds (inputs, startup steps)."""
 

@@ -1,4 +1,4 @@
-"""One attempt at one job, in its own folder: inputs down, tool run, done rule, outputs up."""
+"""One attempt at one job, in its own folder: inputs down, tool run (its steps), done rule, outputs up."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from .bucket_view import bucket_view
 from .context import WorkerContext
 from .done import done_problem
 from .joblog import JobLog
-from .runner import run_tool
+from .steps import run_steps
 from .transfer import download, download_listed, input_keys, upload
 
 
@@ -49,29 +49,29 @@ def run_attempt(ctx: WorkerContext, job: JobView, output_bucket: str, output_pre
             log.line(f"downloaded {count} file(s) the input lists name from s3://{bucket}")
         if ctx.stop.is_set():
             return Result("interrupted", error="stopped before the tool started")
-        argv = job.argv(str(work), str(input_dir), str(output_dir))
-        log.line(f"running: {argv!r}")
+        steps = job.steps(str(work), str(input_dir), str(output_dir))
         view = bucket_view(spec.bucket_view, input_dir) if spec.bucket_view else contextlib.nullcontext()
         with view:  # the tool's scripts read the bucket as a tree there (DF, DCP)
-            run = run_tool(argv, str(work), log.output, ctx.stop, settings.job_timeout_seconds, job_folder=str(work))
-        memory = f", peak memory {run.peak_mb:.0f} MB" if run.peak_mb is not None else ""
-        log.line(f"{run.ending()} after {run.seconds:.1f} s{memory}")
-        if run.note:
-            log.line(run.note)
-        ran = {"exit_code": run.exit_code, "tool_seconds": run.seconds, "peak_mb": run.peak_mb}
+            ran = run_steps(steps, str(work), log, ctx.stop, settings.job_timeout_seconds, job_folder=str(work))
+        run, who = ran.run, ran.who
+        figures = {"exit_code": run.exit_code, "tool_seconds": run.seconds, "peak_mb": run.peak_mb}
+        during = "" if len(steps) == 1 else f" during {who}"
         if run.stopped:
-            return Result("interrupted", error="the worker was stopped (SIGTERM)", **ran)
+            return Result("interrupted", error=f"the worker was stopped (SIGTERM){during}", **figures)
         if run.timed_out:
             # A failure like any other: retried, then dead-lettered; the tail shows where it hung.
-            error = f"timed out after {settings.job_timeout_seconds} s (JOB_TIMEOUT): the tool was stopped"
-            return Result("failed", error=error, **ran)
+            error = f"timed out after {settings.job_timeout_seconds} s (JOB_TIMEOUT): {who} was stopped"
+            return Result("failed", error=error, **figures)
+        if ran.not_run:  # an earlier step failed: the done rule is for the last step's ending
+            error = f"{run.ending(who)}; the {ran.not_run} step(s) after it did not run"
+            return Result("failed", error=error, **figures)
         if run.exit_code is None or run.exit_code < 0:  # never ran, or killed: its outputs are not looked at
-            return Result("failed", error=run.ending(), **ran)
+            return Result("failed", error=run.ending(who), **figures)
         problem = done_problem(
-            spec.done, run.exit_code, output_dir, job.required_file(), job.min_files(), spec.output_exclude
+            spec.done, run.exit_code, output_dir, job.required_file(), job.min_files(), spec.output_exclude, who
         )
         if problem:
-            return Result("failed", error=problem, **ran)
+            return Result("failed", error=problem, **figures)
         # As this job's own objects: an output another job wrote fails the job (noclobber.py).
         written = upload(
             ctx.s3,
@@ -84,6 +84,6 @@ def run_attempt(ctx: WorkerContext, job: JobView, output_bucket: str, output_pre
             note=log.line,
         )
         log.line(f"uploaded {len(written)} file(s) to s3://{output_bucket}/{output_prefix}/")
-        return Result("done", **ran)
+        return Result("done", **figures)
     finally:
         shutil.rmtree(work, ignore_errors=True)

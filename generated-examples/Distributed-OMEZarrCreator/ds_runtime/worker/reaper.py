@@ -3,9 +3,9 @@
     python -I reaper.py WORKER_PID SOCKET_FD GRACE_SECONDS
 
 Each worker process starts one of these, once (runner.py starts it again should it die), in a
-session of its own, and sends it one job at a time over the Unix socket SOCKET_FD (wire.py):
-the tool's argv, folder, environment and job folder, with the write end of the tool's output
-pipe attached (SCM_RIGHTS). It starts the tool in a process group of its own, answers
+session of its own, and sends it one tool run at a time over the Unix socket SOCKET_FD (wire.py):
+the tool's argv, folder, environment, job folder and stdout file ('' for the pipe), with the write
+end of the tool's output pipe attached (SCM_RIGHTS). It starts the tool in a process group of its own, answers
 {"pid": ...} (or {"error": ...} when the tool cannot start), waits for it without polling
 (os.wait4, which also gives its peak memory), ends whatever the tool left running, then
 answers {"exit_code", "seconds", "peak_kb"}: the seconds are the tool's alone.
@@ -121,6 +121,18 @@ def end_leftovers(group: int) -> None:
             os.waitpid(-1, 0)  # returns as soon as one of them is gone; the loop looks again
 
 
+def _open_stdout(path: str, output: int) -> int:
+    """The tool's standard output: the file `path` (made anew; a symbolic link there is refused), or
+    `output`, the pipe to the job's log, for ''."""
+    if not path:
+        return output
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        return os.open(path, flags, 0o644)
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot write its standard output to {path}: {exc.strerror}") from None
+
+
 class Reaper:
     def __init__(self, worker: int, connection: socket.socket, grace: float):
         self.worker, self.connection, self.grace = worker, connection, grace
@@ -140,15 +152,20 @@ class Reaper:
         self.job_folder = request.get("job_folder", "")
         start = time.monotonic()
         try:
-            tool = subprocess.Popen(
-                request["argv"],
-                cwd=request["cwd"],
-                env=request["env"],
-                stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=output,
-                start_new_session=True,  # its own process group: a stop reaches all it started
-            )
+            stdout = _open_stdout(request.get("stdout", ""), output)
+            try:
+                tool = subprocess.Popen(
+                    request["argv"],
+                    cwd=request["cwd"],
+                    env=request["env"],
+                    stdin=subprocess.DEVNULL,
+                    stdout=stdout,
+                    stderr=output,
+                    start_new_session=True,  # its own process group: a stop reaches all it started
+                )
+            finally:
+                if stdout != output:
+                    os.close(stdout)
         except (OSError, ValueError) as exc:  # no such file, not executable, a NUL in an argument
             send(self.connection, {"error": str(exc)})
             return

@@ -109,17 +109,19 @@ def run_tool(
     timeout: float = 0,
     job_folder: str = "",
     cgroup: Path = CGROUP,
+    stdout: str = "",
 ) -> ToolRun:
     """Run to completion, or until `stop` is set or `timeout` seconds (0: none) pass.
 
-    `output` gets the tool's stdout and stderr as they come, in pieces of any size.
+    `output` gets the tool's stdout and stderr as they come, in pieces of any size; with `stdout`
+    (a file's path) the tool's standard output goes to that file instead.
     `job_folder` is removed by the reaper if the worker dies while the tool runs ('' for none).
     `cgroup` is where the container's memory accounting is (memory.py).
     """
     memory = MemoryWatch.start(cgroup)
     start = time.monotonic()
     read_end, write_end = os.pipe()
-    request = {"argv": argv, "cwd": cwd, "env": dict(os.environ), "job_folder": job_folder}
+    request = {"argv": argv, "cwd": cwd, "env": dict(os.environ), "job_folder": job_folder, "stdout": stdout}
     try:
         connection, started = _hand_over(request, write_end)
     except OSError as exc:  # no reaper could be started

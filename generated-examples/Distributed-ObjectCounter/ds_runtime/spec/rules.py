@@ -16,6 +16,7 @@ from ..upload_flags import known as known_flags
 from ..upload_flags import unknown_flags
 from .constants import BUILTIN_PLACEHOLDERS, CONFIG_NAME, LOCAL_FOLDERS
 from .document import SpecDocument
+from .scripts import script_problems
 from .shapes import ArgGroup, FieldSpec, InputSpec, is_template
 
 Rule = Callable[[SpecDocument], Iterator[str]]
@@ -81,12 +82,34 @@ def _placeholder_problem(spec: SpecDocument, where: str, name: str, known: set[s
 def conditions_name_something(spec: SpecDocument) -> Iterator[str]:
     """Each `when` of the command's groups and of the inputs names a field or a config key."""
     names = {f.name for f in _all_fields(spec)}
-    for i, item in enumerate(spec.command):
-        if isinstance(item, ArgGroup) and (problem := item.when_problem(names, spec.config_names)):
-            yield f"command[{i}] {problem}"
+    for placed in spec.command_steps():
+        for i, item in enumerate(placed.step.run):
+            if isinstance(item, ArgGroup) and (problem := item.when_problem(names, spec.config_names)):
+                yield f"{placed.items}[{i}] {problem}"
     for i, entry in enumerate(spec.input_fields):
         if entry.when and (problem := entry.when_problem(names, spec.config_names)):
             yield f"input_fields[{i}] {problem}"
+
+
+def no_values_in_scripts(spec: SpecDocument) -> Iterator[str]:
+    """No placeholder inside a script a shell or interpreter parses (`sh -c 'echo {sample}'`): code injection."""
+    for placed in spec.command_steps():
+        yield from script_problems(placed.step.run, placed.items)
+
+
+def step_outputs_inside(spec: SpecDocument) -> Iterator[str]:
+    """A step's stdout names a file in the job's folders: under one of its local folders, or relative to
+    its folder (the worker checks each job's rendered path again: a value may hold `..` or a leading /)."""
+    for placed in spec.command_steps():
+        path = placed.step.stdout
+        fixed = PLACEHOLDER.sub("x", path).split("/")
+        folder_only = path.rstrip("/") in {f"{{{folder}}}" for folder in LOCAL_FOLDERS}
+        if path and (fixed[0] == "" or ".." in fixed or fixed[-1] == "" or folder_only):
+            yield (
+                f"{placed.where}.stdout {path!r} must name a file in the job's folders: under {{output_dir}}"
+                " (uploaded, e.g. {output_dir}/{sample}.flagstat.txt), under {work_dir} (not uploaded),"
+                " or relative to the job's folder"
+            )
 
 
 def inputs_are_keys(spec: SpecDocument) -> Iterator[str]:
@@ -163,6 +186,8 @@ RULES: tuple[Rule, ...] = (
     config_keys_upper_case,
     placeholders_known_where_used,
     conditions_name_something,
+    no_values_in_scripts,
+    step_outputs_inside,
     inputs_are_keys,
     buckets_known,
     upload_flags_known,
