@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -22,19 +24,33 @@ def _cmd_new(args: argparse.Namespace) -> int:
     if interactive and not sys.stdin.isatty():
         raise AnswerError("no answers given and no terminal to ask on: pass --data-file, --data or --defaults")
     started = time.perf_counter()
+    kept = None
+    if interactive:  # dsgen's own short interview; the answers go to a file before anything is rendered
+        from .interview import TerminalAsk, interview
+
+        answers = interview(TerminalAsk())
+        started = time.perf_counter()  # the render's time, not the typing's
+        kept = save_answers(answers)
+        rerun = f"dsgen new --data-file {kept}{' ' + args.dest if args.dest else ''}"
+        told = (
+            f"Your answers are in {kept}. To change one, or to answer any other question"
+            " (copier.yml lists them all), edit it and run:"
+        )
+        print("\n" + textwrap.fill(told, shutil.get_terminal_size().columns - 1) + f"\n  {rerun}")
     source = TemplateSource.git(args.vcs_ref, args.template)
     # Without DEST the folder is named from the answers: Distributed-<tool_name>.
     try:
-        dest = render(Path(args.dest) if args.dest else None, answers, source=source, defaults=not interactive)
+        dest = render(Path(args.dest) if args.dest else None, answers, source=source, defaults=True)
     except AnswerError as exc:
-        if interactive and exc.answers:  # typed at the terminal: keep them for a re-run
-            saved = _save_answers(exc.answers)
+        if kept is not None:
             raise AnswerError(
-                f"{exc}\nNo repository was written; your answers are kept in {saved}: correct the one named above"
-                f" there, then run `dsgen new --data-file {saved}{' ' + args.dest if args.dest else ''}`",
-                kept_in=saved,
+                f"{exc}\nNo repository was written; your answers are kept in {kept}: correct the one named above"
+                f" there, then run `{rerun}`",
+                kept_in=kept,
             ) from None
         raise
+    except KeyboardInterrupt:
+        raise Interrupted(f"no repository was written{f'; your answers are kept in {kept}' if kept else ''}") from None
     if not args.no_git:
         init_git(dest)
     print(next_steps(dest))
@@ -42,15 +58,21 @@ def _cmd_new(args: argparse.Namespace) -> int:
     return 0
 
 
-def _save_answers(answers: dict[str, object]) -> Path:
+class Interrupted(Exception):
+    """Ctrl-C: what was (not) written."""
+
+
+def save_answers(answers: dict[str, object]) -> Path:
     """The answers as an answers file (question: answer) in the current folder, never replacing a file."""
+    from .interview import ANSWERS_HEADER
+
     name = f"{answers.get('tool_name') or 'new'}-answers"
     path = Path(f"{name}.yml")
     for n in range(2, 100):
         if not path.exists():
             break
         path = Path(f"{name}-{n}.yml")
-    path.write_text(yaml.safe_dump(answers, sort_keys=False, allow_unicode=True))
+    path.write_text(ANSWERS_HEADER + yaml.safe_dump(answers, sort_keys=False, allow_unicode=True))
     return path
 
 
@@ -131,7 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
         "new",
         help="write a new Distributed-X repository",
         description="Render a Distributed-X repository, make it a git repository with a first commit, "
-        "and print the next steps. Without answers, copier asks the questions interactively.",
+        "and print the next steps. Without answers, asks a short interview on the terminal and keeps the answers "
+        "in <tool_name>-answers.yml for --data-file.",
     )
     new.add_argument("dest", nargs="?", help="folder to create (default: Distributed-<tool_name>)")
     new.add_argument("--data", action="append", default=[], metavar="QUESTION=VALUE", help="answer one question")
@@ -198,6 +221,12 @@ def main(argv: list[str] | None = None) -> int:
     except AnswerError as exc:
         print(f"dsgen: {exc}" + ("" if exc.kept_in else "\nNothing was written."), file=sys.stderr)
         return 2
+    except Interrupted as exc:
+        print(f"\ndsgen: interrupted: {exc}.", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("\ndsgen: interrupted: nothing was written.", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

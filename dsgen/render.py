@@ -63,13 +63,11 @@ class _FreshCopy(Worker):
 class AnswerError(ValueError):
     """An answer was refused; the message names the question and the fix.
 
-    `answers`: every answer given or asked when the render's own check refused them (else empty), so
-    that answers typed at the terminal need not be typed again; `kept_in`: the file they were kept in.
+    `kept_in`: the file that keeps the answers typed at the terminal, so that they need not be typed again.
     """
 
-    def __init__(self, message: str, answers: Mapping[str, Any] | None = None, kept_in: Path | None = None):
+    def __init__(self, message: str, kept_in: Path | None = None):
         super().__init__(message)
-        self.answers = dict(answers or {})
         self.kept_in = kept_in
 
 
@@ -164,7 +162,7 @@ def render(
             worker.run_copy()
             refused = check_render(staging)
             if refused:
-                raise AnswerError(_refusal_text(refused), worker.answers.user)
+                raise AnswerError(_refusal_text(refused))
             if checkout.recorded:
                 _record_source(staging / ANSWERS_FILE, checkout.recorded)
             if dest is None:
