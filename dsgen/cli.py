@@ -1,4 +1,4 @@
-"""The `dsgen` command: new, examples, instance-types, lock, canary, demo."""
+"""The `dsgen` command: new, update, examples, instance-types, lock, canary, demo."""
 
 from __future__ import annotations
 
@@ -74,6 +74,26 @@ def save_answers(answers: dict[str, object]) -> Path:
         path = Path(f"{name}-{n}.yml")
     path.write_text(ANSWERS_HEADER + yaml.safe_dump(answers, sort_keys=False, allow_unicode=True))
     return path
+
+
+def _cmd_update(args: argparse.Namespace) -> int:
+    from .update import update
+
+    repo = Path(args.repo).resolve()
+    left = update(repo, args.vcs_ref)
+    if left:
+        print(f"dsgen update: {len(left)} file(s) in conflict in {repo}:", file=sys.stderr)
+        for name in left:
+            print(f"  {name}", file=sys.stderr)
+        print(
+            "In each, keep your lines or the template's between <<<<<<< and >>>>>>> (and delete the markers;"
+            " a .rej file holds a change to apply by hand, then delete it), `git add` it, run the tests"
+            " (.venv/bin/pytest -q) and commit.",
+            file=sys.stderr,
+        )
+        return 1
+    print("updated with no conflict: review with `git diff`, run the tests (.venv/bin/pytest -q), then commit")
+    return 0
 
 
 def _cmd_examples(args: argparse.Namespace) -> int:
@@ -164,6 +184,18 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--vcs-ref", default="HEAD", help="template git ref to render (default HEAD)")
     new.add_argument("--no-git", action="store_true", help="skip git init and the first commit")
     new.set_defaults(run=_cmd_new)
+
+    upd = sub.add_parser(
+        "update",
+        help="take a newer template into a generated repository, listing any conflict (exit 1)",
+        description="Run copier's update of REPO with its recorded answers (no question asked again; a new "
+        "question takes its default), from the template checkout it records (_src_path in .copier-answers.yml: "
+        "update that checkout first, e.g. git pull). config.py and the example Job and Fleet files are left as "
+        "they are. Exits 1 listing each file left in conflict (git's unmerged paths, .rej files, conflict markers).",
+    )
+    upd.add_argument("repo", nargs="?", default=".", help="the generated repository (default: this folder)")
+    upd.add_argument("--vcs-ref", default="HEAD", help="template git ref to update to (default: the checkout's HEAD)")
+    upd.set_defaults(run=_cmd_update)
 
     examples = sub.add_parser(
         "examples",
