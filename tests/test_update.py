@@ -21,7 +21,7 @@ import yaml
 from dsgen.examples import differences
 from dsgen.hooks.post_generate import init_git
 from dsgen.render import TEMPLATE_ROOT, load_answers, render
-from dsgen.source import TemplateSource
+from dsgen.source import WORKING_TREE, TemplateSource
 
 from .conftest import ROOT, commit_and_tag, git, replace_template, template_repo, template_repo_at
 
@@ -185,3 +185,18 @@ def test_conflicts_lists_unmerged_paths_rej_files_and_conflict_markers(tmp_path:
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "tool.md.rej").write_text("@@ -1 +1 @@\n")
     assert conflicts(tmp_path) == ["docs/tool.md.rej", "marked.py"]
+
+
+def test_a_generated_repository_documents_updating_with_flags_copier_has(tmp_path: Path) -> None:
+    repo = render(tmp_path / "repo", ANSWERS, source=WORKING_TREE)
+    readme = (repo / "README.md").read_text()
+    section = readme[readme.index("## Updating from dsgen") :]
+    page = (repo / "docs" / "updating.md").read_text()
+    for text in (section, page):
+        assert "dsgen update" in text and "_src_path" in text and "copier update --defaults --vcs-ref HEAD" in text
+        assert "git status" in text, "plain copier's conflicts are silent: the docs say where to look"
+    assert "--skip-answered" in page and "<<<<<<< before updating" in page
+    assert "Updating from dsgen: updating.md" in (repo / "mkdocs.yml").read_text(), "the page is in the site's nav"
+    flags = subprocess.run([sys.executable, "-m", "copier", "update", "--help"], capture_output=True, text=True)
+    for flag in ("--defaults", "--skip-answered", "--vcs-ref", "--data"):
+        assert flag in flags.stdout, f"the docs name {flag}, which copier update does not have"
