@@ -18,6 +18,10 @@ from .source import TEMPLATE_ROOT, TemplateSource
 
 
 def _cmd_new(args: argparse.Namespace) -> int:
+    if args.from_cwl:
+        if args.data_file or args.data or args.defaults:
+            raise AnswerError("--from-cwl drafts an answers file and renders nothing: give it alone, then --data-file")
+        return _draft_from_cwl(args)
     answers = load_answers(Path(args.data_file)) if args.data_file else {}
     answers.update(parse_data_pairs(args.data))
     interactive = not (args.defaults or args.data_file or args.data)
@@ -62,18 +66,44 @@ class Interrupted(Exception):
     """Ctrl-C: what was (not) written."""
 
 
-def save_answers(answers: dict[str, object]) -> Path:
-    """The answers as an answers file (question: answer) in the current folder, never replacing a file."""
-    from .interview import ANSWERS_HEADER
-
-    name = f"{answers.get('tool_name') or 'new'}-answers"
+def _free_answers_path(tool_name: object) -> Path:
+    """<tool_name>-answers.yml in the current folder, numbered when taken: a file is never replaced."""
+    name = f"{tool_name or 'new'}-answers"
     path = Path(f"{name}.yml")
     for n in range(2, 100):
         if not path.exists():
             break
         path = Path(f"{name}-{n}.yml")
+    return path
+
+
+def save_answers(answers: dict[str, object]) -> Path:
+    """The answers as an answers file (question: answer) in the current folder, never replacing a file."""
+    from .interview import ANSWERS_HEADER
+
+    path = _free_answers_path(answers.get("tool_name"))
     path.write_text(ANSWERS_HEADER + yaml.safe_dump(answers, sort_keys=False, allow_unicode=True))
     return path
+
+
+def _draft_from_cwl(args: argparse.Namespace) -> int:
+    from .cwl import draft_from_cwl, draft_text
+
+    source = Path(args.from_cwl)
+    draft = draft_from_cwl(source)
+    path = _free_answers_path(draft.answers["tool_name"])
+    path.write_text(draft_text(draft, source))
+    print(f"drafted {path} from {source}")
+    if draft.unmapped:
+        print(f"not mapped ({len(draft.unmapped)}; listed at the top of {path}):")
+        for note in draft.unmapped:
+            print(
+                textwrap.fill(
+                    note, shutil.get_terminal_size().columns - 1, initial_indent="  - ", subsequent_indent="    "
+                )
+            )
+    print(f"review it, then run:\n  dsgen new --data-file {path}{' ' + args.dest if args.dest else ''}")
+    return 0
 
 
 def _cmd_update(args: argparse.Namespace) -> int:
@@ -180,6 +210,11 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--data", action="append", default=[], metavar="QUESTION=VALUE", help="answer one question")
     new.add_argument("--data-file", metavar="ANSWERS.yml", help="answers as a YAML mapping (see examples/)")
     new.add_argument("--defaults", action="store_true", help="use the default for every unanswered question")
+    new.add_argument(
+        "--from-cwl",
+        metavar="TOOL.cwl",
+        help="draft an answers file from a CWL CommandLineTool for review (listing what could not map); render nothing",
+    )
     new.add_argument("--template", default=str(TEMPLATE_ROOT), help="template source, path or git URL")
     new.add_argument("--vcs-ref", default="HEAD", help="template git ref to render (default HEAD)")
     new.add_argument("--no-git", action="store_true", help="skip git init and the first commit")

@@ -87,9 +87,16 @@ def guess_type(name: str) -> str:
     return "string"
 
 
+_INTERPRETERS = re.compile(r"^(python[0-9.]*|Rscript|R|bash|sh|perl|java|node|ruby|julia)$")
+
+
 def tool_name_from(command: Sequence[str]) -> str:
-    """A proposed tool name from the program's name (samtools -> Samtools), "" if it has none usable."""
-    program = re.sub(r"[^A-Za-z0-9]", "", Path(command[0]).stem) if command else ""
+    """A proposed tool name from the program's name (samtools -> Samtools; python3 segment.py -> Segment),
+    "" if it has none usable."""
+    words = [w for w in command if not w.startswith("-")]
+    while len(words) > 1 and _INTERPRETERS.match(Path(words[0]).name):
+        words = words[1:]
+    program = re.sub(r"[^A-Za-z0-9]", "", Path(words[0]).stem) if words else ""
     name = program[:1].upper() + program[1:]
     return name if _TOOL_NAME.match(name) else ""
 

@@ -152,6 +152,7 @@ def test_a_type_is_proposed_from_the_fields_name(name: str, expected: str) -> No
 def test_the_tool_name_is_proposed_from_the_program() -> None:
     assert tool_name_from(["/usr/bin/bwa-mem2", "mem"]) == "Bwamem2"
     assert tool_name_from(["2pass"]) == ""  # not a valid name: nothing proposed
+    assert tool_name_from(["python3", "-u", "/opt/segment.py"]) == "Segment"  # the script, not its interpreter
 
 
 class Scripted:
