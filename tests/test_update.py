@@ -200,3 +200,21 @@ def test_a_generated_repository_documents_updating_with_flags_copier_has(tmp_pat
     flags = subprocess.run([sys.executable, "-m", "copier", "update", "--help"], capture_output=True, text=True)
     for flag in ("--defaults", "--skip-answered", "--vcs-ref", "--data"):
         assert flag in flags.stdout, f"the docs name {flag}, which copier update does not have"
+
+
+def test_update_refuses_a_template_checkout_that_is_gone_and_uncommitted_changes(tmp_path: Path) -> None:
+    from dsgen.render import AnswerError
+    from dsgen.update import update
+
+    git(tmp_path, "init", "--quiet", "--initial-branch=main")
+    answers = tmp_path / ".copier-answers.yml"
+    answers.write_text("_commit: v1\n_src_path: /nowhere/dsgen\ntool_name: Fiji\n")
+    git(tmp_path, "add", "--all")
+    git(tmp_path, "commit", "--quiet", "-m", "first")
+    with pytest.raises(AnswerError, match=r"/nowhere/dsgen, is not on this computer: clone dsgen there"):
+        update(tmp_path, "HEAD")
+    answers.write_text(f"_commit: v1\n_src_path: {ROOT}\ntool_name: Fiji\n")
+    with pytest.raises(AnswerError, match="has uncommitted changes: commit them first"):
+        update(tmp_path, "HEAD")
+    with pytest.raises(AnswerError, match=r"has no \.copier-answers\.yml"):
+        update(tmp_path / "nested", "HEAD")
