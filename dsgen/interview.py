@@ -260,7 +260,7 @@ class TerminalAsk:
         pad = max(map(len, choices))
         options = [questionary.Choice(f"{name:<{pad}}  {meaning}", name) for name, meaning in choices.items()]
         chosen = next(o for o in options if o.value == default)
-        return questionary.select(message, options, default=chosen, instruction=" ").unsafe_ask()
+        return questionary.select(message, options, default=chosen).unsafe_ask()
 
 
 ANSWERS_HEADER = (
