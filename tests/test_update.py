@@ -22,6 +22,7 @@ from dsgen.examples import differences
 from dsgen.hooks.post_generate import init_git
 from dsgen.render import TEMPLATE_ROOT, load_answers, render
 from dsgen.source import WORKING_TREE, TemplateSource
+from dsgen.update import conflicts
 
 from .conftest import ROOT, commit_and_tag, git, replace_template, template_repo, template_repo_at
 
@@ -37,10 +38,6 @@ def _user_edits(repo: Path) -> None:
     job = repo / "files" / "exampleJob.json"
     job.write_text(job.read_text().replace("projects/demo/fiji_output/", "projects/my-screen/fiji_output/"))
     git(repo, "commit", "--quiet", "-am", "my settings")
-
-
-def _all_text(repo: Path) -> str:
-    return "\n".join(p.read_text() for p in repo.rglob("*") if p.is_file() and ".git" not in p.parts)
 
 
 def test_update_brings_template_fixes_and_keeps_user_edits(tmp_path: Path) -> None:
@@ -66,8 +63,7 @@ def test_update_brings_template_fixes_and_keeps_user_edits(tmp_path: Path) -> No
     assert "NEW_SETTING" not in config, "config.py is the user's: a new key takes its default (run.py check notes it)"
     assert "projects/my-screen/fiji_output/" in (repo / "files" / "exampleJob.json").read_text()
     assert "# fixed in v2" in (repo / "ds_runtime" / "spec" / "rules.py").read_text()
-    assert "<<<<<<<" not in _all_text(repo) and ">>>>>>>" not in _all_text(repo)
-    assert not list(repo.rglob("*.rej"))
+    assert conflicts(repo) == []
 
 
 def test_renamed_file_follows_with_a_migration(tmp_path: Path) -> None:
@@ -97,8 +93,7 @@ def test_renamed_file_follows_with_a_migration(tmp_path: Path) -> None:
     assert not (repo / "files" / "exampleJob.json").exists()
     moved = repo / "files" / "job_example.json"
     assert "projects/my-screen/fiji_output/" in moved.read_text()
-    assert "<<<<<<<" not in _all_text(repo)
-    assert not list(repo.rglob("*.rej"))
+    assert conflicts(repo) == []
 
 
 def test_plain_copier_copy_needs_no_trust(tmp_path: Path) -> None:
@@ -173,8 +168,6 @@ def test_a_conflict_in_a_template_owned_file_is_listed_with_exit_1(tmp_path: Pat
 
 
 def test_conflicts_lists_unmerged_paths_rej_files_and_conflict_markers(tmp_path: Path) -> None:
-    from dsgen.update import conflicts
-
     git(tmp_path, "init", "--quiet", "--initial-branch=main")
     (tmp_path / "clean.py").write_text("x = 1\n")
     (tmp_path / "marked.py").write_text("x = 1\n")
