@@ -44,7 +44,7 @@ def _cmd_new(args: argparse.Namespace) -> int:
     source = TemplateSource.git(args.vcs_ref, args.template)
     # Without DEST the folder is named from the answers: Distributed-<tool_name>.
     try:
-        dest = render(Path(args.dest) if args.dest else None, answers, source=source, defaults=True)
+        dest = render(Path(args.dest) if args.dest else None, answers, source=source)
     except AnswerError as exc:
         if kept is not None:
             raise AnswerError(

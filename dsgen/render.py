@@ -1,9 +1,10 @@
 """Rendering a Distributed-X repository with copier, all or nothing.
 
-copier asks the questions and checks each answer's shape (copier.yml's inline validators);
-this module adds what a one-command generator needs around it: answers from a file, a
-staging folder so that a refused answer leaves nothing behind, the render's own runtime
-check of what the answers made (runtime_check.py), and errors that name the question.
+copier renders the answers given, each other question at its default, and checks each answer's
+shape (copier.yml's inline validators); `dsgen new` asks its own questions (interview.py). This
+module adds what a one-command generator needs around it: answers from a file, a staging folder
+so that a refused answer leaves nothing behind, the render's own runtime check of what the
+answers made (runtime_check.py), and errors that name the question.
 """
 
 from __future__ import annotations
@@ -130,7 +131,6 @@ def render(
     answers: Mapping[str, Any],
     *,
     source: TemplateSource,
-    defaults: bool = True,
     quiet: bool = True,
 ) -> Path:
     """Render into `dest` (which must not exist or be empty), or, when None, into the repository
@@ -152,7 +152,7 @@ def render(
                 src_path=checkout.path,
                 dst_path=staging,
                 data=dict(answers),
-                defaults=defaults,
+                defaults=True,  # nothing is asked here: an unanswered question takes its default
                 vcs_ref=checkout.vcs_ref,
                 quiet=quiet,
                 unsafe=False,
