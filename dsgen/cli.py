@@ -1,9 +1,11 @@
-"""The `dsgen` command: new, examples, instance-types, lock, canary, demo."""
+"""The `dsgen` command: new, update, examples, instance-types, lock, canary, demo."""
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -16,25 +18,43 @@ from .source import TEMPLATE_ROOT, TemplateSource
 
 
 def _cmd_new(args: argparse.Namespace) -> int:
+    if args.from_cwl:
+        if args.data_file or args.data or args.defaults:
+            raise AnswerError("--from-cwl drafts an answers file and renders nothing: give it alone, then --data-file")
+        return _draft_from_cwl(args)
     answers = load_answers(Path(args.data_file)) if args.data_file else {}
     answers.update(parse_data_pairs(args.data))
     interactive = not (args.defaults or args.data_file or args.data)
     if interactive and not sys.stdin.isatty():
         raise AnswerError("no answers given and no terminal to ask on: pass --data-file, --data or --defaults")
     started = time.perf_counter()
+    kept = None
+    if interactive:  # dsgen's own short interview; the answers go to a file before anything is rendered
+        from .interview import TerminalAsk, interview
+
+        answers = interview(TerminalAsk())
+        started = time.perf_counter()  # the render's time, not the typing's
+        kept = save_answers(answers)
+        rerun = f"dsgen new --data-file {kept}{' ' + args.dest if args.dest else ''}"
+        told = (
+            f"Your answers are in {kept}. To change one, or to answer any other question"
+            " (copier.yml lists them all), edit it and run:"
+        )
+        print("\n" + textwrap.fill(told, shutil.get_terminal_size().columns - 1) + f"\n  {rerun}")
     source = TemplateSource.git(args.vcs_ref, args.template)
     # Without DEST the folder is named from the answers: Distributed-<tool_name>.
     try:
-        dest = render(Path(args.dest) if args.dest else None, answers, source=source, defaults=not interactive)
+        dest = render(Path(args.dest) if args.dest else None, answers, source=source)
     except AnswerError as exc:
-        if interactive and exc.answers:  # typed at the terminal: keep them for a re-run
-            saved = _save_answers(exc.answers)
+        if kept is not None:
             raise AnswerError(
-                f"{exc}\nNo repository was written; your answers are kept in {saved}: correct the one named above"
-                f" there, then run `dsgen new --data-file {saved}{' ' + args.dest if args.dest else ''}`",
-                kept_in=saved,
+                f"{exc}\nNo repository was written; your answers are kept in {kept}: correct the one named above"
+                f" there, then run `{rerun}`",
+                kept_in=kept,
             ) from None
         raise
+    except KeyboardInterrupt:
+        raise Interrupted(f"no repository was written{f'; your answers are kept in {kept}' if kept else ''}") from None
     if not args.no_git:
         init_git(dest)
     print(next_steps(dest))
@@ -42,16 +62,68 @@ def _cmd_new(args: argparse.Namespace) -> int:
     return 0
 
 
-def _save_answers(answers: dict[str, object]) -> Path:
-    """The answers as an answers file (question: answer) in the current folder, never replacing a file."""
-    name = f"{answers.get('tool_name') or 'new'}-answers"
+class Interrupted(Exception):
+    """Ctrl-C: what was (not) written."""
+
+
+def _free_answers_path(tool_name: object) -> Path:
+    """<tool_name>-answers.yml in the current folder, numbered when taken: a file is never replaced."""
+    name = f"{tool_name or 'new'}-answers"
     path = Path(f"{name}.yml")
     for n in range(2, 100):
         if not path.exists():
             break
         path = Path(f"{name}-{n}.yml")
-    path.write_text(yaml.safe_dump(answers, sort_keys=False, allow_unicode=True))
     return path
+
+
+def save_answers(answers: dict[str, object]) -> Path:
+    """The answers as an answers file (question: answer) in the current folder, never replacing a file."""
+    from .interview import ANSWERS_HEADER
+
+    path = _free_answers_path(answers.get("tool_name"))
+    path.write_text(ANSWERS_HEADER + yaml.safe_dump(answers, sort_keys=False, allow_unicode=True))
+    return path
+
+
+def _draft_from_cwl(args: argparse.Namespace) -> int:
+    from .cwl import draft_from_cwl, draft_text
+
+    source = Path(args.from_cwl)
+    draft = draft_from_cwl(source)
+    path = _free_answers_path(draft.answers["tool_name"])
+    path.write_text(draft_text(draft, source))
+    print(f"drafted {path} from {source}")
+    if draft.unmapped:
+        print(f"not mapped ({len(draft.unmapped)}; listed at the top of {path}):")
+        for note in draft.unmapped:
+            print(
+                textwrap.fill(
+                    note, shutil.get_terminal_size().columns - 1, initial_indent="  - ", subsequent_indent="    "
+                )
+            )
+    print(f"review it, then run:\n  dsgen new --data-file {path}{' ' + args.dest if args.dest else ''}")
+    return 0
+
+
+def _cmd_update(args: argparse.Namespace) -> int:
+    from .update import update
+
+    repo = Path(args.repo).resolve()
+    left = update(repo, args.vcs_ref)
+    if left:
+        print(f"dsgen update: {len(left)} file(s) in conflict in {repo}:", file=sys.stderr)
+        for name in left:
+            print(f"  {name}", file=sys.stderr)
+        print(
+            "In each, keep your lines or the template's between <<<<<<< and >>>>>>> (and delete the markers;"
+            " a .rej file holds a change to apply by hand, then delete it), `git add` it, run the tests"
+            " (.venv/bin/pytest -q) and commit.",
+            file=sys.stderr,
+        )
+        return 1
+    print("updated with no conflict: review with `git diff`, run the tests (.venv/bin/pytest -q), then commit")
+    return 0
 
 
 def _cmd_examples(args: argparse.Namespace) -> int:
@@ -131,16 +203,34 @@ def build_parser() -> argparse.ArgumentParser:
         "new",
         help="write a new Distributed-X repository",
         description="Render a Distributed-X repository, make it a git repository with a first commit, "
-        "and print the next steps. Without answers, copier asks the questions interactively.",
+        "and print the next steps. Without answers, asks a short interview on the terminal and keeps the answers "
+        "in <tool_name>-answers.yml for --data-file.",
     )
     new.add_argument("dest", nargs="?", help="folder to create (default: Distributed-<tool_name>)")
     new.add_argument("--data", action="append", default=[], metavar="QUESTION=VALUE", help="answer one question")
     new.add_argument("--data-file", metavar="ANSWERS.yml", help="answers as a YAML mapping (see examples/)")
     new.add_argument("--defaults", action="store_true", help="use the default for every unanswered question")
+    new.add_argument(
+        "--from-cwl",
+        metavar="TOOL.cwl",
+        help="draft an answers file from a CWL CommandLineTool for review (listing what could not map); render nothing",
+    )
     new.add_argument("--template", default=str(TEMPLATE_ROOT), help="template source, path or git URL")
     new.add_argument("--vcs-ref", default="HEAD", help="template git ref to render (default HEAD)")
     new.add_argument("--no-git", action="store_true", help="skip git init and the first commit")
     new.set_defaults(run=_cmd_new)
+
+    upd = sub.add_parser(
+        "update",
+        help="take a newer template into a generated repository, listing any conflict (exit 1)",
+        description="Run copier's update of REPO with its recorded answers (no question asked again; a new "
+        "question takes its default), from the template checkout it records (_src_path in .copier-answers.yml: "
+        "update that checkout first, e.g. git pull). config.py and the example Job and Fleet files are left as "
+        "they are. Exits 1 listing each file left in conflict (git's unmerged paths, .rej files, conflict markers).",
+    )
+    upd.add_argument("repo", nargs="?", default=".", help="the generated repository (default: this folder)")
+    upd.add_argument("--vcs-ref", default="HEAD", help="template git ref to update to (default: the checkout's HEAD)")
+    upd.set_defaults(run=_cmd_update)
 
     examples = sub.add_parser(
         "examples",
@@ -198,6 +288,12 @@ def main(argv: list[str] | None = None) -> int:
     except AnswerError as exc:
         print(f"dsgen: {exc}" + ("" if exc.kept_in else "\nNothing was written."), file=sys.stderr)
         return 2
+    except Interrupted as exc:
+        print(f"\ndsgen: interrupted: {exc}.", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("\ndsgen: interrupted: nothing was written.", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

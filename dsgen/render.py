@@ -1,9 +1,10 @@
 """Rendering a Distributed-X repository with copier, all or nothing.
 
-copier asks the questions and checks each answer's shape (copier.yml's inline validators);
-this module adds what a one-command generator needs around it: answers from a file, a
-staging folder so that a refused answer leaves nothing behind, the render's own runtime
-check of what the answers made (runtime_check.py), and errors that name the question.
+copier renders the answers given, each other question at its default, and checks each answer's
+shape (copier.yml's inline validators); `dsgen new` asks its own questions (interview.py). This
+module adds what a one-command generator needs around it: answers from a file, a staging folder
+so that a refused answer leaves nothing behind, the render's own runtime check of what the
+answers made (runtime_check.py), and errors that name the question.
 """
 
 from __future__ import annotations
@@ -63,13 +64,11 @@ class _FreshCopy(Worker):
 class AnswerError(ValueError):
     """An answer was refused; the message names the question and the fix.
 
-    `answers`: every answer given or asked when the render's own check refused them (else empty), so
-    that answers typed at the terminal need not be typed again; `kept_in`: the file they were kept in.
+    `kept_in`: the file that keeps the answers typed at the terminal, so that they need not be typed again.
     """
 
-    def __init__(self, message: str, answers: Mapping[str, Any] | None = None, kept_in: Path | None = None):
+    def __init__(self, message: str, kept_in: Path | None = None):
         super().__init__(message)
-        self.answers = dict(answers or {})
         self.kept_in = kept_in
 
 
@@ -132,7 +131,6 @@ def render(
     answers: Mapping[str, Any],
     *,
     source: TemplateSource,
-    defaults: bool = True,
     quiet: bool = True,
 ) -> Path:
     """Render into `dest` (which must not exist or be empty), or, when None, into the repository
@@ -154,7 +152,7 @@ def render(
                 src_path=checkout.path,
                 dst_path=staging,
                 data=dict(answers),
-                defaults=defaults,
+                defaults=True,  # nothing is asked here: an unanswered question takes its default
                 vcs_ref=checkout.vcs_ref,
                 quiet=quiet,
                 unsafe=False,
@@ -164,7 +162,7 @@ def render(
             worker.run_copy()
             refused = check_render(staging)
             if refused:
-                raise AnswerError(_refusal_text(refused), worker.answers.user)
+                raise AnswerError(_refusal_text(refused))
             if checkout.recorded:
                 _record_source(staging / ANSWERS_FILE, checkout.recorded)
             if dest is None:

@@ -83,6 +83,30 @@ def template_repo(root: Path) -> Path:
     return tpl
 
 
+def template_repo_at(root: Path, commit: str) -> Path:
+    """A scratch git copy of this template as it was at `commit` of dsgen's own history, tagged v1."""
+    tpl = root / "template-repo"
+    tpl.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "--format=tar", commit, "copier.yml", "template"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(tpl)], input=archive, check=True)
+    git(tpl, "init", "--quiet", "--initial-branch=main")
+    commit_and_tag(tpl, "v1")
+    return tpl
+
+
+def replace_template(tpl: Path, tag: str) -> None:
+    """Make the scratch template repo this worktree's template, committed and tagged `tag`."""
+    shutil.rmtree(tpl / "template")
+    shutil.copy2(ROOT / "copier.yml", tpl / "copier.yml")
+    ignore = shutil.ignore_patterns("__pycache__", ".pytest_cache", ".hypothesis")
+    shutil.copytree(ROOT / "template", tpl / "template", ignore=ignore)
+    commit_and_tag(tpl, tag)
+
+
 def commit_and_tag(tpl: Path, tag: str) -> None:
     git(tpl, "add", "--all")
     git(tpl, "commit", "--quiet", "-m", f"template {tag}")

@@ -280,6 +280,28 @@ def test_every_question_has_help_and_a_bad_answer_case() -> None:
             assert any(q == name for q, _, _ in BAD_ANSWERS), f"no bad-answer test for {name}"
 
 
+def test_every_help_line_reads_whole_at_80_columns() -> None:
+    """copier shows a question's help as its prompt, after a 2-column mark: a longer line is cut at 80."""
+    config = yaml.safe_load((TEMPLATE_ROOT / "copier.yml").read_text())
+    too_long = [
+        (name, line)
+        for name, question in config.items()
+        if isinstance(question, dict)
+        for line in question.get("help", "").splitlines()
+        if len(line) > 76
+    ]
+    assert not too_long
+
+
+@pytest.mark.parametrize(("extra_config", "asked"), [({}, False), ({"MODEL": "cyto2"}, True)])
+def test_the_meaning_of_config_keys_is_asked_only_when_there_are_keys(
+    tmp_path: Path, extra_config: dict, asked: bool
+) -> None:
+    data = {"extra_config": extra_config}
+    copier.run_copy(str(TEMPLATE_ROOT), str(tmp_path), data=data, defaults=True, vcs_ref="HEAD", quiet=True)
+    assert ("extra_config_help" in yaml.safe_load((tmp_path / ".copier-answers.yml").read_text())) == asked
+
+
 def test_copier_yml_keeps_only_inline_shape_checks() -> None:
     """Validators are short and read no macro library: the runtime holds every rule across answers."""
     text = (TEMPLATE_ROOT / "copier.yml").read_text()

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import pty
-import select
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
 
 from dsgen import __version__
-from dsgen.render import AnswerError, render
-from dsgen.source import WORKING_TREE
+from dsgen.render import AnswerError
 
 from .conftest import ROOT, git
 
@@ -82,64 +77,25 @@ def test_examples_check_is_clean() -> None:
     assert done.stdout.count("up to date") == len(list((ROOT / "examples").glob("*.yml")))
 
 
-def test_new_with_no_arguments_asks_on_a_terminal_and_names_the_folder_from_the_answers(tmp_path: Path) -> None:
-    """`dsgen new` alone, as the README's quickstart writes it: copier asks each question on the terminal
-    (here a pseudo-terminal at 80 columns); tool_name is typed over its default, every other question
-    takes its default with Enter, and the repository lands in Distributed-<tool_name>."""
-    pid, terminal = pty.fork()
-    if pid == 0:  # the child: dsgen on the terminal's side
-        os.chdir(tmp_path)
-        os.environ.update(COLUMNS="80", LINES="24")
-        os.execv(sys.executable, [*DSGEN, "new"])
-    typed = [b"\x15Samtools\r"]  # Ctrl-U clears the default (MyTool) shown in the line
-    screen = b""
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([terminal], [], [], 0.1)
-        if ready:
-            try:
-                chunk = os.read(terminal, 65536)
-            except OSError:  # the child closed the terminal: it has exited
-                break
-            if not chunk:
-                break
-            screen += chunk
-        elif screen.count("🎤".encode()) > 0:  # quiet after a question was drawn: answer it
-            os.write(terminal, typed.pop(0) if typed else b"\r")
-    _, status = os.waitpid(pid, 0)
-    text = screen.decode(errors="replace")
-    assert os.waitstatus_to_exitcode(status) == 0, text[-2000:]
-    repo = tmp_path / "Distributed-Samtools"
-    assert "tool_name: Samtools" in (repo / ".copier-answers.yml").read_text()
-    assert git(repo, "status", "--porcelain") == "", "the first commit left files out"
-    assert [p.name for p in tmp_path.iterdir()] == ["Distributed-Samtools"], "a staging folder was left behind"
-
-
 def test_answers_typed_at_the_terminal_are_kept_when_the_render_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A refusal after all the questions (the render's own check) keeps the typed answers in a file to fix
-    and pass back with --data-file, instead of asking for them all again."""
+    """The interview's answers are written to a file before the render; a refusal (the render's own check)
+    names that file to fix and pass back with --data-file, instead of asking for them all again."""
     import dsgen.cli
+    import dsgen.interview
 
     def refuse(dest: Path | None, answers: dict, **_: object) -> Path:
-        # What render raises when the render's `run.py check` refuses: the answers travel with the error.
-        raise AnswerError("answer to 'command' refused: command[1] uses {nope}", {"tool_name": "Samtools"})
+        raise AnswerError("answer to 'command' refused: command[1] uses {nope}")
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
+    monkeypatch.setattr(dsgen.interview, "interview", lambda ask: {"tool_name": "Samtools"})
     monkeypatch.setattr(dsgen.cli, "render", refuse)
     assert dsgen.cli.main(["new", "out"]) == 2
     err = capsys.readouterr().err
     assert "answer to 'command' refused" in err and "Nothing was written" not in err
     assert "dsgen new --data-file Samtools-answers.yml out" in err
     assert yaml.safe_load((tmp_path / "Samtools-answers.yml").read_text()) == {"tool_name": "Samtools"}
-    assert dsgen.cli.main(["new", "out"]) == 2  # a second refusal never replaces the first file
+    assert dsgen.cli.main(["new", "out"]) == 2  # a second interview never replaces the first file
     assert (tmp_path / "Samtools-answers-2.yml").exists()
-
-
-def test_a_refusal_by_the_renders_own_check_carries_the_answers(tmp_path: Path) -> None:
-    with pytest.raises(AnswerError) as refused:
-        render(tmp_path / "out", {"command": '["echo", "{nope}"]'}, source=WORKING_TREE)
-    assert refused.value.answers["command"] == ["echo", "{nope}"]
-    assert not (tmp_path / "out").exists()
