@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import boto3
+import jinja2
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
@@ -28,6 +29,7 @@ from ._control_support import (
     make_ctx,
     network,
     output,
+    spec,
     write_fleet_file,
     write_job_file,
 )
@@ -263,10 +265,11 @@ def test_against_moto_server_history_500_is_handled(moto_server: str, tmp_path: 
     assert "machine(s) running" in ctx.console.file.getvalue()
 
 
-def ds_example_fleet(subnet: str, group: str) -> dict:
-    """files/exampleFleet.json as a generated repository ships it (DS's format), with a real subnet and group."""
+def ds_example_fleet(subnet: str, group: str, gpus: int = 0) -> dict:
+    """files/exampleFleet.json as a generated repository ships it (DS's format), with a real subnet and group,
+    for a tool needing `gpus` GPUs per container."""
     text = (Path(__file__).resolve().parents[1] / "files" / "exampleFleet.json.jinja").read_text()
-    text = text.replace("{{ aws_region }}", REGION).replace("{{ app_name }}", APP)
+    text = jinja2.Template(text).render(aws_region=REGION, app_name=APP, gpus=gpus)
     return json.loads(text.replace("subnet-WWWWWWWW", subnet).replace("sg-ZZZZZZZZ", group))
 
 
@@ -287,6 +290,38 @@ def test_ds_example_fleet_file_starts_an_ec2_fleet_unchanged(ready: Path) -> Non
     )["LaunchTemplateVersions"][0]["LaunchTemplateData"]
     assert version["ImageId"].startswith("ami-")  # resolve:ssm: resolved before the template is made
     assert "machine(s) running" in output(ctx)
+
+
+def test_a_gpu_tools_example_fleet_file_starts_machines_of_the_ecs_gpu_image(ready: Path) -> None:
+    """gpus > 0: the Fleet file names AWS's ECS GPU-optimised image parameter, which startCluster resolves."""
+    gpu_image = "/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended/image_id"
+    data = ds_example_fleet(*network(), gpus=1)
+    assert data["LaunchSpecifications"][0]["ImageId"] == f"resolve:ssm:{gpu_image}"
+    ctx = make_ctx(ready, tool=spec(gpus=1), MACHINE_TYPE="['g4dn.xlarge']", TASKS_PER_MACHINE="1")
+    setup(ctx)  # registers the GPUs
+    assert start_cluster(ctx, write_fleet_file(ready, data), wait_seconds=5, poll_seconds=0.01) == 0, output(ctx)
+    [template] = templates()
+    version = boto3.client("ec2", region_name=REGION).describe_launch_template_versions(
+        LaunchTemplateId=template["LaunchTemplateId"]
+    )["LaunchTemplateVersions"][0]["LaunchTemplateData"]
+    ssm = boto3.client("ssm", region_name=REGION)
+    assert version["ImageId"] == ssm.get_parameter(Name=gpu_image)["Parameter"]["Value"]
+    [fleet] = fleets()
+    assert {o["InstanceType"] for o in fleet["LaunchTemplateConfigs"][0]["Overrides"]} == {"g4dn.xlarge"}
+
+
+def test_a_gpu_tool_refuses_the_plain_ecs_image_naming_the_gpu_one(ready: Path) -> None:
+    path = write_fleet_file(ready, ds_example_fleet(*network(), gpus=0))
+    load_fleet_file(path)  # a CPU tool starts it
+    with pytest.raises(FleetFileError) as caught:
+        start_cluster(make_ctx(ready, tool=spec(gpus=1)), path, wait_seconds=1)
+    assert (
+        "LaunchSpecifications[0].ImageId: 'resolve:ssm:/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/"
+        "image_id' is the ECS-optimised image without GPU drivers, but the tool needs 1 GPU(s) per container "
+        "(tool/spec.json's gpus): use resolve:ssm:/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended/"
+        "image_id"
+    ) in str(caught.value)
+    assert fleets() == []
 
 
 def test_launch_specifications_that_differ_become_versions_of_one_template(ready: Path) -> None:

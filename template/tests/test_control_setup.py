@@ -166,6 +166,20 @@ def test_privileged_only_for_fuse(aws: None, tmp_path: Path) -> None:
     assert task_definitions()[0]["containerDefinitions"][0]["privileged"] is True
 
 
+def test_a_gpu_tool_asks_ecs_for_its_gpus_and_a_cpu_tool_for_none(aws: None, tmp_path: Path) -> None:
+    setup_account(make_ctx(tmp_path))
+    setup(make_ctx(tmp_path))
+    assert "resourceRequirements" not in task_definitions()[0]["containerDefinitions"][0]
+    gpu = make_ctx(tmp_path, tool=spec(gpus=2))
+    setup(gpu)
+    assert "registered revision 2" in output(gpu)
+    newest = max(task_definitions(), key=lambda d: d["revision"])
+    assert newest["containerDefinitions"][0]["resourceRequirements"] == [{"type": "GPU", "value": "2"}]
+    again = make_ctx(tmp_path, tool=spec(gpus=2))
+    setup(again)
+    assert "unchanged (revision 2)" in output(again)  # what ECS holds is compared as it was asked for
+
+
 def test_no_credentials_in_task_definition(aws: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     secrets = {"AWS_ACCESS_KEY_ID": "AKIAEXAMPLEKEY123456", "AWS_SECRET_ACCESS_KEY": "s3cr3t/EXAMPLE+secret+key"}
     for name, value in secrets.items():

@@ -304,7 +304,7 @@ def start_cluster(
     The monitor file goes next to the fleet file, as in DS, unless `monitor_file` names another place.
     """
     c = ctx.config
-    fleet = load_fleet_file(fleet_file, allow_stand_ins=ctx.backend.accepts_stand_ins)
+    fleet = load_fleet_file(fleet_file, allow_stand_ins=ctx.backend.accepts_stand_ins, gpus=ctx.spec.gpus)
     _require_setup(ctx)
     if ctx.backend.places_on_machine_types:
         require_fit(ctx)  # containers that fit no machine leave it idle: refused before anything is created

@@ -152,6 +152,8 @@ def task_definition_spec(ctx: Context, queue_url: str, task_role_arn: str) -> di
             },
         },
     }
+    if ctx.spec.gpus:  # the ECS agent gives the container that many of the machine's GPUs, each to one container
+        container["resourceRequirements"] = [{"type": "GPU", "value": str(ctx.spec.gpus)}]
     return {
         "family": ctx.task_family,
         "taskRoleArn": task_role_arn,
