@@ -10,6 +10,7 @@ import boto3
 import jinja2
 import pytest
 from botocore.exceptions import ClientError
+from botocore.stub import Stubber
 from moto import mock_aws
 
 from ds_runtime.control import cluster
@@ -19,7 +20,9 @@ from ds_runtime.control.context import CommandError, Context
 from ds_runtime.control.estimate import fleet_zones
 from ds_runtime.control.fleet_file import FleetFileError, load_fleet_file
 from ds_runtime.control.fleet_mapping import FleetLaunch
+from ds_runtime.control.machine_fit import require_fit
 from ds_runtime.control.setup import setup
+from ds_runtime.control.spot_quota import check_gpu_spot_quota, counted
 from ds_runtime.control.submit import submit
 
 from ._control_support import (
@@ -322,6 +325,70 @@ def test_a_gpu_tool_refuses_the_plain_ecs_image_naming_the_gpu_one(ready: Path) 
         "image_id"
     ) in str(caught.value)
     assert fleets() == []
+
+
+def gpu_ready(folder: Path, machines: str = "2", machine_type: str = "g4dn.2xlarge") -> tuple[Context, Path]:
+    """A GPU tool set up on the emulator, and its Fleet file of the ECS GPU image."""
+    ctx = make_ctx(
+        folder, tool=spec(gpus=1), MACHINE_TYPE=f"['{machine_type}']", TASKS_PER_MACHINE="1", CLUSTER_MACHINES=machines
+    )
+    setup(ctx)
+    return ctx, write_fleet_file(folder, ds_example_fleet(*network(), gpus=1))
+
+
+def quota_answer(vcpus: float) -> dict:
+    return {"Quota": {"ServiceCode": "ec2", "QuotaCode": "L-3819A6DF", "Value": vcpus}}
+
+
+QUOTA = "your spot quota 'All G and VT Spot Instance Requests' (L-3819A6DF) in us-east-1"
+
+
+def test_start_cluster_warns_when_the_g_and_vt_spot_quota_is_below_the_fleet(ready: Path) -> None:
+    ctx, path = gpu_ready(ready)
+    with Stubber(ctx.client("service-quotas")) as quotas:
+        quotas.add_response("get_service_quota", quota_answer(8.0), {"ServiceCode": "ec2", "QuotaCode": "L-3819A6DF"})
+        assert start_cluster(ctx, path, wait_seconds=5, poll_seconds=0.01) == 0
+    text = " ".join(output(ctx).split())  # the console wraps long lines
+    assert (
+        f"warning: {QUOTA} is 8 vCPUs, but CLUSTER_MACHINES 2 x g4dn.2xlarge's 8 vCPUs = 16: AWS starts 1 such "
+        "machine(s) at most. Ask for 16 vCPUs at https://console.aws.amazon.com/servicequotas/home/services/ec2/"
+        "quotas/L-3819A6DF (Request increase), or lower CLUSTER_MACHINES"
+    ) in text
+    assert text.index("warning:") < text.index("EC2 Fleet")  # said before the fleet is asked for
+
+
+def test_start_cluster_says_nothing_of_a_quota_that_holds_the_fleet(ready: Path) -> None:
+    ctx, path = gpu_ready(ready)
+    with Stubber(ctx.client("service-quotas")) as quotas:
+        quotas.add_response("get_service_quota", quota_answer(16.0))
+        assert start_cluster(ctx, path, wait_seconds=5, poll_seconds=0.01) == 0
+    assert "quota" not in output(ctx)
+
+
+def test_an_unreadable_quota_is_a_note_and_the_fleet_still_starts(ready: Path) -> None:
+    """The emulator has no EC2 quotas (moto answers get_service_quota for VPC's codes only): NoSuchResource."""
+    ctx, path = gpu_ready(ready)
+    assert start_cluster(ctx, path, wait_seconds=5, poll_seconds=0.01) == 0
+    text = " ".join(output(ctx).split())
+    assert f"note: {QUOTA} could not be read (NoSuchResourceException); the fleet needs up to 16 vCPUs" in text
+    assert len(fleets()) == 1
+    denied, _ = gpu_ready(ready)
+    with Stubber(denied.client("service-quotas")) as quotas:
+        quotas.add_client_error("get_service_quota", service_error_code="AccessDeniedException")
+        assert "could not be read (AccessDeniedException)" in check_gpu_spot_quota(denied, require_fit(denied)).notes[0]
+
+
+def test_a_fleet_without_g_or_vt_types_never_asks_for_the_quota(ready: Path) -> None:
+    ctx = make_ctx(ready)
+    with Stubber(ctx.client("service-quotas")):  # no answer queued: a call would fail the test
+        assert start_cluster(ctx, write_fleet_file(ready), wait_seconds=5, poll_seconds=0.01) == 0
+    assert [counted(t) for t in ("g4dn.xlarge", "g6e.xlarge", "vt1.3xlarge", "m5.xlarge", "p3.2xlarge")] == [
+        True,
+        True,
+        True,
+        False,
+        False,
+    ]
 
 
 def test_launch_specifications_that_differ_become_versions_of_one_template(ready: Path) -> None:

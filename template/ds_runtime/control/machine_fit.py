@@ -5,7 +5,8 @@ cover it; containers that fit no machine of the fleet are never placed, and the 
 idle (Distributed-CellProfiler's issue 126). GPUs are never shared: the ECS agent gives each
 container its own (the tool spec's `gpus`), so a machine holds as many as it has GPUs for.
 A spot fleet may launch any of its types, so each MACHINE_TYPE that cannot hold
-TASKS_PER_MACHINE containers is refused on its own, by name: one such type is enough for machines that bill while running fewer containers, or none.
+TASKS_PER_MACHINE containers is refused on its own, by name: one such type is enough for
+machines that bill while running fewer containers, or none.
 
 `run.py check` looks the types up offline in instance_types.py (an unknown type is a note);
 startCluster asks AWS (DescribeInstanceTypes) before it creates anything.
@@ -22,6 +23,7 @@ from botocore.exceptions import ClientError
 from ..config import DSConfig
 from .context import CommandError, Context, error_code
 from .instance_types import INSTANCE_TYPES, SOURCE
+from .setup import container_gpus
 
 CPU_UNITS_PER_VCPU = 1024  # what a machine registers with ECS per vCPU (ECS's task definition reference)
 MIN_CPU_SHARES = 128  # config.DSConfig's lower bound for CPU_SHARES
@@ -200,15 +202,18 @@ def described_machines(ctx: Context) -> dict[str, Machine]:
     }
 
 
-def require_fit(ctx: Context) -> None:
+def require_fit(ctx: Context) -> dict[str, Machine]:
     """startCluster, before anything is created: CommandError naming each type the containers do not fit,
-    or if the service's task definition (what ECS places) has other CPU units, memory or GPUs than asked."""
-    fit = check_fit(ctx.config, described_machines(ctx), ctx.spec.gpus)
+    or if the service's task definition (what ECS places) has other CPU units, memory or GPUs than asked.
+    The machine types as AWS describes them."""
+    machines = described_machines(ctx)
+    fit = check_fit(ctx.config, machines, ctx.spec.gpus)
     if fit.problems:
         raise CommandError(
             "the containers do not fit the machines, nothing was started:\n  " + "\n  ".join(fit.problems)
         )
     _require_registered(ctx)
+    return machines
 
 
 def _require_registered(ctx: Context) -> None:
@@ -224,7 +229,7 @@ def _require_registered(ctx: Context) -> None:
             f"{ctx.config.CPU_SHARES} and MEMORY {ctx.config.MEMORY}: run `python run.py setup` to register "
             "config.py's, then startCluster; nothing was started"
         )
-    gpus = sum(int(r["value"]) for r in container.get("resourceRequirements", []) if r["type"] == "GPU")
+    gpus = container_gpus(container)
     if gpus != ctx.spec.gpus:
         raise CommandError(
             f"service {ctx.service_name} runs task definition {definition['family']}:{definition['revision']} "
