@@ -253,7 +253,7 @@ def estimate_command(
     as_json: bool = False,
 ) -> int:
     jobs = read_job_file(job_file, ctx.spec)
-    fleet = load_fleet_file(fleet_file, allow_stand_ins=True) if fleet_file else None
+    fleet = load_fleet_file(fleet_file, allow_stand_ins=True, gpus=ctx.spec.gpus) if fleet_file else None
     estimate = make_estimate(ctx, len(jobs), job_seconds, fleet)
     if as_json:
         text = json.dumps({**estimate.to_dict(), "warnings": warnings(ctx, estimate)}, indent=1)
