@@ -39,6 +39,7 @@ SPEC_KEY_QUESTIONS = {
     "done.content_match": "done_content_match",
     "bucket_view": "bucket_view",
     "needs_fuse": "needs_fuse",
+    "gpus": "gpus",
     "config_keys": "extra_config",
     "config_defaults": "extra_config",
     "startup": "startup",

@@ -91,6 +91,7 @@ BAD_ANSWERS = [
         "command.1.when.args.0.split.split: Input should be a valid string",
     ),
     ("command", '[echo, {when: sample, args: [{split: "{config.NOPE}"}]}]', "NOPE is not a config key"),
+    ("gpus", "-1", "gpus: gpus -1: give the GPUs each container needs, 0 for none"),
     ("bucket_view", "home/ubuntu/bucket", "must be an absolute folder"),
     ("bucket_view", "/", "must be an absolute folder"),
     ("bucket_view", "/home/../etc", "must be an absolute folder"),

@@ -380,3 +380,30 @@ def test_omezarrcreator_additional_flags_split_like_a_shell_without_one() -> Non
             "/tmp/pwned);",
         ]
     )
+
+
+# ---------------------------------------------------------------- Cellpose (Distributed-Cellpose)
+
+
+def _cellpose_command(job_file: dict[str, Any], folder: str) -> list[str]:
+    """Cellpose 4's own command line for one folder (cellpose/cli.py of 4.2.1.1): its masks as PNGs into OUT."""
+    images = os.path.join(IN, job_file["input_location"], folder)
+    command = f"python -m cellpose --dir {images} --pretrained_model cpsam_v2 --save_png --no_npy --savedir {OUT}"
+    command += " --use_gpu --verbose"  # CUDA when the machine has it (a g4dn's T4), else the CPU
+    if job_file.get("diameter"):
+        command += f" --diameter {job_file['diameter']}"
+    return command.split()
+
+
+@pytest.mark.parametrize("diameter", [None, 17, 22.5], ids=["Cellpose's own diameter", "17 px", "22.5 px"])
+def test_cellpose_argv_is_cellposes_command_line(diameter: float | None) -> None:
+    spec, job_file, config = _example("Cellpose")
+    job_file = {**job_file, **({"diameter": diameter} if diameter else {})}
+    results = _argvs(spec, job_file, config)
+    assert len(results) == len(job_file["groups"]) == 3
+    for (values, argv), group in zip(results, job_file["groups"], strict=True):
+        assert argv == _cellpose_command(job_file, group["folder"]), values
+        job = spec.for_job(values, "id")
+        assert job.inputs() == [Input(f"projects/demo/images/{group['folder']}/", True, "")]
+        assert job.output_key() == f"projects/demo/cellpose/{group['folder']}"
+    assert spec.gpus == 1  # each container has a GPU of its own (the task definition's resourceRequirements)

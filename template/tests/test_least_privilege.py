@@ -34,10 +34,12 @@ from ds_runtime.control.account import role_name, setup_account, user_policy
 from ds_runtime.control.cluster import start_cluster
 from ds_runtime.control.data import download_outputs
 from ds_runtime.control.fleet import Ec2Fleet
+from ds_runtime.control.machine_fit import Machine
 from ds_runtime.control.monitor import monitor
 from ds_runtime.control.retry import retry_failed
 from ds_runtime.control.run_record import load_monitor_file
 from ds_runtime.control.setup import setup
+from ds_runtime.control.spot_quota import check_gpu_spot_quota
 from ds_runtime.control.status import status
 from ds_runtime.control.submit import submit
 from ds_runtime.local.workers import definition_environment
@@ -288,3 +290,28 @@ NOT_ENFORCED_BY_MOTO = [
 @pytest.mark.skip(reason="moto 5 authorises EC2, ECS and ECR calls with resource '*' and ignores Condition")
 def test_forbidden_but_not_enforceable_by_moto(row: str) -> None:
     raise AssertionError(row)
+
+
+def test_the_operator_may_read_the_gpu_spot_quota_startcluster_checks(
+    enforced: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """servicequotas:GetServiceQuota is in the printed policy: moto answers it (it has no EC2 quotas, so
+    NoSuchResource) for the operator, and refuses a user whose policy lacks it."""
+    everything = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    act_as(monkeypatch, user_with(boto3.client("iam"), "admin", everything))  # the BOOTSTRAP free requests
+    iam = boto3.client("iam")
+    policy = user_policy(make_ctx(tmp_path))
+    statements = [
+        {**s, "Action": [a for a in s["Action"] if a != "servicequotas:GetServiceQuota"]} for s in policy["Statement"]
+    ]
+    users = {
+        "operator": user_with(iam, "operator", moto_view(policy)),
+        "without": user_with(iam, "without", moto_view({**policy, "Statement": statements})),
+    }
+    g4dn = {"g4dn.xlarge": Machine("g4dn.xlarge", 4, 16384, 1)}
+    found = {}
+    for name, keys in users.items():
+        act_as(monkeypatch, keys)
+        [found[name]] = check_gpu_spot_quota(make_ctx(tmp_path), g4dn).notes
+    assert "could not be read (NoSuchResourceException)" in found["operator"]
+    assert "could not be read (403)" in found["without"]  # moto's refusal has no error code, only its status

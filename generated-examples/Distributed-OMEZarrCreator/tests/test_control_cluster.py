@@ -7,8 +7,10 @@ import json
 from pathlib import Path
 
 import boto3
+import jinja2
 import pytest
 from botocore.exceptions import ClientError
+from botocore.stub import Stubber
 from moto import mock_aws
 
 from ds_runtime.control import cluster
@@ -18,7 +20,9 @@ from ds_runtime.control.context import CommandError, Context
 from ds_runtime.control.estimate import fleet_zones
 from ds_runtime.control.fleet_file import FleetFileError, load_fleet_file
 from ds_runtime.control.fleet_mapping import FleetLaunch
+from ds_runtime.control.machine_fit import require_fit
 from ds_runtime.control.setup import setup
+from ds_runtime.control.spot_quota import check_gpu_spot_quota, counted
 from ds_runtime.control.submit import submit
 
 from ._control_support import (
@@ -28,6 +32,7 @@ from ._control_support import (
     make_ctx,
     network,
     output,
+    spec,
     write_fleet_file,
     write_job_file,
 )
@@ -263,10 +268,11 @@ def test_against_moto_server_history_500_is_handled(moto_server: str, tmp_path: 
     assert "machine(s) running" in ctx.console.file.getvalue()
 
 
-def ds_example_fleet(subnet: str, group: str) -> dict:
-    """files/exampleFleet.json as a generated repository ships it (DS's format), with a real subnet and group."""
+def ds_example_fleet(subnet: str, group: str, gpus: int = 0) -> dict:
+    """files/exampleFleet.json as a generated repository ships it (DS's format), with a real subnet and group,
+    for a tool needing `gpus` GPUs per container."""
     text = (Path(__file__).resolve().parents[1] / "files" / "exampleFleet.json.jinja").read_text()
-    text = text.replace("{{ aws_region }}", REGION).replace("{{ app_name }}", APP)
+    text = jinja2.Template(text).render(aws_region=REGION, app_name=APP, gpus=gpus)
     return json.loads(text.replace("subnet-WWWWWWWW", subnet).replace("sg-ZZZZZZZZ", group))
 
 
@@ -287,6 +293,102 @@ def test_ds_example_fleet_file_starts_an_ec2_fleet_unchanged(ready: Path) -> Non
     )["LaunchTemplateVersions"][0]["LaunchTemplateData"]
     assert version["ImageId"].startswith("ami-")  # resolve:ssm: resolved before the template is made
     assert "machine(s) running" in output(ctx)
+
+
+def test_a_gpu_tools_example_fleet_file_starts_machines_of_the_ecs_gpu_image(ready: Path) -> None:
+    """gpus > 0: the Fleet file names AWS's ECS GPU-optimised image parameter, which startCluster resolves."""
+    gpu_image = "/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended/image_id"
+    data = ds_example_fleet(*network(), gpus=1)
+    assert data["LaunchSpecifications"][0]["ImageId"] == f"resolve:ssm:{gpu_image}"
+    ctx = make_ctx(ready, tool=spec(gpus=1), MACHINE_TYPE="['g4dn.xlarge']", TASKS_PER_MACHINE="1")
+    setup(ctx)  # registers the GPUs
+    assert start_cluster(ctx, write_fleet_file(ready, data), wait_seconds=5, poll_seconds=0.01) == 0, output(ctx)
+    [template] = templates()
+    version = boto3.client("ec2", region_name=REGION).describe_launch_template_versions(
+        LaunchTemplateId=template["LaunchTemplateId"]
+    )["LaunchTemplateVersions"][0]["LaunchTemplateData"]
+    ssm = boto3.client("ssm", region_name=REGION)
+    assert version["ImageId"] == ssm.get_parameter(Name=gpu_image)["Parameter"]["Value"]
+    [fleet] = fleets()
+    assert {o["InstanceType"] for o in fleet["LaunchTemplateConfigs"][0]["Overrides"]} == {"g4dn.xlarge"}
+
+
+def test_a_gpu_tool_refuses_the_plain_ecs_image_naming_the_gpu_one(ready: Path) -> None:
+    path = write_fleet_file(ready, ds_example_fleet(*network(), gpus=0))
+    load_fleet_file(path)  # a CPU tool starts it
+    with pytest.raises(FleetFileError) as caught:
+        start_cluster(make_ctx(ready, tool=spec(gpus=1)), path, wait_seconds=1)
+    assert (
+        "LaunchSpecifications[0].ImageId: 'resolve:ssm:/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/"
+        "image_id' is the ECS-optimised image without GPU drivers, but the tool needs 1 GPU(s) per container "
+        "(tool/spec.json's gpus): use resolve:ssm:/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended/"
+        "image_id"
+    ) in str(caught.value)
+    assert fleets() == []
+
+
+def gpu_ready(folder: Path, machines: str = "2", machine_type: str = "g4dn.2xlarge") -> tuple[Context, Path]:
+    """A GPU tool set up on the emulator, and its Fleet file of the ECS GPU image."""
+    ctx = make_ctx(
+        folder, tool=spec(gpus=1), MACHINE_TYPE=f"['{machine_type}']", TASKS_PER_MACHINE="1", CLUSTER_MACHINES=machines
+    )
+    setup(ctx)
+    return ctx, write_fleet_file(folder, ds_example_fleet(*network(), gpus=1))
+
+
+def quota_answer(vcpus: float) -> dict:
+    return {"Quota": {"ServiceCode": "ec2", "QuotaCode": "L-3819A6DF", "Value": vcpus}}
+
+
+QUOTA = "your spot quota 'All G and VT Spot Instance Requests' (L-3819A6DF) in us-east-1"
+
+
+def test_start_cluster_warns_when_the_g_and_vt_spot_quota_is_below_the_fleet(ready: Path) -> None:
+    ctx, path = gpu_ready(ready)
+    with Stubber(ctx.client("service-quotas")) as quotas:
+        quotas.add_response("get_service_quota", quota_answer(8.0), {"ServiceCode": "ec2", "QuotaCode": "L-3819A6DF"})
+        assert start_cluster(ctx, path, wait_seconds=5, poll_seconds=0.01) == 0
+    text = " ".join(output(ctx).split())  # the console wraps long lines
+    assert (
+        f"warning: {QUOTA} is 8 vCPUs, but CLUSTER_MACHINES 2 x g4dn.2xlarge's 8 vCPUs = 16: AWS starts 1 such "
+        "machine(s) at most. Ask for 16 vCPUs at https://console.aws.amazon.com/servicequotas/home/services/ec2/"
+        "quotas/L-3819A6DF (Request increase), or lower CLUSTER_MACHINES"
+    ) in text
+    assert text.index("warning:") < text.index("EC2 Fleet")  # said before the fleet is asked for
+
+
+def test_start_cluster_says_nothing_of_a_quota_that_holds_the_fleet(ready: Path) -> None:
+    ctx, path = gpu_ready(ready)
+    with Stubber(ctx.client("service-quotas")) as quotas:
+        quotas.add_response("get_service_quota", quota_answer(16.0))
+        assert start_cluster(ctx, path, wait_seconds=5, poll_seconds=0.01) == 0
+    assert "quota" not in output(ctx)
+
+
+def test_an_unreadable_quota_is_a_note_and_the_fleet_still_starts(ready: Path) -> None:
+    """The emulator has no EC2 quotas (moto answers get_service_quota for VPC's codes only): NoSuchResource."""
+    ctx, path = gpu_ready(ready)
+    assert start_cluster(ctx, path, wait_seconds=5, poll_seconds=0.01) == 0
+    text = " ".join(output(ctx).split())
+    assert f"note: {QUOTA} could not be read (NoSuchResourceException); the fleet needs up to 16 vCPUs" in text
+    assert len(fleets()) == 1
+    denied, _ = gpu_ready(ready)
+    with Stubber(denied.client("service-quotas")) as quotas:
+        quotas.add_client_error("get_service_quota", service_error_code="AccessDeniedException")
+        assert "could not be read (AccessDeniedException)" in check_gpu_spot_quota(denied, require_fit(denied)).notes[0]
+
+
+def test_a_fleet_without_g_or_vt_types_never_asks_for_the_quota(ready: Path) -> None:
+    ctx = make_ctx(ready)
+    with Stubber(ctx.client("service-quotas")):  # no answer queued: a call would fail the test
+        assert start_cluster(ctx, write_fleet_file(ready), wait_seconds=5, poll_seconds=0.01) == 0
+    assert [counted(t) for t in ("g4dn.xlarge", "g6e.xlarge", "vt1.3xlarge", "m5.xlarge", "p3.2xlarge")] == [
+        True,
+        True,
+        True,
+        False,
+        False,
+    ]
 
 
 def test_launch_specifications_that_differ_become_versions_of_one_template(ready: Path) -> None:

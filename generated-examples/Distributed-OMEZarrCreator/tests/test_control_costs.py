@@ -13,6 +13,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from botocore.stub import Stubber
 from moto import mock_aws
 from rich.console import Console
 
@@ -205,6 +206,27 @@ def test_an_on_demand_price_not_in_the_table_is_unknown_and_said_so(aws: Path) -
     assert "MAX_COST counts on-demand machines at the spot price (theirs is unknown)" in text
     elsewhere = on_demand_price("eu-west-1", ["m5.large"])
     assert elsewhere.dollars_per_hour is None and "unknown in eu-west-1" in elsewhere.source
+
+
+def test_estimate_prices_gpu_machine_types_spot_and_on_demand(aws: Path) -> None:
+    """The cheapest GPU type's spot price (DescribeSpotPriceHistory); the fallback at the dearest's list price."""
+    types = "['g4dn.xlarge', 'g5.xlarge']"
+    ctx = make_ctx(aws, MACHINE_TYPE=types, TASKS_PER_MACHINE="1", ON_DEMAND_AFTER_INTERRUPTIONS="2")
+    now = datetime.now(timezone.utc)
+    history = [
+        {"InstanceType": t, "AvailabilityZone": f"{REGION}a", "SpotPrice": p, "Timestamp": now}
+        for t, p in (("g4dn.xlarge", "0.2104"), ("g5.xlarge", "0.4413"))
+    ]
+    with Stubber(ctx.client("ec2")) as ec2:
+        ec2.add_response("describe_spot_price_history", {"SpotPriceHistory": history})
+        estimate = make_estimate(ctx, jobs=10, job_seconds=720)
+    assert (estimate.price.dollars_per_hour, estimate.price.fallback) == (0.2104, False)
+    assert estimate.price.source == f"spot price now of g4dn.xlarge in {REGION}a (cheapest type)"
+    # 10 x 720 s / (2 machines x 1 task x 1 core) = 1 h; 2 machine-hours.
+    assert estimate.dollars == pytest.approx(2 * 0.2104)
+    assert estimate.on_demand is not None and estimate.on_demand.dollars_per_hour == 1.006  # g5.xlarge
+    assert estimate.on_demand_dollars == pytest.approx(2 * 1.006)
+    assert on_demand_price(REGION, ["g4dn.xlarge"]).dollars_per_hour == 0.526
 
 
 def test_estimate_measures_the_median_of_finished_jobs(aws: Path) -> None:

@@ -23,6 +23,7 @@ from ds_runtime.config import DSConfig, load_config
 from ds_runtime.control.account import output_prefixes
 from ds_runtime.control.context import Context
 from ds_runtime.control.fleet_file import FleetFileError, load_fleet_file
+from ds_runtime.control.machine_fit import offline_fit
 from ds_runtime.entry import main
 from ds_runtime.jobs import read_job_file
 from ds_runtime.spec import load_spec
@@ -61,6 +62,36 @@ def test_example_fleet_file_is_ds_format_with_stand_ins_to_replace() -> None:
     assert "LaunchSpecifications" in fleet and "IamFleetRole" not in fleet  # an EC2 Fleet needs no fleet role
     with pytest.raises(FleetFileError, match="stand-in"):
         load_fleet_file(REPO / "files" / "exampleFleet.json")
+
+
+def test_example_fleet_file_starts_the_image_the_tools_gpus_need() -> None:
+    """A tool with gpus gets the ECS GPU-optimised image (NVIDIA driver), any other the plain one."""
+    spec = load_spec(SPEC)
+    fleet = load_fleet_file(REPO / "files" / "exampleFleet.json", allow_stand_ins=True, gpus=spec.gpus)
+    images = {launch["ImageId"] for launch in fleet["LaunchSpecifications"]}
+    gpu = "/gpu/" if spec.gpus else "/"
+    assert images == {f"resolve:ssm:/aws/service/ecs/optimized-ami/amazon-linux-2023{gpu}recommended/image_id"}
+
+
+def test_the_containers_fit_this_configs_machine_types() -> None:
+    spec = load_spec(SPEC)
+    config = load_config(REPO / "config.py", spec, warn=lambda _: None)
+    assert offline_fit(config, spec.gpus).problems == []  # a type the table lacks is a note: AWS is asked then
+
+
+def test_setup_registers_the_gpus_the_tool_needs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)
+    spec = load_spec(SPEC)
+    config = load_config(REPO / "config.py", spec, warn=lambda _: None)
+    with mock_aws():
+        assert main(["setupAccount"]) == 0
+        assert main(["setup"]) == 0
+        ecs = boto3.client("ecs", region_name=config.AWS_REGION)
+        [container] = ecs.describe_task_definition(taskDefinition=f"{config.APP_NAME}Task")["taskDefinition"][
+            "containerDefinitions"
+        ]
+    wanted = [{"type": "GPU", "value": str(spec.gpus)}] if spec.gpus else None
+    assert container.get("resourceRequirements") == wanted
 
 
 def test_every_policy_of_this_repo_is_one_aws_accepts() -> None:

@@ -14,6 +14,7 @@ from ds_runtime.control.account import LAUNCH_RESOURCES, LAUNCH_TEMPLATES, setup
 from ds_runtime.control.context import CommandError
 from ds_runtime.control.setup import setup
 from ds_runtime.entry import main
+from ds_runtime.local.containers import run_options
 from ds_runtime.worker_settings import WorkerSettings
 
 from ._control_support import APP, REGION, make_ctx, output, spec, write_config, write_spec
@@ -166,6 +167,31 @@ def test_privileged_only_for_fuse(aws: None, tmp_path: Path) -> None:
     assert task_definitions()[0]["containerDefinitions"][0]["privileged"] is True
 
 
+def test_a_gpu_tool_asks_ecs_for_its_gpus_and_a_cpu_tool_for_none(aws: None, tmp_path: Path) -> None:
+    setup_account(make_ctx(tmp_path))
+    setup(make_ctx(tmp_path))
+    assert "resourceRequirements" not in task_definitions()[0]["containerDefinitions"][0]
+    gpu = make_ctx(tmp_path, tool=spec(gpus=2))
+    setup(gpu)
+    assert "registered revision 2" in output(gpu)
+    newest = max(task_definitions(), key=lambda d: d["revision"])
+    assert newest["containerDefinitions"][0]["resourceRequirements"] == [{"type": "GPU", "value": "2"}]
+    again = make_ctx(tmp_path, tool=spec(gpus=2))
+    setup(again)
+    assert "unchanged (revision 2)" in output(again)  # what ECS holds is compared as it was asked for
+
+
+def test_local_containers_get_docker_gpus_only_for_a_gpu_tool(aws: None, tmp_path: Path) -> None:
+    """`--docker` mirrors the registered task definition: `--gpus N` (a device request) only when N > 0."""
+    setup_account(make_ctx(tmp_path))
+    cpu = make_ctx(tmp_path)
+    setup(cpu)
+    assert "device_requests" not in run_options(cpu, "http://127.0.0.1:1")
+    gpu = make_ctx(tmp_path, tool=spec(gpus=2))
+    setup(gpu)
+    assert run_options(gpu, "http://127.0.0.1:1")["device_requests"] == [{"count": 2, "capabilities": [["gpu"]]}]
+
+
 def test_no_credentials_in_task_definition(aws: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     secrets = {"AWS_ACCESS_KEY_ID": "AKIAEXAMPLEKEY123456", "AWS_SECRET_ACCESS_KEY": "s3cr3t/EXAMPLE+secret+key"}
     for name, value in secrets.items():
@@ -211,7 +237,9 @@ def test_print_policy_prints_the_commands_policy_and_creates_nothing(
             assert named or resource == "*" or "Condition" in statement, statement  # else scoped by tag or cluster
         if statement["Resource"] == ["*"] and "Condition" not in statement:
             assert all(
-                a.split(":")[1].startswith(("Describe", "List", "Register", "Deregister")) for a in statement["Action"]
+                a.split(":")[1].startswith(("Describe", "List", "Register", "Deregister"))
+                or a == "servicequotas:GetServiceQuota"  # a read IAM cannot scope (startCluster's GPU spot quota)
+                for a in statement["Action"]
             )
 
 

@@ -30,8 +30,12 @@ from ._control_support import APP, REGION, make_ctx, spec, write_config, write_f
 M5_XLARGE_FOR_CONTAINERS = 16384 - 820  # 16 GiB less 5%, rounded up
 
 
-def run_check(folder: Path, capsys: pytest.CaptureFixture[str], *options: str, **config: str) -> tuple[int, str]:
-    argv = [*options, "--config", str(write_config(folder, **config)), "--spec", str(write_spec(folder)), "check"]
+def run_check(
+    folder: Path, capsys: pytest.CaptureFixture[str], *options: str, gpus: int = 0, **config: str
+) -> tuple[int, str]:
+    """`run.py check` of config.py with `config` changed, for the test tool needing `gpus` GPUs per container."""
+    spec_path = str(write_spec(folder, gpus=gpus))
+    argv = [*options, "--config", str(write_config(folder, **config)), "--spec", spec_path, "check"]
     code = main(argv)
     captured = capsys.readouterr()
     return code, captured.out + captured.err
@@ -112,6 +116,61 @@ def test_check_refuses_each_machine_type_the_containers_do_not_fit(
             assert part in problem, problem
     assert code == (1 if expected else 0)
     assert output.rstrip().endswith("check: ok, the run can start" if not expected else "(nothing was created)")
+
+
+# (gpus per container, config.py changes, the parts of each problem): the test config's 2 tasks of 1024 CPU units
+# and 1900 MiB fit every type here but for their GPUs; each container has GPUs of its own.
+GPU_CASES = {
+    "one on g4dn.xlarge's one GPU": (1, {"MACHINE_TYPE": "['g4dn.xlarge']", "TASKS_PER_MACHINE": "1"}, []),
+    "two GPU containers on g4dn.xlarge's one GPU": (
+        1,
+        {"MACHINE_TYPE": "['g4dn.xlarge']"},
+        [
+            [
+                "gpus 1 (tool/spec.json) x TASKS_PER_MACHINE 2 = 2 GPUs does not fit MACHINE_TYPE g4dn.xlarge "
+                "(4 vCPUs = 4096 CPU units, 1 GPU, 16 GiB",
+                "ECS would place only 1 per machine: the other tasks would wait while the machines bill",
+                "Fix: TASKS_PER_MACHINE to 1, or choose a larger MACHINE_TYPE (e.g. g4dn.12xlarge)",
+            ]
+        ],
+    ),
+    "a GPU container on m5.xlarge, which has none": (
+        1,
+        {"MACHINE_TYPE": "['m5.xlarge']", "TASKS_PER_MACHINE": "1"},
+        [
+            [
+                "gpus 1 (tool/spec.json) x TASKS_PER_MACHINE 1 = 1 GPU does not fit MACHINE_TYPE m5.xlarge (4 vCPUs",
+                "ECS would place none of them: its machines would bill idle",
+                "Fix: choose a MACHINE_TYPE with GPUs (e.g. g4dn.xlarge)",
+            ]
+        ],
+    ),
+    "four on g4dn.12xlarge's four GPUs": (1, {"MACHINE_TYPE": "['g4dn.12xlarge']", "TASKS_PER_MACHINE": "4"}, []),
+    "three containers of 2 GPUs on g5.12xlarge's four": (
+        2,
+        {"MACHINE_TYPE": "['g5.12xlarge']", "TASKS_PER_MACHINE": "3"},
+        [["gpus 2 (tool/spec.json) x TASKS_PER_MACHINE 3 = 6 GPUs", "Fix: TASKS_PER_MACHINE to 2, or choose a larger"]],
+    ),
+    "a CPU tool on a GPU machine": (0, {"MACHINE_TYPE": "['g4dn.xlarge']"}, []),
+    "a type without GPUs in a list with one": (
+        1,
+        {"MACHINE_TYPE": "['g4dn.xlarge', 'm5.xlarge']", "TASKS_PER_MACHINE": "1"},
+        [["does not fit MACHINE_TYPE m5.xlarge", "or remove 'm5.xlarge' from MACHINE_TYPE (g4dn.xlarge holds them)"]],
+    ),
+}
+
+
+@pytest.mark.parametrize(("gpus", "config", "expected"), GPU_CASES.values(), ids=GPU_CASES.keys())
+def test_check_refuses_machine_types_without_a_gpu_for_each_container(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], gpus: int, config: dict[str, str], expected: list[list[str]]
+) -> None:
+    code, output = run_check(tmp_path, capsys, gpus=gpus, **config)
+    found = problems(output)
+    assert len(found) == len(expected), output
+    for problem, parts in zip(found, expected, strict=True):
+        for part in parts:
+            assert part in problem, problem
+    assert code == (1 if expected else 0)
 
 
 def test_a_machine_type_missing_from_the_table_is_a_note_offline(
@@ -218,6 +277,27 @@ def test_a_user_who_may_not_describe_instance_types_is_told_the_policy(tmp_path:
         ec2.add_client_error("describe_instance_types", service_error_code="UnauthorizedOperation")
         with pytest.raises(CommandError, match=r"ec2:DescribeInstanceTypes.*setupAccount --print-policy"):
             require_fit(ctx)
+
+
+def test_start_cluster_refuses_gpu_containers_on_machines_aws_describes_without_gpus(ready: Path) -> None:
+    ctx = make_ctx(ready, tool=spec(gpus=1), MACHINE_TYPE="['m5.xlarge']", TASKS_PER_MACHINE="1")
+    with pytest.raises(CommandError) as caught:
+        start_cluster(ctx, write_fleet_file(ready), wait_seconds=1)
+    assert "gpus 1 (tool/spec.json) x TASKS_PER_MACHINE 1 = 1 GPU does not fit MACHINE_TYPE m5.xlarge" in str(
+        caught.value
+    )
+    assert boto3.client("ec2", region_name=REGION).describe_fleets()["Fleets"] == []
+
+
+def test_start_cluster_refuses_a_task_definition_registered_before_the_tool_needed_gpus(ready: Path) -> None:
+    ctx = make_ctx(ready, tool=spec(gpus=1), MACHINE_TYPE="['g4dn.xlarge']", TASKS_PER_MACHINE="1")
+    with pytest.raises(CommandError) as caught:
+        start_cluster(ctx, write_fleet_file(ready), wait_seconds=1)
+    assert str(caught.value) == (
+        f"service {APP}Service runs task definition {APP}Task:1 with 0 GPU(s) per container, but tool/spec.json "
+        "has gpus 1: run `python run.py setup` to register it, then startCluster; nothing was started"
+    )
+    assert boto3.client("ec2", region_name=REGION).describe_fleets()["Fleets"] == []
 
 
 @dataclass(frozen=True)

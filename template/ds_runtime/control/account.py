@@ -273,6 +273,7 @@ def user_policy(ctx: Context) -> dict[str, Any]:
                 "ec2:DescribeKeyPairs",  # SSH_KEY_NAME and the Fleet file's KeyName must name one
                 "ec2:DescribeSpotPriceHistory",
                 "ec2:DescribeInstanceTypes",  # startCluster: the containers must fit each MACHINE_TYPE
+                "servicequotas:GetServiceQuota",  # startCluster: the G and VT spot quota of GPU machine types
                 "logs:DescribeLogGroups",
                 "logs:DescribeExportTasks",
                 "cloudwatch:ListDashboards",

@@ -35,6 +35,7 @@ from .on_demand_prices import on_demand_price
 from .placement import DEFAULT_ALLOCATION, per_subnet
 from .resources import Fleets, LaunchTemplates, Scope
 from .run_record import Plan, write_monitor_file
+from .spot_quota import check_gpu_spot_quota
 from .wait import WaitTimeout, wait_for
 
 ACCOUNT_PLACEHOLDER = "XXXXXXXXXXXX"  # DS fleet files' stand-in for the account id
@@ -305,10 +306,15 @@ def start_cluster(
     The monitor file goes next to the fleet file, as in DS, unless `monitor_file` names another place.
     """
     c = ctx.config
-    fleet = load_fleet_file(fleet_file, allow_stand_ins=ctx.backend.accepts_stand_ins)
+    fleet = load_fleet_file(fleet_file, allow_stand_ins=ctx.backend.accepts_stand_ins, gpus=ctx.spec.gpus)
     _require_setup(ctx)
     if ctx.backend.places_on_machine_types:
-        require_fit(ctx)  # containers that fit no machine leave it idle: refused before anything is created
+        machines = require_fit(ctx)  # containers that fit no machine leave it idle: refused before anything is created
+        quota = check_gpu_spot_quota(ctx, machines)  # before the confirmation: a quota of 0 starts nothing
+        for note in quota.notes:
+            ctx.console.print(f"note: {note}", highlight=False)
+        for line in quota.warnings:
+            ctx.console.print(warning(line), highlight=False)
     price = _plan_and_ask(ctx, fleet, confirm, job_seconds)
     if price is None:
         ctx.console.print("not confirmed: nothing was started")

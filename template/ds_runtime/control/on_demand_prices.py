@@ -61,6 +61,34 @@ US_EAST_1: dict[str, float] = {
     "r6i.large": 0.126,
     "r6i.xlarge": 0.252,
     "r6i.2xlarge": 0.504,
+    # GPU types (tools with gpus: NVIDIA T4, A10G, L4, V100), the same page's Linux list prices in us-east-1 as
+    # listed in 2024-2025 (g5.xlarge's $1.006 still so in June 2026); AWS's mid-2025 GPU price cuts were of
+    # P4 and P5, not these.
+    "g4dn.xlarge": 0.526,
+    "g4dn.2xlarge": 0.752,
+    "g4dn.4xlarge": 1.204,
+    "g4dn.8xlarge": 2.176,
+    "g4dn.12xlarge": 3.912,
+    "g4dn.16xlarge": 4.352,
+    "g5.xlarge": 1.006,
+    "g5.2xlarge": 1.212,
+    "g5.4xlarge": 1.624,
+    "g5.8xlarge": 2.448,
+    "g5.12xlarge": 5.672,
+    "g5.16xlarge": 4.096,
+    "g5.24xlarge": 8.144,
+    "g5.48xlarge": 16.288,
+    "g6.xlarge": 0.8048,
+    "g6.2xlarge": 0.9776,
+    "g6.4xlarge": 1.3232,
+    "g6.8xlarge": 2.0144,
+    "g6.12xlarge": 4.6016,
+    "g6.16xlarge": 3.3968,
+    "g6.24xlarge": 6.6752,
+    "g6.48xlarge": 13.3504,
+    "p3.2xlarge": 3.06,
+    "p3.8xlarge": 12.24,
+    "p3.16xlarge": 24.48,
 }
 
 

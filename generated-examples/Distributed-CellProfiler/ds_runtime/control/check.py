@@ -63,7 +63,7 @@ def preflight(
         except ProfileError as exc:
             found.problems.append(f"{config_path}: {exc}")
     if fit and found.config is not None:
-        machines = offline_fit(found.config)
+        machines = offline_fit(found.config, found.spec.gpus)
         found.notes += machines.notes
         if aws:
             found.problems += [f"{config_path}: {problem}" for problem in machines.problems]
@@ -76,7 +76,7 @@ def preflight(
             found.problems.append(str(exc))
     if fleetfile is not None:
         try:
-            load_fleet_file(fleetfile, allow_stand_ins=allow_stand_ins)
+            load_fleet_file(fleetfile, allow_stand_ins=allow_stand_ins, gpus=found.spec.gpus)
         except FleetFileError as exc:
             found.problems.append(str(exc))
     return found

@@ -62,6 +62,9 @@ class SpecDocument(BaseModel):  # BaseModel itself, so that ruff sees a pydantic
     # in it that this job alone writes, e.g. "{plate}.ome.zarr": CHECK_IF_DONE_BOOL counts there.
     own_output_folder: str = ""
     needs_fuse: bool = False
+    # GPUs each container needs: the task definition asks ECS for them (resourceRequirements), the
+    # machines must have TASKS_PER_MACHINE x gpus of them and run the ECS GPU-optimised AMI. 0: none.
+    gpus: int = 0
     # An absolute folder at which the tool reads the bucket as a tree (DF's and DCP's
     # /home/ubuntu/bucket): while it runs, the job's inputs appear there under their keys,
     # read-only, and nothing else (worker/bucket_view.py). '' for none.
@@ -79,6 +82,13 @@ class SpecDocument(BaseModel):  # BaseModel itself, so that ruff sees a pydantic
         if path and (not path.startswith("/") or path.rstrip("/") == "" or ".." in path.split("/")):
             raise ValueError(f"bucket_view {path!r} must be an absolute folder, e.g. /home/ubuntu/bucket")
         return path.rstrip("/")
+
+    @field_validator("gpus")
+    @classmethod
+    def _gpus_are_a_count(cls, gpus: int) -> int:
+        if gpus < 0:
+            raise ValueError(f"gpus {gpus}: give the GPUs each container needs, 0 for none (e.g. 1 for Cellpose)")
+        return gpus
 
     @field_validator("input_fields", mode="before")
     @classmethod

@@ -16,6 +16,11 @@ from .fleet_mapping import unmappable
 from .placement import split_subnets
 
 SSM_PREFIX = "resolve:ssm:"  # ImageId "resolve:ssm:<parameter>" = the AMI that parameter names
+# AWS's public parameters of the ECS-optimised images (ECS developer guide, "Retrieving Amazon ECS-optimized
+# Linux AMI metadata"); the GPU one adds the NVIDIA driver and the agent's GPU support, which a tool with
+# gpus needs: on the plain image ECS registers no GPUs and places none of its containers.
+ECS_IMAGES = "/aws/service/ecs/optimized-ami/"
+ECS_GPU_IMAGE = ECS_IMAGES + "amazon-linux-2023/gpu/recommended/image_id"
 EXAMPLE_ID = re.compile(r"^(subnet|sg|ami)-([A-Z])\2{3,}$")  # subnet-WWWWWWWW, sg-ZZZZZZZZ...
 
 
@@ -23,8 +28,9 @@ class FleetFileError(CommandError):
     """The fleet file cannot be used: the message names the file, the field and the fix."""
 
 
-def load_fleet_file(path: Path, allow_stand_ins: bool = False) -> dict[str, Any]:
-    """The fleet file, checked; `allow_stand_ins` (local mode) accepts the example's placeholder ids."""
+def load_fleet_file(path: Path, allow_stand_ins: bool = False, gpus: int = 0) -> dict[str, Any]:
+    """The fleet file, checked; `allow_stand_ins` (local mode) accepts the example's placeholder ids;
+    `gpus` (the tool's per container): an ECS image parameter must name the GPU one."""
     data = read_json(path, FleetFileError, "start from files/exampleFleet.json")
     problems = []
     if not isinstance(data, dict):
@@ -52,9 +58,21 @@ def load_fleet_file(path: Path, allow_stand_ins: bool = False) -> dict[str, Any]
                     )
         if isinstance(spec.get("ImageId"), str) and EXAMPLE_ID.match(spec["ImageId"]) and not allow_stand_ins:
             problems.append(f"{where}.ImageId: {spec['ImageId']!r} is a stand-in; give a real AMI id")
+        if gpus and _plain_ecs_image(spec.get("ImageId")):
+            problems.append(
+                f"{where}.ImageId: {spec['ImageId']!r} is the ECS-optimised image without GPU drivers, but the tool "
+                f"needs {gpus} GPU(s) per container (tool/spec.json's gpus): use {SSM_PREFIX}{ECS_GPU_IMAGE}"
+            )
     if problems:
         raise FleetFileError(f"{path}: {len(problems)} problem(s), nothing was started:\n  " + "\n  ".join(problems))
     return data
+
+
+def _plain_ecs_image(image: Any) -> bool:
+    """An ImageId naming one of AWS's ECS-optimised image parameters other than a GPU one (an AMI id: unknown)."""
+    if not isinstance(image, str) or not image.startswith(SSM_PREFIX + ECS_IMAGES):
+        return False
+    return "/gpu/" not in image
 
 
 def _shape_problems(where: str, spec: dict[str, Any]) -> list[str]:

@@ -153,6 +153,8 @@ def task_definition_spec(ctx: Context, queue_url: str, task_role_arn: str) -> di
             },
         },
     }
+    if ctx.spec.gpus:  # the ECS agent gives the container that many of the machine's GPUs, each to one container
+        container["resourceRequirements"] = [{"type": "GPU", "value": str(ctx.spec.gpus)}]
     return {
         "family": ctx.task_family,
         "taskRoleArn": task_role_arn,
@@ -160,6 +162,11 @@ def task_definition_spec(ctx: Context, queue_url: str, task_role_arn: str) -> di
         "requiresCompatibilities": ["EC2"],
         "containerDefinitions": [container],
     }
+
+
+def container_gpus(container: dict[str, Any]) -> int:
+    """The GPUs a registered container definition asks for (0: none)."""
+    return sum(int(r["value"]) for r in container.get("resourceRequirements", []) if r["type"] == "GPU")
 
 
 def _matches(wanted: Any, actual: Any) -> bool:

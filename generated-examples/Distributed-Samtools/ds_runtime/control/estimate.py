@@ -256,7 +256,7 @@ def estimate_command(
 ) -> int:
     """The estimate for `job_file`'s jobs: `jobs` if the caller read them already."""
     jobs = read_job_file(job_file, ctx.spec) if jobs is None else jobs
-    fleet = load_fleet_file(fleet_file, allow_stand_ins=True) if fleet_file else None
+    fleet = load_fleet_file(fleet_file, allow_stand_ins=True, gpus=ctx.spec.gpus) if fleet_file else None
     estimate = make_estimate(ctx, len(jobs), job_seconds, fleet)
     if as_json:
         text = json.dumps({**estimate.to_dict(), "warnings": warnings(ctx, estimate)}, indent=1)

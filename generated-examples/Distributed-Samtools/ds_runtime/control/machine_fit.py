@@ -1,10 +1,12 @@
-"""Do TASKS_PER_MACHINE containers of CPU_SHARES and MEMORY fit each MACHINE_TYPE?
+"""Do TASKS_PER_MACHINE containers of CPU_SHARES, MEMORY and the tool's GPUs fit each MACHINE_TYPE?
 
 ECS places a task on a machine only where the CPU units and memory the machine registered
 cover it; containers that fit no machine of the fleet are never placed, and the machines bill
-idle (Distributed-CellProfiler's issue 126). A spot fleet may launch any of its types, so each
-MACHINE_TYPE that cannot hold TASKS_PER_MACHINE containers is refused on its own, by name:
-one such type is enough for machines that bill while running fewer containers, or none.
+idle (Distributed-CellProfiler's issue 126). GPUs are never shared: the ECS agent gives each
+container its own (the tool spec's `gpus`), so a machine holds as many as it has GPUs for.
+A spot fleet may launch any of its types, so each MACHINE_TYPE that cannot hold
+TASKS_PER_MACHINE containers is refused on its own, by name: one such type is enough for
+machines that bill while running fewer containers, or none.
 
 `run.py check` looks the types up offline in instance_types.py (an unknown type is a note);
 startCluster asks AWS (DescribeInstanceTypes) before it creates anything.
@@ -21,6 +23,7 @@ from botocore.exceptions import ClientError
 from ..config import DSConfig
 from .context import CommandError, Context, error_code
 from .instance_types import INSTANCE_TYPES, SOURCE
+from .setup import container_gpus
 
 CPU_UNITS_PER_VCPU = 1024  # what a machine registers with ECS per vCPU (ECS's task definition reference)
 MIN_CPU_SHARES = 128  # config.DSConfig's lower bound for CPU_SHARES
@@ -33,6 +36,8 @@ MIN_CPU_SHARES = 128  # config.DSConfig's lower bound for CPU_SHARES
 # agent and the system ("Reserve system memory", AWS Batch user guide,
 # docs.aws.amazon.com/batch/latest/userguide/ecs-reserved-memory.html).
 SYSTEM_MEMORY_PERCENT = 5
+# The families the ECS GPU-optimised AMI drives (NVIDIA GPUs), suggested when a type of another family is too small.
+GPU_FAMILIES = ("g4dn", "g5", "g6", "p3")
 
 
 @dataclass(frozen=True)
@@ -63,19 +68,21 @@ class Machine:
 
 @dataclass(frozen=True)
 class Containers:
-    """What one machine must hold: TASKS_PER_MACHINE containers of CPU_SHARES units and MEMORY MiB."""
+    """What one machine must hold: TASKS_PER_MACHINE containers of CPU_SHARES units, MEMORY MiB and `gpus` GPUs."""
 
     tasks: int
     cpu_shares: int
     memory: int
+    gpus: int = 0
 
     @classmethod
-    def of(cls, config: DSConfig) -> Containers:
-        return cls(config.TASKS_PER_MACHINE, config.CPU_SHARES, config.MEMORY)
+    def of(cls, config: DSConfig, gpus: int = 0) -> Containers:
+        return cls(config.TASKS_PER_MACHINE, config.CPU_SHARES, config.MEMORY, gpus)
 
     def held_by(self, machine: Machine) -> int:
         """How many of these containers ECS places on one such machine."""
-        return min(machine.memory_for_containers // self.memory, machine.cpu_units // self.cpu_shares)
+        held = min(machine.memory_for_containers // self.memory, machine.cpu_units // self.cpu_shares)
+        return min(held, machine.gpus // self.gpus) if self.gpus else held
 
 
 @dataclass(frozen=True)
@@ -92,9 +99,9 @@ def table_machine(name: str) -> Machine | None:
     return Machine(name, vcpus, memory, gpus)
 
 
-def check_fit(config: DSConfig, known: Mapping[str, Machine]) -> Fit:
-    """A problem per MACHINE_TYPE that cannot hold the containers; a note per type `known` lacks."""
-    containers = Containers.of(config)
+def check_fit(config: DSConfig, known: Mapping[str, Machine], gpus: int = 0) -> Fit:
+    """A problem per MACHINE_TYPE that cannot hold the containers (`gpus` GPUs each); a note per type `known` lacks."""
+    containers = Containers.of(config, gpus)
     types = list(dict.fromkeys(config.MACHINE_TYPE))
     misfits = [known[t] for t in types if t in known and containers.held_by(known[t]) < containers.tasks]
     fitting = [t for t in types if t in known and known[t] not in misfits]
@@ -119,6 +126,10 @@ def _misfit(c: Containers, m: Machine, fitting: list[str]) -> str:
         short.append(f"CPU_SHARES {c.cpu_shares} x TASKS_PER_MACHINE {c.tasks} = {cpu} CPU units")
         if m.cpu_units // c.tasks >= MIN_CPU_SHARES:
             lower.append(f"CPU_SHARES to at most {m.cpu_units // c.tasks}")
+    gpus = c.gpus * c.tasks
+    if gpus > m.gpus:  # lowering MEMORY or CPU_SHARES then places no more containers
+        short.append(f"gpus {c.gpus} (tool/spec.json) x TASKS_PER_MACHINE {c.tasks} = {gpus} GPU{'s' * (gpus > 1)}")
+        lower = []
     held = c.held_by(m)
     placed = (
         "ECS would place none of them: its machines would bill idle"
@@ -127,7 +138,8 @@ def _misfit(c: Containers, m: Machine, fitting: list[str]) -> str:
     )
     fixes = [f"lower {' and '.join(lower)}"] * bool(lower) + [f"TASKS_PER_MACHINE to {held}"] * bool(held)
     larger = _larger(c, m)
-    fixes.append(f"choose a larger MACHINE_TYPE{f' (e.g. {larger})' if larger else ''}")
+    kind = "a MACHINE_TYPE with GPUs" if c.gpus and not m.gpus else "a larger MACHINE_TYPE"
+    fixes.append(f"choose {kind}{f' (e.g. {larger})' if larger else ''}")
     if fitting:
         fixes.append(f"remove {m.name!r} from MACHINE_TYPE ({', '.join(fitting)} hold{'s' * (len(fitting) == 1)} them)")
     return (
@@ -137,21 +149,26 @@ def _misfit(c: Containers, m: Machine, fitting: list[str]) -> str:
 
 
 def _larger(c: Containers, m: Machine) -> str:
-    """The smallest type of the same family (m5 for m5.xlarge) in the table that holds the containers."""
-    family = m.name.split(".")[0] + "."
+    """The smallest type of the same family (m5 for m5.xlarge) in the table that holds the containers; for
+    containers with GPUs and a family without enough, the smallest such type of the GPU families."""
+    family = m.name.split(".")[0]
+    return _smallest_holding(c, (family,)) or (_smallest_holding(c, GPU_FAMILIES) if c.gpus else "")
+
+
+def _smallest_holding(c: Containers, families: tuple[str, ...]) -> str:
     fitting = [
         t
         for name in INSTANCE_TYPES
-        if name.startswith(family) and (t := table_machine(name)) and c.held_by(t) >= c.tasks
+        if name.split(".")[0] in families and (t := table_machine(name)) and c.held_by(t) >= c.tasks
     ]
     smallest = min(fitting, key=lambda t: (t.memory_mib, t.vcpus, t.name), default=None)
     return smallest.name if smallest else ""
 
 
-def offline_fit(config: DSConfig) -> Fit:
+def offline_fit(config: DSConfig, gpus: int = 0) -> Fit:
     """`check`'s fit: the shipped table; types it lacks are notes."""
     known = {t: m for t in config.MACHINE_TYPE if (m := table_machine(t))}
-    return check_fit(config, known)
+    return check_fit(config, known, gpus)
 
 
 def described_machines(ctx: Context) -> dict[str, Machine]:
@@ -185,15 +202,18 @@ def described_machines(ctx: Context) -> dict[str, Machine]:
     }
 
 
-def require_fit(ctx: Context) -> None:
+def require_fit(ctx: Context) -> dict[str, Machine]:
     """startCluster, before anything is created: CommandError naming each type the containers do not fit,
-    or if the service's task definition (what ECS places) has other CPU units or memory than config.py."""
-    fit = check_fit(ctx.config, described_machines(ctx))
+    or if the service's task definition (what ECS places) has other CPU units, memory or GPUs than asked.
+    The machine types as AWS describes them."""
+    machines = described_machines(ctx)
+    fit = check_fit(ctx.config, machines, ctx.spec.gpus)
     if fit.problems:
         raise CommandError(
             "the containers do not fit the machines, nothing was started:\n  " + "\n  ".join(fit.problems)
         )
     _require_registered(ctx)
+    return machines
 
 
 def _require_registered(ctx: Context) -> None:
@@ -208,4 +228,11 @@ def _require_registered(ctx: Context) -> None:
             f"with cpu {registered[0]} and memory {registered[1]}, but config.py has CPU_SHARES "
             f"{ctx.config.CPU_SHARES} and MEMORY {ctx.config.MEMORY}: run `python run.py setup` to register "
             "config.py's, then startCluster; nothing was started"
+        )
+    gpus = container_gpus(container)
+    if gpus != ctx.spec.gpus:
+        raise CommandError(
+            f"service {ctx.service_name} runs task definition {definition['family']}:{definition['revision']} "
+            f"with {gpus} GPU(s) per container, but tool/spec.json has gpus {ctx.spec.gpus}: run `python run.py "
+            "setup` to register it, then startCluster; nothing was started"
         )

@@ -4,8 +4,9 @@ With `--docker`, local mode starts CLUSTER_MACHINES x TASKS_PER_MACHINE containe
 config.py's DOCKERHUB_TAG in place of worker processes: the tool runs from the image,
 so nothing but Docker has to be installed, and a local run tries the very image the
 cloud will run. Each container gets the registered task definition's environment,
-memory limit, CPU shares and privilege, plus the emulator's address, throwaway
-keys that only the emulator accepts (never real credentials) and short receives.
+memory limit, CPU shares, privilege and GPUs (`--gpus N`, only for a tool with gpus), plus
+the emulator's address, throwaway keys that only the emulator accepts (never real
+credentials) and short receives.
 
 Host networking lets a container reach the emulator on 127.0.0.1 (the emulator
 listens on loopback only). Linux engines have it; Docker Desktop only with its
@@ -31,6 +32,7 @@ from typing import Any
 from ..config import DSConfig
 from ..control.context import CommandError, Context
 from ..control.image import docker_engine, first_line
+from ..control.setup import container_gpus
 from .workers import EMULATOR_KEYS, SHORT_RECEIVES, STOP_GRACE_SECONDS, container_definition
 
 LABEL_APP = "ds.app"
@@ -63,7 +65,7 @@ def container_environment(ctx: Context, endpoint_url: str) -> dict[str, str]:
 
 
 def run_options(ctx: Context, endpoint_url: str) -> dict[str, Any]:
-    """`docker run` options mirroring the task definition (memory, CPU shares, privilege)."""
+    """`docker run` options mirroring the task definition (memory, CPU shares, privilege, GPUs)."""
     definition = container_definition(ctx)
     options: dict[str, Any] = {
         "environment": container_environment(ctx, endpoint_url),
@@ -74,6 +76,9 @@ def run_options(ctx: Context, endpoint_url: str) -> dict[str, Any]:
         options["mem_limit"] = f"{int(definition['memory'])}m"  # ECS's hard limit, in MiB
     if definition.get("cpu", 0) >= 2:
         options["cpu_shares"] = int(definition["cpu"])  # ECS's cpu units are Docker's CPU shares
+    gpus = container_gpus(definition)
+    if gpus:  # `docker run --gpus N`: only then, as a computer without the NVIDIA runtime refuses any request
+        options["device_requests"] = [{"count": gpus, "capabilities": [["gpu"]]}]
     return options
 
 

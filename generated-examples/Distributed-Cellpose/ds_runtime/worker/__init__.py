@@ -1,0 +1,1 @@
+"""The worker: runs inside each container, takes jobs from the queue and runs the tool."""

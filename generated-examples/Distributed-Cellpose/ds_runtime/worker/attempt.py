@@ -1,0 +1,89 @@
+"""One attempt at one job, in its own folder: inputs down, tool run (its steps), done rule, outputs up."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..outcomes import State
+from ..spec import JobView
+from ..upload_flags import parse_upload_flags
+from .bucket_view import bucket_view
+from .context import WorkerContext
+from .done import done_problem
+from .joblog import JobLog
+from .steps import run_steps
+from .transfer import download, download_listed, input_keys, upload
+
+
+@dataclass(frozen=True)
+class Result:
+    state: State
+    exit_code: int | None = None
+    tool_seconds: float = 0.0
+    peak_mb: float | None = None
+    error: str = ""
+    permanent: bool = False  # failures.py: no retry can make it pass
+
+
+def run_attempt(ctx: WorkerContext, job: JobView, output_bucket: str, output_prefix: str, log: JobLog) -> Result:
+    """Run the job; raises for infrastructure errors (S3, disk) and unusable upload flags, which the caller records."""
+    settings, spec = ctx.settings, ctx.spec
+    flags = parse_upload_flags(job.upload_text())  # before any work: a bad flag fails fast
+    for note in flags.notes:
+        log.line(note)
+    # A fresh folder per attempt, removed whatever happens: nothing leaks into the next job.
+    work = Path(tempfile.mkdtemp(prefix=f"ds-{job.job_id}-"))
+    try:
+        input_dir, output_dir = work / "input", work / "output"
+        input_dir.mkdir()
+        output_dir.mkdir()
+        inputs = input_keys(ctx.s3, job, settings.bucket)
+        for bucket, keys in inputs.items():
+            log.line(f"downloading {len(keys)} input file(s) from s3://{bucket}")
+            download(ctx.s3, bucket, keys, input_dir)
+        for bucket, count in download_listed(ctx.s3, job, settings.bucket, input_dir).items():
+            log.line(f"downloaded {count} file(s) the input lists name from s3://{bucket}")
+        if ctx.stop.is_set():
+            return Result("interrupted", error="stopped before the tool started")
+        steps = job.steps(str(work), str(input_dir), str(output_dir))
+        view = bucket_view(spec.bucket_view, input_dir) if spec.bucket_view else contextlib.nullcontext()
+        with view:  # the tool's scripts read the bucket as a tree there (DF, DCP)
+            ran = run_steps(steps, str(work), log, ctx.stop, settings.job_timeout_seconds, job_folder=str(work))
+        run, who = ran.run, ran.who
+        figures = {"exit_code": run.exit_code, "tool_seconds": run.seconds, "peak_mb": run.peak_mb}
+        during = "" if len(steps) == 1 else f" during {who}"
+        if run.stopped:
+            return Result("interrupted", error=f"the worker was stopped (SIGTERM){during}", **figures)
+        if run.timed_out:
+            # A failure like any other: retried, then dead-lettered; the tail shows where it hung.
+            error = f"timed out after {settings.job_timeout_seconds} s (JOB_TIMEOUT): {who} was stopped"
+            return Result("failed", error=error, **figures)
+        if ran.not_run:  # an earlier step failed: the done rule is for the last step's ending
+            error = f"{run.ending(who)}; the {ran.not_run} step(s) after it did not run"
+            return Result("failed", error=error, **figures)
+        if run.exit_code is None or run.exit_code < 0:  # never ran, or killed: its outputs are not looked at
+            return Result("failed", error=run.ending(who), **figures)
+        problem = done_problem(
+            spec.done, run.exit_code, output_dir, job.required_file(), job.min_files(), spec.output_exclude, who
+        )
+        if problem:
+            return Result("failed", error=problem, **figures)
+        # As this job's own objects: an output another job wrote fails the job (noclobber.py).
+        written = upload(
+            ctx.s3,
+            output_bucket,
+            output_dir,
+            output_prefix,
+            flags.extra_args,
+            spec.output_exclude,
+            job_id=job.job_id,
+            note=log.line,
+        )
+        log.line(f"uploaded {len(written)} file(s) to s3://{output_bucket}/{output_prefix}/")
+        return Result("done", **figures)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
