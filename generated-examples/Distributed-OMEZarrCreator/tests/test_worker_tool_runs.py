@@ -104,8 +104,48 @@ def test_a_sigkill_while_the_cgroup_counts_an_oom_kill_is_out_of_memory(tmp_path
     run, _, _ = _run(oom, str(counts), cgroup=tmp_path)
     assert run.ending() == (
         "the tool was killed by signal 9 (SIGKILL): out of memory: "
-        "the kernel's OOM killer ended it (the container's oom_kill count rose)"
+        "the kernel's OOM killer ended it (its oom_kill count rose); "
+        "raise MEMORY in config.py (then python run.py setup), or lower DOCKER_CORES"
     )
+
+
+def _memory_cgroup(tmp_path: Path, limit_mb: int) -> Path | None:
+    """A real memory cgroup (v1 here, as in an ECS container on cgroup v1) limited to `limit_mb`, seen by the
+    worker as its container's (tmp_path/memory -> it); None where this process may not make one."""
+    parent = Path("/sys/fs/cgroup/memory")
+    if not (parent / "memory.oom_control").exists() or not os.access(parent, os.W_OK):
+        return None
+    group = parent / f"dsgen-test-{os.getpid()}-{tmp_path.name}"
+    try:
+        group.mkdir()
+        (group / "memory.limit_in_bytes").write_text(str(limit_mb << 20))
+    except OSError:
+        return None
+    (tmp_path / "memory").symlink_to(group)
+    return group
+
+
+def test_a_tool_the_kernel_kills_for_memory_is_recorded_out_of_memory_with_the_fix(tmp_path: Path) -> None:
+    """A real kill by the kernel's OOM killer: the tool joins a 64 MB memory cgroup and asks for 512 MB."""
+    group = _memory_cgroup(tmp_path, 64)
+    if group is None:
+        pytest.skip("a real out-of-memory kill needs a writable cgroup v1 memory controller (root on Linux)")
+    try:
+        hog = "import os, sys; open(sys.argv[1], 'w').write(str(os.getpid())); data = bytearray(512 << 20)"
+        run, _, _ = _run(hog, str(group / "cgroup.procs"), cgroup=tmp_path)
+    finally:
+        with contextlib.suppress(OSError):
+            group.rmdir()
+    assert run.exit_code == -signal.SIGKILL
+    assert run.ending().startswith("the tool was killed by signal 9 (SIGKILL): out of memory: the kernel's OOM killer")
+    assert run.ending().endswith("raise MEMORY in config.py (then python run.py setup), or lower DOCKER_CORES")
+
+
+def test_the_tools_cpu_seconds_are_measured() -> None:
+    idle, _, _ = _run("import time; time.sleep(0.3)")
+    busy, _, _ = _run("import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass")
+    assert idle.cpu_seconds is not None and busy.cpu_seconds is not None
+    assert busy.cpu_seconds >= 0.3 > idle.cpu_seconds
 
 
 def test_a_sigkill_at_the_containers_memory_limit_is_out_of_memory(tmp_path: Path) -> None:

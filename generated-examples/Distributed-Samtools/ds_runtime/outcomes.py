@@ -60,6 +60,7 @@ class Outcome:
     exit_code: int | None = None  # None: the tool never ran or never finished
     tool_seconds: float = 0.0  # the tool's own run time, part of duration_seconds
     peak_memory_mb: float | None = None  # the peak resident memory of the tool's largest process (None: unknown)
+    cpu_seconds: float | None = None  # the tool's user + system CPU time (None: unknown, or a record before it)
     output_prefix: str = ""
     output_bucket: str = ""  # where the outputs went ('' in records older than this field: AWS_BUCKET)
     log_group: str = ""

@@ -8,7 +8,7 @@ the tool's argv, folder, environment, job folder and stdout file ('' for the pip
 end of the tool's output pipe attached (SCM_RIGHTS). It starts the tool in a process group of its own, answers
 {"pid": ...} (or {"error": ...} when the tool cannot start), waits for it without polling
 (os.wait4, which also gives its peak memory), ends whatever the tool left running, then
-answers {"exit_code", "seconds", "peak_kb"}: the seconds are the tool's alone.
+answers {"exit_code", "seconds", "peak_kb", "cpu_seconds"}: the seconds are the tool's alone.
 
 On Linux it is a *subreaper* (prctl PR_SET_CHILD_SUBREAPER): a process the tool detaches
 (setsid, double fork) is re-parented here, not to init, so it stays findable below this
@@ -179,7 +179,11 @@ class Reaper:
         end_leftovers(tool.pid)
         self.tool = 0
         peak_kb = int(usage.ru_maxrss * KB_PER_MAXRSS_UNIT)
-        send(self.connection, {"exit_code": tool.returncode, "seconds": seconds, "peak_kb": peak_kb})
+        cpu_seconds = usage.ru_utime + usage.ru_stime  # the tool and every process of it that it waited for
+        send(
+            self.connection,
+            {"exit_code": tool.returncode, "seconds": seconds, "peak_kb": peak_kb, "cpu_seconds": cpu_seconds},
+        )
 
     def end_everything(self) -> None:
         """The worker is gone (or this process was told to end): end the tool gently, then the rest.

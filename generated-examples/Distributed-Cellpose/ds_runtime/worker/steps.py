@@ -42,7 +42,7 @@ def run_steps(
     """Run the steps in order in `cwd` until one fails, the worker is asked to stop or `timeout`
     seconds (0: none) have passed; their output goes to the job's log, as it comes."""
     start = time.monotonic()
-    seconds, peaks = 0.0, []
+    seconds, peaks, cpu = 0.0, [], 0.0
     for index, step in enumerate(steps):
         who = step_name(steps, index)
         _log_start(log, step, who, cwd)
@@ -51,12 +51,13 @@ def run_steps(
         if run.problem and len(steps) > 1:
             run = dataclasses.replace(run, problem=f"{who}: {run.problem}")
         seconds += run.seconds
+        cpu += run.cpu_seconds or 0.0
         peaks += [run.peak_mb] if run.peak_mb is not None else []
         memory = f", peak memory {run.peak_mb:.0f} MB" if run.peak_mb is not None else ""
         log.line(f"{run.ending(who)} after {run.seconds:.1f} s{memory}")
         if run.note:
             log.line(run.note)
-        run = dataclasses.replace(run, seconds=seconds, peak_mb=max(peaks) if peaks else None)
+        run = dataclasses.replace(run, seconds=seconds, peak_mb=max(peaks) if peaks else None, cpu_seconds=cpu)
         not_run = len(steps) - index - 1
         if not_run and (run.exit_code != 0 or run.stopped or run.timed_out):
             return StepsRun(run, who, not_run)

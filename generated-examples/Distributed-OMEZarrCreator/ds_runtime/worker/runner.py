@@ -44,6 +44,7 @@ class ToolRun:
     stopped: bool = False  # the worker was asked to stop
     timed_out: bool = False
     peak_mb: float | None = None  # the peak resident memory of its largest process
+    cpu_seconds: float | None = None  # user and system CPU time of the tool and the processes it waited for
     problem: str = ""  # why there is no exit code
     out_of_memory: str = ""  # why a SIGKILL was for memory (memory.py), '' otherwise
     note: str = ""  # anything else the job's log should say
@@ -146,7 +147,8 @@ def run_tool(
         return ToolRun(None, time.monotonic() - start, stopped, timed_out, problem=problem, note=note)
     code, peak_mb = report["exit_code"], report["peak_kb"] / 1024
     oom = memory.out_of_memory(code, peak_mb)
-    return ToolRun(code, report["seconds"], stopped, timed_out, peak_mb, out_of_memory=oom, note=note)
+    cpu = report.get("cpu_seconds")
+    return ToolRun(code, report["seconds"], stopped, timed_out, peak_mb, cpu_seconds=cpu, out_of_memory=oom, note=note)
 
 
 def _hand_over(request: dict[str, Any], write_end: int) -> tuple[socket.socket, dict[str, Any]]:

@@ -25,6 +25,7 @@ class Result:
     exit_code: int | None = None
     tool_seconds: float = 0.0
     peak_mb: float | None = None
+    cpu_seconds: float | None = None
     error: str = ""
     permanent: bool = False  # failures.py: no retry can make it pass
 
@@ -54,7 +55,12 @@ def run_attempt(ctx: WorkerContext, job: JobView, output_bucket: str, output_pre
         with view:  # the tool's scripts read the bucket as a tree there (DF, DCP)
             ran = run_steps(steps, str(work), log, ctx.stop, settings.job_timeout_seconds, job_folder=str(work))
         run, who = ran.run, ran.who
-        figures = {"exit_code": run.exit_code, "tool_seconds": run.seconds, "peak_mb": run.peak_mb}
+        figures = {
+            "exit_code": run.exit_code,
+            "tool_seconds": run.seconds,
+            "peak_mb": run.peak_mb,
+            "cpu_seconds": run.cpu_seconds,
+        }
         during = "" if len(steps) == 1 else f" during {who}"
         if run.stopped:
             return Result("interrupted", error=f"the worker was stopped (SIGTERM){during}", **figures)

@@ -116,6 +116,7 @@ def handle_message(ctx: WorkerContext, message: dict[str, Any]) -> Outcome:
         exit_code=result.exit_code,
         tool_seconds=round(result.tool_seconds, 3),
         peak_memory_mb=None if result.peak_mb is None else round(result.peak_mb, 1),
+        cpu_seconds=None if result.cpu_seconds is None else round(result.cpu_seconds, 3),
         output_prefix=output_prefix,
         output_bucket=output_bucket,
         log_group=settings.log_group,

@@ -17,6 +17,7 @@ CGROUP = Path("/sys/fs/cgroup")
 COUNTS = ("memory.events", "memory/memory.oom_control")  # v2, then v1
 LIMITS = ("memory.max", "memory/memory.limit_in_bytes")
 NO_LIMIT_BYTES = 1 << 60  # v1 writes a huge number for "no limit"
+MEMORY_FIX = "raise MEMORY in config.py (then python run.py setup), or lower DOCKER_CORES"
 AT_LIMIT = 0.9  # a peak this close to the limit: the rest of the container (the worker) holds the remainder
 
 
@@ -64,8 +65,11 @@ class MemoryWatch:
             return ""
         after = oom_kills(self.root)
         if self.before is not None and after is not None and after > self.before:
-            return "out of memory: the kernel's OOM killer ended it (the container's oom_kill count rose)"
+            return f"out of memory: the kernel's OOM killer ended it (its oom_kill count rose); {MEMORY_FIX}"
         limit = limit_mb(self.root)
         if limit and peak_mb is not None and peak_mb >= AT_LIMIT * limit:
-            return f"out of memory: its peak memory {peak_mb:.0f} MB reached the container's limit {limit:.0f} MB"
+            return (
+                f"out of memory: its peak memory {peak_mb:.0f} MB reached the container's limit {limit:.0f} MB;"
+                f" {MEMORY_FIX}"
+            )
         return ""
