@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import datetime, timezone
+from operator import attrgetter
 from typing import Any, Literal
 
 State = Literal["done", "failed", "skipped", "interrupted"]
@@ -144,6 +145,11 @@ class OutcomeKey:
     job_id: str
     state: str
     key: str
+
+
+# OutcomeKey's own order as a key function: its fields as a tuple built in C. Sorting 100,000 keys
+# by it takes a fraction of the time their generated __lt__ takes.
+IN_ORDER = attrgetter(*(f.name for f in fields(OutcomeKey)))
 
 
 def outcome_key(prefix: str, outcome: Outcome) -> str:

@@ -22,6 +22,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
         ("bench_report.py", ["--attempts", "30"], "page drawn in"),
         ("bench_submit.py", ["--sizes", "30"], "speed-up"),
         ("bench_submit.py", ["--scale", "--sizes", "30", "60"], "growth exponent"),
+        pytest.param("bench_scale.py", ["--sizes", "20"], "this runtime", marks=pytest.mark.slow),  # 6 processes
         ("bench_make_jobs.py", ["--rows", "2", "--cols", "2", "--sites", "2", "--repeats", "1"], "(8 jobs written)"),
     ],
 )

@@ -28,7 +28,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ..jobs import read_job_file
-from ..outcomes import default_prefix
+from ..outcomes import IN_ORDER, default_prefix
 from .context import AWS_ERRORS, CommandError, Context, warning
 from .fleet_file import load_fleet_file
 from .on_demand_prices import OnDemandPrice, on_demand_price
@@ -185,7 +185,7 @@ def measured_job_seconds(ctx: Context, records: RunRecords | None = None) -> tup
     bucket, prefix = ctx.config.AWS_BUCKET, default_prefix(ctx.config.APP_NAME)
     try:
         records = records or RunRecords.of(ctx)
-        done = sorted((k for k in records.latest.values() if k.state == "done"), reverse=True)
+        done = sorted((k for k in records.latest.values() if k.state == "done"), key=IN_ORDER, reverse=True)
         read, _ = records.read(done[:SAMPLE_JOBS])  # status names bad ones
         durations = [record.duration_seconds for record in read.values()]
     except ClientError:  # no access: nothing measured

@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from html import escape
 from pathlib import Path
 
-from ..outcomes import Outcome, utc_now
+from ..outcomes import IN_ORDER, Outcome, utc_now
 from .context import Context
 from .estimate import make_estimate
 from .report_svg import histogram, nice_number, timeline, worker_of
@@ -79,7 +79,7 @@ class RunReport:
 
 def all_attempts(records: RunRecords) -> tuple[list[Outcome], list[str]]:
     """Every outcome record of the app (the latest MAX_ATTEMPTS), in order of their end."""
-    keys = sorted(records.keys)
+    keys = sorted(records.keys, key=IN_ORDER)
     notes = []
     if len(keys) > MAX_ATTEMPTS:
         notes.append(f"{len(keys)} attempts recorded: the timeline and histogram show the latest {MAX_ATTEMPTS}")
