@@ -200,8 +200,10 @@ def against(ref: str, argv: list[str]) -> dict[int, dict[str, dict[str, float]]]
     """The same bench on `ref`'s runtime, in a temporary copy of its template/; its figures."""
     here = Path(__file__).resolve().parent
     root = Path(tempfile.mkdtemp(prefix="bench-scale-"))
-    git = ["git", "-C", str(here)]
-    archive = subprocess.run([*git, "archive", ref, ":/template"], capture_output=True, check=True)
+    top = subprocess.run(["git", "-C", str(here), "rev-parse", "--show-toplevel"], capture_output=True, text=True)
+    archive = subprocess.run(["git", "-C", top.stdout.strip(), "archive", ref, "template"], capture_output=True)
+    if archive.returncode != 0:
+        raise SystemExit(f"--against {ref}: {archive.stderr.decode().strip()}")
     subprocess.run(["tar", "-x", "-C", str(root)], input=archive.stdout, check=True)
     for name in ("bench_scale.py", "_support.py", "bench_submit.py"):
         (root / "template" / "bench" / name).write_bytes((here / name).read_bytes())
