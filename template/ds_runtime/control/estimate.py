@@ -184,7 +184,7 @@ def measured_job_seconds(ctx: Context, records: RunRecords | None = None) -> tup
     else listed now), and where it came from."""
     bucket, prefix = ctx.config.AWS_BUCKET, default_prefix(ctx.config.APP_NAME)
     try:
-        records = records or RunRecords.of(ctx)
+        records = RunRecords.of(ctx) if records is None else records
         done = sorted((k for k in records.latest.values() if k.state == "done"), key=IN_ORDER, reverse=True)
         read, _ = records.read(done[:SAMPLE_JOBS])  # status names bad ones
         durations = [record.duration_seconds for record in read.values()]

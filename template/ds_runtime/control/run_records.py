@@ -33,6 +33,8 @@ THREADS = 16
 
 @dataclass
 class RunRecords:
+    """The keys as listed, and the records read so far (RunRecords.of lists them)."""
+
     keys: list[OutcomeKey]  # every record's key, in key order
     notes: list[str]  # e.g. that the bucket does not exist
     source: tuple[Any, str] | None = None  # (s3 client, bucket) the records are read from; None: no bucket

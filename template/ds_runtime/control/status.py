@@ -186,7 +186,7 @@ def collect(ctx: Context, records: RunRecords | None = None) -> Status:
             " app that shares it, or sent without an app): not counted, and left alone"
         )
 
-    records = records or RunRecords.of(ctx)
+    records = RunRecords.of(ctx) if records is None else records
     notes += records.notes
     latest, interrupted = records.latest, records.interruptions
     states = Counter(k.state for k in latest.values())
