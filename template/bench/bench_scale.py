@@ -4,7 +4,7 @@
     python bench/bench_scale.py --sizes 10000 100000 --only status report
     python bench/bench_scale.py --sizes 10000 --against main # and the same on main's runtime
 
-Per size, the emulator (moto's server with fast_sqs, in this process) is reset and given a
+Per size, the emulator (moto's server with fast_sqs and fast_s3, in this process) is reset and given a
 finished run straight into moto: one outcome record per job (1% failed three times and
 dead-lettered, 1% interrupted once then done) and the dead-lettered jobs' messages. Then each
 command runs as `run.py` runs it (the CLI's parser and run_command), each in a process of its
