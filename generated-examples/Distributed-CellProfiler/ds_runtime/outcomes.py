@@ -4,6 +4,12 @@ Layout: `<outcome_prefix>/<job_id>/<finished>-<attempt>-<state>.json`, where
 `finished` is a sortable UTC time. Job, time and state sit in the key, so a
 status summary needs only a listing; the body holds the details (exit code, last
 lines of output, log stream, error) for the jobs a user asks about.
+
+Job ids are hex digits (jobs.job_id_of), so the keys of a large run spread evenly over 16 key
+ranges, one per first digit of the job id: `outcome_keys` lists those ranges at once, one
+paginated listing each (S3 lists by any key prefix, so the layout needs no shard folder, and
+the records of every earlier version are listed alike). A range runs to the next digit, so
+ids of another form (`msg-...` for a message that was no job) are listed too.
 """
 
 from __future__ import annotations
@@ -15,12 +21,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import datetime, timezone
+from operator import attrgetter
 from typing import Any, Literal
 
 State = Literal["done", "failed", "skipped", "interrupted"]
 STATES: tuple[State, ...] = ("done", "failed", "skipped", "interrupted")
 FORMAT_VERSION = 1
 _KEY_TIME = "%Y%m%dT%H%M%S.%fZ"
+HEX_DIGITS = "0123456789abcdef"  # a job id's first character: outcome_keys lists one key range per digit
 # A dead-lettered message's attribute holding why the worker gave up on the job (`status` shows it).
 REASON_ATTRIBUTE = "ds_reason"
 # Every job message's attribute naming the app that sent it (submitJob, retryFailed, the worker's re-sends).
@@ -142,6 +150,11 @@ class OutcomeKey:
     key: str
 
 
+# OutcomeKey's own order as a key function: its fields as a tuple built in C. Sorting 100,000 keys
+# by it takes a fraction of the time their generated __lt__ takes.
+IN_ORDER = attrgetter(*(f.name for f in fields(OutcomeKey)))
+
+
 def outcome_key(prefix: str, outcome: Outcome) -> str:
     finished = datetime.fromisoformat(outcome.finished_at).astimezone(timezone.utc).strftime(_KEY_TIME)
     return f"{prefix.strip('/')}/{outcome.job_id}/{finished}-{outcome.attempt:03d}-{outcome.state}.json"
@@ -163,11 +176,28 @@ def write_outcome(s3: Any, bucket: str, prefix: str, outcome: Outcome) -> str:
     return key
 
 
-def outcome_keys(s3: Any, bucket: str, prefix: str, job_id: str = "") -> Iterator[OutcomeKey]:
-    """Every outcome record under the prefix (of one job, if `job_id`), all pages."""
-    where = prefix.strip("/") + "/" + (f"{job_id}/" if job_id else "")
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=where):
+def outcome_keys(s3: Any, bucket: str, prefix: str, job_id: str = "") -> list[OutcomeKey]:
+    """Every outcome record under the prefix (of one job, if `job_id`), in key order: all of them
+    listed in parallel, one listing per key range (see the module's doc); one job's in one listing."""
+    base = prefix.strip("/") + "/"
+    if job_id:
+        return list(_listed(s3, bucket, prefix, base + job_id + "/"))
+    starts = [None, *(base + digit for digit in HEX_DIGITS[1:])]
+    stops = [*starts[1:], None]
+    with ThreadPoolExecutor(len(starts)) as pool:
+        ranges = pool.map(lambda start, stop: list(_listed(s3, bucket, prefix, base, start, stop)), starts, stops)
+        return [key for keys in ranges for key in keys]
+
+
+def _listed(
+    s3: Any, bucket: str, prefix: str, where: str, start: str | None = None, stop: str | None = None
+) -> Iterator[OutcomeKey]:
+    """The records under `where` with keys after `start` and below `stop`, all pages."""
+    after = {"StartAfter": start} if start else {}  # a key equal to `start` is no record: it has no job folder
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=where, **after):
         for obj in page.get("Contents", []):
+            if stop is not None and obj["Key"] >= stop:
+                return
             parsed = parse_key(prefix, obj["Key"])
             if parsed is not None:
                 yield parsed
@@ -205,9 +235,8 @@ def read_outcome(s3: Any, bucket: str, key: str) -> Outcome:
         raise MalformedOutcome(f"outcome record s3://{bucket}/{key} is not a record a worker wrote ({exc})") from None
 
 
-def read_outcomes(s3: Any, bucket: str, keys: Iterable[str], threads: int = 16) -> tuple[dict[str, Outcome], list[str]]:
-    """The records at these keys (key -> record), read in parallel; one that is not a record is left out,
-    with a warning naming its key, so one bad object never hides the others."""
+def read_each(s3: Any, bucket: str, keys: Iterable[str], threads: int = 16) -> dict[str, Outcome | str]:
+    """Each key's record, read in parallel, or (a string) the warning naming a key that holds no record."""
 
     def read(key: str) -> Outcome | str:
         try:
@@ -217,7 +246,17 @@ def read_outcomes(s3: Any, bucket: str, keys: Iterable[str], threads: int = 16) 
 
     keys = list(keys)
     with ThreadPoolExecutor(threads) as pool:
-        found = dict(zip(keys, pool.map(read, keys), strict=True))
+        return dict(zip(keys, pool.map(read, keys), strict=True))
+
+
+def read_outcomes(s3: Any, bucket: str, keys: Iterable[str], threads: int = 16) -> tuple[dict[str, Outcome], list[str]]:
+    """The records at these keys (key -> record), read in parallel; one that is not a record is left out,
+    with a warning naming its key, so one bad object never hides the others."""
+    return split_read(read_each(s3, bucket, keys, threads))
+
+
+def split_read(found: dict[str, Outcome | str]) -> tuple[dict[str, Outcome], list[str]]:
+    """read_each's answer as (key -> record, warnings)."""
     records = {k: v for k, v in found.items() if isinstance(v, Outcome)}
     return records, [v for v in found.values() if isinstance(v, str)]
 

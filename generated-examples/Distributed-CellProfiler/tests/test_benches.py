@@ -25,6 +25,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
         ("bench_submit.py", ["--scale", "--sizes", "30", "60"], "growth exponent"),
         ("bench_submit.py", ["--senders", "2", "4", "--rtt", "5", "--sizes", "30"], "of bound"),
         ("bench_retry.py", ["--sizes", "30"], "msgs/s"),
+        pytest.param("bench_scale.py", ["--sizes", "20"], "this runtime", marks=pytest.mark.slow),  # 6 processes
         ("bench_make_jobs.py", ["--rows", "2", "--cols", "2", "--sites", "2", "--repeats", "1"], "(8 jobs written)"),
     ],
 )

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import boto3
+import botocore.session
 from botocore.config import Config as BotoConfig
+from botocore.utils import parse_timestamp
 
 # Adaptive retries absorb throttling and transient errors without hand-written loops.
 RETRIES = BotoConfig(retries={"max_attempts": 8, "mode": "adaptive"})
@@ -50,8 +54,27 @@ def resolve_profile(profile: str | None, note: Callable[[str], None] = lambda te
 
 
 def make_session(profile: str | None, region: str) -> boto3.Session:
-    """A session for the configured profile (None or '' = the default chain) and region."""
-    return boto3.Session(profile_name=profile or None, region_name=region)
+    """A session for the configured profile (None or '' = the default chain) and region, whose
+    clients read timestamps with the standard library (`read_timestamp`)."""
+    core = botocore.session.get_session()
+    core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=read_timestamp)
+    return boto3.Session(botocore_session=core, profile_name=profile or None, region_name=region)
+
+
+def read_timestamp(value: str) -> datetime:
+    """A timestamp of an AWS answer, as botocore's own parser reads it, only faster for the two common
+    forms: ISO 8601 with a zone (S3 listings' LastModified) and RFC 7231 (headers). botocore's uses
+    dateutil's general parser: three quarters of the time a listing of 100,000 keys took to read."""
+    try:
+        if value[4:5] == "-" and value[10:11] == "T":
+            found = datetime.fromisoformat(value)
+        elif value[3:5] == ", ":
+            found = parsedate_to_datetime(value)
+        else:
+            return parse_timestamp(value)
+    except (ValueError, TypeError):
+        return parse_timestamp(value)  # its error, for what it cannot read either
+    return found if found.tzinfo is not None else parse_timestamp(value)
 
 
 @dataclass(frozen=True)

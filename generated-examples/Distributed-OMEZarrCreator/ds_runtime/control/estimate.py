@@ -29,11 +29,12 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ..jobs import Job, read_job_file
-from ..outcomes import default_prefix, latest_keys, read_outcomes
+from ..outcomes import IN_ORDER, default_prefix
 from .context import AWS_ERRORS, CommandError, Context, warning
 from .fleet_file import load_fleet_file
 from .on_demand_prices import OnDemandPrice, on_demand_price
 from .placement import subnets_of
+from .run_records import RunRecords
 
 PRODUCTS = ["Linux/UNIX", "Linux/UNIX (Amazon VPC)"]  # what ECS-optimised Linux machines are billed as
 SAMPLE_JOBS = 200  # finished jobs read to measure the time per job
@@ -179,14 +180,16 @@ def current_price(ctx: Context, zones: list[str] | None = None) -> Price:
     return Price(float(c.MACHINE_PRICE), f"MACHINE_PRICE, your maximum bid ({why}): real cost is likely lower", True)
 
 
-def measured_job_seconds(ctx: Context) -> tuple[float | None, str]:
-    """The median duration of finished jobs from their outcome records, and where it came from."""
-    s3, bucket, prefix = ctx.client("s3"), ctx.config.AWS_BUCKET, default_prefix(ctx.config.APP_NAME)
+def measured_job_seconds(ctx: Context, records: RunRecords | None = None) -> tuple[float | None, str]:
+    """The median duration of the latest finished jobs from their outcome records (`records` if given,
+    else listed now), and where it came from."""
+    bucket, prefix = ctx.config.AWS_BUCKET, default_prefix(ctx.config.APP_NAME)
     try:
-        done = sorted((k for k in latest_keys(s3, bucket, prefix).values() if k.state == "done"), reverse=True)
-        records, _ = read_outcomes(s3, bucket, [k.key for k in done[:SAMPLE_JOBS]])  # status names bad ones
-        durations = [record.duration_seconds for record in records.values()]
-    except ClientError:  # no bucket yet, or no access: nothing measured
+        records = RunRecords.of(ctx) if records is None else records
+        done = sorted((k for k in records.latest.values() if k.state == "done"), key=IN_ORDER, reverse=True)
+        read, _ = records.read(done[:SAMPLE_JOBS])  # status names bad ones
+        durations = [record.duration_seconds for record in read.values()]
+    except ClientError:  # no access: nothing measured
         durations = []
     durations = [d for d in durations if d > 0]
     if not durations:
@@ -200,13 +203,14 @@ def make_estimate(
     job_seconds: float | None = None,
     fleet: dict[str, Any] | None = None,
     start: datetime | None = None,
+    records: RunRecords | None = None,
 ) -> Estimate:
     c = ctx.config
     if job_seconds is not None and job_seconds <= 0:
         raise CommandError(f"--job-seconds {job_seconds:g}: give the seconds one job takes, above 0")
     source = "given"
     if job_seconds is None:
-        job_seconds, source = measured_job_seconds(ctx)
+        job_seconds, source = measured_job_seconds(ctx, records)
     return Estimate(
         jobs=jobs,
         job_seconds=job_seconds,

@@ -26,19 +26,17 @@ from datetime import datetime, timezone
 from html import escape
 from pathlib import Path
 
-from botocore.exceptions import ClientError
-
-from ..outcomes import Outcome, default_prefix, outcome_keys, read_outcomes, utc_now
-from .context import Context, error_code
+from ..outcomes import IN_ORDER, Outcome, utc_now
+from .context import Context
 from .estimate import make_estimate
 from .report_svg import histogram, nice_number, timeline, worker_of
 from .run_record import Plan, load_monitor_file
+from .run_records import RunRecords
 from .status import Problem, Status, collect
 from .teardown import spend
 
 REPORT_DIR = "reports"  # beside the monitor file: where monitor and localRun write a run's report
 MAX_ATTEMPTS = 20_000  # records drawn; a longer run shows its latest ones and says so
-THREADS = 16
 TAIL_LINES = 8  # of the 20 a record keeps: the end of the output says why
 
 CSS = """
@@ -80,21 +78,15 @@ class RunReport:
     notes: list[str]
 
 
-def all_attempts(ctx: Context) -> tuple[list[Outcome], list[str]]:
-    """Every outcome record of the app (the latest MAX_ATTEMPTS), read in parallel."""
-    s3, bucket = ctx.client("s3"), ctx.config.AWS_BUCKET
-    try:
-        keys = sorted(outcome_keys(s3, bucket, default_prefix(ctx.config.APP_NAME)))
-    except ClientError as exc:
-        if error_code(exc) != "NoSuchBucket":
-            raise
-        return [], []  # status's notes already say the bucket is missing
+def all_attempts(records: RunRecords) -> tuple[list[Outcome], list[str]]:
+    """Every outcome record of the app (the latest MAX_ATTEMPTS), in order of their end."""
+    keys = sorted(records.keys, key=IN_ORDER)
     notes = []
     if len(keys) > MAX_ATTEMPTS:
         notes.append(f"{len(keys)} attempts recorded: the timeline and histogram show the latest {MAX_ATTEMPTS}")
         keys = keys[-MAX_ATTEMPTS:]
-    records, malformed = read_outcomes(s3, bucket, [k.key for k in keys], THREADS)
-    return [records[k.key] for k in keys if k.key in records], notes + malformed
+    read, malformed = records.read(keys)
+    return [read[k.key] for k in keys if k.key in read], notes + malformed
 
 
 def observed_machine_hours(attempts: list[Outcome], workers_per_machine: int) -> float:
@@ -110,10 +102,10 @@ def _stamp(text: str) -> float:
     return datetime.fromisoformat(text).astimezone(timezone.utc).timestamp()
 
 
-def costs(ctx: Context, attempts: list[Outcome], plan: Plan | None) -> list[Cost]:
+def costs(ctx: Context, attempts: list[Outcome], plan: Plan | None, records: RunRecords) -> list[Cost]:
     c = ctx.config
-    jobs = len({a.job_id for a in attempts})
-    estimate = make_estimate(ctx, jobs)
+    jobs = len(records.latest)  # every job with a record, also those older than the attempts drawn
+    estimate = make_estimate(ctx, jobs, records=records)
     price = estimate.price.dollars_per_hour
     how = (
         f"{jobs} job(s) x {estimate.job_seconds or 0:g} s ({estimate.job_seconds_source}) / {estimate.slots} at once "
@@ -138,8 +130,9 @@ def costs(ctx: Context, attempts: list[Outcome], plan: Plan | None) -> list[Cost
 
 
 def gather(ctx: Context, plan: Plan | None = None) -> RunReport:
-    status = collect(ctx)
-    attempts, notes = all_attempts(ctx)
+    records = RunRecords.of(ctx)  # one listing, shared by status, the attempts and the estimate
+    status = collect(ctx, records)
+    attempts, notes = all_attempts(records)
     if not ctx.backend.spends_money:
         notes.append("local run: nothing was billed; the costs are what the same work would cost on AWS")
     return RunReport(
@@ -148,7 +141,7 @@ def gather(ctx: Context, plan: Plan | None = None) -> RunReport:
         utc_now(),
         status,
         attempts,
-        costs(ctx, attempts, plan),
+        costs(ctx, attempts, plan, records),
         list(dict.fromkeys(status.notes + notes)),  # a malformed record is named once, by status or here
     )
 

@@ -25,24 +25,18 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from ..aws import queue_load
 from ..jobs import JOB_ID_KEY, job_id_of
 from ..outcomes import (
     APP_ATTRIBUTE,
     REASON_ATTRIBUTE,
     Outcome,
-    default_prefix,
-    interruptions_of,
-    latest_of,
-    outcome_keys,
-    read_outcomes,
     sender_app,
 )
 from ..placeholders import FILTERS, scalar_text
-from .context import Context, error_code
+from .context import Context
 from .failed_jobs import FailedJob, print_failed_jobs
+from .run_records import RunRecords
 
 PEEK_LIMIT = 1000  # dead-letter messages looked at; the count above them comes from SQS
 QUIET_ROUNDS = 3  # receives in a row that bring nothing new end the peek
@@ -185,7 +179,8 @@ def _with_outcome(problem: Problem, outcome: Outcome | None) -> Problem:
     return problem
 
 
-def collect(ctx: Context) -> Status:
+def collect(ctx: Context, records: RunRecords | None = None) -> Status:
+    """The counts and problems; from `records` if given (report's, shared with estimate), else listed now."""
     c = ctx.config
     notes: list[str] = []
     main = ctx.queue_load(c.SQS_QUEUE_NAME)
@@ -203,23 +198,17 @@ def collect(ctx: Context) -> Status:
             " app that shares it, or sent without an app): not counted, and left alone"
         )
 
-    s3, prefix = ctx.client("s3"), default_prefix(c.APP_NAME)
-    try:
-        keys = list(outcome_keys(s3, c.AWS_BUCKET, prefix))
-    except ClientError as exc:
-        if error_code(exc) != "NoSuchBucket":
-            raise
-        keys = []
-        notes.append(f"bucket {c.AWS_BUCKET} not found: no outcome records")
-    latest, interrupted = latest_of(keys), interruptions_of(keys)
+    records = RunRecords.of(ctx) if records is None else records
+    notes += records.notes
+    latest, interrupted = records.latest, records.interruptions
     states = Counter(k.state for k in latest.values())
     dead_ids = {d.job_id for d in dead}
     failed_ids = sorted(j for j, k in latest.items() if k.state == "failed" and j not in dead_ids)
 
     wanted = [latest[j] for j in sorted(dead_ids | set(failed_ids)) if j in latest]
-    records, malformed = read_outcomes(s3, c.AWS_BUCKET, [k.key for k in wanted])
+    read, malformed = records.read(wanted)
     notes += malformed
-    outcomes = {k.job_id: records[k.key] for k in wanted if k.key in records}
+    outcomes = {k.job_id: read[k.key] for k in wanted if k.key in read}
     problems: dict[str, Problem] = {}
     for d in dead:
         if d.job_id in problems:

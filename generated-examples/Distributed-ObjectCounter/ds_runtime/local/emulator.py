@@ -24,7 +24,7 @@ from typing import Any
 
 from moto.server import ThreadedMotoServer
 
-from . import atomic_s3, ec2_fleet, fast_sqs
+from . import atomic_s3, ec2_fleet, fast_s3, fast_sqs
 
 HOST = "127.0.0.1"  # loopback only: the emulator has no authentication
 READY_LINE = "ds-emulator serving"
@@ -63,9 +63,12 @@ def start_emulator(port: int | None = None, fast: bool = True) -> Emulator:
     one fast_sqs was written for, it warns and the emulator runs plain moto (`.fast` False).
     fast=False leaves this process's moto as it is (`fast_sqs.uninstall()` undoes a patch).
     Either way its S3's conditional writes are made atomic, as S3's are (atomic_s3), and its EC2 Fleet
-    can be resized (ec2_fleet).
+    can be resized (ec2_fleet); fast=True also makes its S3 listing and routing fast (fast_s3, with the
+    same guard).
     """
     active = fast_sqs.install() if fast else fast_sqs.is_installed()
+    if fast:
+        fast_s3.install()
     atomic_s3.install()
     ec2_fleet.install()  # ModifyFleet, which moto lacks
     # werkzeug logs one line per request, and a traceback for each API moto lacks (the
