@@ -19,6 +19,7 @@ PAGES = [
     "config",
     "costs",
     "troubleshooting",
+    "updating",
 ]
 
 
