@@ -29,13 +29,14 @@ def test_reasons_go_below_the_table_never_in_a_wrapped_cell() -> None:
     assert all(len(line) <= 80 for line in lines)
     table = [line for line in lines if line[:1] in "┏┃┡│└"]
     rows = [line for line in table if line.startswith("│")]
-    assert rows[0].startswith("│ 1f2e3d4c5b6a7980 │ dead-lettered │     1 │    - │ Metadata=")  # id, state whole
-    assert any(line.startswith("│ 0a1b2c3d4e5f6a7b │ failed ") for line in rows)
+    assert rows[0].startswith("│ Metadata=") and rows[0].rstrip("│ ").endswith("1f2e3d4c5b6a7980")  # values first
+    assert "│ dead-lettered │     1 │    - │ 1f2e3d4c5b6a7980 │" in rows[0]  # state and id whole
+    assert any("│ failed " in line and "│ 0a1b2c3d4e5f6a7b │" in line for line in rows)
     assert not any(word in "\n".join(table) for word in ("OutputClash", "exited", "Times", "argv.json", "L s"))
     below = lines[lines.index(table[-1]) + 1 :]
-    assert below[0].startswith("1f2e3d4c5b6a7980 (dead-lettered, permanent: not retried): OutputClash:")
-    words = f"1f2e3d4c5b6a7980 (dead-lettered, permanent: not retried): {CLASH}".split()
+    named = "Metadata=Metadata_Plate=Plate1 (job 1f2e3d4c5b6a7980, dead-lettered, permanent: not retried)"
+    words = f"{named}: {CLASH}".split()
     assert " ".join(below[:3]).split()[: len(words)] == words  # the whole reason, wrapped only by the terminal
-    assert "0a1b2c3d4e5f6a7b (failed): exited with code 1" in lines
+    assert "Metadata=Metadata_Site=2 (job 0a1b2c3d4e5f6a7b, failed): exited with code 1" in lines
     assert [f"    | {line}" for line in TAIL] == [line for line in lines if line.startswith("    | ")]
     assert lines[-1] == "    log: L s"

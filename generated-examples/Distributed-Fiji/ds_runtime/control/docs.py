@@ -47,7 +47,8 @@ EXAMPLES: dict[str, str] = {
     "time per job: 30 s (given)\n"
     "run time: 0.04 h; machine-hours: 0.07; cost: about $0.00",
     "status": "queued: 0  running: 0  done: 9  failed: 0  dead-lettered: 0  skipped: 0  interrupted: 0\n"
-    "(with failures, a table: job id, state, key fields, attempts, exit code, last lines, log stream)",
+    "(with failures, a table: each job by its key fields, state, tries, exit code, job id; below it each\n"
+    "reason, last lines and log stream)",
     "check": "check: ok, the run can start",
     "makeJobs": "3 job(s); the first 3:\n"
     '  {"image": "inputs/coins.png", "method": "otsu"}\n'
