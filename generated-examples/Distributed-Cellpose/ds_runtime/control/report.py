@@ -171,8 +171,8 @@ def _problem(p: Problem) -> str:
     error = f'<p class="error">{escape(p.error)}</p>' if p.error else ""
     exit_code = "-" if p.exit_code is None else str(p.exit_code)
     return (
-        f'<tr class="failure" data-job="{escape(p.job_id)}"><td>{escape(p.job_id)}</td>'
-        f"<td>{escape(p.state)}{f' (x{p.copies})' if p.copies > 1 else ''}</td><td>{escape(fields)}</td>"
+        f'<tr class="failure" data-job="{escape(p.job_id)}"><td>{escape(fields)}</td>'
+        f"<td>{escape(p.state)}{f' (x{p.copies})' if p.copies > 1 else ''}</td><td>{escape(p.job_id)}</td>"
         f'<td>{"?" if p.attempts is None else int(p.attempts)}</td><td class="exit">{escape(exit_code)}</td>'
         f'<td><pre class="tail">{escape(chr(10).join(lines))}</pre>'
         f"{error}</td>"
@@ -183,7 +183,7 @@ def _problem(p: Problem) -> str:
 def _failures(status: Status) -> str:
     if not status.problems:
         return '<p class="empty">No failed or dead-lettered job.</p>'
-    columns = ("job", "state", "key fields", "attempts", "exit code", "last lines", "log")
+    columns = ("job (key fields)", "state", "job id", "attempts", "exit code", "last lines", "log")
     head = "".join(f"<th>{h}</th>" for h in columns)
     return f"<table><tr>{head}</tr>{''.join(_problem(p) for p in status.problems)}</table>"
 
