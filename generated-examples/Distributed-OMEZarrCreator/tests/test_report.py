@@ -14,8 +14,8 @@ import pytest
 from rich.console import Console
 
 from ds_runtime.control.context import Context
-from ds_runtime.control.report import gather, observed_machine_hours, render
-from ds_runtime.control.status import status
+from ds_runtime.control.report import RunReport, gather, observed_machine_hours, render
+from ds_runtime.control.status import Status, status
 from ds_runtime.entry import main
 from ds_runtime.outcomes import Outcome
 
@@ -125,3 +125,27 @@ def test_report_on_aws_counts_the_machines_ec2_lists(aws: Path, monkeypatch: pyt
     assert float(actual[0]) == pytest.approx(used.machine_hours, abs=0.01)
     assert "the run&#x27;s machines in EC2, launch to termination" in actual[2]
     assert '<p class="empty">No attempt recorded yet.</p>' in html  # no job has run
+
+
+def test_report_shows_the_tools_peak_memory_against_memory() -> None:
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+    def attempt(job: str, peak: float | None, error: str = "") -> Outcome:
+        ended = (start + timedelta(seconds=30)).isoformat()
+        state = "failed" if error else "done"
+        return Outcome(job, 1, state, start.isoformat(), ended, 30.0, "h", peak_memory_mb=peak, error=error)
+
+    killed = "the tool was killed by signal 9 (SIGKILL): out of memory: its peak memory 1950 MB reached the limit"
+    attempts = [attempt("a" * 16, 500.0), attempt("b" * 16, 1950.0, killed), attempt("c" * 16, None)]
+    report = gather_free_report(attempts, memory_mb=2000)
+    html = render(report)
+    section = html.split("<h2>Peak memory</h2>")[1].split("<h2>")[0]
+    assert "<td>MEMORY (config.py), per container</td><td>2000 MB</td>" in section
+    assert f"<td>highest peak</td><td>1950 MB (98% of MEMORY), job {'b' * 16}</td>" in section
+    assert "<td>attempts at 90% of MEMORY or more</td><td>1 of 2</td>" in section  # one attempt never measured
+    assert "<td>attempts killed out of memory</td><td>1</td>" in section and "raise MEMORY" in section
+
+
+def gather_free_report(attempts: list[Outcome], memory_mb: float) -> RunReport:
+    """A report of these attempts alone (no AWS): what `render` draws."""
+    return RunReport("App", "local mode", "now", Status({}, [], []), attempts, [], [], memory_mb)

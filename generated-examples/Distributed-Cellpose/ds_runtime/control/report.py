@@ -76,6 +76,7 @@ class RunReport:
     attempts: list[Outcome]
     costs: list[Cost]
     notes: list[str]
+    memory_mb: float | None = None  # config.py's MEMORY: what each container may use
 
 
 def all_attempts(records: RunRecords) -> tuple[list[Outcome], list[str]]:
@@ -143,6 +144,7 @@ def gather(ctx: Context, plan: Plan | None = None) -> RunReport:
         attempts,
         costs(ctx, attempts, plan, records),
         list(dict.fromkeys(status.notes + notes)),  # a malformed record is named once, by status or here
+        ctx.config.MEMORY,
     )
 
 
@@ -178,6 +180,34 @@ def _problem(p: Problem) -> str:
         f"{error}</td>"
         f"<td>{escape(p.log_group)}<br>{escape(p.log_stream)}</td></tr>"
     )
+
+
+def _memory(report: RunReport) -> str:
+    """The tools' peak memory against MEMORY, the most a container may use: how close the jobs came."""
+    measured = [a for a in report.attempts if a.peak_memory_mb is not None]
+    killed = sum("out of memory" in a.error for a in report.attempts)
+    if not measured:
+        return '<p class="empty">No attempt recorded its peak memory.</p>'
+    peaks = sorted(a.peak_memory_mb or 0.0 for a in measured)
+    top = max(measured, key=lambda a: a.peak_memory_mb or 0.0)
+    limit = report.memory_mb
+    share = (lambda mb: f" ({100 * mb / limit:.0f}% of MEMORY)") if limit else (lambda mb: "")
+    near = sum(mb >= 0.9 * limit for mb in peaks) if limit else 0
+    rows = [
+        ("MEMORY (config.py), per container", f"{limit:.0f} MB" if limit else "unknown"),
+        ("median peak", f"{peaks[len(peaks) // 2]:.0f} MB{share(peaks[len(peaks) // 2])}"),
+        ("highest peak", f"{peaks[-1]:.0f} MB{share(peaks[-1])}, job {top.job_id}"),
+        ("attempts at 90% of MEMORY or more", f"{near} of {len(measured)}"),
+        ("attempts killed out of memory", str(killed)),
+    ]
+    body = "".join(f"<tr><td>{escape(k)}</td><td>{escape(v)}</td></tr>" for k, v in rows)
+    advice = (
+        '<p class="note">Jobs ran out of memory: raise MEMORY in config.py (then <code>python run.py setup</code>),'
+        " or lower DOCKER_CORES, and <code>retryFailed</code>.</p>"
+        if killed
+        else ""
+    )
+    return f"<table>{body}</table>{advice}"
 
 
 def _failures(status: Status) -> str:
@@ -222,6 +252,8 @@ def render(report: RunReport) -> str:
 {timeline(report.attempts)}
 <h2>Attempt durations</h2>
 {histogram(durations)}
+<h2>Peak memory</h2>
+{_memory(report)}
 <h2>Machine-hours and cost</h2>
 {_costs(report.costs)}
 <h2>Failures</h2>

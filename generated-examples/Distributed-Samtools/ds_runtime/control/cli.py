@@ -252,7 +252,7 @@ COMMANDS: dict[str, Command] = {
         ),
         Command(
             "report",
-            "one HTML page on the run: timeline, durations, failures, cost",
+            "one HTML page on the run: timeline, durations, peak memory, failures, cost",
             "control.report",
             "run_report",
             _report,
