@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 
 import boto3
-from _support import REGION, bench_config, write_config_file
+from _support import REGION, SPEC, SPEC_DATA, bench_config, write_config_file
 from rich.console import Console
 
 from ds_runtime.aws import make_session
@@ -49,18 +49,6 @@ from ds_runtime.control.submit import submit
 from ds_runtime.entry import main as run_py
 from ds_runtime.jobs import read_job_file
 from ds_runtime.local.emulator import READY_LINE
-from ds_runtime.spec import ToolSpec
-
-SPEC_DATA = {
-    "tool_name": "Bench",
-    "app_name": "DistributedBench",
-    "docker_image": "bench:1",
-    "command": ["echo", "{sample}"],
-    "shared_fields": [{"name": "output", "type": "s3_prefix"}],
-    "job_fields": [{"name": "sample", "type": "string"}],
-    "output_prefix": "{output}/{sample}",
-}
-SPEC = ToolSpec.model_validate(SPEC_DATA)
 
 
 def count_calls(client: object) -> list[int]:

@@ -21,6 +21,18 @@ from ds_runtime.spec import ToolSpec
 REGION = "us-east-1"
 BUCKET = "bench-bucket"
 
+# The benchmarks' tool: one job field, outputs under a shared folder (as submitJob and retryFailed see them).
+SPEC_DATA: dict[str, Any] = {
+    "tool_name": "Bench",
+    "app_name": "DistributedBench",
+    "docker_image": "bench:1",
+    "command": ["echo", "{sample}"],
+    "shared_fields": [{"name": "output", "type": "s3_prefix"}],
+    "job_fields": [{"name": "sample", "type": "string"}],
+    "output_prefix": "{output}/{sample}",
+}
+SPEC = ToolSpec.model_validate(SPEC_DATA)
+
 
 # One small machine, one worker; every other key takes DS's default (its notes are not printed).
 KEYS: dict[str, Any] = {

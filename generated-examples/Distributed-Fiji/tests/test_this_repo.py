@@ -10,6 +10,7 @@ import io
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -26,7 +27,7 @@ from ds_runtime.control.fleet_file import FleetFileError, load_fleet_file
 from ds_runtime.control.machine_fit import offline_fit
 from ds_runtime.entry import main
 from ds_runtime.jobs import read_job_file
-from ds_runtime.spec import load_spec
+from ds_runtime.spec import ToolSpec, load_spec
 
 from ._policy_lint import assert_aws_accepts, every_policy
 
@@ -79,17 +80,24 @@ def test_the_containers_fit_this_configs_machine_types() -> None:
     assert offline_fit(config, spec.gpus).problems == []  # a type the table lacks is a note: AWS is asked then
 
 
-def test_setup_registers_the_gpus_the_tool_needs(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def set_up(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[ToolSpec, DSConfig]]:
+    """This repository after `setupAccount` and `setup` on an emulated account, run from its folder."""
     monkeypatch.chdir(REPO)
     spec = load_spec(SPEC)
     config = load_config(REPO / "config.py", spec, warn=lambda _: None)
     with mock_aws():
         assert main(["setupAccount"]) == 0
         assert main(["setup"]) == 0
-        ecs = boto3.client("ecs", region_name=config.AWS_REGION)
-        [container] = ecs.describe_task_definition(taskDefinition=f"{config.APP_NAME}Task")["taskDefinition"][
-            "containerDefinitions"
-        ]
+        yield spec, config
+
+
+def test_setup_registers_the_gpus_the_tool_needs(set_up: tuple[ToolSpec, DSConfig]) -> None:
+    spec, config = set_up
+    ecs = boto3.client("ecs", region_name=config.AWS_REGION)
+    [container] = ecs.describe_task_definition(taskDefinition=f"{config.APP_NAME}Task")["taskDefinition"][
+        "containerDefinitions"
+    ]
     wanted = [{"type": "GPU", "value": str(spec.gpus)}] if spec.gpus else None
     assert container.get("resourceRequirements") == wanted
 
@@ -111,18 +119,13 @@ def test_run_py_help() -> None:
 
 
 @pytest.mark.parametrize("job_file", JOB_FILES, ids=lambda p: p.name)
-def test_example_job_file_submits_one_message_per_job(job_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(REPO)
-    spec = load_spec(SPEC)
-    config = load_config(REPO / "config.py", spec, warn=lambda _: None)
-    with mock_aws():
-        assert main(["setupAccount"]) == 0
-        assert main(["setup"]) == 0
-        assert main(["submitJob", str(job_file)]) == 0
-        sqs = boto3.client("sqs", region_name=config.AWS_REGION)
-        url = sqs.get_queue_url(QueueName=config.SQS_QUEUE_NAME)["QueueUrl"]
-        count = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
-        assert int(count["Attributes"]["ApproximateNumberOfMessages"]) == len(read_job_file(job_file, spec))
+def test_example_job_file_submits_one_message_per_job(job_file: Path, set_up: tuple[ToolSpec, DSConfig]) -> None:
+    spec, config = set_up
+    assert main(["submitJob", str(job_file)]) == 0
+    sqs = boto3.client("sqs", region_name=config.AWS_REGION)
+    url = sqs.get_queue_url(QueueName=config.SQS_QUEUE_NAME)["QueueUrl"]
+    count = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+    assert int(count["Attributes"]["ApproximateNumberOfMessages"]) == len(read_job_file(job_file, spec))
 
 
 def test_every_json_file_parses() -> None:

@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import boto3
-from _support import REGION, bench_config
+from _support import REGION, SPEC, bench_config
 from rich.console import Console
 
 from ds_runtime.aws import make_session
@@ -33,19 +33,7 @@ from ds_runtime.control import retry
 from ds_runtime.control.context import Context
 from ds_runtime.local.emulator import READY_LINE
 from ds_runtime.outcomes import app_attribute
-from ds_runtime.spec import ToolSpec
 
-SPEC = ToolSpec.model_validate(
-    {
-        "tool_name": "Bench",
-        "app_name": "DistributedBench",
-        "docker_image": "bench:1",
-        "command": ["echo", "{sample}"],
-        "shared_fields": [{"name": "output", "type": "s3_prefix"}],
-        "job_fields": [{"name": "sample", "type": "string"}],
-        "output_prefix": "{output}/{sample}",
-    }
-)
 SEEDERS = 8
 
 
