@@ -20,6 +20,7 @@ PAGES = [
     "costs",
     "troubleshooting",
     "updating",
+    "glossary",
 ]
 
 
