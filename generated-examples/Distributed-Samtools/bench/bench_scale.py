@@ -7,7 +7,7 @@
 Per size, the emulator (moto's server with fast_sqs and fast_s3, in this process) is reset and given a
 finished run straight into moto: one outcome record per job (1% failed three times and
 dead-lettered, 1% interrupted once then done) and the dead-lettered jobs' messages. Then each
-command runs as `run.py` runs it (the CLI's parser and run_command), each in a process of its
+command runs as `run.py` runs it (the CLI's parser and the command table's handler), each in a process of its
 own: makeJobs (a table of N rows), submitJob (its Job file), status, estimate, report and
 retryFailed. Printed: seconds and the process's peak memory per command and size, then the
 growth exponent of each between sizes (1: linear; 2: quadratic; a least-squares fit of log
@@ -41,9 +41,10 @@ from bench_submit import SPEC, exponent
 from rich.console import Console
 
 from ds_runtime.aws import make_session
+from ds_runtime.control import cli
 from ds_runtime.control.account import setup_account
-from ds_runtime.control.cli import parser, run_command
 from ds_runtime.control.context import Context
+from ds_runtime.entry import handler
 from ds_runtime.jobs import JOB_ID_KEY, job_id_of
 from ds_runtime.outcomes import Outcome, app_attribute, default_prefix, outcome_key
 
@@ -140,13 +141,14 @@ def command_line(command: str, size: int, folder: Path) -> list[str]:
 
 def one_command(command: str, size: int, folder: Path) -> dict[str, float]:
     """One command in this process (a fresh one per command and size): its seconds and memory."""
-    args = parser().parse_args(command_line(command, size, folder))
+    args = cli.parser().parse_args(command_line(command, size, folder))
+    args.checked_jobs = None  # as run.py without its preflight: the command reads the Job file itself
     ctx = context()
     start_mb = peak_mb()
     profile = cProfile.Profile() if PROFILE in os.environ else None
     started = time.perf_counter()
     with profile or contextlib.nullcontext():
-        assert run_command(args, ctx) == 0, ctx.console.file.getvalue()  # type: ignore[attr-defined]
+        assert handler(cli.command(args.command))(ctx, args) == 0, ctx.console.file.getvalue()  # type: ignore[attr-defined]
     seconds = time.perf_counter() - started
     if profile is not None:
         profile.dump_stats(Path(os.environ[PROFILE]) / f"{command}-{size}.prof")
