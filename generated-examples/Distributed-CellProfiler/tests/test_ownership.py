@@ -32,7 +32,7 @@ from ds_runtime.control.submit import submit
 from ds_runtime.control.teardown import PLAN_ENV, lambda_handler
 from ds_runtime.outcomes import APP_ATTRIBUTE, default_prefix
 
-from ._control_support import REGION, drain, make_ctx, output, write_fleet_file, write_job_file
+from ._control_support import REGION, drain, make_ctx, output, put_messages, write_fleet_file, write_job_file
 
 BUCKET = "echo-bucket"
 ON = "'True'"
@@ -268,3 +268,18 @@ def test_local_mode_sets_up_an_apps_roles_even_when_a_similar_apps_exist(tmp_pat
         prepare_account(app_ctx(tmp_path / "foo", "Foo"))
         names = {r["RoleName"] for r in boto3.client("iam", region_name=REGION).list_roles()["Roles"]}
         assert {"Foo-instance", "Foo-task", "Foo-monitor"} <= names
+
+
+def test_status_counts_this_apps_dead_letters_among_many_of_another_app(
+    shared_dead_letters: tuple[Context, Context],
+) -> None:
+    """200 more of Foo-Bar's failed jobs: Foo's status still says 2, not 2 plus every message it did not look at."""
+    foo, _ = shared_dead_letters
+    put_messages(SHARED_DLQ.strip("'"), (json.dumps({"sample": f"more-{i}"}) for i in range(200)), app="Foo-Bar")
+    found = collect(foo)
+    assert found.counts["dead-lettered"] == 2
+    assert any("203 message(s) in SharedDeadMessages are not Foo's" in note for note in found.notes), found.notes
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.get_queue_url(QueueName=SHARED_DLQ.strip("'"))["QueueUrl"]
+    visible = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+    assert visible["ApproximateNumberOfMessages"] == "205"  # every message given back

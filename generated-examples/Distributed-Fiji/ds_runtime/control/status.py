@@ -36,10 +36,11 @@ from ..outcomes import (
 from ..placeholders import FILTERS, scalar_text
 from .context import Context
 from .failed_jobs import FailedJob, print_failed_jobs
+from .lease import Lease
 from .run_records import RunRecords
 
 PEEK_LIMIT = 1000  # dead-letter messages looked at; the count above them comes from SQS
-QUIET_ROUNDS = 3  # receives in a row that bring nothing new end the peek
+PEEK_HOLD_SECONDS = 30  # how long a looked-at message stays out of sight (renewed) before all are given back
 TABLE_ROWS = 50
 TAIL_LINES = 3
 INTERRUPTED_SHOWN = 10  # jobs named on the interruptions line
@@ -101,17 +102,26 @@ def receive_batch(sqs: Any, url: str, visibility: int, wait: int = 0) -> list[De
 
 
 def peek_dead_letters(ctx: Context, url: str, limit: int = PEEK_LIMIT) -> list[DeadLetter]:
-    """Messages of the dead-letter queue, each once (by message id), at most `limit`; none hidden or deleted."""
+    """Messages of the dead-letter queue, each once, at most `limit`; none deleted.
+
+    Each looked-at message is held out of sight while the peek goes on (a lease), so every receive brings
+    new ones -- receives that leave them visible bring the same few again and again -- then all are given
+    back at once.
+    """
     sqs = ctx.client("sqs")
+    lease = Lease(sqs, url, PEEK_HOLD_SECONDS)
     seen: dict[str, DeadLetter] = {}
-    quiet = 0
-    while len(seen) < limit and quiet < QUIET_ROUNDS:
-        letters = receive_batch(sqs, url, visibility=0)
-        if not letters:
-            break
-        new = [d for d in letters if d.message_id not in seen]
-        quiet = 0 if new else quiet + 1
-        seen.update((d.message_id, d) for d in new)
+    try:
+        while len(seen) < limit:
+            letters = receive_batch(sqs, url, visibility=PEEK_HOLD_SECONDS)
+            if not letters:
+                break
+            for d in letters:
+                lease.keep(d.message_id, d.receipt_handle)
+                seen.setdefault(d.message_id, d)
+            lease.renew()
+    finally:
+        lease.give_back()
     return list(seen.values())
 
 
@@ -232,8 +242,9 @@ def collect(ctx: Context, records: RunRecords | None = None) -> Status:
         "running": main.in_flight if main else 0,
         "done": states["done"],
         "failed": len(failed_ids),
-        # jobs, not messages: a job there twice counts once (messages not looked at count as one each)
-        "dead-lettered": len(dead_ids) + max(0, dead_count - len(peeked)),
+        # jobs, not messages: a job there twice counts once; messages not looked at count as one each, in the
+        # share of this app's among those looked at (a shared dead-letter queue holds other apps' too)
+        "dead-lettered": len(dead_ids) + round(max(0, dead_count - len(peeked)) * len(dead) / max(1, len(peeked))),
         "skipped": states["skipped"],
         "interrupted": states["interrupted"],
     }
