@@ -160,7 +160,7 @@ def render(
             ) as worker,
         ):
             worker.run_copy()
-            refused = check_render(staging)
+            refused = check_render(staging, same_runtime=source.runtime_is_this_checkouts())
             if refused:
                 raise AnswerError(_refusal_text(refused))
             if checkout.recorded:

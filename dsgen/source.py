@@ -49,6 +49,16 @@ class TemplateSource:
         path = Path(self.location)
         return path if path.is_dir() else None
 
+    def runtime_is_this_checkouts(self) -> bool:
+        """Whether a render holds this checkout's template/ds_runtime as it is now (so it may run here)."""
+        folder = self.local_folder
+        if folder is None or folder.resolve() != TEMPLATE_ROOT.resolve():
+            return False
+        if self.ref is None:
+            return True
+        same_commit = _git(folder, "rev-parse", self.ref) == _git(folder, "rev-parse", "HEAD")
+        return same_commit and _git(folder, "status", "--porcelain", "--", "template/ds_runtime") == ""
+
     @contextmanager
     def checkout(self) -> Iterator[Checkout]:
         """What to hand to copier for the duration of one render."""
