@@ -25,6 +25,7 @@ from ds_runtime.job_values import check_job
 from ds_runtime.jobs import JOB_ID_KEY, Job, job_id_of
 from ds_runtime.outcomes import Outcome, app_attribute, latest_outcomes, outcome_keys, read_outcome, write_outcome
 from ds_runtime.spec import ToolSpec
+from ds_runtime.worker.runner import REAPER_GRACE_SECONDS
 from ds_runtime.worker_settings import WorkerSettings
 
 from ._control_support import put_objects
@@ -489,7 +490,9 @@ def test_kill_9_of_the_worker_ends_every_process_of_its_tool_and_its_folders(mot
     worker.kill()  # SIGKILL: the worker itself cleans up nothing
     worker.communicate()
     wait_for(lambda: gone(tool) and gone(detached), 10)
-    wait_for(lambda: not job_folder.exists(), 5)
+    # The reaper removes it once every process of the tool has ended: after a SIGTERM grace of its own
+    # (REAPER_GRACE_SECONDS) at most, so the wait allows that much on a busy machine.
+    wait_for(lambda: not job_folder.exists(), REAPER_GRACE_SECONDS + 5)
     # The next worker to start here removes the dead worker's temp root, and redoes the job
     # once it is back, after the visibility timeout.
     out = stop_once(rig.start_waiting(), lambda: job.job_id in rig.outcomes())
