@@ -165,6 +165,8 @@ class Mover:
             refused = {int(failed["Id"]) for failed in answer.get("Failed", [])}
             with self.lock:
                 for i, d in enumerate(chunk):
+                    if i in refused and d.message_id in self.tally.deleted:
+                        continue  # received anew meanwhile and deleted by its newer handle: gone, not left
                     if i in refused:
                         self.tally.undeleted[d.message_id] = d.job_id
                         self.lease.keep(d.message_id, d.receipt_handle)  # received once, not again and again
