@@ -87,18 +87,17 @@ def check_render(repo: Path, same_runtime: bool = False) -> list[Refusal]:
     then runs in this process (a third of a render saved: no interpreter, no second import of the runtime).
     """
     args = ["check", *([str(EXAMPLE_JOB_FILE)] if (repo / EXAMPLE_JOB_FILE).exists() else [])]
-    printed = _check_here(repo, args) if same_runtime else None
-    if printed is None:
-        done = subprocess.run([sys.executable, "run.py", *args], cwd=repo, capture_output=True, text=True, check=False)
-        if done.returncode not in (0, 1):
-            raise CheckFailed(f"`python run.py check` failed in the render (exit {done.returncode}):\n{done.stderr}")
-        printed = done.stdout
-    return [Refusal(question_of(problem), problem) for problem in printed_problems(printed)]
+    ran = _check_here(repo, args) if same_runtime else None
+    if ran is None:
+        ran = subprocess.run([sys.executable, "run.py", *args], cwd=repo, capture_output=True, text=True, check=False)
+    if ran.returncode not in (0, 1):  # 0: ok, 1: problems printed; anything else: the check itself broke
+        raise CheckFailed(f"`python run.py check` failed in the render (exit {ran.returncode}):\n{ran.stderr}")
+    return [Refusal(question_of(problem), problem) for problem in printed_problems(ran.stdout)]
 
 
-def _check_here(repo: Path, args: list[str]) -> str | None:
-    """`run.py check` run in this process, in `repo`: what it printed; None when this process has loaded
-    another copy of the runtime (then only a process of its own can run the render's)."""
+def _check_here(repo: Path, args: list[str]) -> subprocess.CompletedProcess[str] | None:
+    """`run.py check` run in this process, in `repo`, as if a process of its own; None when this process has
+    loaded another copy of the runtime (then only a process of its own can run the render's)."""
     runtime = TEMPLATE_ROOT / "template"
     loaded = sys.modules.get("ds_runtime")
     if loaded is not None and Path(loaded.__file__ or "").resolve().parent.parent != runtime.resolve():
@@ -107,14 +106,14 @@ def _check_here(repo: Path, args: list[str]) -> str | None:
         sys.path.append(str(runtime))  # last: it must not shadow anything this process imports later
     from ds_runtime.entry import main
 
-    printed, here = io.StringIO(), Path.cwd()
+    printed, complained, here = io.StringIO(), io.StringIO(), Path.cwd()
     try:
         os.chdir(repo)  # as run.py runs: config.py, tool/spec.json and the Job file by their relative paths
-        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(io.StringIO()):
-            main(args)
+        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(complained):
+            code = main(args)
     finally:
         os.chdir(here)
-    return printed.getvalue()
+    return subprocess.CompletedProcess(args, code, printed.getvalue(), complained.getvalue())
 
 
 def printed_problems(output: str) -> list[str]:

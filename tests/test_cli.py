@@ -99,3 +99,21 @@ def test_answers_typed_at_the_terminal_are_kept_when_the_render_is_refused(
     assert yaml.safe_load((tmp_path / "Samtools-answers.yml").read_text()) == {"tool_name": "Samtools"}
     assert dsgen.cli.main(["new", "out"]) == 2  # a second interview never replaces the first file
     assert (tmp_path / "Samtools-answers-2.yml").exists()
+
+
+def test_a_check_that_breaks_instead_of_answering_fails_the_render(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run in dsgen's process or in its own, a check that neither passes (0) nor lists problems (1) is no pass."""
+    from dsgen.render import render
+    from dsgen.runtime_check import CheckFailed
+    from dsgen.source import TEMPLATE_ROOT, WORKING_TREE
+
+    if "ds_runtime" not in sys.modules:
+        sys.path.append(str(TEMPLATE_ROOT / "template"))
+    from ds_runtime import entry
+
+    monkeypatch.setattr(entry, "main", lambda args: 2)
+    with pytest.raises(CheckFailed, match="exit 2"):
+        render(tmp_path / "out", {}, source=WORKING_TREE)
+    assert list(tmp_path.iterdir()) == []
