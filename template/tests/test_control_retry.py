@@ -19,6 +19,7 @@ from moto import mock_aws
 from ds_runtime.control import retry
 from ds_runtime.control.account import setup_account
 from ds_runtime.control.lease import Lease
+from ds_runtime.control.resources import delete_own_messages
 from ds_runtime.control.setup import setup
 from ds_runtime.control.status import collect
 from ds_runtime.local import fast_sqs
@@ -134,3 +135,18 @@ def test_a_lease_keeps_its_messages_hidden_past_their_timeout_then_gives_them_ba
     assert queue_counts(DLQ) == (0, 25) and len(lease) == 25
     lease.give_back()
     assert queue_counts(DLQ) == (25, 0) and len(lease) == 0
+
+
+@pytest.mark.slow
+def test_cleanup_deletes_every_own_dead_letter_of_a_shared_queue_too_large_for_one_timeout(emulated: Path) -> None:
+    """Teardown and cleanup delete this app's failed jobs from a dead-letter queue it may share: going through
+    1,500 messages takes longer than their 1 s timeout, and another app's, seen and reappearing, must not end
+    the pass early (nor be deleted)."""
+    for start in range(0, 250, 50):  # another app's among the first: they are the first to reappear
+        put_messages(DLQ, [body(n) for n in range(start, start + 50)], app=OTHER)
+        put_messages(DLQ, [body(n) for n in range(start, start + 50)])
+    put_messages(DLQ, [body(n) for n in range(250, 1250)])
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.get_queue_url(QueueName=DLQ)["QueueUrl"]
+    assert delete_own_messages(sqs, url, APP, hold_seconds=1) == 1250
+    assert queue_counts(DLQ) == (250, 0)  # the other app's, all there and visible again

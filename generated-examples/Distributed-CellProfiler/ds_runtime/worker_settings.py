@@ -41,6 +41,7 @@ class WorkerSettings:
     receive_wait_seconds: int = 20
     job_timeout_seconds: int = 0  # 0: no per-job timeout
     spec_path: str = "tool/spec.json"
+    image: str = ""  # the image the task runs, by digest (setup pins it); '' where not known
 
     @property
     def outcome_prefix(self) -> str:
@@ -92,4 +93,5 @@ ENV_NAMES = {
     "receive_wait_seconds": "WORKER_RECEIVE_WAIT_SECONDS",
     "job_timeout_seconds": "JOB_TIMEOUT_SECONDS",
     "spec_path": "TOOL_SPEC",
+    "image": "DS_IMAGE",
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -170,6 +171,25 @@ def test_peak_memory_is_optional_in_outcome_records() -> None:
     assert Outcome.from_json(measured).peak_memory_mb == 812.5
     with pytest.raises(MalformedOutcome, match="peak_memory_mb is str"):
         Outcome.from_json(record.to_json().replace('"peak_memory_mb": null', '"peak_memory_mb": "lots"'))
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "problem"),
+    [
+        ("argv", [["tool", 3]], "argv is list"),
+        ("settings", {"APP_NAME": 1}, "settings is dict"),
+        ("inputs", [{"key": "a.tif", "size": True}], "inputs is list"),
+        ("outputs", [["a.csv", 12]], "outputs is list"),
+    ],
+)
+def test_provenance_fields_are_checked_for_their_shape(field: str, value: object, problem: str) -> None:
+    record = json.loads(
+        Outcome("abc", 1, "done", "2025-01-02T03:04:05+00:00", "2025-01-02T03:04:06+00:00", 1, "h").to_json()
+    )
+    well_formed = {"argv": [["tool", "-i", "a"]], "settings": {"APP_NAME": "x"}, "inputs": [{"key": "a", "size": 3}]}
+    assert Outcome.from_json(json.dumps(record | well_formed)).argv == [["tool", "-i", "a"]]
+    with pytest.raises(MalformedOutcome, match=problem):
+        Outcome.from_json(json.dumps(record | {field: value}))
 
 
 # ---------------------------------------------------------------- what a tool cannot do to the worker

@@ -79,6 +79,16 @@ class Outcome:
     permanent: bool = False  # a failure no retry can fix: sent to the dead-letter queue at once
     interruptions: int = 0  # spot interruptions or stops of this job so far, this attempt included
     worker: str = ""  # which worker process ran it (host/pid): a row of the run report's timeline
+    # Provenance: what made this attempt's outputs (empty in records written before these fields).
+    image: str = ""  # the image the worker ran in, pinned by digest (repo@sha256:..., locally the image id)
+    argv: list[list[str]] = field(default_factory=list)  # each step's program and arguments as run
+    spec_sha256: str = ""  # the tool spec's hash
+    settings: dict[str, str] = field(default_factory=dict)  # the config keys that reach the worker
+    # Each {"bucket", "key", "size", "etag", "version_id"} (inputs) or {"bucket", "key", "size", "sha256"}.
+    inputs: list[dict[str, str | int]] = field(default_factory=list)
+    outputs: list[dict[str, str | int]] = field(default_factory=list)
+    runtime: str = ""  # the template commit the worker's runtime came from (.copier-answers.yml's _commit)
+    fingerprint: str = ""  # the hash resume compares: image, argv, spec and input versions
     format: int = FORMAT_VERSION
 
     def to_json(self) -> str:
@@ -134,7 +144,20 @@ _CHECKS: dict[str, Callable[[Any], bool]] = {
     "float | None": lambda v: v is None or _number(v),
     "bool": lambda v: isinstance(v, bool),
     "list[str]": lambda v: isinstance(v, list) and all(isinstance(line, str) for line in v),
+    "list[list[str]]": lambda v: isinstance(v, list) and all(_CHECKS["list[str]"](item) for item in v),
+    "dict[str, str]": lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in (*v, *v.values())),
+    "list[dict[str, str | int]]": lambda v: isinstance(v, list) and all(_file_entry(item) for item in v),
 }
+
+
+def _file_entry(value: Any) -> bool:
+    """One input or output of a record: names to texts or whole numbers."""
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and (isinstance(x, str) or (isinstance(x, int) and not isinstance(x, bool)))
+        for k, x in value.items()
+    )
+
+
 _FIELD_KINDS = {f.name: str(f.type) for f in fields(Outcome)}
 _FIELD_TYPES = {name: _CHECKS[kind] for name, kind in _FIELD_KINDS.items()}
 

@@ -24,6 +24,7 @@ from botocore.exceptions import ClientError
 
 from ..aws import queue_load
 from ..outcomes import APP_ATTRIBUTE, sender_app
+from .lease import Lease
 from .run_record import Plan
 from .wait import WaitTimeout, wait_for
 
@@ -377,40 +378,39 @@ class DeadLetterQueue(Resource):
 def delete_own_messages(sqs: Any, url: str, app_name: str, hold_seconds: int = 120) -> int:
     """Delete the messages of a dead-letter queue that `app_name` sent (outcomes.sender_app); how many.
 
-    Each message is taken once (held for `hold_seconds` while the queue is gone through); those of other
-    apps, or of none, are given back at once at the end, untouched.
+    Each message is received once: those of other apps (or of none) are held out of sight while the
+    queue is gone through (lease.Lease renews their short hold, however long that takes) and given back,
+    untouched, at the end. It ends when a receive that waits finds nothing left to give.
     """
-    seen: set[str] = set()
-    others: list[str] = []  # receipt handles
+    lease = Lease(sqs, url, hold_seconds)
     deleted = 0
-    while True:
-        messages = sqs.receive_message(
-            QueueUrl=url,
-            MaxNumberOfMessages=10,
-            VisibilityTimeout=hold_seconds,
-            WaitTimeSeconds=0,
-            MessageAttributeNames=[APP_ATTRIBUTE],
-        ).get("Messages", [])
-        new = [m for m in messages if m["MessageId"] not in seen]
-        if not new:
-            break
-        seen.update(m["MessageId"] for m in new)
-        own = [m for m in new if sender_app(m) == app_name]
-        others += [m["ReceiptHandle"] for m in new if sender_app(m) != app_name]
-        if own:
-            sqs.delete_message_batch(
-                QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(own)]
-            )
-            deleted += len(own)
-    for start in range(0, len(others), 10):  # the batch calls take 10 entries at most
-        sqs.change_message_visibility_batch(
-            QueueUrl=url,
-            Entries=[
-                {"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": 0}
-                for i, handle in enumerate(others[start : start + 10])
-            ],
-        )
-    return deleted
+    try:
+        while True:
+            lease.renew()
+            messages = sqs.receive_message(
+                QueueUrl=url,
+                MaxNumberOfMessages=10,
+                VisibilityTimeout=hold_seconds,
+                WaitTimeSeconds=1,  # a long poll asks every SQS server: empty means empty
+                MessageAttributeNames=[APP_ATTRIBUTE],
+            ).get("Messages", [])
+            if not messages:
+                return deleted
+            own = [m for m in messages if sender_app(m) == app_name]
+            for m in messages:
+                if sender_app(m) != app_name:
+                    lease.keep(m["MessageId"], m["ReceiptHandle"])
+            if own:
+                answer = sqs.delete_message_batch(
+                    QueueUrl=url,
+                    Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(own)],
+                )
+                refused = {int(failed["Id"]) for failed in answer.get("Failed", [])}
+                for i in refused:  # held, not received again and again; the queue is then kept, saying so
+                    lease.keep(own[i]["MessageId"], own[i]["ReceiptHandle"])
+                deleted += len(own) - len(refused)
+    finally:
+        lease.give_back()
 
 
 class Alarms(Resource):
