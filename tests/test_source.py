@@ -61,6 +61,6 @@ def test_a_git_ref_renders_byte_for_byte_what_copiers_own_clone_renders(tmp_path
 
 def test_copier_still_has_the_steps_a_fresh_copy_overrides() -> None:
     """dsgen.render._FreshCopy overrides them; when copier drops or renames one, drop its override."""
-    for step in ("_sync_git_index_executable_bit", "_render_string"):
-        assert callable(getattr(Worker, step, None)), step
+    for step in ("_sync_git_index_executable_bit", "_render_string", "_render_template", "answers_relpath"):
+        assert hasattr(Worker, step), step
         assert step in vars(_FreshCopy), step
