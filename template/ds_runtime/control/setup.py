@@ -1,7 +1,9 @@
 """`run.py setup`: queues, ECS cluster, task definition and service (desired count 0).
 
-Idempotent: each resource is compared with what config.py asks for and only
-created or changed where it differs; a second run reports "unchanged" for all.
+The task definition names the image by digest (pinned_image.py), never by a tag that may
+move, and gives the worker the same reference as DS_IMAGE. Idempotent: each resource is
+compared with what config.py asks for and only created or changed where it differs; a
+second run reports "unchanged" for all.
 """
 
 from __future__ import annotations
