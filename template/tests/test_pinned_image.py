@@ -19,6 +19,7 @@ from moto import mock_aws
 
 from ds_runtime.control.account import setup_account
 from ds_runtime.control.check import preflight, report
+from ds_runtime.control.cluster import start_cluster
 from ds_runtime.control.context import CommandError, Context
 from ds_runtime.control.image import build_image
 from ds_runtime.control.pinned_image import pin
@@ -30,7 +31,7 @@ from ds_runtime.local.backend import LocalBackend, LocalState, start_local_tasks
 from ds_runtime.local.containers import ContainerFleet, container_environment, start_containers
 from ds_runtime.local.workers import process_image, task_environment
 
-from ._control_support import ECHO_IMAGE, REGION, make_ctx, output, write_config, write_spec
+from ._control_support import ECHO_IMAGE, REGION, make_ctx, output, write_config, write_fleet_file, write_spec
 
 ECR_REPO = "123456789012.dkr.ecr.us-east-1.amazonaws.com/distributed-echo"
 HUB_TAG = "example/distributed-echo:1"
@@ -264,3 +265,26 @@ def test_local_workers_of_another_kind_than_setup_was_run_for_are_refused(aws: N
     setup(ctx)  # pinned to ECHO_IMAGE: processes would not run it
     with pytest.raises(CommandError, match=r"would run local-process:.*`python run\.py --local setup` again"):
         start_local_tasks(ctx, tmp_path, LocalState(), "process", persist=False)
+
+
+def test_start_cluster_refuses_a_task_definition_that_names_its_image_by_tag(ready: Path) -> None:
+    """One registered by a version before setup pinned images: each machine could pull another image."""
+    ecs = boto3.client("ecs", region_name=REGION)
+    registered = ecs.describe_task_definition(taskDefinition="DistributedEchoTask")["taskDefinition"]
+    by_tag = {**registered["containerDefinitions"][0], "image": HUB_TAG}
+    wanted = {k: registered[k] for k in ("family", "taskRoleArn", "networkMode", "requiresCompatibilities")}
+    older = ecs.register_task_definition(**wanted, containerDefinitions=[by_tag])["taskDefinition"]
+    service = {"cluster": "echo-cluster", "service": "DistributedEchoService"}
+    ecs.update_service(**service, taskDefinition=older["taskDefinitionArn"])
+    ctx = make_ctx(ready)
+    path = write_fleet_file(ready)
+    with pytest.raises(CommandError) as refused:
+        start_cluster(ctx, path, wait_seconds=1)
+    assert str(refused.value) == (
+        f"service DistributedEchoService runs task definition DistributedEchoTask:2, which names its image by tag "
+        f"({HUB_TAG}): the machines could each pull another image. Run `python run.py setup` to pin it by digest, "
+        "then startCluster; nothing was started"
+    )
+    assert boto3.client("ec2", region_name=REGION).describe_fleets()["Fleets"] == []
+    setup(ctx)
+    assert start_cluster(ctx, path, wait_seconds=5, poll_seconds=0.01) == 0
