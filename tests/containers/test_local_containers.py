@@ -179,6 +179,16 @@ def test_stopping_container_workers_releases_the_running_job(
             "AWS_BUCKET": config.AWS_BUCKET,
         }, aws
         assert env["APP_NAME"] == config.APP_NAME and env["TOOL_SPEC"] == "tool/spec.json"
+        # The built image, by the id setup pinned: the container runs it, and its outcome records name it.
+        built = docker_client.images.get(config.DOCKERHUB_TAG).id
+        assert (
+            attrs["Image"]
+            == env["DS_IMAGE"]
+            == ctx.client("ecs").describe_task_definition(taskDefinition=ctx.task_family)["taskDefinition"][
+                "containerDefinitions"
+            ][0]["image"]
+            == built
+        )
         labels = attrs["Config"]["Labels"]
         assert (labels["ds.app"], labels["ds.run"]) == (config.APP_NAME, plan.run_id)
         assert attrs["HostConfig"]["NetworkMode"] == "host"
