@@ -55,7 +55,12 @@ def _requirements_file(value: Any) -> Any:
 # The DS keys, typed by config.DSConfig, in config.py's order.
 DS_KEYS: tuple[Key, ...] = (
     Key("APP_NAME", "names the queue, service, task, logs, alarms and dashboard", "the same", REQUIRED),
-    Key("DOCKERHUB_TAG", "the worker image", "the ECS task's image (buildImage tags it)", REQUIRED),
+    Key(
+        "DOCKERHUB_TAG",
+        "the worker image",
+        "the ECS task's image (buildImage tags it); setup pins it to its digest, or give `repo@sha256:...`",
+        REQUIRED,
+    ),
     Key("AWS_REGION", "the region everything runs in", "every AWS client's region", "us-east-1"),
     Key(
         "AWS_PROFILE",

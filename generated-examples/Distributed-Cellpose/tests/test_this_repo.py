@@ -25,6 +25,7 @@ from ds_runtime.control.account import output_prefixes
 from ds_runtime.control.context import Context
 from ds_runtime.control.fleet_file import FleetFileError, load_fleet_file
 from ds_runtime.control.machine_fit import offline_fit
+from ds_runtime.control.pinned_image import repository_of
 from ds_runtime.entry import main
 from ds_runtime.jobs import read_job_file
 from ds_runtime.spec import ToolSpec, load_spec
@@ -81,14 +82,19 @@ def test_the_containers_fit_this_configs_machine_types() -> None:
 
 
 @pytest.fixture
-def set_up(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[ToolSpec, DSConfig]]:
-    """This repository after `setupAccount` and `setup` on an emulated account, run from its folder."""
+def set_up(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[tuple[ToolSpec, DSConfig]]:
+    """This repository after `setupAccount` and `setup` on an emulated account, run from its folder.
+
+    setup is given config.py with its image named by a digest: no registry is asked (pinned_image.py)."""
     monkeypatch.chdir(REPO)
     spec = load_spec(SPEC)
     config = load_config(REPO / "config.py", spec, warn=lambda _: None)
+    pinned = tmp_path / "config.py"
+    digest = f"{repository_of(config.DOCKERHUB_TAG)}@sha256:{0:064}"
+    pinned.write_text((REPO / "config.py").read_text() + f"\nDOCKERHUB_TAG = {digest!r}\n")
     with mock_aws():
         assert main(["setupAccount"]) == 0
-        assert main(["setup"]) == 0
+        assert main(["--config", str(pinned), "setup"]) == 0
         yield spec, config
 
 

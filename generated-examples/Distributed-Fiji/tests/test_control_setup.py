@@ -17,7 +17,7 @@ from ds_runtime.entry import main
 from ds_runtime.local.containers import run_options
 from ds_runtime.worker_settings import WorkerSettings
 
-from ._control_support import APP, REGION, make_ctx, output, spec, write_config, write_spec
+from ._control_support import APP, ECHO_IMAGE, REGION, make_ctx, output, spec, write_config, write_spec
 
 
 @pytest.fixture
@@ -117,7 +117,7 @@ def test_setup_creates_everything(aws: None, tmp_path: Path) -> None:
     [definition] = task_definitions()
     container = definition["containerDefinitions"][0]
     assert definition["taskRoleArn"].endswith(f"role/{APP}-task")
-    assert container["image"] == "example/distributed-echo:1"
+    assert container["image"] == ECHO_IMAGE  # by digest (test_pinned_image.py: how a tag is pinned)
     assert (container["memory"], container["cpu"], container.get("privileged")) == (1900, 1024, False)
     assert container["logConfiguration"]["logDriver"] == "awslogs"
     assert container["logConfiguration"]["options"]["awslogs-group"] == f"{APP}_perInstance"  # DS's group
@@ -138,7 +138,8 @@ def test_setup_twice_changes_nothing_and_says_so(aws: None, tmp_path: Path) -> N
     again = make_ctx(tmp_path)
     setup(again)
     assert "created" in first
-    lines = output(again).splitlines()
+    image, *lines = output(again).splitlines()
+    assert image == f"image {ECHO_IMAGE}: {ECHO_IMAGE} (config.py names it by digest)"
     assert len(lines) == 5 and all("unchanged" in line for line in lines), lines
     assert len(task_definitions()) == 1
 

@@ -36,6 +36,7 @@ from ds_runtime.control.data import download_outputs
 from ds_runtime.control.fleet import Ec2Fleet
 from ds_runtime.control.machine_fit import Machine
 from ds_runtime.control.monitor import monitor
+from ds_runtime.control.pinned_image import pin
 from ds_runtime.control.retry import retry_failed
 from ds_runtime.control.run_record import load_monitor_file
 from ds_runtime.control.setup import setup
@@ -315,3 +316,34 @@ def test_the_operator_may_read_the_gpu_spot_quota_startcluster_checks(
         [found[name]] = check_gpu_spot_quota(make_ctx(tmp_path), g4dn).notes
     assert "could not be read (NoSuchResourceException)" in found["operator"]
     assert "could not be read (403)" in found["without"]  # moto's refusal has no error code, only its status
+
+
+def test_the_operator_may_read_the_ecr_digest_setup_pins(
+    enforced: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ecr:DescribeImages, on DOCKERHUB_TAG's repository only, is in the printed policy: the operator pins the
+    tag to ECR's digest, and a user whose policy lacks it is refused."""
+    everything = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    act_as(monkeypatch, user_with(boto3.client("iam"), "admin", everything))  # the BOOTSTRAP free requests
+    ecr = boto3.client("ecr", region_name=REGION)
+    repository = ecr.create_repository(repositoryName="distributed-echo")["repository"]
+    layer = {"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 1, "digest": f"sha256:{0:064}"}
+    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json"}
+    pushed = json.dumps({**manifest, "config": layer, "layers": [layer]})
+    digest = ecr.put_image(repositoryName="distributed-echo", imageManifest=pushed, imageTag="1")["image"]["imageId"]
+    image = f"'{repository['repositoryUri']}:1'"
+    policy = user_policy(make_ctx(tmp_path, DOCKERHUB_TAG=image))
+    granted = [s["Resource"] for s in policy["Statement"] if "ecr:DescribeImages" in s["Action"]]
+    assert granted == [[repository["repositoryArn"]]]
+    statements = [s for s in policy["Statement"] if s["Action"] != ["ecr:DescribeImages"]]
+    iam = boto3.client("iam")
+    users = {
+        "operator": user_with(iam, "operator", moto_view(policy)),
+        "without": user_with(iam, "without", moto_view({**policy, "Statement": statements})),
+    }
+    act_as(monkeypatch, users["operator"])
+    pinned = pin(make_ctx(tmp_path, DOCKERHUB_TAG=image)).reference
+    assert pinned == f"{repository['repositoryUri']}@{digest['imageDigest']}"
+    act_as(monkeypatch, users["without"])
+    with pytest.raises(ClientError, match="AccessDenied"):
+        pin(make_ctx(tmp_path, DOCKERHUB_TAG=image))

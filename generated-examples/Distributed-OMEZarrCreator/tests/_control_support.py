@@ -33,11 +33,14 @@ SPEC: dict[str, Any] = {
     "config_keys": ["ECHO_MODE"],
 }
 
+# The image by digest, as setup pins it (pinned_image.py): no registry to ask in most tests.
+ECHO_IMAGE = "example/distributed-echo@sha256:" + "0123456789abcdef" * 4
+
 # DS's config.py, written the way DS users write it.
-CONFIG = """\
+CONFIG = f"""\
 # Distributed-Echo settings (DS format)
 APP_NAME = 'DistributedEcho'
-DOCKERHUB_TAG = 'example/distributed-echo:1'
+DOCKERHUB_TAG = '{ECHO_IMAGE}'
 AWS_REGION = 'us-east-1'
 AWS_PROFILE = None
 SSH_KEY_NAME = 'my-key.pem'

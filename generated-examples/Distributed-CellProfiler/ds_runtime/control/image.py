@@ -1,9 +1,10 @@
 """`python run.py buildImage [--push] [--build-arg K=V ...]`: the worker image, in one command.
 
 Builds this repository's Dockerfile, tagged with config.py's DOCKERHUB_TAG (the image
-the task definition names), and with --push sends it to that tag's registry (Docker
-Hub unless the tag starts with a registry host), using the logins `docker login` made:
-no credentials pass through run.py. Needs a running Docker engine and the `docker`
+the task definition names, by the digest setup pins it to), and with --push sends it to
+that tag's registry (Docker Hub unless the tag starts with a registry host), using the
+logins `docker login` made: no credentials pass through run.py. The pushed digest is
+recorded in files/pushed-images.json (push_record.py). Needs a running Docker engine and the `docker`
 Python package (in requirements.txt).
 """
 
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .context import CommandError, Context
+from .push_record import PUSH_RECORD, record_push
 
 DOCKER_TIMEOUT_SECONDS = 120  # one Docker API call (a build or push streams, and is not bound by it)
 BUILD_ARG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -76,6 +78,11 @@ def build_image(
     if not (context / "Dockerfile").is_file():
         raise CommandError(f"{context / 'Dockerfile'} not found: run buildImage from the repository's folder")
     tag = ctx.config.DOCKERHUB_TAG
+    if "@" in tag:
+        raise CommandError(
+            f"config.py's DOCKERHUB_TAG {tag!r} names an image by digest, which no build can produce: "
+            "give a tag to build and push (e.g. 'myorg/distributed-fiji:1.0'); setup pins it to its digest"
+        )
     client = client or docker_engine()
     _warn_about_platform(ctx, client, platform)
     ctx.console.print(f"building {tag} from {context / 'Dockerfile'}")
@@ -87,6 +94,9 @@ def build_image(
         started = time.monotonic()
         digest = push_image(ctx, client, tag)
         ctx.console.print(f"pushed {tag} ({digest or 'no digest reported'}) in {time.monotonic() - started:.1f} s")
+        if digest:  # what setup pins the tag to when it cannot ask the registry
+            record_push(tag, digest, context / PUSH_RECORD)
+            ctx.console.print(f"digest recorded in {context / PUSH_RECORD} (commit it: setup pins the run to it)")
     else:
         ctx.console.print(f"push it with `python run.py buildImage --push` (or `docker push {tag}`)")
     return 0

@@ -29,12 +29,12 @@ from ..buckets import allowed_buckets
 from ..config import DSConfig
 from ..control.account import roles, setup_account
 from ..control.cli import LOCAL_OUTPUTS
-from ..control.context import CommandError, Context
+from ..control.context import CommandError, Context, PinnedImage
 from ..s3_files import download
 from ..spec import ToolSpec
 from .emulator import READY_LINE
 from .fleet import STATE_DIR, LocalFleet, local_fleet
-from .workers import EMULATOR_KEYS, IDLE_STOP_GRACE_SECONDS, STOP_GRACE_SECONDS, alive
+from .workers import EMULATOR_KEYS, IDLE_STOP_GRACE_SECONDS, STOP_GRACE_SECONDS, alive, container_definition
 
 EMULATOR_START_SECONDS = 60
 # Saved or fetched objects of AWS_BUCKET land under the folder as they are keyed; those of the
@@ -179,6 +179,7 @@ def start_local_tasks(
     process from start to end, keeps them in memory and leaves no state behind).
     """
     fleet = local_fleet(workers, repo) if isinstance(workers, str) else workers
+    require_pinned(ctx, fleet)
     count = ctx.config.CLUSTER_MACHINES * ctx.config.TASKS_PER_MACHINE
     ids = fleet.start(ctx, state.endpoint_url, count, run_id)
     state.record(fleet.kind, ids)
@@ -188,6 +189,20 @@ def start_local_tasks(
     what = "worker task(s)" if fleet.kind == "process" else f"worker container(s) of {ctx.config.DOCKERHUB_TAG}"
     ctx.console.print(f"local mode: {count} {what} started; {fleet.where_logs_are()}")
     return ids
+
+
+def require_pinned(ctx: Context, fleet: LocalFleet) -> None:
+    """The workers about to start run what the task definition pins (DS_IMAGE says so in every outcome record):
+    not so after a rebuild of the image, or with workers of the other kind than setup was run for."""
+    pinned = container_definition(ctx)["image"]
+    here = fleet.image(ctx.config).reference
+    if pinned != here:
+        docker = " --docker" if fleet.kind == "docker" else ""
+        raise CommandError(
+            f"local mode: setup pinned the image {pinned}, but these workers would run {here} (the image was "
+            f"rebuilt, or setup was run for {'process' if fleet.kind == 'docker' else 'container'} workers): run "
+            f"`python run.py --local{docker} setup` again, then this command; no worker was started"
+        )
 
 
 def stop_local_tasks(repo: Path, state: LocalState, drained: bool) -> None:
@@ -267,6 +282,9 @@ class LocalBackend:
 
     def prepare(self, ctx: Context) -> None:
         prepare_account(ctx)
+
+    def own_image(self, ctx: Context) -> PinnedImage | None:
+        return self.fleet.image(ctx.config)
 
     def start_tasks(self, ctx: Context, run_id: str) -> None:
         self.task_ids = start_local_tasks(ctx, self.repo, self.state, self.fleet, run_id, persist=self.shared)

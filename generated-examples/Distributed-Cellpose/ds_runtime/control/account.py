@@ -356,7 +356,14 @@ def user_policy(ctx: Context) -> dict[str, Any]:
             ],
             [a["function"]],
         ),
+        *_image_digest(c.DOCKERHUB_TAG),
     )
+
+
+def _image_digest(image: str) -> list[dict[str, Any]]:
+    """setup pins an ECR image by the digest ECR holds for its tag: read on that repository only."""
+    repository = ecr_repository(image)
+    return [_statement(["ecr:DescribeImages"], [repository])] if repository else []
 
 
 def _bucket_statements(ctx: Context) -> list[dict[str, Any]]:

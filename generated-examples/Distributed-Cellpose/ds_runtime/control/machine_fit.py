@@ -23,6 +23,7 @@ from botocore.exceptions import ClientError
 from ..config import DSConfig
 from .context import CommandError, Context, error_code
 from .instance_types import INSTANCE_TYPES, SOURCE
+from .pinned_image import by_digest
 from .setup import container_gpus
 
 CPU_UNITS_PER_VCPU = 1024  # what a machine registers with ECS per vCPU (ECS's task definition reference)
@@ -228,6 +229,12 @@ def _require_registered(ctx: Context) -> None:
             f"with cpu {registered[0]} and memory {registered[1]}, but config.py has CPU_SHARES "
             f"{ctx.config.CPU_SHARES} and MEMORY {ctx.config.MEMORY}: run `python run.py setup` to register "
             "config.py's, then startCluster; nothing was started"
+        )
+    if not by_digest(container["image"]):  # registered by a version before setup pinned images
+        raise CommandError(
+            f"service {ctx.service_name} runs task definition {definition['family']}:{definition['revision']}, "
+            f"which names its image by tag ({container['image']}): the machines could each pull another image. Run "
+            "`python run.py setup` to pin it by digest, then startCluster; nothing was started"
         )
     gpus = container_gpus(container)
     if gpus != ctx.spec.gpus:

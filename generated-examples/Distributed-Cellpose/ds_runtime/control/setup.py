@@ -1,7 +1,9 @@
 """`run.py setup`: queues, ECS cluster, task definition and service (desired count 0).
 
-Idempotent: each resource is compared with what config.py asks for and only
-created or changed where it differs; a second run reports "unchanged" for all.
+The task definition names the image by digest (pinned_image.py), never by a tag that may
+move, and gives the worker the same reference as DS_IMAGE. Idempotent: each resource is
+compared with what config.py asks for and only created or changed where it differs; a
+second run reports "unchanged" for all.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from botocore.exceptions import ClientError
 from ..worker_settings import WorkerSettings
 from .account import role_name
 from .context import CommandError, Context, error_code
+from .pinned_image import pin
 from .wait import wait_for
 
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600  # the longest SQS allows: time to look at failed jobs
@@ -22,6 +25,9 @@ DLQ_RETENTION_SECONDS = 14 * 24 * 3600  # the longest SQS allows: time to look a
 
 def setup(ctx: Context) -> int:
     task_role = _require_task_role(ctx)  # checked before anything is created
+    image = ctx.backend.own_image(ctx) or pin(ctx)  # so is the image: an unpushed tag creates nothing
+    # One line, never wrapped: the pinned reference is copied from it.
+    ctx.console.print(f"image {ctx.config.DOCKERHUB_TAG}: {image.reference} ({image.how})", soft_wrap=True)
     dlq_url = _ensure_queue(ctx, ctx.config.SQS_DEAD_LETTER_QUEUE, {"MessageRetentionPeriod": DLQ_RETENTION_SECONDS})
     queue_url = _ensure_queue(
         ctx,
@@ -35,7 +41,7 @@ def setup(ctx: Context) -> int:
         },
     )
     _ensure_cluster(ctx)
-    task_definition = _ensure_task_definition(ctx, task_definition_spec(ctx, queue_url, task_role))
+    task_definition = _ensure_task_definition(ctx, task_definition_spec(ctx, queue_url, task_role, image.reference))
     _ensure_service(ctx, task_definition)
     return 0
 
@@ -110,8 +116,10 @@ def _ensure_cluster(ctx: Context) -> None:
 # ---------------------------------------------------------------- task definition
 
 
-def worker_environment(ctx: Context, queue_url: str) -> list[dict[str, str]]:
-    """The container's environment: WorkerSettings plus the tool's own config keys. No credentials."""
+def worker_environment(ctx: Context, queue_url: str, image: str) -> list[dict[str, str]]:
+    """The container's environment: WorkerSettings plus the tool's own config keys. No credentials.
+
+    `image`: the pinned image the task definition names, which the worker records in its outcomes."""
     c = ctx.config
     settings = WorkerSettings(
         app_name=c.APP_NAME,
@@ -127,6 +135,7 @@ def worker_environment(ctx: Context, queue_url: str) -> list[dict[str, str]]:
         docker_cores=c.DOCKER_CORES,
         seconds_to_start=c.SECONDS_TO_START,
         job_timeout_seconds=c.JOB_TIMEOUT or 0,
+        image=image,
     )
     env = settings.to_env()
     for key, value in c.extra_text().items():
@@ -134,16 +143,17 @@ def worker_environment(ctx: Context, queue_url: str) -> list[dict[str, str]]:
     return [{"name": k, "value": v} for k, v in sorted(env.items())]
 
 
-def task_definition_spec(ctx: Context, queue_url: str, task_role_arn: str) -> dict[str, Any]:
+def task_definition_spec(ctx: Context, queue_url: str, task_role_arn: str, image: str) -> dict[str, Any]:
+    """The task definition setup registers; `image` by digest (pinned_image.py), never a tag that may move."""
     c = ctx.config
     container: dict[str, Any] = {
         "name": f"{c.APP_NAME}Container",
-        "image": c.DOCKERHUB_TAG,
+        "image": image,
         "cpu": c.CPU_SHARES,
         "memory": c.MEMORY,
         "essential": True,
         "privileged": ctx.spec.needs_fuse,  # only a FUSE mount needs it
-        "environment": worker_environment(ctx, queue_url),
+        "environment": worker_environment(ctx, queue_url, image),
         "logConfiguration": {
             "logDriver": "awslogs",
             "options": {
@@ -178,14 +188,25 @@ def _matches(wanted: Any, actual: Any) -> bool:
     return wanted == actual or (wanted is False and actual is None)
 
 
-def _ensure_task_definition(ctx: Context, wanted: dict[str, Any]) -> str:
-    ecs = ctx.client("ecs")
+def registered_task_definition(ctx: Context) -> dict[str, Any] | None:
+    """The newest revision of the app's task definition family, or None before the first setup."""
     try:
-        current = ecs.describe_task_definition(taskDefinition=ctx.task_family)["taskDefinition"]
+        return ctx.client("ecs").describe_task_definition(taskDefinition=ctx.task_family)["taskDefinition"]
     except ClientError as exc:
         if error_code(exc) != "ClientException":  # ECS's answer for an unknown family
             raise
-        current = None
+        return None
+
+
+def registered_image(ctx: Context) -> str:
+    """The image the registered task definition pins (what `status` shows); '' before setup."""
+    current = registered_task_definition(ctx)
+    return current["containerDefinitions"][0]["image"] if current and current.get("status") == "ACTIVE" else ""
+
+
+def _ensure_task_definition(ctx: Context, wanted: dict[str, Any]) -> str:
+    ecs = ctx.client("ecs")
+    current = registered_task_definition(ctx)
     if current is not None and current.get("status") == "ACTIVE":
         env = current["containerDefinitions"][0].get("environment", [])
         current["containerDefinitions"][0]["environment"] = sorted(env, key=lambda e: e["name"])

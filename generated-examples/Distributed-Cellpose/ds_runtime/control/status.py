@@ -38,6 +38,7 @@ from .context import Context
 from .failed_jobs import FailedJob, print_failed_jobs
 from .lease import Lease
 from .run_records import RunRecords
+from .setup import registered_image
 
 PEEK_LIMIT = 1000  # dead-letter messages looked at; the count above them comes from SQS
 PEEK_HOLD_SECONDS = 30  # how long a looked-at message stays out of sight (renewed) before all are given back
@@ -149,10 +150,12 @@ class Status:
     problems: list[Problem]
     notes: list[str]
     interruptions: dict[str, int] = field(default_factory=dict)  # job id -> interrupted attempts
+    image: str = ""  # the image the task definition pins ('' before setup)
 
     def to_json(self) -> str:
         return json.dumps(
             {
+                "image": self.image,
                 "counts": self.counts,
                 "problems": [asdict(p) for p in self.problems],
                 "notes": self.notes,
@@ -248,7 +251,7 @@ def collect(ctx: Context, records: RunRecords | None = None) -> Status:
         "skipped": states["skipped"],
         "interrupted": states["interrupted"],
     }
-    return Status(counts, list(problems.values()), notes, dict(interrupted.most_common()))
+    return Status(counts, list(problems.values()), notes, dict(interrupted.most_common()), registered_image(ctx))
 
 
 def _failed_job(p: Problem) -> FailedJob:
@@ -265,6 +268,7 @@ def status(ctx: Context, as_json: bool = False) -> int:
     if as_json:
         ctx.console.print(result.to_json(), markup=False, highlight=False, soft_wrap=True)
         return 0
+    ctx.console.print(f"image: {result.image or 'no task definition (run setup)'}", highlight=False)
     ctx.console.print("  ".join(f"{k}: {v}" for k, v in result.counts.items()), highlight=False)
     for note in result.notes:
         ctx.console.print(f"note: {note}", highlight=False)

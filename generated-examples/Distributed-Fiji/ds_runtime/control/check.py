@@ -16,6 +16,7 @@ from ..jobs import Job, JobFileError, read_run_jobs
 from ..spec import SpecError, ToolSpec, load_spec
 from .fleet_file import FleetFileError, load_fleet_file
 from .machine_fit import offline_fit
+from .pinned_image import check_line
 
 LOCAL_FIT = "local mode runs the containers on this computer, but on AWS: "
 
@@ -88,6 +89,8 @@ def report(found: Preflight) -> int:
         print(f"note: {note}")
     for problem in found.problems:
         print(f"problem: {problem}")
+    if found.config is not None:
+        print(check_line(found.config.DOCKERHUB_TAG))
     if found.problems:
         print(f"check: {len(found.problems)} problem(s); fix them and run check again (nothing was created)")
         return 1

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ..config import DSConfig
-from ..control.context import CommandError, Context
+from ..control.context import CommandError, Context, PinnedImage
 
 STATE_DIR = ".local"  # the local run's state, the emulator's log and the workers' logs
 WORKER_KINDS = ("process", "docker")
@@ -23,6 +23,10 @@ class LocalFleet(Protocol):
 
     def check(self, config: DSConfig) -> None:
         """Raise CommandError if these workers cannot start (before anything else is started)."""
+
+    def image(self, config: DSConfig) -> PinnedImage:
+        """What these workers run, as setup pins it: the same text every time for the same image."""
+        ...
 
     def start(self, ctx: Context, endpoint_url: str, count: int, run_id: str = "") -> list[str]:
         """Start `count` tasks (each runs DOCKER_CORES workers); their ids, for `stop`."""

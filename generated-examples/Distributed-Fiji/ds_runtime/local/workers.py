@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 import signal
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import DSConfig
-from ..control.context import Context
+from ..control.context import Context, PinnedImage
 from ..worker_settings import ENV_NAMES
 
 # Keys the emulator accepts; never real credentials (those stay out of workers' environments).
@@ -59,6 +60,12 @@ def task_environment(ctx: Context, repo: Path, endpoint_url: str) -> dict[str, s
     keep = {k: os.environ[k] for k in ("HOME", "LANG", "TMPDIR", "SYSTEMROOT") if k in os.environ}
     local = {**EMULATOR_KEYS, **SHORT_RECEIVES, "PATH": path, "AWS_ENDPOINT_URL": endpoint_url, "PYTHONUNBUFFERED": "1"}
     return {**keep, **env, **local}
+
+
+def process_image() -> str:
+    """DS_IMAGE of a worker process: no image, but the Python environment the tool runs from, named by its
+    version and folder; the same on every run from this environment, another in another one."""
+    return f"local-process:python{platform.python_version()}@{Path(sys.prefix).resolve()}"
 
 
 def start_tasks(ctx: Context, repo: Path, endpoint_url: str, count: int, log_dir: Path) -> list[LocalTask]:
@@ -134,6 +141,9 @@ class ProcessFleet:
 
     def check(self, config: DSConfig) -> None:
         pass  # this Python runs the worker; whether the tool is installed shows in the first job
+
+    def image(self, config: DSConfig) -> PinnedImage:
+        return PinnedImage(process_image(), "no image: worker processes of this Python environment")
 
     def start(self, ctx: Context, endpoint_url: str, count: int, run_id: str = "") -> list[str]:
         return [str(t.pid) for t in start_tasks(ctx, self.repo, endpoint_url, count, self.log_dir)]

@@ -34,6 +34,14 @@ def error_code(exc: Exception) -> str:
     return exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else ""
 
 
+@dataclass(frozen=True)
+class PinnedImage:
+    """The image a run's tasks run, as setup pins it (pinned_image.py)."""
+
+    reference: str  # what the task definition names and DS_IMAGE holds: repo@sha256:..., or local mode's own
+    how: str  # where it came from, in words, for setup's line
+
+
 class Backend(Protocol):
     """What really differs between running the commands on AWS and on the local emulator.
 
@@ -56,6 +64,11 @@ class Backend(Protocol):
 
     def prepare(self, ctx: Context) -> None:
         """Before a command: what a user of AWS has made once, by hand or with setupAccount."""
+
+    def own_image(self, ctx: Context) -> PinnedImage | None:
+        """setup: what the tasks run, pinned, when not DOCKERHUB_TAG from its registry (local mode's processes or
+        built image); None: DOCKERHUB_TAG, by the digest its registry holds (pinned_image.py)."""
+        ...
 
     def start_tasks(self, ctx: Context, run_id: str) -> None:
         """Once startCluster's fleet is up and the ECS service wants its tasks: start what ECS would not."""
@@ -83,6 +96,9 @@ class AwsBackend:
 
     def prepare(self, ctx: Context) -> None:
         pass  # the buckets are the user's, the roles setupAccount's
+
+    def own_image(self, ctx: Context) -> PinnedImage | None:
+        return None  # ECS pulls DOCKERHUB_TAG from its registry
 
     def start_tasks(self, ctx: Context, run_id: str) -> None:
         pass

@@ -21,7 +21,9 @@ GENERATED = "<!-- Written by `python -m ds_runtime.control.docs` from the code: 
 
 # What each command prints: real output of the demo tool (Distributed-ObjectCounter) in local mode, shortened.
 EXAMPLES: dict[str, str] = {
-    "setup": "queue DistributedObjectCounterDeadMessages: created\n"
+    "setup": "image myorg/distributed-objectcounter:1.0: myorg/distributed-objectcounter@sha256:5f0c7e3b...\n"
+    "  (the registry's digest of the tag)\n"
+    "queue DistributedObjectCounterDeadMessages: created\n"
     "queue DistributedObjectCounterQueue: created\n"
     "cluster default: created\n"
     "task definition DistributedObjectCounterTask: registered revision 1\n"
@@ -46,10 +48,13 @@ EXAMPLES: dict[str, str] = {
     "while running: 2 machine(s) = $0.0624 per hour\n"
     "time per job: 30 s (given)\n"
     "run time: 0.04 h; machine-hours: 0.07; cost: about $0.00",
-    "status": "queued: 0  running: 0  done: 9  failed: 0  dead-lettered: 0  skipped: 0  interrupted: 0\n"
+    "status": "image: myorg/distributed-objectcounter@sha256:5f0c7e3b...\n"
+    "queued: 0  running: 0  done: 9  failed: 0  dead-lettered: 0  skipped: 0  interrupted: 0\n"
     "(with failures, a table: each job by its key fields, state, tries, exit code, job id; below it each\n"
     "reason, last lines and log stream)",
-    "check": "check: ok, the run can start",
+    "check": "image: myorg/distributed-objectcounter:1.0; pushed as sha256:5f0c7e3b... at 2026-12-06T10:12:31+00:00: "
+    "setup pins that unless the registry has moved it\n"
+    "check: ok, the run can start",
     "makeJobs": "3 job(s); the first 3:\n"
     '  {"image": "inputs/coins.png", "method": "otsu"}\n'
     '  {"image": "inputs/coins.png", "method": "li"}\n'

@@ -3,10 +3,11 @@
 With `--docker`, local mode starts CLUSTER_MACHINES x TASKS_PER_MACHINE containers of
 config.py's DOCKERHUB_TAG in place of worker processes: the tool runs from the image,
 so nothing but Docker has to be installed, and a local run tries the very image the
-cloud will run. Each container gets the registered task definition's environment,
-memory limit, CPU shares, privilege and GPUs (`--gpus N`, only for a tool with gpus), plus
-the emulator's address, throwaway keys that only the emulator accepts (never real
-credentials) and short receives.
+cloud will run. setup pins the image by its id (DS_IMAGE holds the same), and the containers
+run that id, as ECS runs the digest its task definition names. Each container gets the
+registered task definition's environment, memory limit, CPU shares, privilege and GPUs
+(`--gpus N`, only for a tool with gpus), plus the emulator's address, throwaway keys that
+only the emulator accepts (never real credentials) and short receives.
 
 Host networking lets a container reach the emulator on 127.0.0.1 (the emulator
 listens on loopback only). Linux engines have it; Docker Desktop only with its
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import DSConfig
-from ..control.context import CommandError, Context
+from ..control.context import CommandError, Context, PinnedImage
 from ..control.image import docker_engine, first_line
 from ..control.setup import container_gpus
 from .workers import EMULATOR_KEYS, SHORT_RECEIVES, STOP_GRACE_SECONDS, container_definition
@@ -85,12 +86,11 @@ def run_options(ctx: Context, endpoint_url: str) -> dict[str, Any]:
 def start_containers(
     ctx: Context, endpoint_url: str, count: int, run_id: str = "", client: Any = None
 ) -> list[LocalContainer]:
-    """`count` containers of DOCKERHUB_TAG (each runs DOCKER_CORES workers), labelled with app and run."""
+    """`count` containers of the image setup pinned (each runs DOCKER_CORES workers), labelled with app and run."""
     client = client or docker_engine()
     import docker
 
-    image = ctx.config.DOCKERHUB_TAG
-    require_image(client, image)
+    image = container_definition(ctx)["image"]  # the built image's id setup pinned, as ECS runs its digest
     options = run_options(ctx, endpoint_url)
     app = ctx.config.APP_NAME
     labels = {LABEL_APP: app, LABEL_RUN: run_id or "local"}
@@ -164,6 +164,10 @@ class ContainerFleet:
 
     def check(self, config: DSConfig) -> None:
         require_image(self.client, config.DOCKERHUB_TAG)
+
+    def image(self, config: DSConfig) -> PinnedImage:
+        built = require_image(self.client, config.DOCKERHUB_TAG)["Id"]
+        return PinnedImage(built, "the image built on this computer, by its id")
 
     def start(self, ctx: Context, endpoint_url: str, count: int, run_id: str = "") -> list[str]:
         return [c.id for c in start_containers(ctx, endpoint_url, count, run_id, client=self.client)]
