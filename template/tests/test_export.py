@@ -16,7 +16,7 @@ from moto import mock_aws
 
 from ds_runtime.control.context import CommandError, Context
 from ds_runtime.control.export import action_id, crate_files, export, s3_uri
-from ds_runtime.outcomes import Outcome
+from ds_runtime.outcomes import Outcome, default_prefix
 
 from ._control_support import REGION, make_ctx, output, write_job_file, write_spec
 from ._crate_checks import graph, profile_problems, refs, types, validator_issues
@@ -75,6 +75,7 @@ def test_each_attempt_is_an_action_with_its_inputs_outputs_checksums_and_status(
     )
     assert profile_problems(tmp_path / "crate") == []
     done = action(entities, "a1", 2)
+    assert done["@id"] == "#attempt/a1/20250101T000200.000000Z-002-done"  # its record's key, below the prefix
     assert done["actionStatus"] == {"@id": "http://schema.org/CompletedActionStatus"} and "error" not in done
     assert done["description"] == "echo 'sample a1' /tmp/out"
     assert done["startTime"].startswith("2025-01-01T00:01") and done["endTime"] == "2025-01-01T00:02:00+00:00"
@@ -202,7 +203,7 @@ def test_a_local_run_exports_a_valid_crate_naming_every_output_with_its_checksum
     ]
     assert len([r for r in records if r.state == "done"]) == JOBS
     for item in records:
-        found = entities[action_id(item)]
+        found = entities[action_id(default_prefix("DistributedEcho"), item)]
         outputs = [(s3_uri(str(o["bucket"]), str(o["key"])), o["sha256"]) for o in item.outputs]
         if outputs:  # every output by its key, with the checksum the worker recorded
             assert [(i, entities[i]["sha256"]) for i in refs(found["result"])] == outputs

@@ -11,7 +11,8 @@ The crate (RO-Crate 1.3, Process Run Crate 0.6, written with the `rocrate` packa
 Records written before provenance was recorded say less (no image, no inputs, the output folder as a
 Dataset instead of each file): the crate stays valid and says what is known.
 
-An action's id is `#attempt/<job id>/<record name>`: the report names it beside each failed job.
+An action's id is `#attempt/<job id>/<record name>` (run_records.attempt_id): the report names it beside each
+failed job.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from rocrate.rocrate import ROCrate
 
 from ..outcomes import IN_ORDER, Outcome, default_prefix, outcome_key, utc_now
 from .context import CommandError, Context
-from .run_records import RunRecords
+from .run_records import RunRecords, attempt_id
 
 PROCESS_RUN_CRATE = "https://w3id.org/ro/wfrun/process/0.6"
 WORKFLOW_RUN = "https://w3id.org/ro/terms/workflow-run#"
@@ -55,9 +56,9 @@ RUNTIME_NAME = "ds_runtime"  # the worker's runtime, named with its template com
 SPEC_FILE = "tool/spec.json"  # the crate's copy of the tool spec
 
 
-def action_id(record: Outcome) -> str:
-    """The crate's id of the attempt this record describes (unique: the record's key below the prefix)."""
-    return "#" + outcome_key("attempt", record).removesuffix(".json")
+def action_id(prefix: str, record: Outcome) -> str:
+    """The crate's id of the attempt this record describes (what the report names beside a failed job)."""
+    return attempt_id(prefix, outcome_key(prefix, record))
 
 
 def s3_uri(bucket: str, key: str) -> str:
@@ -74,6 +75,7 @@ class CrateWriter:
 
     crate: ROCrate
     bucket: str  # AWS_BUCKET: where a record written before output_bucket put its outputs
+    prefix: str  # the outcome records' (their keys make the actions' ids)
     configuration: list[Any]  # the config and Job files, part of every action's object
     # Each id added -> its properties. Looked up here, not with crate.get: rocrate answers an id it does not
     # hold by scanning every entity for sub-crates, which made a 3,456-job crate take minutes.
@@ -187,7 +189,7 @@ class CrateWriter:
             properties["containerImage"] = self.image(record.image)
         if record.settings:
             properties["environment"] = [self.setting(k, v) for k, v in sorted(record.settings.items())]
-        return self.add(action_id(record), properties)
+        return self.add(action_id(self.prefix, record), properties)
 
 
 def build_crate(
@@ -212,7 +214,9 @@ def build_crate(
         )
         for dest, source in files.items()
     ]
-    writer = CrateWriter(crate, ctx.config.AWS_BUCKET, [{"@id": f.id} for f in configuration if f.id != SPEC_FILE])
+    prefix = default_prefix(ctx.config.APP_NAME)
+    used = [{"@id": f.id} for f in configuration if f.id != SPEC_FILE]  # the spec describes the tool instead
+    writer = CrateWriter(crate, ctx.config.AWS_BUCKET, prefix, used)
     # Latest first: a key written by several attempts keeps its own id for what it holds now (the last
     # write), and the earlier contents get ids of their own.
     records = sorted(records, key=lambda r: (r.finished_at, r.job_id, r.attempt), reverse=True)
@@ -222,7 +226,7 @@ def build_crate(
     jobs = len({r.job_id for r in records})
     root["description"] = (
         f"{len(actions)} attempt(s) of {jobs} job(s), from the outcome records in "
-        f"s3://{ctx.config.AWS_BUCKET}/{default_prefix(ctx.config.APP_NAME)}/, exported {utc_now()}"
+        f"s3://{ctx.config.AWS_BUCKET}/{prefix}/, exported {utc_now()}"
     )
     root["conformsTo"] = writer.add(
         PROCESS_RUN_CRATE, {"@type": ["CreativeWork", "Profile"], "name": "Process Run Crate", "version": "0.6"}
