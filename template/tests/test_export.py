@@ -146,6 +146,13 @@ def test_export_refuses_a_folder_that_holds_files_and_changes_nothing(ctx: Conte
     assert [p.name for p in (tmp_path / "crate").iterdir()] == ["notes.txt"]
 
 
+def test_export_refuses_a_run_without_records_and_writes_nothing(ctx: Context, tmp_path: Path) -> None:
+    files = crate_files(tmp_path / "config.py", write_spec(tmp_path), [])
+    with pytest.raises(CommandError, match="no outcome records under s3://echo-bucket/_ds_status/DistributedEcho/"):
+        export(ctx, tmp_path / "crate", files)
+    assert not (tmp_path / "crate").exists()
+
+
 def test_a_missing_or_clashing_job_file_is_named(tmp_path: Path) -> None:
     spec = write_spec(tmp_path)
     (tmp_path / "config.py").write_text("")

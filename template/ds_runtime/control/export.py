@@ -274,6 +274,12 @@ def export(ctx: Context, out: Path, files: dict[str, Path], license_id: str | No
     read, warnings = records.read(sorted(records.keys, key=IN_ORDER))
     for note in records.notes + warnings:
         ctx.console.print(f"note: {note}", highlight=False, markup=False)
+    if not read:
+        where = f"s3://{ctx.config.AWS_BUCKET}/{default_prefix(ctx.config.APP_NAME)}/"
+        raise CommandError(
+            f"no outcome records under {where}: nothing to export, nothing written (a local run's records last"
+            " as long as its emulator: export before monitor or localRun ends the run)"
+        )
     crate = build_crate(read.values(), ctx, files, license_id)
     crate.write(out)
     size = (out / "ro-crate-metadata.json").stat().st_size
