@@ -97,6 +97,21 @@ def test_each_attempt_is_an_action_with_its_inputs_outputs_checksums_and_status(
     assert all(entities[i]["name"].startswith(f"s3://{BUCKET}/out/a1/r") for i in refs(failed["result"]))
 
 
+def test_one_jobs_output_read_by_another_is_one_file_with_its_checksum_and_etag(ctx: Context, tmp_path: Path) -> None:
+    first = provenance("a1")
+    second = provenance("b2")
+    second["inputs"] = [{"bucket": BUCKET, "key": "out/a1/r0.csv", "size": 10, "etag": '"e9"', "version_id": "v9"}]
+    entities = exported(ctx, tmp_path, outcome("a1", "done", 1, **first), outcome("b2", "done", 2, **second))
+    uri = f"s3://{BUCKET}/out/a1/r0.csv"
+    assert refs(action(entities, "b2", 2)["object"])[0] == uri and uri in refs(action(entities, "a1")["result"])
+    assert {k: entities[uri][k] for k in ("contentSize", "sha256", "etag", "version")} == {
+        "contentSize": "10",
+        "sha256": "c" * 64,
+        "etag": '"e9"',
+        "version": "v9",
+    }
+
+
 def test_the_tool_names_its_image_by_digest_its_spec_hash_and_runtime(ctx: Context, tmp_path: Path) -> None:
     two = (outcome(job, "done", **provenance(job)) for job in ("a1", "b2"))
     entities = exported(ctx, tmp_path, *two)

@@ -89,15 +89,21 @@ class CrateWriter:
         return {"@id": entity_id}
 
     def file(self, uri: str, properties: dict[str, Any]) -> dict[str, str]:
-        """A web-based File, once per content: the same key with other content (an input replaced, an output
-        written again) gets its own entity, `uri#<its hash>`, named after the key."""
+        """A web-based File, once per content: what another attempt said of it is added (one job's output read
+        by another as input gets both its SHA-256 and its ETag); the same key with other content (an input
+        replaced, an output written again) gets its own entity, `uri#<its hash>`, named after the key."""
         entity_id = uri
         found = self.added.get(uri)
-        if found is not None and any(found.get(k) != v for k, v in properties.items()):
+        if found is not None and any(k in found and found[k] != v for k, v in properties.items()):
             entity_id = f"{uri}#{_short_hash(*map(str, properties.values()))}"
-        if entity_id not in self.added:
-            self.added[entity_id] = properties
+            found = self.added.get(entity_id)
+        if found is None:
+            self.added[entity_id] = dict(properties)
             self.crate.add_file(entity_id, properties={"name": uri, **properties})
+        else:  # the same content: a hit in rocrate's map, no scan
+            entity = self.crate.get(entity_id)
+            for key, value in properties.items():
+                found[key] = entity[key] = value
         return {"@id": entity_id}
 
     def tool(self, record: Outcome, name: str, tag: str) -> dict[str, str]:
