@@ -87,8 +87,8 @@ def main() -> None:
     bare = [replace(r, fingerprint="", **none) for r in records]  # as a worker before provenance wrote them
     with_provenance = statistics.mean(len(r.to_json().encode()) for r in records)
     without = statistics.mean(len(r.to_json().encode()) for r in bare)
-    folder = Path(tempfile.mkdtemp())
-    with mock_aws():
+    with tempfile.TemporaryDirectory() as scratch, mock_aws():
+        folder = Path(scratch)
         s3 = boto3.client("s3", region_name=REGION)
         s3.create_bucket(Bucket=BUCKET)
         for item in records:
@@ -101,7 +101,7 @@ def main() -> None:
         clock = time.perf_counter()  # the same records, already read: building and writing the crate alone
         build_crate(records, ctx, files).write(folder / "again")
         built = time.perf_counter() - clock
-    size = (folder / "crate" / "ro-crate-metadata.json").stat().st_size
+        size = (folder / "crate" / "ro-crate-metadata.json").stat().st_size
     print(f"{count} jobs, each 3 inputs and 2 outputs:")
     added = with_provenance - without
     print(f"  outcome record: {without:,.0f} bytes without provenance, {with_provenance:,.0f} with (+{added:,.0f})")
