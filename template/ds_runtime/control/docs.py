@@ -61,6 +61,7 @@ EXAMPLES: dict[str, str] = {
     '  {"image": "inputs/hubble_deep_field.png", "method": "otsu"}\n'
     "wrote files/fromTable.json; send it with: python run.py submitJob files/fromTable.json",
     "report": "report: /home/me/Distributed-ObjectCounter/report.html",
+    "export": "RO-Crate of 3456 attempt(s): crate/ro-crate-metadata.json (7,210,113 bytes)",
     "retryFailed": "1 job(s) put back on DistributedObjectCounterQueue",
     "cleanup": "DistributedObjectCounter in us-east-1: 12 thing(s) found\n"
     "  fleet: fleet-7c3a9d52-1b4e-4f0a-9e21-5d8f6a0b3c44  (deleted with its machines)\n"
