@@ -183,17 +183,15 @@ def resume(
     bucket: str,
     latest: OutcomeKey | None,
     now: Provenance,
+    output_bucket: str,
     own_folder: str,
-    present: Callable[[], Iterable[tuple[str, int]]],
     files_done: Callable[[Iterable[tuple[str, int]]], bool],
     compare_image: bool = True,
 ) -> Resume:
-    """Skip or run, from the job's latest outcome record (`latest`, read here) and this attempt's provenance.
-
-    `present()`: (key, size) of the objects in the job's own output folder `own_folder` (listed only when
-    needed): the done attempt's outputs there must still be there with their sizes;
-    `files_done`: DS's file rule on them, for a finished record written before provenance.
-    """
+    """Skip or run, from the job's latest outcome record (`latest`, in `bucket`; read here) and this attempt's
+    provenance. The done attempt's outputs in the job's own folder must still be there with their sizes (the
+    folder is listed only when a skip is in sight); `files_done` (files_rule) judges a finished record
+    written before provenance. `compare_image` False: the image is not known (a check before submitting)."""
     if latest is None:
         return Resume(False)
     if latest.state not in FINISHED:
@@ -203,8 +201,9 @@ def resume(
     except MalformedOutcome as exc:
         return Resume(False, str(exc))
     done_in = f"attempt {record.attempt} ({record.state} {record.finished_at[:19]})"
+    present = listed_objects(s3, output_bucket, own_folder)
     if not record.fingerprint:
-        if files_done(present()):
+        if files_done(present):
             reason = f"{done_in} predates provenance; its outputs pass the file rule (EXPECTED_NUMBER_FILES ...)"
             return Resume(True, reason, by_files=True)
         return Resume(False, f"{done_in} predates provenance and its outputs fail the file rule", by_files=True)
@@ -212,13 +211,30 @@ def resume(
         changed = what_changed(record, now, compare_image)
         if changed or compare_image:
             return Resume(False, f"changed since {done_in}: {changed or 'provenance differs'}")
-    sizes, inside = dict(present()), own_folder.rstrip("/") + "/"
+    sizes, inside = dict(present), own_folder.rstrip("/") + "/"
     for output in record.outputs:
         if str(output["key"]).startswith(inside) and sizes.get(str(output["key"])) != output["size"]:
             return Resume(False, f"output s3://{output['bucket']}/{output['key']} of {done_in} is gone or changed")
     return Resume(True, f"done in {done_in} with the same image, command, spec and inputs", list(record.outputs))
 
 
-def output_listing(s3: Any, bucket: str, own_folder: str) -> Callable[[], list[tuple[str, int]]]:
-    """`present` for resume: the job's own output folder, listed when first asked."""
-    return lambda: list(listed_objects(s3, bucket, own_folder))
+def files_rule(expected: int, min_size: int, necessary: str) -> Callable[[Iterable[tuple[str, int]]], bool]:
+    """DS's check-if-done with these settings (EXPECTED_NUMBER_FILES, MIN_FILE_SIZE_BYTES, NECESSARY_STRING)."""
+    return lambda objects: enough_outputs(objects, expected, min_size, necessary)
+
+
+def enough_outputs(objects: Iterable[tuple[str, int]], expected: int, min_size: int, necessary: str) -> bool:
+    """DS's check-if-done on (key, size) pairs: stops reading as soon as it is satisfied.
+
+    Done when at least `expected` objects have `min_size` bytes or more and, if
+    `necessary` is given, some key contains it. An empty prefix is never done,
+    even with `expected` 0.
+    """
+    expected = max(1, int(expected))
+    count, found = 0, not necessary
+    for key, size in objects:
+        count += int(size) >= int(min_size)
+        found = found or necessary in key
+        if count >= expected and found:
+            return True
+    return count >= expected and found

@@ -12,10 +12,18 @@ from typing import Any
 
 import pytest
 
+from ds_runtime.control.resume_preview import preview
 from ds_runtime.job_values import check_job
 from ds_runtime.jobs import Job, job_id_of
 from ds_runtime.outcomes import Outcome
-from ds_runtime.provenance import Provenance, fingerprint, recorded_settings, runtime_commit, what_changed
+from ds_runtime.provenance import (
+    Provenance,
+    files_rule,
+    fingerprint,
+    recorded_settings,
+    runtime_commit,
+    what_changed,
+)
 
 from .test_worker_process import BUCKET, TOY, Rig, finish
 
@@ -45,14 +53,20 @@ def pipeline_rig(rig: Rig) -> None:
     rig.s3.put_object(Bucket=BUCKET, Key="img/P3/3.tif", Body=b"3")
 
 
-def send(rig: Rig, shared: dict[str, Any], *plates: str) -> list[Job]:
-    """One job per plate, as submitJob sends them."""
+def jobs_of(rig: Rig, shared: dict[str, Any], *plates: str) -> list[Job]:
+    """One job per plate, as a Job file gives them."""
     jobs = []
     for plate in plates:
         values = check_job(rig.spec, shared, {"plate": plate, "images": f"img/{plate}"}, "test")
-        job = Job(job_id_of(values), values)
+        jobs.append(Job(job_id_of(values), values))
+    return jobs
+
+
+def send(rig: Rig, shared: dict[str, Any], *plates: str) -> list[Job]:
+    """One job per plate, as submitJob sends them."""
+    jobs = jobs_of(rig, shared, *plates)
+    for job in jobs:
         rig.sqs.send_message(QueueUrl=rig.queue_url, MessageBody=job.message_body())
-        jobs.append(job)
     return jobs
 
 
@@ -87,6 +101,25 @@ def test_a_changed_pipeline_file_runs_again_every_job_that_reads_it_and_no_other
     assert again["P3"].resume_reason.startswith("done in attempt 1 (done ")
     assert again["P3"].outputs == first["P3"].outputs  # the skip names the outputs it kept
     assert again["P1"].fingerprint != first["P1"].fingerprint and again["P3"].fingerprint == first["P3"].fingerprint
+
+
+@pytest.mark.slow
+def test_before_submitting_the_jobs_the_workers_will_skip_are_counted_and_the_others_say_why(rig: Rig) -> None:
+    pipeline_rig(rig)
+    send(rig, A, "P1", "P2")
+    send(rig, B, "P3")
+    run(rig)
+    rig.s3.put_object(Bucket=BUCKET, Key="pipes/a.cppipe", Body=b"A2, fixed")
+    jobs = [*jobs_of(rig, A, "P1", "P2"), *jobs_of(rig, B, "P3", "P4")]  # P4 never ran
+    spec_sha256 = hashlib.sha256(Path(rig.settings.spec_path).read_bytes()).hexdigest()
+    found = preview(rig.s3, rig.spec, jobs, BUCKET, "Test", files_rule(1, 1, ""), {}, spec_sha256)
+    assert (found.jobs, found.skipped, found.by_files) == (4, 1, 0)
+    assert [job_id for job_id, _ in found.again] == [jobs[0].job_id, jobs[1].job_id]
+    assert "input s3://test-bucket/pipes/a.cppipe changed" in found.again[0][1]
+    assert found.lines()[0].startswith("CHECK_IF_DONE_BOOL: 1 of 4 job(s) finished before with nothing changed")
+    for job in jobs[:3]:  # the workers then do as it said
+        rig.sqs.send_message(QueueUrl=rig.queue_url, MessageBody=job.message_body())
+    assert {p: o.state for p, o in run(rig).items()} == {"P1": "done", "P2": "done", "P3": "skipped"}
 
 
 @pytest.mark.slow

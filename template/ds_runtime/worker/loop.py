@@ -15,17 +15,15 @@ import logging
 import os
 import re
 import time
-from functools import partial
 from typing import Any
 
 from ..buckets import require_job_buckets, resolve
 from ..job_clashes import per_job_fields
 from ..jobs import JOB_ID_KEY, ForgedJobId, Job, job_from_message, job_id_of
 from ..outcomes import Outcome, latest_of, outcome_keys, utc_now, write_outcome
-from ..provenance import Provenance, Resume, job_argv, output_listing, resume
+from ..provenance import Provenance, Resume, files_rule, job_argv, resume
 from .attempt import Result, run_attempt
 from .context import WorkerContext
-from .done import enough_outputs
 from .failures import is_permanent, send_to_dead_letters
 from .interruption import EARLIER_ATTEMPTS, INTERRUPTIONS, carried, give_back
 from .joblog import JobLog, stream_name
@@ -197,11 +195,8 @@ def _resume(ctx: WorkerContext, job_id: str, output_bucket: str, own_folder: str
     if not s.check_if_done:
         return Resume(False)
     latest = latest_of(outcome_keys(ctx.s3, s.bucket, s.outcome_prefix, job_id)).get(job_id)
-    files_done = partial(
-        enough_outputs, expected=s.expected_number_files, min_size=s.min_file_size_bytes, necessary=s.necessary_string
-    )
-    present = output_listing(ctx.s3, output_bucket, own_folder)
-    return resume(ctx.s3, s.bucket, latest, plan, own_folder, present, files_done)
+    files_done = files_rule(s.expected_number_files, s.min_file_size_bytes, s.necessary_string)
+    return resume(ctx.s3, s.bucket, latest, plan, output_bucket, own_folder, files_done)
 
 
 def _parse(ctx: WorkerContext, message: dict[str, Any]) -> tuple[Job | None, str, str]:
