@@ -83,9 +83,9 @@ def input_objects(s3: Any, job: JobView, aws_bucket: str) -> list[FileEntry]:
         for obj in objects:
             found[(bucket, obj["Key"])] = _entry(bucket, obj["Key"], obj["Size"], obj["ETag"])
     heads = [where for where, entry in found.items() if entry is None]
-    with ThreadPoolExecutor(min(CONCURRENCY, max(1, len(heads)))) as pool:
-        for where, entry in zip(heads, pool.map(lambda w: _headed(s3, *w), heads), strict=True):
-            found[where] = entry
+    if heads:  # in parallel: a job may name many keys
+        with ThreadPoolExecutor(min(CONCURRENCY, len(heads))) as pool:
+            found.update(zip(heads, pool.map(lambda where: _headed(s3, *where), heads), strict=True))
     return [entry for entry in found.values() if entry is not None]
 
 
@@ -182,20 +182,22 @@ def resume(
     s3: Any,
     bucket: str,
     latest: OutcomeKey | None,
-    now: Provenance,
+    now: Provenance | None,
     output_bucket: str,
     own_folder: str,
     files_done: Callable[[Iterable[tuple[str, int]]], bool],
     compare_image: bool = True,
+    gone: str = "",
 ) -> Resume:
     """Skip or run, from the job's latest outcome record (`latest`, in `bucket`; read here) and this attempt's
     provenance. The done attempt's outputs in the job's own folder must still be there with their sizes (the
     folder is listed only when a skip is in sight); `files_done` (files_rule) judges a finished record
-    written before provenance. `compare_image` False: the image is not known (a check before submitting)."""
+    written before provenance. `compare_image` False: the image is not known (a check before submitting).
+    `now` None: an input is gone (`gone` says which), so the job cannot run again: a finished job is kept."""
     if latest is None:
-        return Resume(False)
+        return Resume(False, gone)
     if latest.state not in FINISHED:
-        return Resume(False, f"its latest attempt ({latest.attempt}) {latest.state}")
+        return Resume(False, gone or f"its latest attempt ({latest.attempt}) {latest.state}")
     try:
         record = read_outcome(s3, bucket, latest.key)
     except MalformedOutcome as exc:
@@ -203,18 +205,25 @@ def resume(
     done_in = f"attempt {record.attempt} ({record.state} {record.finished_at[:19]})"
     present = listed_objects(s3, output_bucket, own_folder)
     if not record.fingerprint:
-        if files_done(present):
+        passes = files_done(present)
+        if now is None and passes:
+            return Resume(True, f"{gone}; {done_in} finished and its outputs pass the file rule", by_files=True)
+        if passes:
             reason = f"{done_in} predates provenance; its outputs pass the file rule (EXPECTED_NUMBER_FILES ...)"
             return Resume(True, reason, by_files=True)
-        return Resume(False, f"{done_in} predates provenance and its outputs fail the file rule", by_files=True)
-    if record.fingerprint != now.fingerprint:
+        return Resume(False, gone or f"{done_in} predates provenance and its outputs fail the file rule", True)
+    if now is not None and record.fingerprint != now.fingerprint:
         changed = what_changed(record, now, compare_image)
         if changed or compare_image:
             return Resume(False, f"changed since {done_in}: {changed or 'provenance differs'}")
     sizes, inside = dict(present), own_folder.rstrip("/") + "/"
     for output in record.outputs:
         if str(output["key"]).startswith(inside) and sizes.get(str(output["key"])) != output["size"]:
-            return Resume(False, f"output s3://{output['bucket']}/{output['key']} of {done_in} is gone or changed")
+            return Resume(
+                False, gone or f"output s3://{output['bucket']}/{output['key']} of {done_in} is gone or changed"
+            )
+    if now is None:  # nothing could run it again
+        return Resume(True, f"{gone}; {done_in} finished and its outputs are there", list(record.outputs))
     return Resume(True, f"done in {done_in} with the same image, command, spec and inputs", list(record.outputs))
 
 

@@ -193,6 +193,20 @@ def test_a_job_whose_recorded_output_is_gone_runs_again(rig: Rig) -> None:
     assert "output s3://test-bucket/results/P1/a/out_0.txt of attempt 1" in again.resume_reason
 
 
+@pytest.mark.slow
+def test_a_finished_job_whose_input_is_gone_is_skipped_with_its_outputs_kept(rig: Rig) -> None:
+    """Raw images removed after a plate was processed: nothing could run the job again, so it is no failure."""
+    pipeline_rig(rig)
+    send(rig, A, "P1", "P2")
+    first = run(rig)
+    rig.s3.delete_object(Bucket=BUCKET, Key="img/P1/1.tif")
+    send(rig, A, "P1")
+    again = run(rig)["P1"]
+    assert again.state == "skipped" and again.outputs == first["P1"].outputs
+    assert again.resume_reason.startswith("input: nothing in s3://test-bucket/img/P1/; attempt 1 (done ")
+    assert again.resume_reason.endswith("finished and its outputs are there")
+
+
 def test_a_record_before_provenance_is_judged_by_the_file_rule_and_says_so(rig: Rig) -> None:
     pipeline_rig(rig)
     (job,) = send(rig, A, "P1")

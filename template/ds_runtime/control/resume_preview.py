@@ -68,13 +68,12 @@ def preview(
     def decide(job: Job) -> Resume:
         view = spec.for_job(job.values, job.job_id, config)
         output_bucket = resolve(spec.output_bucket, view.values, config, bucket)
+        own, gone, plan = view.own_output_key(), "", None
         try:
-            inputs = input_objects(s3, view, bucket)
+            plan = Provenance("", job_argv(view), spec_sha256, input_objects(s3, view, bucket))
         except MissingObject as exc:
-            return Resume(False, str(exc))
-        plan = Provenance("", job_argv(view), spec_sha256, inputs)
-        own = view.own_output_key()
-        return resume(s3, bucket, latest[job.job_id], plan, output_bucket, own, files_done, compare_image=False)
+            gone = str(exc)
+        return resume(s3, bucket, latest[job.job_id], plan, output_bucket, own, files_done, False, gone)
 
     found = Preview(len(jobs))
     with ThreadPoolExecutor(THREADS) as pool:

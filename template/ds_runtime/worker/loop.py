@@ -22,13 +22,14 @@ from ..job_clashes import per_job_fields
 from ..jobs import JOB_ID_KEY, ForgedJobId, Job, job_from_message, job_id_of
 from ..outcomes import Outcome, latest_of, outcome_keys, utc_now, write_outcome
 from ..provenance import Provenance, Resume, files_rule, job_argv, resume
+from ..spec import JobView
 from .attempt import Result, run_attempt
 from .context import WorkerContext
 from .failures import is_permanent, send_to_dead_letters
 from .interruption import EARLIER_ATTEMPTS, INTERRUPTIONS, carried, give_back
 from .joblog import JobLog, stream_name
 from .protection import protected
-from .transfer import job_inputs
+from .transfer import InputError, job_inputs
 from .visibility import Heartbeat, retry_delay, set_visibility
 
 log = logging.getLogger(__name__)
@@ -97,13 +98,9 @@ def handle_message(ctx: WorkerContext, message: dict[str, Any]) -> Outcome:
                 require_job_buckets(ctx.spec, view.values, settings.bucket, ctx.tool_config)
                 output_bucket = resolve(ctx.spec.output_bucket, view.values, ctx.tool_config, settings.bucket)
                 joblog.line(f"job {job_id}, attempt {attempt}, output s3://{output_bucket}/{output_prefix}/")
-                # Before any download: what resume compares, and what the record keeps.
-                plan = Provenance(
-                    settings.image, job_argv(view), ctx.spec_sha256, job_inputs(ctx.s3, view, settings.bucket)
-                )
-                resumed = _resume(ctx, job_id, output_bucket, view.own_output_key(), plan)
+                plan, resumed = _provenance(ctx, view, output_bucket)
                 reason = resumed.reason
-                if resumed.skip:
+                if resumed.skip or plan is None:
                     joblog.line(f"skipped (CHECK_IF_DONE_BOOL): {reason}")
                     result = Result("skipped", outputs=resumed.outputs)
                 else:
@@ -186,7 +183,25 @@ def _dead_letter(ctx: WorkerContext, message: dict[str, Any], outcome: Outcome) 
     return True
 
 
-def _resume(ctx: WorkerContext, job_id: str, output_bucket: str, own_folder: str, plan: Provenance) -> Resume:
+def _provenance(ctx: WorkerContext, view: JobView, output_bucket: str) -> tuple[Provenance | None, Resume]:
+    """Before any download: this attempt's provenance (what resume compares and the record keeps), and
+    CHECK_IF_DONE_BOOL's word on it. A job whose input is gone is skipped if it finished before (nothing
+    could run it again; its outputs stay); else the InputError fails it."""
+    settings, own = ctx.settings, view.own_output_key()
+    try:
+        inputs = job_inputs(ctx.s3, view, settings.bucket)
+    except InputError as exc:
+        resumed = _resume(ctx, view.job_id, output_bucket, own, None, str(exc))
+        if not resumed.skip:
+            raise
+        return None, resumed
+    plan = Provenance(settings.image, job_argv(view), ctx.spec_sha256, inputs)
+    return plan, _resume(ctx, view.job_id, output_bucket, own, plan)
+
+
+def _resume(
+    ctx: WorkerContext, job_id: str, output_bucket: str, own_folder: str, plan: Provenance | None, gone: str = ""
+) -> Resume:
     """CHECK_IF_DONE_BOOL: skip when the job's latest attempt finished (its record, written after the last
     upload, says so) with this attempt's fingerprint and its outputs are still there (provenance.resume).
     Files alone never make a job done: an attempt that uploaded 3 of its 4 outputs before failing left
@@ -196,7 +211,7 @@ def _resume(ctx: WorkerContext, job_id: str, output_bucket: str, own_folder: str
         return Resume(False)
     latest = latest_of(outcome_keys(ctx.s3, s.bucket, s.outcome_prefix, job_id)).get(job_id)
     files_done = files_rule(s.expected_number_files, s.min_file_size_bytes, s.necessary_string)
-    return resume(ctx.s3, s.bucket, latest, plan, output_bucket, own_folder, files_done)
+    return resume(ctx.s3, s.bucket, latest, plan, output_bucket, own_folder, files_done, gone=gone)
 
 
 def _parse(ctx: WorkerContext, message: dict[str, Any]) -> tuple[Job | None, str, str]:
