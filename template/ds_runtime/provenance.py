@@ -211,7 +211,7 @@ def resume(
         if passes:
             reason = f"{done_in} predates provenance; its outputs pass the file rule (EXPECTED_NUMBER_FILES ...)"
             return Resume(True, reason, by_files=True)
-        return Resume(False, gone or f"{done_in} predates provenance and its outputs fail the file rule", True)
+        return Resume(False, gone or f"{done_in} predates provenance and its outputs fail the file rule", by_files=True)
     if now is not None and record.fingerprint != now.fingerprint:
         changed = what_changed(record, now, compare_image)
         if changed or compare_image:
