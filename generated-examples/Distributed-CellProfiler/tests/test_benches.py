@@ -20,7 +20,9 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
     [
         ("bench_worker.py", ["--jobs", "6", "--workers", "1"], "jobs/s"),
         ("bench_worker.py", ["--jobs", "4", "--workers", "2", "--against", "HEAD"], "HEAD        2"),
+        ("bench_record.py", ["--jobs", "2", "--against", "HEAD"], "bytes/record"),
         ("bench_report.py", ["--attempts", "30"], "page drawn in"),
+        ("bench_provenance.py", ["--jobs", "20"], "bytes per job"),
         ("bench_submit.py", ["--sizes", "30"], "speed-up"),
         ("bench_submit.py", ["--scale", "--sizes", "30", "60"], "growth exponent"),
         ("bench_submit.py", ["--senders", "2", "4", "--rtt", "5", "--sizes", "30"], "of bound"),

@@ -16,6 +16,7 @@ from ds_runtime.control.sqs_send import Batch, Unsent, batches, send_batch
 from ds_runtime.control.submit import submit
 from ds_runtime.entry import main
 from ds_runtime.jobs import Job, JobFileError, read_job_file
+from ds_runtime.outcomes import Outcome, default_prefix, write_outcome
 
 from ._control_support import APP, make_ctx, output, queue_counts, spec, write_config, write_job_file, write_spec
 
@@ -178,3 +179,20 @@ def test_outputs_that_share_no_folder_are_refused_rather_than_granted_the_whole_
     assert queue_counts(QUEUE) == (0, 0)
     assert submit(ctx, _job_file(ready, "unused/", [f"sample-{i}" for i in range(40)])) == 0  # 40 fit, exactly
     assert len(_granted()) == 40 and "echo-bucket/sample-7/results/*" in _granted()
+
+
+def test_with_check_if_done_submit_first_says_how_many_jobs_the_workers_will_skip(ready: Path) -> None:
+    """Jobs that finished under a version before provenance: DS's file rule judges them, and submit says so."""
+    ctx = make_ctx(ready, CHECK_IF_DONE_BOOL="'True'")
+    jobs = read_job_file(write_job_file(ready, 3), ctx.spec)
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="echo-bucket")
+    for job in jobs[:2]:
+        record = Outcome(job.job_id, 1, "done", "2026-01-01T00:00:00+00:00", "2026-01-01T00:00:09+00:00", 9.0, "h")
+        write_outcome(s3, "echo-bucket", default_prefix(APP), record)
+    s3.put_object(Bucket="echo-bucket", Key=f"projects/echo/outputs/{jobs[0].values['sample']}/out.txt", Body=b"1")
+    assert submit(ctx, ready / "job.json", jobs, spec_path=write_spec(ready)) == 0
+    said = output(ctx)
+    assert "CHECK_IF_DONE_BOOL: 1 of 3 job(s) finished before with nothing changed and will be skipped" in said
+    assert "1 of them by DS's file rule: their outcome records predate provenance" in said
+    assert f"{jobs[1].job_id}: attempt 1 (done 2026-01-01T00:00:09) predates provenance and its outputs fail" in said

@@ -81,14 +81,21 @@ class Outcome:
     worker: str = ""  # which worker process ran it (host/pid): a row of the run report's timeline
     # Provenance: what made this attempt's outputs (empty in records written before these fields).
     image: str = ""  # the image the worker ran in, pinned by digest (repo@sha256:..., locally the image id)
-    argv: list[list[str]] = field(default_factory=list)  # each step's program and arguments as run
-    spec_sha256: str = ""  # the tool spec's hash
-    settings: dict[str, str] = field(default_factory=dict)  # the config keys that reach the worker
-    # Each {"bucket", "key", "size", "etag", "version_id"} (inputs) or {"bucket", "key", "size", "sha256"}.
+    # Each step's program and arguments as run, the attempt's folders named $WORK, $INPUT and $OUTPUT
+    # (not its random temp folder): every attempt at one job records the same argv.
+    argv: list[list[str]] = field(default_factory=list)
+    spec_sha256: str = ""  # the tool spec file's SHA-256 (hex)
+    settings: dict[str, str] = field(default_factory=dict)  # the config keys that reach the worker (none secret)
+    # Each {"bucket", "key", "size", "etag", "version_id"} (inputs: version_id '' unless S3 gave one; a file an
+    # input list names has etag '') or {"bucket", "key", "size", "sha256"} (outputs: the file's SHA-256 in hex,
+    # as `sha256sum` prints it; S3 checked it on upload and keeps it as the object's checksum, in base64).
     inputs: list[dict[str, str | int]] = field(default_factory=list)
     outputs: list[dict[str, str | int]] = field(default_factory=list)
     runtime: str = ""  # the template commit the worker's runtime came from (.copier-answers.yml's _commit)
-    fingerprint: str = ""  # the hash resume compares: image, argv, spec and input versions
+    fingerprint: str = ""  # the hash resume compares: image, argv, spec and input ETags (provenance.py)
+    # CHECK_IF_DONE_BOOL's word on this attempt: why it was skipped, or what changed since the job's last
+    # finished attempt ('' when it never finished before, or when CHECK_IF_DONE_BOOL is off).
+    resume_reason: str = ""
     format: int = FORMAT_VERSION
 
     def to_json(self) -> str:

@@ -71,6 +71,7 @@ def _argv(name: str, folder: Path) -> list[str]:
     (folder / "inputs").mkdir(exist_ok=True)
     given = {
         "submitJob": [jobs],
+        "export": ["--ro-crate", str(folder / "crate")],
         "estimate": [jobs],
         "localRun": [jobs],
         "startCluster": [str(fleet)],

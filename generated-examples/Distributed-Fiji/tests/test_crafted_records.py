@@ -56,6 +56,7 @@ def craft() -> None:
     text_fields = ["error", "log_group", "log_stream", "worker", "output_prefix", "output_bucket"]
     hostile = replace(outcome("hostile", "failed", exit_code=1, tail=[SCRIPT, "[/]"]), host=SCRIPT)
     record(replace(hostile, **dict.fromkeys(text_fields, SCRIPT)))
+    record(replace(hostile, job_id='"><img src=x onerror=alert(1)>'))  # a key holds it: the provenance column
     send(DLQ, json.dumps({"sample": f"[/] [bold]{SCRIPT}", "_job_id": "deadletter01"}))
 
 

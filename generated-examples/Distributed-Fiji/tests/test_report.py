@@ -72,6 +72,27 @@ def test_report_lists_failures_with_exit_code_and_last_lines(page: tuple[str, Co
     assert "no outcome record" in rows[jobs[5]]
 
 
+def test_report_links_each_failed_job_to_its_record_and_its_action_in_the_crate(
+    page: tuple[str, Context, list[str]],
+) -> None:
+    html, _, jobs = page
+    rows = r'<tr class="failure" data-job="([^"]+)">.*?<td class="prov">(.*?)</td></tr>'
+    cells = dict(re.findall(rows, html, re.DOTALL))
+    latest = "20250101T000300.000000Z-003-failed"  # job 4's third and last attempt
+    assert cells[jobs[4]] == f"_ds_status/{APP}/{jobs[4]}/{latest}.json<br><code>#attempt/{jobs[4]}/{latest}</code>"
+    assert f"#attempt/{jobs[3]}/20250101T000100.000000Z-001-failed" in cells[jobs[3]]
+    assert cells[jobs[5]] == "no outcome record"  # dead-lettered before any attempt ended
+    assert f"under s3://echo-bucket/_ds_status/{APP}/, names the image" in html
+    assert "(0 of the 9 attempt(s) shown recorded them; earlier versions did not)" in html
+    assert "<code>python run.py export --ro-crate DIR</code>" in html
+
+
+def test_report_counts_the_attempts_that_recorded_their_provenance() -> None:
+    attempts = [outcome("a", "done", image="repo@sha256:" + "a" * 64), outcome("b", "done", argv=[["x"]])]
+    report = RunReport("App", "local mode", "now", Status({}, [], []), [*attempts, outcome("c", "done")], [], [])
+    assert "(2 of the 3 attempt(s) shown recorded them;" in render(report)
+
+
 def test_report_fetches_nothing_when_opened(page: tuple[str, Context, list[str]]) -> None:
     html, _, _ = page
     assert FETCHES.findall(html) == []

@@ -81,7 +81,7 @@ def test_uploads_carry_the_flags(s3: object, tmp_path: Path) -> None:
     (tmp_path / "deep" / "table.csv").write_text("a,b\n")
     (tmp_path / "done.txt").write_text("Complete")
     flags = parse_upload_flags("--acl public-read --storage-class STANDARD_IA --content-type text/plain")
-    keys = upload(s3, "results-bucket", tmp_path, "out/job1", flags.extra_args)
+    keys = [entry["key"] for entry in upload(s3, "results-bucket", tmp_path, "out/job1", flags.extra_args)]
     assert sorted(keys) == ["out/job1/deep/table.csv", "out/job1/done.txt"]
     for key in keys:
         head = s3.get_object(Bucket="results-bucket", Key=key)
@@ -93,6 +93,6 @@ def test_uploads_carry_the_flags(s3: object, tmp_path: Path) -> None:
 
 def test_uploads_without_flags_are_private(s3: object, tmp_path: Path) -> None:
     (tmp_path / "done.txt").write_text("Complete")
-    [key] = upload(s3, "results-bucket", tmp_path, "out")
+    [key] = [entry["key"] for entry in upload(s3, "results-bucket", tmp_path, "out")]
     grants = s3.get_object_acl(Bucket="results-bucket", Key=key)["Grants"]
     assert not any("AllUsers" in g["Grantee"].get("URI", "") for g in grants)

@@ -375,6 +375,30 @@ def test_status_reads_at_80_columns(mixed: tuple[Context, list[str]]) -> None:
     assert "    | Killed: out of memory" in lines and f"    log: {APP} {APP}/{jobs[4]}/3" in lines
 
 
+def test_status_says_why_finished_jobs_were_skipped_or_ran_again(mixed: tuple[Context, list[str]]) -> None:
+    ctx, jobs = mixed
+    skip = "done in attempt 2 (done 2025-01-01T00:02:00) with the same image, command, spec and inputs"
+    again = "changed since attempt 2 (done 2025-01-01T00:02:00): input s3://b/pipe.cppipe changed (ETag 1 -> 2)"
+    record(
+        outcome(jobs[0], "skipped", attempt=3, resume_reason=skip),
+        outcome(jobs[1], "done", attempt=3, resume_reason=again),
+        outcome(jobs[3], "failed", attempt=2, exit_code=2, resume_reason=again),
+    )
+    text_ctx = Context(ctx.config, ctx.spec, ctx.session, Console(file=io.StringIO(), width=250))
+    assert status(text_ctx) == 0
+    text = output(text_ctx)
+    assert f"  {jobs[0]} skipped: {skip}" in text and f"  {jobs[1]} ran again: {again}" in text
+    assert f"(it ran again: {again})" in text  # the failed job's reason says what changed
+    json_ctx = Context(ctx.config, ctx.spec, ctx.session, Console(file=io.StringIO(), width=200))
+    assert status(json_ctx, as_json=True) == 0
+    data = json.loads(output(json_ctx))
+    assert data["resumed"] == {
+        jobs[0]: {"state": "skipped", "reason": skip},
+        jobs[1]: {"state": "done", "reason": again},
+    }
+    assert {p["job_id"]: p["resume_reason"] for p in data["problems"]}[jobs[3]] == again
+
+
 # ---------------------------------------------------------------- retryFailed
 
 

@@ -145,7 +145,10 @@ DS_KEYS: tuple[Key, ...] = (
     Key(
         "CHECK_IF_DONE_BOOL",
         "skip a job whose outputs are already there",
-        "skip a job whose last attempt finished (its outcome record) and whose outputs are there",
+        "skip a job whose last attempt finished with the same image, command, tool spec and input versions"
+        " (its outcome record's fingerprint) and whose outputs are still there; any change runs it again and"
+        " replaces its outputs. A job last finished by a version before provenance: DS's file rule"
+        " (EXPECTED_NUMBER_FILES ...). submitJob says first how many will be skipped (docs/resume.md)",
         False,
     ),
     Key("EXPECTED_NUMBER_FILES", "output files that make a job done", "the same", 7),

@@ -8,7 +8,7 @@ adds what only a job needs: its input list, no-clobber puts, permanent input err
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -37,11 +37,15 @@ def is_missing_object(exc: BaseException) -> bool:
     return isinstance(exc, ClientError) and str(exc.response.get("Error", {}).get("Code")) in MISSING_CODES
 
 
-def listed_objects(s3: Any, bucket: str, prefix: str) -> Iterable[tuple[str, int]]:
-    """(key, size) of every object under a folder-like prefix, all pages."""
+def listed(s3: Any, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
+    """Every object under a folder-like prefix as ListObjectsV2 gives it (Key, Size, ETag, ...), all pages."""
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix.rstrip("/") + "/"):
-        for obj in page.get("Contents", []):
-            yield obj["Key"], obj["Size"]
+        yield from page.get("Contents", [])
+
+
+def listed_objects(s3: Any, bucket: str, prefix: str) -> Iterator[tuple[str, int]]:
+    """(key, size) of every object under a folder-like prefix, all pages."""
+    return ((obj["Key"], obj["Size"]) for obj in listed(s3, bucket, prefix))
 
 
 def output_files(output_dir: Path, exclude: Sequence[str] = ()) -> list[Path]:

@@ -13,9 +13,10 @@ import boto3
 import pytest
 
 from ds_runtime.outcomes import Outcome, latest_keys, latest_outcomes, outcome_key, parse_key, write_outcome
+from ds_runtime.provenance import enough_outputs
 from ds_runtime.s3_files import output_files
 from ds_runtime.spec import DoneRule
-from ds_runtime.worker.done import done_problem, enough_outputs
+from ds_runtime.worker.done import done_problem
 from ds_runtime.worker.joblog import TAIL_LINES, JobLog, stream_name
 from ds_runtime.worker.runner import run_tool
 from ds_runtime.worker.visibility import retry_delay

@@ -134,6 +134,23 @@ def _report(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _export(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--ro-crate", type=Path, required=True, metavar="DIR", help="the folder to write the crate in (new or empty)"
+    )
+    p.add_argument(
+        "--job-file",
+        dest="job_files",
+        type=Path,
+        action="append",
+        default=[],
+        help="a Job file the run submitted, copied into the crate (repeatable; default: none)",
+    )
+    p.add_argument(
+        "--license", help="the crate's license, a URL, e.g. https://spdx.org/licenses/CC-BY-4.0 (default: none chosen)"
+    )
+
+
 def _retry_failed(p: argparse.ArgumentParser) -> None:
     p.add_argument("job_ids", nargs="*", metavar="JOB_ID", help="job ids as `status` shows them (default: all)")
 
@@ -256,6 +273,13 @@ COMMANDS: dict[str, Command] = {
             "control.report",
             "run_report",
             _report,
+        ),
+        Command(
+            "export",
+            "write the run as a Workflow Run RO-Crate: each attempt's image, command, inputs, outputs with checksums",
+            "control.export",
+            "run_export",
+            _export,
         ),
         Command(
             "retryFailed",

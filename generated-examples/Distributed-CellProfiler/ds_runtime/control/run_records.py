@@ -31,6 +31,12 @@ from .context import Context, error_code
 THREADS = 16
 
 
+def attempt_id(prefix: str, key: str) -> str:
+    """The id of the attempt whose record is at `key` in the RO-Crate that `export` writes (and the report
+    names): the key below the outcome prefix, unique to that attempt."""
+    return "#attempt/" + key.removeprefix(prefix.strip("/") + "/").removesuffix(".json")
+
+
 @dataclass
 class RunRecords:
     """The keys as listed, and the records read so far (RunRecords.of lists them)."""

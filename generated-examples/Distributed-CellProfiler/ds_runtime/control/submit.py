@@ -17,8 +17,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ..jobs import Job, read_run_jobs
 from ..outcomes import app_attribute
+from ..provenance import file_sha256, files_rule
 from .account import allow_outputs
 from .context import Context
+from .resume_preview import preview
 from .sqs_send import Batch, Unsent, batches, send_batch
 
 # Threads sending batches. Measured (bench_submit.py --senders 4 8 16 32 --rtt 20|50 --sizes 10000, local
@@ -26,18 +28,33 @@ from .sqs_send import Batch, Unsent, batches, send_batch
 # (74 % of their bound of 2,000), 8: 2,284, 16: 2,317, 32: 1,872; at 50 ms 4: 655, 8: 1,332, 16: 2,243,
 # 32: 2,371. 16 reach the emulator's own ceiling (2,300 without delay) at both; 32 add nothing.
 SENDERS = 16
+SPEC_PATH = Path("tool/spec.json")
 
 
 def run_submit_job(ctx: Context, args: argparse.Namespace) -> int:
-    return submit(ctx, args.jobfile, args.checked_jobs)
+    return submit(ctx, args.jobfile, args.checked_jobs, spec_path=args.spec)
 
 
-def submit(ctx: Context, job_file: Path, jobs: list[Job] | None = None, senders: int = SENDERS) -> int:
-    """Send the jobs of `job_file`: `jobs` if the caller read and checked them already (read_run_jobs)."""
+def submit(
+    ctx: Context,
+    job_file: Path,
+    jobs: list[Job] | None = None,
+    senders: int = SENDERS,
+    spec_path: Path = SPEC_PATH,
+) -> int:
+    """Send the jobs of `job_file`: `jobs` if the caller read and checked them already (read_run_jobs).
+    With CHECK_IF_DONE_BOOL, first says how many the workers will skip as done (resume_preview)."""
     if jobs is None:
         jobs = read_run_jobs(job_file, ctx.spec, ctx.config)  # JobFileError: every problem listed, nothing sent
     queue_url = ctx.require_queue()
     allow_outputs(ctx, jobs)  # the workers may write under these jobs' output prefixes, and only there
+    c = ctx.config
+    if c.CHECK_IF_DONE_BOOL:
+        files_done = files_rule(c.EXPECTED_NUMBER_FILES, c.MIN_FILE_SIZE_BYTES, c.NECESSARY_STRING)
+        s3, spec_sha256 = ctx.client("s3"), file_sha256(spec_path)
+        found = preview(s3, ctx.spec, jobs, c.AWS_BUCKET, c.APP_NAME, files_done, c.worker_config(), spec_sha256)
+        for line in found.lines():
+            ctx.console.print(line, highlight=False)
     sqs = ctx.client("sqs")
     problems: list[str] = []
     sent = 0

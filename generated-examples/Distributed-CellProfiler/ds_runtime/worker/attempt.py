@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..outcomes import State
+from ..provenance import FileEntry
 from ..spec import JobView
 from ..upload_flags import parse_upload_flags
 from .bucket_view import bucket_view
@@ -16,7 +18,7 @@ from .context import WorkerContext
 from .done import done_problem
 from .joblog import JobLog
 from .steps import run_steps
-from .transfer import download, download_listed, input_keys, upload
+from .transfer import by_bucket, download, download_listed, upload
 
 
 @dataclass(frozen=True)
@@ -28,10 +30,22 @@ class Result:
     cpu_seconds: float | None = None
     error: str = ""
     permanent: bool = False  # failures.py: no retry can make it pass
+    listed_inputs: list[FileEntry] = field(default_factory=list)  # the files the input lists named, fetched
+    outputs: list[FileEntry] = field(default_factory=list)  # what was uploaded, with SHA-256
 
 
-def run_attempt(ctx: WorkerContext, job: JobView, output_bucket: str, output_prefix: str, log: JobLog) -> Result:
-    """Run the job; raises for infrastructure errors (S3, disk) and unusable upload flags, which the caller records."""
+def run_attempt(
+    ctx: WorkerContext,
+    job: JobView,
+    output_bucket: str,
+    output_prefix: str,
+    log: JobLog,
+    inputs: list[FileEntry],
+    group_id: str = "",
+) -> Result:
+    """Run the job on `inputs` (transfer.job_inputs); `group_id`: its outputs may replace those of a job with
+    this id of its own values (noclobber.py). Raises for infrastructure errors (S3, disk) and unusable upload
+    flags, which the caller records."""
     settings, spec = ctx.settings, ctx.spec
     flags = parse_upload_flags(job.upload_text())  # before any work: a bad flag fails fast
     for note in flags.notes:
@@ -42,20 +56,21 @@ def run_attempt(ctx: WorkerContext, job: JobView, output_bucket: str, output_pre
         input_dir, output_dir = work / "input", work / "output"
         input_dir.mkdir()
         output_dir.mkdir()
-        inputs = input_keys(ctx.s3, job, settings.bucket)
-        for bucket, keys in inputs.items():
+        for bucket, keys in by_bucket(inputs).items():
             log.line(f"downloading {len(keys)} input file(s) from s3://{bucket}")
             download(ctx.s3, bucket, keys, input_dir)
-        for bucket, count in download_listed(ctx.s3, job, settings.bucket, input_dir).items():
-            log.line(f"downloaded {count} file(s) the input lists name from s3://{bucket}")
+        listed = download_listed(ctx.s3, job, settings.bucket, input_dir)
+        for bucket, keys in by_bucket(listed).items():
+            log.line(f"downloaded {len(keys)} file(s) the input lists name from s3://{bucket}")
         if ctx.stop.is_set():
-            return Result("interrupted", error="stopped before the tool started")
+            return Result("interrupted", error="stopped before the tool started", listed_inputs=listed)
         steps = job.steps(str(work), str(input_dir), str(output_dir))
         view = bucket_view(spec.bucket_view, input_dir) if spec.bucket_view else contextlib.nullcontext()
         with view:  # the tool's scripts read the bucket as a tree there (DF, DCP)
             ran = run_steps(steps, str(work), log, ctx.stop, settings.job_timeout_seconds, job_folder=str(work))
         run, who = ran.run, ran.who
-        figures = {
+        figures: dict[str, Any] = {
+            "listed_inputs": listed,
             "exit_code": run.exit_code,
             "tool_seconds": run.seconds,
             "peak_mb": run.peak_mb,
@@ -88,8 +103,9 @@ def run_attempt(ctx: WorkerContext, job: JobView, output_bucket: str, output_pre
             spec.output_exclude,
             job_id=job.job_id,
             note=log.line,
+            group_id=group_id,
         )
         log.line(f"uploaded {len(written)} file(s) to s3://{output_bucket}/{output_prefix}/")
-        return Result("done", **figures)
+        return Result("done", outputs=written, **figures)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -1,8 +1,8 @@
-"""When is a job done? After a run (the spec's done rule) and before one (skip-if-done)."""
+"""When is a job done after a run: the spec's done rule (before one: provenance.resume)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..keys import safe_key
@@ -51,20 +51,3 @@ def done_problem(
             elif rule.required_content not in text:
                 return f"{required_file!r} does not contain {rule.required_content!r}"
     return ""
-
-
-def enough_outputs(objects: Iterable[tuple[str, int]], expected: int, min_size: int, necessary: str) -> bool:
-    """DS's check-if-done on (key, size) pairs: stops reading as soon as it is satisfied.
-
-    Done when at least `expected` objects have `min_size` bytes or more and, if
-    `necessary` is given, some key contains it. An empty prefix is never done,
-    even with `expected` 0.
-    """
-    expected = max(1, int(expected))
-    count, found = 0, not necessary
-    for key, size in objects:
-        count += int(size) >= int(min_size)
-        found = found or necessary in key
-        if count >= expected and found:
-            return True
-    return count >= expected and found

@@ -50,6 +50,9 @@ EXAMPLES: dict[str, str] = {
     "run time: 0.04 h; machine-hours: 0.07; cost: about $0.00",
     "status": "image: myorg/distributed-objectcounter@sha256:5f0c7e3b...\n"
     "queued: 0  running: 0  done: 9  failed: 0  dead-lettered: 0  skipped: 0  interrupted: 0\n"
+    "(with CHECK_IF_DONE_BOOL, why the latest finished jobs were skipped or ran again, e.g.\n"
+    "  0c1d2e3f4a5b6c7d ran again: changed since attempt 1 (done 2026-01-05T10:12:03): input\n"
+    "  s3://my-bucket/pipelines/analysis.cppipe changed (ETag 5d41... -> 7d79...))\n"
     "(with failures, a table: each job by its key fields, state, tries, exit code, job id; below it each\n"
     "reason, last lines and log stream)",
     "check": "image: myorg/distributed-objectcounter:1.0; pushed as sha256:5f0c7e3b... at 2026-12-06T10:12:31+00:00: "
@@ -61,6 +64,7 @@ EXAMPLES: dict[str, str] = {
     '  {"image": "inputs/hubble_deep_field.png", "method": "otsu"}\n'
     "wrote files/fromTable.json; send it with: python run.py submitJob files/fromTable.json",
     "report": "report: /home/me/Distributed-ObjectCounter/report.html",
+    "export": "RO-Crate of 3456 attempt(s): crate/ro-crate-metadata.json (7,210,113 bytes)",
     "retryFailed": "1 job(s) put back on DistributedObjectCounterQueue",
     "cleanup": "DistributedObjectCounter in us-east-1: 12 thing(s) found\n"
     "  fleet: fleet-7c3a9d52-1b4e-4f0a-9e21-5d8f6a0b3c44  (deleted with its machines)\n"

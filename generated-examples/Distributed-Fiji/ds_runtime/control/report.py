@@ -21,17 +21,17 @@ import argparse
 import base64
 import hashlib
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from html import escape
 from pathlib import Path
 
-from ..outcomes import IN_ORDER, Outcome, utc_now
+from ..outcomes import IN_ORDER, Outcome, default_prefix, utc_now
 from .context import Context
 from .estimate import make_estimate
 from .report_svg import histogram, nice_number, timeline, worker_of
 from .run_record import Plan, load_monitor_file
-from .run_records import RunRecords
+from .run_records import RunRecords, attempt_id
 from .status import Problem, Status, collect
 from .teardown import spend
 
@@ -77,6 +77,9 @@ class RunReport:
     costs: list[Cost]
     notes: list[str]
     memory_mb: float | None = None  # config.py's MEMORY: what each container may use
+    records_bucket: str = ""  # where the outcome records are: AWS_BUCKET,
+    records_prefix: str = ""  # under this prefix
+    latest: dict[str, str] = field(default_factory=dict)  # failed job -> its latest record's key
 
 
 def all_attempts(records: RunRecords) -> tuple[list[Outcome], list[str]]:
@@ -145,6 +148,9 @@ def gather(ctx: Context, plan: Plan | None = None) -> RunReport:
         costs(ctx, attempts, plan, records),
         list(dict.fromkeys(status.notes + notes)),  # a malformed record is named once, by status or here
         ctx.config.MEMORY,
+        ctx.config.AWS_BUCKET,
+        default_prefix(ctx.config.APP_NAME),
+        {p.job_id: records.latest[p.job_id].key for p in status.problems if p.job_id in records.latest},
     )
 
 
@@ -167,7 +173,28 @@ def _costs(costs: list[Cost]) -> str:
     return f"<table><tr><th></th><th>machine-hours</th><th>cost</th><th>how</th></tr>{rows}</table>"
 
 
-def _problem(p: Problem) -> str:
+def _provenance(report: RunReport, job_id: str) -> str:
+    """Where a job's latest attempt is described: its record's key, and its action in the exported crate."""
+    key = report.latest.get(job_id)
+    if key is None:
+        return '<td class="prov">no outcome record</td>'
+    return f'<td class="prov">{escape(key)}<br><code>{escape(attempt_id(report.records_prefix, key))}</code></td>'
+
+
+def _provenance_note(report: RunReport) -> str:
+    """What the records hold, where they are, and how to export them."""
+    recorded = sum(bool(a.image or a.argv) for a in report.attempts)
+    where = escape(f"s3://{report.records_bucket}/{report.records_prefix}/")
+    return (
+        f'<p class="note">Each attempt\'s outcome record, under {where}, names the image it ran'
+        " (by digest), its command, its inputs' versions and its outputs' SHA-256"
+        f" ({recorded} of the {len(report.attempts)} attempt(s) shown recorded them; earlier versions did not)."
+        " <code>python run.py export --ro-crate DIR</code> writes them all as a Workflow Run RO-Crate, where each"
+        " attempt is the action the failures' provenance column names (<code>#attempt/JOB/RECORD</code>).</p>"
+    )
+
+
+def _problem(p: Problem, provenance: str) -> str:
     fields = ", ".join(f"{k}={v}" for k, v in p.fields.items())
     lines = p.tail[-TAIL_LINES:]
     error = f'<p class="error">{escape(p.error)}</p>' if p.error else ""
@@ -178,7 +205,7 @@ def _problem(p: Problem) -> str:
         f'<td>{"?" if p.attempts is None else int(p.attempts)}</td><td class="exit">{escape(exit_code)}</td>'
         f'<td><pre class="tail">{escape(chr(10).join(lines))}</pre>'
         f"{error}</td>"
-        f"<td>{escape(p.log_group)}<br>{escape(p.log_stream)}</td></tr>"
+        f"<td>{escape(p.log_group)}<br>{escape(p.log_stream)}</td>{provenance}</tr>"
     )
 
 
@@ -210,12 +237,13 @@ def _memory(report: RunReport) -> str:
     return f"<table>{body}</table>{advice}"
 
 
-def _failures(status: Status) -> str:
-    if not status.problems:
+def _failures(report: RunReport) -> str:
+    problems = report.status.problems
+    if not problems:
         return '<p class="empty">No failed or dead-lettered job.</p>'
-    columns = ("job (key fields)", "state", "job id", "attempts", "exit code", "last lines", "log")
+    columns = ("job (key fields)", "state", "job id", "attempts", "exit code", "last lines", "log", "provenance")
     head = "".join(f"<th>{h}</th>" for h in columns)
-    return f"<table><tr>{head}</tr>{''.join(_problem(p) for p in status.problems)}</table>"
+    return f"<table><tr>{head}</tr>{''.join(_problem(p, _provenance(report, p.job_id)) for p in problems)}</table>"
 
 
 # The page runs no script and fetches nothing, whatever the records hold: every field from S3 is typed
@@ -257,7 +285,9 @@ def render(report: RunReport) -> str:
 <h2>Machine-hours and cost</h2>
 {_costs(report.costs)}
 <h2>Failures</h2>
-{_failures(report.status)}
+{_failures(report)}
+<h2>Provenance</h2>
+{_provenance_note(report)}
 </body></html>
 """
 

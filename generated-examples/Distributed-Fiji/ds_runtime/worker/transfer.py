@@ -14,7 +14,8 @@ from typing import Any
 from .. import s3_files
 from ..buckets import resolve
 from ..keys import local_path
-from ..s3_files import CONCURRENCY, MissingObject, TransferError, check_sizes, listed_objects, upload_plan
+from ..provenance import FileEntry, input_objects
+from ..s3_files import CONCURRENCY, MissingObject, TransferError, check_sizes, upload_plan
 from ..spec import JobView
 from .failures import Permanent
 from .listing import Listing, ListingError, stage_listing
@@ -25,31 +26,30 @@ class InputError(TransferError, Permanent):
     """An input is missing, or its list of files is unusable: no retry can fix it."""
 
 
-def input_keys(s3: Any, job: JobView, aws_bucket: str) -> dict[str, list[str]]:
-    """Every S3 key the job reads, by bucket: keys as they are, prefixes expanded (JobView.inputs)."""
+def job_inputs(s3: Any, job: JobView, aws_bucket: str) -> list[FileEntry]:
+    """Every object the job reads, with its size and ETag (provenance.input_objects); a missing one is an InputError."""
+    try:
+        return input_objects(s3, job, aws_bucket)
+    except MissingObject as exc:
+        raise InputError(str(exc)) from exc.__cause__
+
+
+def by_bucket(entries: list[FileEntry]) -> dict[str, list[str]]:
+    """The entries' keys, by bucket."""
     found: dict[str, list[str]] = {}
-    for item in job.inputs():
-        # A view without config (a check before submitting) reads every config key as empty: AWS_BUCKET.
-        bucket = resolve(item.bucket, job.values, job.config or {}, aws_bucket)
-        keys = found.setdefault(bucket, [])
-        if not item.is_prefix:
-            keys.append(item.key)
-            continue
-        listed = [k for k, _ in listed_objects(s3, bucket, item.key) if not k.endswith("/")]
-        if not listed:
-            raise InputError(f"input: nothing in s3://{bucket}/{item.key.rstrip('/')}/")
-        keys.extend(listed)
-    # An object named twice (two inputs overlap) is fetched once.
-    return {bucket: list(dict.fromkeys(keys)) for bucket, keys in found.items() if keys}
+    for entry in entries:
+        found.setdefault(str(entry["bucket"]), []).append(str(entry["key"]))
+    return found
 
 
-def download_listed(s3: Any, job: JobView, aws_bucket: str, input_dir: Path) -> dict[str, int]:
+def download_listed(s3: Any, job: JobView, aws_bucket: str, input_dir: Path) -> list[FileEntry]:
     """The files each downloaded list names (InputSpec.lists_files), next to the other inputs.
 
     Each list is rewritten to name the local copies; a file already downloaded (e.g. under
-    an input prefix) is not fetched again. The number fetched, by bucket.
+    an input prefix) is not fetched again. The files fetched, as a record keeps them: bucket, key
+    and size (no ETag: that would take a request per file; the list's own ETag is in the fingerprint).
     """
-    fetched: dict[str, int] = {}
+    fetched: list[FileEntry] = []
     for item in job.inputs():
         listing = item.lists_files
         if listing is None:
@@ -64,7 +64,9 @@ def download_listed(s3: Any, job: JobView, aws_bucket: str, input_dir: Path) -> 
         missing = [key for key in keys if not Path(local_path(str(input_dir), key)).exists()]
         bucket = resolve(listing.bucket, job.values, job.config or {}, aws_bucket)
         download(s3, bucket, missing, input_dir)
-        fetched[bucket] = fetched.get(bucket, 0) + len(missing)
+        for key in missing:
+            size = Path(local_path(str(input_dir), key)).stat().st_size
+            fetched.append({"bucket": bucket, "key": key, "size": size, "etag": "", "version_id": ""})
     return fetched
 
 
@@ -85,17 +87,25 @@ def upload(
     exclude: Sequence[str] = (),
     job_id: str = "",
     note: Callable[[str], None] = print,
-) -> list[str]:
-    """Every output file but the excluded ones to <prefix>/<relative path>, each checked by size; the keys written.
+    group_id: str = "",
+) -> list[FileEntry]:
+    """Every output file but the excluded ones to <prefix>/<relative path>, each checked by size: what was
+    written, as a record keeps it (bucket, key, size, and, for a job's outputs, the SHA-256 S3 checked).
 
     `extra_args`: boto3's upload arguments for every file (upload_flags.parse_upload_flags).
-    `job_id`: a job's outputs, which never replace another job's objects (noclobber.py).
+    `job_id`: a job's outputs, which never replace another job's objects (noclobber.py) but those of
+    a job with the same `group_id` (the same job before a shared value changed).
     """
     if not job_id:
-        return s3_files.upload(s3, bucket, output_dir, prefix, extra_args, exclude)
+        keys = s3_files.upload(s3, bucket, output_dir, prefix, extra_args, exclude)
+        return [{"bucket": bucket, "key": key} for key in keys]
     plan = upload_plan(output_dir, prefix, exclude)
     extra = dict(extra_args or {})
+
+    def put(item: tuple[str, Path]) -> FileEntry:
+        return put_new(s3, bucket, item[0], item[1], job_id, extra, note, group_id=group_id)
+
     with ThreadPoolExecutor(CONCURRENCY) as pool:
-        list(pool.map(lambda item: put_new(s3, bucket, item[0], item[1], job_id, extra, note), plan))
+        written = list(pool.map(put, plan))
     check_sizes(s3, bucket, plan, extra)
-    return [key for key, _ in plan]
+    return written

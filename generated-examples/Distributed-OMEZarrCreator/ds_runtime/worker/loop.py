@@ -18,16 +18,18 @@ import time
 from typing import Any
 
 from ..buckets import require_job_buckets, resolve
-from ..jobs import JOB_ID_KEY, ForgedJobId, Job, job_from_message
+from ..job_clashes import per_job_fields
+from ..jobs import JOB_ID_KEY, ForgedJobId, Job, job_from_message, job_id_of
 from ..outcomes import Outcome, latest_of, outcome_keys, utc_now, write_outcome
-from ..s3_files import listed_objects
+from ..provenance import Provenance, Resume, files_rule, job_argv, resume
+from ..spec import JobView
 from .attempt import Result, run_attempt
 from .context import WorkerContext
-from .done import enough_outputs
 from .failures import is_permanent, send_to_dead_letters
 from .interruption import EARLIER_ATTEMPTS, INTERRUPTIONS, carried, give_back
 from .joblog import JobLog, stream_name
 from .protection import protected
+from .transfer import InputError, job_inputs
 from .visibility import Heartbeat, retry_delay, set_visibility
 
 log = logging.getLogger(__name__)
@@ -35,7 +37,6 @@ log = logging.getLogger(__name__)
 MAX_LONG_POLL = 20  # SQS's longest receive wait
 RECEIVE_ERROR_PAUSE = 5.0
 SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
-FINISHED = ("done", "skipped")  # a latest attempt in these states finished the job (skipped: done before)
 
 
 def run_worker(ctx: WorkerContext) -> int:
@@ -82,7 +83,8 @@ def handle_message(ctx: WorkerContext, message: dict[str, Any]) -> Outcome:
     view = ctx.spec.for_job(job.values, job.job_id, ctx.tool_config) if job else None
     group = view.group() if view else {}
     joblog = JobLog(ctx.logs, settings.log_group, stream_name(group, job_id, attempt), job_id)
-    output_bucket = output_prefix = ""
+    output_bucket = output_prefix = reason = ""
+    plan: Provenance | None = None
     # The heartbeat ends with this block, before settling, so no late extension undoes the settling.
     with Heartbeat(ctx.sqs, settings.queue_url, receipt, settings.visibility_timeout), protected(job_id):
         try:
@@ -96,11 +98,17 @@ def handle_message(ctx: WorkerContext, message: dict[str, Any]) -> Outcome:
                 require_job_buckets(ctx.spec, view.values, settings.bucket, ctx.tool_config)
                 output_bucket = resolve(ctx.spec.output_bucket, view.values, ctx.tool_config, settings.bucket)
                 joblog.line(f"job {job_id}, attempt {attempt}, output s3://{output_bucket}/{output_prefix}/")
-                if settings.check_if_done and _already_done(ctx, job_id, output_bucket, view.own_output_key()):
-                    joblog.line("finished before, its outputs present (CHECK_IF_DONE_BOOL): skipped")
-                    result = Result("skipped")
+                plan, resumed = _provenance(ctx, view, output_bucket)
+                reason = resumed.reason
+                if resumed.skip or plan is None:
+                    joblog.line(f"skipped (CHECK_IF_DONE_BOOL): {reason}")
+                    result = Result("skipped", outputs=resumed.outputs)
                 else:
-                    result = run_attempt(ctx, view, output_bucket, output_prefix, joblog)
+                    if reason:
+                        joblog.line(f"running again (CHECK_IF_DONE_BOOL): {reason}")
+                    # Its own values name it apart from shared ones (only where they name its folder).
+                    group_id = job_id_of(view.group()) if per_job_fields(ctx.spec) else ""
+                    result = run_attempt(ctx, view, output_bucket, output_prefix, joblog, plan.inputs, group_id)
         except Exception as exc:  # recorded as this job's failure
             result = Result("failed", error=f"{type(exc).__name__}: {exc}", permanent=is_permanent(exc))
     if result.error:
@@ -127,6 +135,15 @@ def handle_message(ctx: WorkerContext, message: dict[str, Any]) -> Outcome:
         permanent=result.permanent,
         interruptions=interruptions + (result.state == "interrupted"),
         worker=f"{ctx.host}/{os.getpid()}",
+        image=settings.image,
+        argv=plan.argv if plan else [],
+        spec_sha256=ctx.spec_sha256,
+        settings=ctx.recorded_settings,
+        inputs=[*(plan.inputs if plan else []), *result.listed_inputs],
+        outputs=result.outputs,
+        runtime=ctx.runtime,
+        fingerprint=plan.fingerprint if plan else "",
+        resume_reason=reason,
     )
     _settle(ctx, message, outcome)
     joblog.close()  # its last lines are sent while the record is written and the message settled
@@ -166,16 +183,35 @@ def _dead_letter(ctx: WorkerContext, message: dict[str, Any], outcome: Outcome) 
     return True
 
 
-def _already_done(ctx: WorkerContext, job_id: str, output_bucket: str, output_prefix: str) -> bool:
-    """CHECK_IF_DONE_BOOL: the job's latest attempt finished (its outcome record, written after the last
-    upload, says so) and DS's file check passes. Files alone never make a job done: an attempt that
-    uploaded 3 of its 4 outputs before failing left files, and no 'done' record."""
+def _provenance(ctx: WorkerContext, view: JobView, output_bucket: str) -> tuple[Provenance | None, Resume]:
+    """Before any download: this attempt's provenance (what resume compares and the record keeps), and
+    CHECK_IF_DONE_BOOL's word on it. A job whose input is gone is skipped if it finished before (nothing
+    could run it again; its outputs stay); else the InputError fails it."""
+    settings, own = ctx.settings, view.own_output_key()
+    try:
+        inputs = job_inputs(ctx.s3, view, settings.bucket)
+    except InputError as exc:
+        resumed = _resume(ctx, view.job_id, output_bucket, own, None, str(exc))
+        if not resumed.skip:
+            raise
+        return None, resumed
+    plan = Provenance(settings.image, job_argv(view), ctx.spec_sha256, inputs)
+    return plan, _resume(ctx, view.job_id, output_bucket, own, plan)
+
+
+def _resume(
+    ctx: WorkerContext, job_id: str, output_bucket: str, own_folder: str, plan: Provenance | None, gone: str = ""
+) -> Resume:
+    """CHECK_IF_DONE_BOOL: skip when the job's latest attempt finished (its record, written after the last
+    upload, says so) with this attempt's fingerprint and its outputs are still there (provenance.resume).
+    Files alone never make a job done: an attempt that uploaded 3 of its 4 outputs before failing left
+    files, and no 'done' record."""
     s = ctx.settings
+    if not s.check_if_done:
+        return Resume(False)
     latest = latest_of(outcome_keys(ctx.s3, s.bucket, s.outcome_prefix, job_id)).get(job_id)
-    if latest is None or latest.state not in FINISHED:
-        return False
-    objects = listed_objects(ctx.s3, output_bucket, output_prefix)
-    return enough_outputs(objects, s.expected_number_files, s.min_file_size_bytes, s.necessary_string)
+    files_done = files_rule(s.expected_number_files, s.min_file_size_bytes, s.necessary_string)
+    return resume(ctx.s3, s.bucket, latest, plan, output_bucket, own_folder, files_done, gone=gone)
 
 
 def _parse(ctx: WorkerContext, message: dict[str, Any]) -> tuple[Job | None, str, str]:

@@ -12,6 +12,7 @@ from typing import Any
 from botocore.config import Config as BotoConfig
 
 from ..aws import RETRIES, make_session
+from ..provenance import file_sha256, recorded_settings, runtime_commit
 from ..s3_files import CONCURRENCY
 from ..spec import ToolSpec, load_spec
 from ..worker_settings import WorkerSettings
@@ -33,6 +34,14 @@ class WorkerContext:
     host: str = field(default_factory=socket.gethostname)
     # The config keys a command may read (spec.config_names), as this worker's environment has them.
     tool_config: dict[str, str] = field(default_factory=dict)
+    # Read once at start, for every outcome record (provenance.py).
+    spec_sha256: str = ""  # the tool spec file's SHA-256
+    runtime: str = ""  # the template commit this runtime came from ('' when not known)
+
+    @property
+    def recorded_settings(self) -> dict[str, str]:
+        """The config keys that reach the worker, as each record keeps them: its settings and the tool's keys."""
+        return recorded_settings({**self.settings.to_env(), **self.tool_config})
 
     @classmethod
     def from_settings(cls, settings: WorkerSettings) -> WorkerContext:
@@ -43,6 +52,8 @@ class WorkerContext:
             settings=settings,
             spec=spec,
             tool_config=tool_config(spec, os.environ),
+            spec_sha256=file_sha256(settings.spec_path),
+            runtime=runtime_commit(),
             s3=session.client("s3", config=S3_CONFIG),
             sqs=session.client("sqs", config=RETRIES),
             logs=session.client("logs", config=LOGS_CONFIG),

@@ -13,8 +13,9 @@ Counts (queue counts are SQS's approximate numbers):
 
 The table lists dead-lettered and failed jobs with their key fields, attempts, exit
 code, last lines of output and CloudWatch log stream; a line lists the jobs that were
-interrupted and how often (interruptions do not count as failures). Dead-letter messages are only
-peeked at (received with a visibility timeout of 0, never deleted).
+interrupted and how often (interruptions do not count as failures). With CHECK_IF_DONE_BOOL,
+lines say why the latest finished jobs were skipped or ran again (their records' resume_reason).
+Dead-letter messages are only peeked at (received with a visibility timeout of 0, never deleted).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from ..outcomes import (
     APP_ATTRIBUTE,
     REASON_ATTRIBUTE,
     Outcome,
+    OutcomeKey,
     sender_app,
 )
 from ..placeholders import FILTERS, scalar_text
@@ -45,6 +47,8 @@ PEEK_HOLD_SECONDS = 30  # how long a looked-at message stays out of sight (renew
 TABLE_ROWS = 50
 TAIL_LINES = 3
 INTERRUPTED_SHOWN = 10  # jobs named on the interruptions line
+RESUME_READ = 50  # the latest finished jobs whose records are read for why they ran or were skipped
+RESUME_SHOWN = 10
 
 
 @dataclass(frozen=True)
@@ -142,6 +146,7 @@ class Problem:
     copies: int = 0  # messages of this job in the dead-letter queue
     permanent: bool = False  # dead-lettered at once: no retry could have passed
     interruptions: int = 0
+    resume_reason: str = ""  # what changed since it last finished (CHECK_IF_DONE_BOOL)
 
 
 @dataclass
@@ -151,6 +156,8 @@ class Status:
     notes: list[str]
     interruptions: dict[str, int] = field(default_factory=dict)  # job id -> interrupted attempts
     image: str = ""  # the image the task definition pins ('' before setup)
+    # job id -> (state, why it was skipped or ran again), of the RESUME_READ latest finished jobs that say
+    resumed: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(
@@ -160,6 +167,7 @@ class Status:
                 "problems": [asdict(p) for p in self.problems],
                 "notes": self.notes,
                 "interruptions": self.interruptions,
+                "resumed": {job: {"state": s, "reason": why} for job, (s, why) in self.resumed.items()},
             },
             indent=1,
         )
@@ -185,6 +193,7 @@ def _with_outcome(problem: Problem, outcome: Outcome | None) -> Problem:
         problem.log_group = outcome.log_group
         problem.log_stream = outcome.log_stream
         problem.permanent = outcome.permanent
+        problem.resume_reason = outcome.resume_reason
         if not problem.fields and outcome.output_prefix:
             # Records older than output_bucket wrote to AWS_BUCKET: the prefix alone.
             where = f"s3://{outcome.output_bucket}/" if outcome.output_bucket else ""
@@ -251,7 +260,18 @@ def collect(ctx: Context, records: RunRecords | None = None) -> Status:
         "skipped": states["skipped"],
         "interrupted": states["interrupted"],
     }
-    return Status(counts, list(problems.values()), notes, dict(interrupted.most_common()), registered_image(ctx))
+    resumed = _resumed(records, [k for k in latest.values() if k.state in ("done", "skipped")])
+    return Status(
+        counts, list(problems.values()), notes, dict(interrupted.most_common()), registered_image(ctx), resumed
+    )
+
+
+def _resumed(records: RunRecords, finished: list[OutcomeKey]) -> dict[str, tuple[str, str]]:
+    """Why the latest finished jobs were skipped or ran again, from their records (those that say)."""
+    latest = sorted(finished, reverse=True)[:RESUME_READ]
+    read, _ = records.read(latest)
+    said = {k.job_id: (k.state, read[k.key].resume_reason) for k in latest if k.key in read}
+    return {job_id: (state, why) for job_id, (state, why) in said.items() if why}
 
 
 def _failed_job(p: Problem) -> FailedJob:
@@ -260,7 +280,8 @@ def _failed_job(p: Problem) -> FailedJob:
         f"{k}={FILTERS['kv'](v) if isinstance(v, dict) else scalar_text(v)}" for k, v in p.fields.items()
     )
     log = f"{p.log_group} {p.log_stream}".strip()
-    return FailedJob(p.job_id, state, p.attempts, p.exit_code, fields, p.error, p.tail[-TAIL_LINES:], log, p.permanent)
+    reason = p.error + (f" (it ran again: {p.resume_reason})" if p.resume_reason else "")
+    return FailedJob(p.job_id, state, p.attempts, p.exit_code, fields, reason, p.tail[-TAIL_LINES:], log, p.permanent)
 
 
 def status(ctx: Context, as_json: bool = False) -> int:
@@ -280,6 +301,14 @@ def status(ctx: Context, as_json: bool = False) -> int:
             "job(s): " + ", ".join(f"{job} x{n}" for job, n in shown) + (f" and {more} more" if more else ""),
             highlight=False,
         )
+    if result.resumed:
+        ctx.console.print(
+            f"CHECK_IF_DONE_BOOL, of the {RESUME_READ} latest finished jobs (status --json lists them):",
+            highlight=False,
+        )
+        for job_id, (state, why) in list(result.resumed.items())[:RESUME_SHOWN]:
+            said = "skipped" if state == "skipped" else "ran again"
+            ctx.console.print(f"  {job_id} {said}: {why}", markup=False, highlight=False)
     if result.problems:
         print_failed_jobs(
             ctx.console, "failed and dead-lettered jobs", [_failed_job(p) for p in result.problems[:TABLE_ROWS]]
