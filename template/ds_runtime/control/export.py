@@ -111,7 +111,7 @@ class CrateWriter:
         before provenance), its spec's hash and the worker's runtime. Its url is the spec in the crate."""
         notes = [f"tool spec sha256 {record.spec_sha256}"] if record.spec_sha256 else []
         if not record.image:
-            notes.append(f"the image by its tag {tag}, not its digest (a record before provenance)")
+            notes.append(f"the image as config.py names it now ({tag}): the record, older than provenance, names none")
         properties: dict[str, Any] = {
             "@type": "SoftwareApplication",
             "name": name,
