@@ -1,14 +1,13 @@
-"""Checks of an exported crate: the Process Run Crate's MUSTs (ours), and roc-validator's, offline.
-
-roc-validator reads the crate as RDF, for which it fetches the JSON-LD contexts the crate names, through an
-HTTP cache that its offline mode serves alone. The crate names one remote context, RO-Crate 1.3's, which
-the `rocrate` package ships: the cache is filled from that copy, and the validator never reaches a network.
-"""
+"""Checks of an exported crate: the Process Run Crate's MUSTs (ours), and roc-validator's, offline
+(_roc_validate.py, run in an interpreter that has it)."""
 
 from __future__ import annotations
 
-import io
+import importlib.util
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -65,43 +64,20 @@ def profile_problems(folder: Path) -> list[str]:
     return problems
 
 
-def validator_issues(folder: Path, cache: Path, severity: str = "REQUIRED") -> list[str]:
-    """roc-validator's issues at `severity` and above, against RO-Crate 1.3, offline."""
-    import requests
-    import requests_cache
-    import rocrate
-    import urllib3
-    from requests.adapters import BaseAdapter
-    from rocrate_validator import services
+def validator_python() -> str | None:
+    """An interpreter that has roc-validator: this one, or DSGEN_ROC_VALIDATOR_PYTHON (CI installs it in a
+    venv of its own, .ci/roc-validator/install.sh: it pins rich<14, which this repository's lock cannot hold)."""
+    if importlib.util.find_spec("rocrate_validator"):
+        return sys.executable
+    return os.environ.get("DSGEN_ROC_VALIDATOR_PYTHON") or None
 
-    context = (Path(rocrate.__file__).parent / "data" / "ro-crate.jsonld").read_bytes()
 
-    class ShippedContext(BaseAdapter):
-        """Answers the context's URL with the copy the rocrate package ships."""
-
-        def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
-            response = requests.Response()
-            response.status_code, response.url, response.request = 200, request.url or "", request
-            headers = {"Content-Type": "application/ld+json"}
-            response.headers.update(headers)
-            response.raw = urllib3.HTTPResponse(
-                body=io.BytesIO(context), headers=headers, status=200, preload_content=False, request_url=request.url
-            )
-            return response
-
-        def close(self) -> None:
-            pass
-
-    with requests_cache.CachedSession(cache_name=str(cache), backend="sqlite", expire_after=-1) as session:
-        session.mount(RO_CRATE + "/context", ShippedContext())
-        assert session.get(RO_CRATE + "/context").status_code == 200
-    result = services.validate(
-        {
-            "rocrate_uri": str(folder),
-            "profile_identifier": "ro-crate-1.3",
-            "requirement_severity": severity,
-            "offline": True,
-            "cache_path": str(cache),
-        }
+def validator_issues(folder: Path, cache: Path, python: str) -> list[str]:
+    """roc-validator's issues with the crate at REQUIRED severity, against RO-Crate 1.3, offline."""
+    done = subprocess.run(
+        [python, str(Path(__file__).with_name("_roc_validate.py")), str(folder), str(cache)],
+        capture_output=True,
+        text=True,
     )
-    return [f"{i.severity.name} {i.check.identifier}: {i.message} ({i.violatingEntity})" for i in result.get_issues()]
+    assert done.returncode == 0, f"roc-validator did not run ({python}):\n{done.stderr[-3000:]}"
+    return json.loads(done.stdout)
