@@ -243,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     types = sub.add_parser(
         "instance-types",
         help="re-write the runtime's table of EC2 instance types (vCPUs, memory, GPUs) from moto's data",
-        description="Write template/ds_runtime/control/instance_types.py, which `run.py check` reads to test "
+        description="Write template/ds_runtime/control/machines/instance_types.py, which `run.py check` reads to test "
         "offline whether the containers fit each MACHINE_TYPE, from the DescribeInstanceTypes data moto bundles.",
     )
     types.add_argument("--check", action="store_true", help="change nothing; exit 1 if the table is stale")

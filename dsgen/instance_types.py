@@ -1,4 +1,4 @@
-"""template/ds_runtime/control/instance_types.py: vCPUs, memory and GPUs of every EC2 instance type.
+"""template/ds_runtime/control/machines/instance_types.py: vCPUs, memory and GPUs of every EC2 instance type.
 
 `run.py check` tests offline whether TASKS_PER_MACHINE containers fit each MACHINE_TYPE, so the
 runtime ships a table of instance types. It is written from moto's copy of EC2's

@@ -1,6 +1,6 @@
 """The runtime's table of EC2 instance types is moto's DescribeInstanceTypes data, written by `dsgen instance-types`.
 
-`run.py check` reads template/ds_runtime/control/instance_types.py offline; after a moto
+`run.py check` reads template/ds_runtime/control/machines/instance_types.py offline; after a moto
 upgrade the table may differ from moto's data: the test says so, `dsgen instance-types` rewrites it.
 """
 

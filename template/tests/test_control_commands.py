@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from ds_runtime.control.cli import COMMANDS, Runs, command, parser
-from ds_runtime.control.run_record import Plan, write_monitor_file
+from ds_runtime.control.common.run_record import Plan, write_monitor_file
 from ds_runtime.entry import main, run
 
 from ._control_support import APP, fleet_data, write_config, write_job_file, write_spec
@@ -38,7 +38,7 @@ def test_help_imports_no_command_module() -> None:
     assert "retryFailed" in done.stdout  # the help was printed
     command_modules = {f"ds_runtime.{c.module}" for c in COMMANDS.values()}
     assert not imported & command_modules
-    assert not imported & {"boto3", "botocore", "rich", "moto", "ds_runtime.control.context"}
+    assert not imported & {"boto3", "botocore", "rich", "moto", "ds_runtime.control.common.context"}
 
 
 def test_the_parser_offers_exactly_the_table_and_each_command_has_a_function_of_its_own() -> None:

@@ -21,15 +21,15 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from ds_runtime.control.account import setup_account
-from ds_runtime.control.cleanup import cleanup, find
-from ds_runtime.control.cluster import start_cluster
-from ds_runtime.control.fleet import Capacity, Ec2Fleet, after_fallback, after_resize
-from ds_runtime.control.monitor import Monitor
-from ds_runtime.control.run_record import Plan, load_monitor_file
-from ds_runtime.control.setup import setup
-from ds_runtime.control.submit import submit
-from ds_runtime.control.teardown import PLAN_ENV, Teardown, lambda_handler
+from ds_runtime.control.commands.cleanup import cleanup, find
+from ds_runtime.control.commands.cluster import start_cluster
+from ds_runtime.control.commands.monitor import Monitor
+from ds_runtime.control.commands.setup import setup
+from ds_runtime.control.commands.submit import submit
+from ds_runtime.control.common.run_record import Plan, load_monitor_file
+from ds_runtime.control.machines.ec2_fleet import Capacity, Ec2Fleet, after_fallback, after_resize
+from ds_runtime.control.resources.account import setup_account
+from ds_runtime.control.resources.teardown import PLAN_ENV, Teardown, lambda_handler
 from ds_runtime.outcomes import Outcome, default_prefix, write_outcome
 
 from ._control_support import (

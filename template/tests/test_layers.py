@@ -100,8 +100,9 @@ def test_the_graph_sees_every_kind_of_import() -> None:
     """The check below can fail: relative, absolute, deferred and type-only imports are all edges."""
     graph = import_graph()
     assert "ds_runtime.spec" in graph["ds_runtime.jobs"]  # from .spec import ...
-    assert "ds_runtime.control.automonitor" in graph["ds_runtime.control.cluster"]  # from . import automonitor
-    assert "ds_runtime.control.cluster" in graph["ds_runtime.local.oneshot"]  # from ..control.cluster import ...
+    cluster = graph["ds_runtime.control.commands.cluster"]
+    assert "ds_runtime.control.resources.automonitor" in cluster  # from ..resources import automonitor
+    assert "ds_runtime.control.commands.cluster" in graph["ds_runtime.local.oneshot"]  # from ..control.commands...
     modules = {"p", "p.a", "p.b", "p.c", "p.d", "p.sub", "p.sub.e", "p.unused"}
     source = """
 from typing import TYPE_CHECKING
@@ -149,9 +150,17 @@ def test_the_layers_hold() -> None:
 @pytest.mark.parametrize(
     ("module", "line", "named"),
     [
-        ("control/status.py", "from ..local import backend", "ds_runtime.control.status -> ds_runtime.local.backend"),
-        ("control/status.py", "from ..worker import loop", "ds_runtime.control.status -> ds_runtime.worker.loop"),
-        ("jobs.py", "from .control import context", "ds_runtime.jobs -> ds_runtime.control.context"),
+        (
+            "control/views/status.py",
+            "from ...local import backend",
+            "ds_runtime.control.views.status -> ds_runtime.local.backend",
+        ),
+        (
+            "control/views/status.py",
+            "from ...worker import loop",
+            "ds_runtime.control.views.status -> ds_runtime.worker.loop",
+        ),
+        ("jobs.py", "from .control.common import context", "ds_runtime.jobs -> ds_runtime.control.common.context"),
         ("unplaced.py", "", "ds_runtime.unplaced"),  # a module in no layer
     ],
 )

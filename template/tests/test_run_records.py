@@ -14,9 +14,9 @@ import pytest
 from botocore.utils import parse_timestamp
 
 from ds_runtime.aws import read_timestamp
-from ds_runtime.control.report import gather
-from ds_runtime.control.run_records import RunRecords
-from ds_runtime.control.status import collect
+from ds_runtime.control.views.outcome_records import RunRecords
+from ds_runtime.control.views.report import gather
+from ds_runtime.control.views.status import collect
 from ds_runtime.outcomes import HEX_DIGITS, OutcomeKey, default_prefix, outcome_key, outcome_keys, parse_key
 
 from ._control_support import REGION, make_ctx, put_objects

@@ -132,11 +132,11 @@ def test_stopping_container_workers_releases_the_running_job(
 
     from ds_runtime.aws import make_session
     from ds_runtime.config import load_config
-    from ds_runtime.control.cluster import start_cluster
-    from ds_runtime.control.context import Context
-    from ds_runtime.control.run_record import load_monitor_file
-    from ds_runtime.control.setup import setup
-    from ds_runtime.control.submit import submit
+    from ds_runtime.control.commands.cluster import start_cluster
+    from ds_runtime.control.commands.setup import setup
+    from ds_runtime.control.commands.submit import submit
+    from ds_runtime.control.common.context import Context
+    from ds_runtime.control.common.run_record import load_monitor_file
     from ds_runtime.local import backend
     from ds_runtime.local.containers import running_containers
     from ds_runtime.outcomes import default_prefix, latest_outcomes
@@ -243,7 +243,7 @@ def image_context(repo: Path, tag: str) -> Any:
 
     from ds_runtime.aws import make_session
     from ds_runtime.config import load_config
-    from ds_runtime.control.context import Context
+    from ds_runtime.control.common.context import Context
     from ds_runtime.spec import load_spec
 
     set_config(repo, DOCKERHUB_TAG=tag)
@@ -253,7 +253,7 @@ def image_context(repo: Path, tag: str) -> Any:
 
 
 def test_build_image_builds_the_dockerfile_as_dockerhub_tag(docker_client: Any, repo: Path, wheel_index: str) -> None:
-    from ds_runtime.control.image import build_image
+    from ds_runtime.control.commands.image import build_image
 
     tag = f"dsgen-test/buildimage-{uuid.uuid4().hex[:6]}:1.0"
     ctx = image_context(repo, tag)
@@ -279,8 +279,8 @@ def test_build_image_builds_the_dockerfile_as_dockerhub_tag(docker_client: Any, 
 
 
 def test_build_image_reports_a_failed_build_with_its_last_lines(docker_client: Any, repo: Path) -> None:
-    from ds_runtime.control.context import CommandError
-    from ds_runtime.control.image import build_image
+    from ds_runtime.control.commands.image import build_image
+    from ds_runtime.control.common.context import CommandError
 
     ctx = image_context(repo, f"dsgen-test/failed-{uuid.uuid4().hex[:6]}:x")
     args = {"UV_IMAGE": "dsgen-test/no-such-image:never", "HTTPS_PROXY": "http://127.0.0.1:9"}
@@ -293,8 +293,8 @@ def test_build_image_reports_a_failed_build_with_its_last_lines(docker_client: A
 
 def test_push_to_an_unreachable_registry_says_so(docker_client: Any, worker_image: str, repo: Path) -> None:
     """No registry is reachable here: a push must fail with a message saying what to check."""
-    from ds_runtime.control.context import CommandError
-    from ds_runtime.control.image import push_image
+    from ds_runtime.control.commands.image import push_image
+    from ds_runtime.control.common.context import CommandError
 
     tag = f"127.0.0.1:9/dsgen-test/unreachable-{uuid.uuid4().hex[:6]}:1.0"  # port 9: nothing listens
     ctx = image_context(repo, tag)
@@ -313,8 +313,8 @@ def test_no_engine_is_a_clear_error(plain_repo: Path, monkeypatch: pytest.Monkey
     """Needs no engine: what a user without one sees."""
     pytest.importorskip("docker")
     repo = plain_repo
-    from ds_runtime.control.context import CommandError
-    from ds_runtime.control.image import build_image, parse_build_args
+    from ds_runtime.control.commands.image import build_image, parse_build_args
+    from ds_runtime.control.common.context import CommandError
 
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
     ctx = image_context(repo, "dsgen-test/never:built")

@@ -27,7 +27,6 @@ from rich.console import Console
 from ..aws import make_session
 from ..buckets import allowed_buckets
 from ..config import DSConfig
-from ..control.account import roles, setup_account
 from ..control.cli import LOCAL_OUTPUTS
 from ..control.context import CommandError, Context, PinnedImage
 from ..s3_files import download

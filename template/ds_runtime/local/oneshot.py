@@ -25,23 +25,23 @@ from rich.table import Table
 from rich.text import Text
 
 from ..config import DSConfig
-from ..control.cluster import start_cluster
-from ..control.context import Context
-from ..control.data import chosen_bucket
-from ..control.failed_jobs import FailedJob, print_failed_jobs
-from ..control.monitor import Monitor
-from ..control.report import write_run_report
-from ..control.run_record import Plan, load_monitor_file
-from ..control.setup import setup
-from ..control.submit import submit
-from ..control.teardown import Teardown, report
+from ..control.commands.cluster import start_cluster
+from ..control.commands.data import chosen_bucket
+from ..control.commands.monitor import Monitor
+from ..control.commands.setup import setup
+from ..control.commands.submit import submit
+from ..control.common.context import Context
+from ..control.common.run_record import Plan, load_monitor_file
+from ..control.resources.teardown import Teardown, report
+from ..control.views.failed_jobs import FailedJob, print_failed_jobs
+from ..control.views.report import write_run_report
 from ..jobs import Job, read_run_jobs
 from ..outcomes import Outcome, default_prefix, latest_keys, latest_outcomes
 from ..s3_files import download, listed_objects, upload
 from ..spec import ToolSpec
 from .backend import LocalBackend, bucket_folder
 from .emulator import start_emulator
-from .fleet import local_fleet
+from .tasks import local_fleet
 
 POLL_SECONDS = 1.0
 

@@ -28,13 +28,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ..jobs import Job, read_job_file
-from ..outcomes import IN_ORDER, default_prefix
-from .context import AWS_ERRORS, CommandError, Context, warning
-from .fleet_file import load_fleet_file
-from .on_demand_prices import OnDemandPrice, on_demand_price
-from .placement import subnets_of
-from .run_records import RunRecords
+from ...jobs import Job, read_job_file
+from ...outcomes import IN_ORDER, default_prefix
+from ..common.context import AWS_ERRORS, CommandError, Context, warning
+from ..machines.fleet_file import load_fleet_file
+from ..machines.on_demand_prices import OnDemandPrice, on_demand_price
+from ..machines.placement import subnets_of
+from .outcome_records import RunRecords
 
 PRODUCTS = ["Linux/UNIX", "Linux/UNIX (Amazon VPC)"]  # what ECS-optimised Linux machines are billed as
 SAMPLE_JOBS = 200  # finished jobs read to measure the time per job

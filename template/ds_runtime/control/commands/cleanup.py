@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..common.confirm import confirm_policy
+from ..common.context import AWS_ERRORS, Context
+from ..common.run_record import app_monitor_files
+from ..resources.catalogue import KINDS, Fleets, Found, LogGroups, Machines, Resource, Scope, delete_steps
+from ..resources.teardown import Step, report, run_steps
 from .cluster import app_plan
-from .confirm import confirm_policy
-from .context import AWS_ERRORS, Context
-from .resources import KINDS, Fleets, Found, LogGroups, Machines, Resource, Scope, delete_steps
-from .run_record import app_monitor_files
-from .teardown import Step, report, run_steps
 
 # Teardown takes one run's fleet and on-demand machines; cleanup takes every fleet and machine of the app.
 OTHER_KINDS = tuple(kind for kind in KINDS if kind not in (Fleets, Machines))

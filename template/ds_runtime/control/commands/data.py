@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..buckets import allowed_buckets
-from ..config import DSConfig
-from ..keys import safe_key
-from ..s3_files import download, listed_objects, upload
-from ..spec import ToolSpec
-from .context import CommandError, Context
+from ...buckets import allowed_buckets
+from ...config import DSConfig
+from ...keys import safe_key
+from ...s3_files import download, listed_objects, upload
+from ...spec import ToolSpec
+from ..common.context import CommandError, Context
 
 
 def chosen_bucket(spec: ToolSpec, config: DSConfig, name: str | None, option: str = "--bucket") -> str:

@@ -29,15 +29,15 @@ from pathlib import Path
 
 from rich.text import Text
 
-from ..aws import QueueLoad
-from .context import AWS_ERRORS, CommandError, Context
-from .fleet import Ec2Fleet, Fleet
-from .report import write_run_report
-from .resources import Fleets, Machines, Scope, is_spot_fleet
-from .run_record import Plan, load_monitor_file
-from .scalein import decide, idle_since, scale_out
-from .spot_fleet import SpotFleet
-from .teardown import Teardown, check_caps, report
+from ...aws import QueueLoad
+from ..common.context import AWS_ERRORS, CommandError, Context
+from ..common.run_record import Plan, load_monitor_file
+from ..machines.ec2_fleet import Ec2Fleet, Fleet
+from ..machines.scalein import decide, idle_since, scale_out
+from ..machines.spot_fleet import SpotFleet
+from ..resources.catalogue import Fleets, Machines, Scope, is_spot_fleet
+from ..resources.teardown import Teardown, check_caps, report
+from ..views.report import write_run_report
 
 CHEAPEST_WORDS = ("cheapest", "true")  # monitor's last argument that asks for the cheapest run (DS: True)
 

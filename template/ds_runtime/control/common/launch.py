@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 from rich.console import Console
 
-from ..config import DSConfig
-from ..spec import ToolSpec
+from ...config import DSConfig
+from ...spec import ToolSpec
 from .context import Backend, CommandError, Context
 from .run_record import load_monitor_file
 

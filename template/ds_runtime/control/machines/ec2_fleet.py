@@ -29,12 +29,12 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
-from ..outcomes import default_prefix, interrupted_since, outcome_keys
-from .cluster import fleet_errors
-from .context import Context
+from ...outcomes import default_prefix, interrupted_since, outcome_keys
+from ..commands.cluster import fleet_errors
+from ..common.context import Context
+from ..common.run_record import Plan
+from ..resources.catalogue import LIVE_FLEET_STATES, gone
 from .fleet_mapping import target_capacity
-from .resources import LIVE_FLEET_STATES, gone
-from .run_record import Plan
 from .scalein import Machine
 
 ECS_DESCRIBE_LIMIT = 100  # container instances per DescribeContainerInstances call

@@ -16,7 +16,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..aws import QueueLoad
+from ...aws import QueueLoad
 
 
 @dataclass(frozen=True)

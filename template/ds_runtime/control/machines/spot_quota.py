@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .context import AWS_ERRORS, Context, error_code
+from ..common.context import AWS_ERRORS, Context, error_code
 from .machine_fit import Machine
 
 QUOTA_CODE = "L-3819A6DF"  # "All G and VT Spot Instance Requests", in vCPUs

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..jobs import JobFileError
-from ..keys import safe_key
-from ..tables import TableError, open_table
+from ...jobs import JobFileError
+from ...keys import safe_key
+from ...tables import TableError, open_table
 
 KEY_COLUMN = "key"  # a listing's column holding the object's whole key (one job per object)
 _PATTERN_PART = re.compile(r"\{([^{}]*)\}|\*")

@@ -10,8 +10,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..jsonfile import read_json
-from .context import CommandError
+from ...jsonfile import read_json
+from ..common.context import CommandError
 from .fleet_mapping import unmappable
 from .placement import split_subnets
 

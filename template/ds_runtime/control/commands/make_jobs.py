@@ -20,10 +20,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..jobs import JobFileError, check_run, jobs_from_data
-from ..metadata_values import column_kind, measured_text
-from ..spec import FieldSpec, ToolSpec
-from .context import CommandError, Context
+from ...jobs import JobFileError, check_run, jobs_from_data
+from ...metadata_values import column_kind, measured_text
+from ...spec import FieldSpec, ToolSpec
+from ..common.context import CommandError, Context
 from .data import chosen_bucket
 from .job_sources import KEY_COLUMN, Row, listing_rows, loaddata_rows, local_keys, s3_keys, table_rows
 

@@ -12,9 +12,9 @@ from botocore.parsers import ResponseParserError
 from rich.console import Console
 from rich.text import Text
 
-from ..aws import RETRIES, QueueLoad, make_session, queue_load
-from ..config import DSConfig
-from ..spec import ToolSpec
+from ...aws import RETRIES, QueueLoad, make_session, queue_load
+from ...config import DSConfig
+from ...spec import ToolSpec
 
 # Errors worth a retry or a plain report, rather than a traceback. An unparseable answer
 # (e.g. an HTTP 500 page) is not a BotoCoreError.

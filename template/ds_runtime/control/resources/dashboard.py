@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .context import Context
+from ..common.context import Context
 
 
 def _metric(title: str, metrics: list[list[Any]], region: str, x: int, y: int) -> dict[str, Any]:

@@ -29,11 +29,11 @@ from pathlib import Path
 from ..outcomes import IN_ORDER, Outcome, default_prefix, utc_now
 from .context import Context
 from .estimate import make_estimate
+from .outcome_records import RunRecords
 from .report_svg import histogram, nice_number, timeline, worker_of
 from .run_record import Plan, load_monitor_file
 from .run_records import RunRecords, attempt_id
 from .status import Problem, Status, collect
-from .teardown import spend
 
 REPORT_DIR = "reports"  # beside the monitor file: where monitor and localRun write a run's report
 MAX_ATTEMPTS = 20_000  # records drawn; a longer run shows its latest ones and says so

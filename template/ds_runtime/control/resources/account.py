@@ -24,10 +24,10 @@ from urllib.parse import unquote
 
 from botocore.exceptions import ClientError
 
-from ..buckets import allowed_buckets, resolve
-from ..jobs import Job
-from ..outcomes import default_prefix
-from .context import CommandError, Context, error_code
+from ...buckets import allowed_buckets, resolve
+from ...jobs import Job
+from ...outcomes import default_prefix
+from ..common.context import CommandError, Context, error_code
 from .log_export import ensure_log_export_policy
 
 

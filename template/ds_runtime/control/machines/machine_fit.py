@@ -20,8 +20,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ..config import DSConfig
-from .context import CommandError, Context, error_code
+from ...config import DSConfig
+from ..commands.setup import container_gpus
+from ..common.context import CommandError, Context, error_code
 from .instance_types import INSTANCE_TYPES, SOURCE
 from .pinned_image import by_digest
 from .setup import container_gpus

@@ -17,8 +17,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .context import Context, error_code
-from .resources import EXPORT_PREFIX
+from ..common.context import Context, error_code
+from .catalogue import EXPORT_PREFIX
 
 SID_PREFIX = "DSLogExport"
 

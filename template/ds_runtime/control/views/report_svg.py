@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from html import escape
 
-from ..outcomes import Outcome
+from ...outcomes import Outcome
 
 WIDTH = 1000  # drawing units; the page scales the picture to its width
 LABEL = 190  # room for the row labels on the left

@@ -22,8 +22,8 @@ from typing import Any
 
 import boto3
 
-from .resources import LIVE_INSTANCE_STATES, Scope, delete_steps
-from .run_record import Plan
+from ..common.run_record import Plan
+from .catalogue import LIVE_INSTANCE_STATES, Scope, delete_steps
 
 PLAN_ENV = "DS_TEARDOWN_PLAN"
 CHECK_CAPS = {"ds_check": "caps"}  # the scheduled event's input: check the caps, tear down only if reached

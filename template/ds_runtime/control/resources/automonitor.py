@@ -17,23 +17,25 @@ from pathlib import Path
 
 from botocore.exceptions import ClientError
 
+from ..common.context import Context, error_code
+from ..common.run_record import Plan
 from .account import role_name
-from .context import Context, error_code
-from .run_record import Plan
 from .teardown import CHECK_CAPS, PLAN_ENV
 
-PACKAGE = Path(__file__).resolve().parents[1]  # ds_runtime/
+PACKAGE = Path(__file__).resolve().parents[2]  # ds_runtime/
 SHIPPED = [
     "__init__.py",
     "aws.py",
     "outcomes.py",
     "control/__init__.py",
-    "control/resources.py",
-    "control/run_record.py",
-    "control/teardown.py",
-    "control/wait.py",
+    "control/resources/__init__.py",
+    "control/common/__init__.py",
+    "control/resources/catalogue.py",
+    "control/common/run_record.py",
+    "control/resources/teardown.py",
+    "control/common/wait.py",
 ]
-HANDLER = "ds_runtime.control.teardown.lambda_handler"
+HANDLER = "ds_runtime.control.resources.teardown.lambda_handler"
 EMPTY_PERIODS = 3  # x 5 minutes with nothing visible or in flight
 CAP_CHECK_MINUTES = 5
 

@@ -23,20 +23,20 @@ from typing import Any
 from botocore.exceptions import ClientError
 from rich.text import Text
 
-from ..aws import queue_load
-from . import automonitor, dashboard
-from .confirm import Confirm, confirm_policy
-from .context import AWS_ERRORS, CommandError, Context, error_code, warning
-from .estimate import Price, current_price, fleet_zones, make_estimate, show
-from .fleet_file import EXAMPLE_ID, SSM_PREFIX, FleetFileError, load_fleet_file
-from .fleet_mapping import FleetLaunch, fleet_launch
-from .machine_fit import require_fit
-from .on_demand_prices import on_demand_price
-from .placement import DEFAULT_ALLOCATION, per_subnet
-from .resources import Fleets, LaunchTemplates, Scope
-from .run_record import Plan, write_monitor_file
-from .spot_quota import check_gpu_spot_quota
-from .wait import WaitTimeout, wait_for
+from ...aws import queue_load
+from ..common.confirm import Confirm, confirm_policy
+from ..common.context import AWS_ERRORS, CommandError, Context, error_code, warning
+from ..common.run_record import Plan, write_monitor_file
+from ..common.wait import WaitTimeout, wait_for
+from ..machines.fleet_file import EXAMPLE_ID, SSM_PREFIX, FleetFileError, load_fleet_file
+from ..machines.fleet_mapping import FleetLaunch, fleet_launch
+from ..machines.machine_fit import require_fit
+from ..machines.on_demand_prices import on_demand_price
+from ..machines.placement import DEFAULT_ALLOCATION, per_subnet
+from ..machines.spot_quota import check_gpu_spot_quota
+from ..resources import automonitor, dashboard
+from ..resources.catalogue import Fleets, LaunchTemplates, Scope
+from ..views.estimate import Price, current_price, fleet_zones, make_estimate, show
 
 ACCOUNT_PLACEHOLDER = "XXXXXXXXXXXX"  # DS fleet files' stand-in for the account id
 LOG_RETENTION_DAYS = 60

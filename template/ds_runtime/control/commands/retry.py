@@ -20,11 +20,11 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
-from ..outcomes import app_attribute
-from .context import CommandError, Context
-from .lease import Lease
-from .sqs_send import batches, send_batch
-from .status import DeadLetter, owned, receive_batch
+from ...outcomes import app_attribute
+from ..common.context import CommandError, Context
+from ..common.lease import Lease
+from ..common.sqs_send import batches, send_batch
+from ..views.status import DeadLetter, owned, receive_batch
 
 TAKE_SECONDS = 120  # a received message's timeout; those held longer are renewed (lease.RENEW_AFTER)
 WAIT_SECONDS = 1  # each receive long-polls: an empty answer then means the queue has nothing left for us

@@ -14,8 +14,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .fleet import RunMachines
-from .resources import LIVE_FLEET_STATES, gone, on_demand_filters
+from ..resources.catalogue import LIVE_FLEET_STATES, gone, on_demand_filters
+from .ec2_fleet import RunMachines
 from .scalein import Machine
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ..outcomes import (
+from ...outcomes import (
     Outcome,
     OutcomeKey,
     default_prefix,
@@ -26,7 +26,7 @@ from ..outcomes import (
     read_each,
     split_read,
 )
-from .context import Context, error_code
+from ..common.context import Context, error_code
 
 THREADS = 16
 
