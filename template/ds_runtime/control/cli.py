@@ -282,7 +282,7 @@ COMMANDS: dict[str, Command] = {
         Command(
             "export",
             "write the run as a Workflow Run RO-Crate: each attempt's image, command, inputs, outputs with checksums",
-            "control.export",
+            "control.commands.export",
             "run_export",
             _export,
         ),

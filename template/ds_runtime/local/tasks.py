@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ..config import DSConfig
-from ..control.context import CommandError, Context, PinnedImage
+from ..control.common.context import CommandError, Context, PinnedImage
 
 STATE_DIR = ".local"  # the local run's state, the emulator's log and the workers' logs
 WORKER_KINDS = ("process", "docker")

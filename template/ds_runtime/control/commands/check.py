@@ -10,13 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..aws import ProfileError, resolve_profile
-from ..config import ConfigError, DSConfig, load_config
-from ..jobs import Job, JobFileError, read_run_jobs
-from ..spec import SpecError, ToolSpec, load_spec
-from .fleet_file import FleetFileError, load_fleet_file
-from .machine_fit import offline_fit
-from .pinned_image import check_line
+from ...aws import ProfileError, resolve_profile
+from ...config import ConfigError, DSConfig, load_config
+from ...jobs import Job, JobFileError, read_run_jobs
+from ...spec import SpecError, ToolSpec, load_spec
+from ..machines.fleet_file import FleetFileError, load_fleet_file
+from ..machines.machine_fit import offline_fit
+from ..machines.pinned_image import check_line
 
 LOCAL_FIT = "local mode runs the containers on this computer, but on AWS: "
 

@@ -11,39 +11,18 @@ Python package (in requirements.txt).
 from __future__ import annotations
 
 import argparse
-import os
 import platform as host_platform
 import re
 import time
 from pathlib import Path
 from typing import Any
 
-from .context import CommandError, Context
-from .push_record import PUSH_RECORD, record_push
+from ..common.context import CommandError, Context
+from ..common.docker_engine import docker_engine, first_line
+from ..machines.push_record import PUSH_RECORD, record_push
 
-DOCKER_TIMEOUT_SECONDS = 120  # one Docker API call (a build or push streams, and is not bound by it)
 BUILD_ARG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 LOG_LINES_ON_ERROR = 30
-
-
-def docker_engine() -> Any:
-    """A client of the Docker engine (DOCKER_HOST, or the default socket), or a CommandError saying why not."""
-    try:
-        import docker
-    except ImportError:
-        raise CommandError(
-            "the docker Python package is missing: pip install -r requirements.txt (it lists docker)"
-        ) from None
-    where = os.environ.get("DOCKER_HOST") or "the default socket"
-    try:
-        client = docker.from_env(timeout=DOCKER_TIMEOUT_SECONDS)
-        client.ping()
-    except docker.errors.DockerException as exc:
-        raise CommandError(
-            f"no Docker engine answers at {where} ({first_line(exc)}): start Docker (Docker Desktop, "
-            "or `sudo systemctl start docker`) and try again"
-        ) from None
-    return client
 
 
 def parse_build_args(items: list[str] | None) -> dict[str, str]:
@@ -190,11 +169,6 @@ def _warn_about_platform(ctx: Context, client: Any, platform: str | None) -> Non
 def _tail(lines: list[str]) -> str:
     shown = [line for line in lines if line.strip()][-LOG_LINES_ON_ERROR:]
     return ("\nlast lines of the build:\n" + "\n".join(shown)) if shown else ""
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "explanation", None) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def run_build_image(ctx: Context, args: argparse.Namespace) -> int:

@@ -12,13 +12,11 @@ import argparse
 import json
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from ..worker_settings import WorkerSettings
-from .account import role_name
-from .context import CommandError, Context, error_code
-from .pinned_image import pin
-from .wait import wait_for
+from ...worker_settings import WorkerSettings
+from ..common.context import CommandError, Context
+from ..common.wait import wait_for
+from ..machines.pinned_image import pin, registered_task_definition
+from ..resources.account import role_name
 
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600  # the longest SQS allows: time to look at failed jobs
 
@@ -186,22 +184,6 @@ def _matches(wanted: Any, actual: Any) -> bool:
     if isinstance(wanted, list):
         return isinstance(actual, list) and len(wanted) == len(actual) and all(map(_matches, wanted, actual))
     return wanted == actual or (wanted is False and actual is None)
-
-
-def registered_task_definition(ctx: Context) -> dict[str, Any] | None:
-    """The newest revision of the app's task definition family, or None before the first setup."""
-    try:
-        return ctx.client("ecs").describe_task_definition(taskDefinition=ctx.task_family)["taskDefinition"]
-    except ClientError as exc:
-        if error_code(exc) != "ClientException":  # ECS's answer for an unknown family
-            raise
-        return None
-
-
-def registered_image(ctx: Context) -> str:
-    """The image the registered task definition pins (what `status` shows); '' before setup."""
-    current = registered_task_definition(ctx)
-    return current["containerDefinitions"][0]["image"] if current and current.get("status") == "ACTIVE" else ""
 
 
 def _ensure_task_definition(ctx: Context, wanted: dict[str, Any]) -> str:

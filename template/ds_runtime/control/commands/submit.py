@@ -15,13 +15,13 @@ from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ..jobs import Job, read_run_jobs
-from ..outcomes import app_attribute
-from ..provenance import file_sha256, files_rule
-from .account import allow_outputs
-from .context import Context
-from .resume_preview import preview
-from .sqs_send import Batch, Unsent, batches, send_batch
+from ...jobs import Job, read_run_jobs
+from ...outcomes import app_attribute
+from ...provenance import file_sha256, files_rule
+from ..common.context import Context
+from ..common.sqs_send import Batch, Unsent, batches, send_batch
+from ..resources.account import allow_outputs
+from ..views.resume_preview import preview
 
 # Threads sending batches. Measured (bench_submit.py --senders 4 8 16 32 --rtt 20|50 --sizes 10000, local
 # emulator, each call delayed 20 or 50 ms as a round trip to AWS; jobs/s): at 20 ms 4 threads sent 1,480

@@ -25,7 +25,6 @@ from ..commands.setup import container_gpus
 from ..common.context import CommandError, Context, error_code
 from .instance_types import INSTANCE_TYPES, SOURCE
 from .pinned_image import by_digest
-from .setup import container_gpus
 
 CPU_UNITS_PER_VCPU = 1024  # what a machine registers with ECS per vCPU (ECS's task definition reference)
 MIN_CPU_SHARES = 128  # config.DSConfig's lower bound for CPU_SHARES

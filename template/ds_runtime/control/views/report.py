@@ -26,13 +26,13 @@ from datetime import datetime, timezone
 from html import escape
 from pathlib import Path
 
-from ..outcomes import IN_ORDER, Outcome, default_prefix, utc_now
-from .context import Context
+from ...outcomes import IN_ORDER, Outcome, default_prefix, utc_now
+from ..common.context import Context
+from ..common.run_record import RunRecord, load_monitor_file
+from ..resources.teardown import spend
 from .estimate import make_estimate
-from .outcome_records import RunRecords
+from .outcome_records import OutcomeRecords, attempt_id
 from .report_svg import histogram, nice_number, timeline, worker_of
-from .run_record import Plan, load_monitor_file
-from .run_records import RunRecords, attempt_id
 from .status import Problem, Status, collect
 
 REPORT_DIR = "reports"  # beside the monitor file: where monitor and localRun write a run's report
@@ -82,7 +82,7 @@ class RunReport:
     latest: dict[str, str] = field(default_factory=dict)  # failed job -> its latest record's key
 
 
-def all_attempts(records: RunRecords) -> tuple[list[Outcome], list[str]]:
+def all_attempts(records: OutcomeRecords) -> tuple[list[Outcome], list[str]]:
     """Every outcome record of the app (the latest MAX_ATTEMPTS), in order of their end."""
     keys = sorted(records.keys, key=IN_ORDER)
     notes = []
@@ -106,7 +106,7 @@ def _stamp(text: str) -> float:
     return datetime.fromisoformat(text).astimezone(timezone.utc).timestamp()
 
 
-def costs(ctx: Context, attempts: list[Outcome], plan: Plan | None, records: RunRecords) -> list[Cost]:
+def costs(ctx: Context, attempts: list[Outcome], plan: RunRecord | None, records: OutcomeRecords) -> list[Cost]:
     c = ctx.config
     jobs = len(records.latest)  # every job with a record, also those older than the attempts drawn
     estimate = make_estimate(ctx, jobs, records=records)
@@ -133,8 +133,8 @@ def costs(ctx: Context, attempts: list[Outcome], plan: Plan | None, records: Run
     return found
 
 
-def gather(ctx: Context, plan: Plan | None = None) -> RunReport:
-    records = RunRecords.of(ctx)  # one listing, shared by status, the attempts and the estimate
+def gather(ctx: Context, plan: RunRecord | None = None) -> RunReport:
+    records = OutcomeRecords.of(ctx)  # one listing, shared by status, the attempts and the estimate
     status = collect(ctx, records)
     attempts, notes = all_attempts(records)
     if not ctx.backend.spends_money:
@@ -292,13 +292,13 @@ def render(report: RunReport) -> str:
 """
 
 
-def write_report(ctx: Context, out: Path, plan: Plan | None = None) -> Path:
+def write_report(ctx: Context, out: Path, plan: RunRecord | None = None) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render(gather(ctx, plan)), encoding="utf-8")
     return out.resolve()
 
 
-def write_run_report(ctx: Context, plan: Plan, folder: Path) -> str:
+def write_run_report(ctx: Context, plan: RunRecord, folder: Path) -> str:
     """monitor's and localRun's report, one file per run in `folder`/reports/ (the monitor file's
     folder); the line to print. Never raises: the teardown that follows matters more than the page."""
     out = folder / REPORT_DIR / f"{plan.app_name}-{plan.run_id}.html"
@@ -308,7 +308,7 @@ def write_run_report(ctx: Context, plan: Plan, folder: Path) -> str:
         return f"the run report could not be written ({type(exc).__name__}: {exc})"
 
 
-def report_command(ctx: Context, out: Path, plan: Plan | None) -> int:
+def report_command(ctx: Context, out: Path, plan: RunRecord | None) -> int:
     ctx.console.print(f"report: {write_report(ctx, out, plan)}", highlight=False, soft_wrap=True)
     return 0
 

@@ -26,21 +26,15 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..aws import queue_load
-from ..jobs import JOB_ID_KEY, job_id_of
-from ..outcomes import (
-    APP_ATTRIBUTE,
-    REASON_ATTRIBUTE,
-    Outcome,
-    OutcomeKey,
-    sender_app,
-)
-from ..placeholders import FILTERS, scalar_text
-from .context import Context
+from ...aws import queue_load
+from ...jobs import JOB_ID_KEY, job_id_of
+from ...outcomes import APP_ATTRIBUTE, REASON_ATTRIBUTE, Outcome, OutcomeKey, sender_app
+from ...placeholders import FILTERS, scalar_text
+from ..common.context import Context
+from ..common.lease import Lease
+from ..machines.pinned_image import registered_image
 from .failed_jobs import FailedJob, print_failed_jobs
-from .lease import Lease
-from .run_records import RunRecords
-from .setup import registered_image
+from .outcome_records import OutcomeRecords
 
 PEEK_LIMIT = 1000  # dead-letter messages looked at; the count above them comes from SQS
 PEEK_HOLD_SECONDS = 30  # how long a looked-at message stays out of sight (renewed) before all are given back
@@ -201,7 +195,7 @@ def _with_outcome(problem: Problem, outcome: Outcome | None) -> Problem:
     return problem
 
 
-def collect(ctx: Context, records: RunRecords | None = None) -> Status:
+def collect(ctx: Context, records: OutcomeRecords | None = None) -> Status:
     """The counts and problems; from `records` if given (report's, shared with estimate), else listed now."""
     c = ctx.config
     notes: list[str] = []
@@ -220,7 +214,7 @@ def collect(ctx: Context, records: RunRecords | None = None) -> Status:
             " app that shares it, or sent without an app): not counted, and left alone"
         )
 
-    records = RunRecords.of(ctx) if records is None else records
+    records = OutcomeRecords.of(ctx) if records is None else records
     notes += records.notes
     latest, interrupted = records.latest, records.interruptions
     states = Counter(k.state for k in latest.values())
@@ -266,7 +260,7 @@ def collect(ctx: Context, records: RunRecords | None = None) -> Status:
     )
 
 
-def _resumed(records: RunRecords, finished: list[OutcomeKey]) -> dict[str, tuple[str, str]]:
+def _resumed(records: OutcomeRecords, finished: list[OutcomeKey]) -> dict[str, tuple[str, str]]:
     """Why the latest finished jobs were skipped or ran again, from their records (those that say)."""
     latest = sorted(finished, reverse=True)[:RESUME_READ]
     read, _ = records.read(latest)

@@ -29,9 +29,9 @@ from urllib.parse import quote
 from rocrate.model.contextentity import ContextEntity
 from rocrate.rocrate import ROCrate
 
-from ..outcomes import IN_ORDER, Outcome, default_prefix, outcome_key, utc_now
-from .context import CommandError, Context
-from .run_records import RunRecords, attempt_id
+from ...outcomes import IN_ORDER, Outcome, default_prefix, outcome_key, utc_now
+from ..common.context import CommandError, Context
+from ..views.outcome_records import OutcomeRecords, attempt_id
 
 PROCESS_RUN_CRATE = "https://w3id.org/ro/wfrun/process/0.6"
 WORKFLOW_RUN = "https://w3id.org/ro/terms/workflow-run#"
@@ -276,7 +276,7 @@ def crate_files(config: Path, spec: Path, job_files: list[Path]) -> dict[str, Pa
 def export(ctx: Context, out: Path, files: dict[str, Path], license_id: str | None = None) -> int:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise CommandError(f"{out}: exists and is not an empty folder; name a new folder for the crate")
-    records = RunRecords.of(ctx)
+    records = OutcomeRecords.of(ctx)
     read, warnings = records.read(sorted(records.keys, key=IN_ORDER))
     for note in records.notes + warnings:
         ctx.console.print(f"note: {note}", highlight=False, markup=False)

@@ -20,10 +20,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ..aws import RETRIES
-from .account import ecr_repository
-from .context import CommandError, Context, PinnedImage, error_code
-from .image import docker_engine, first_line
+from ...aws import RETRIES
+from ..common.context import CommandError, Context, PinnedImage, error_code
+from ..common.docker_engine import docker_engine, first_line
+from ..resources.account import ecr_repository
 from .push_record import PUSH_RECORD, recorded_push
 
 DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
@@ -123,3 +123,19 @@ def check_line(tag: str, record: Path = PUSH_RECORD) -> str:
             "digest and refuses if none answers (`python run.py buildImage --push` pushes and records it)"
         )
     return f"image: {tag}; pushed as {recorded[0]} at {recorded[1]}: setup pins that unless the registry has moved it"
+
+
+def registered_task_definition(ctx: Context) -> dict[str, Any] | None:
+    """The newest revision of the app's task definition family, or None before the first setup."""
+    try:
+        return ctx.client("ecs").describe_task_definition(taskDefinition=ctx.task_family)["taskDefinition"]
+    except ClientError as exc:
+        if error_code(exc) != "ClientException":  # ECS's answer for an unknown family
+            raise
+        return None
+
+
+def registered_image(ctx: Context) -> str:
+    """The image the registered task definition pins (what `status` shows); '' before setup."""
+    current = registered_task_definition(ctx)
+    return current["containerDefinitions"][0]["image"] if current and current.get("status") == "ACTIVE" else ""

@@ -14,12 +14,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..buckets import resolve
-from ..jobs import Job
-from ..outcomes import default_prefix, latest_keys
-from ..provenance import FINISHED, Provenance, Resume, input_objects, job_argv, resume
-from ..s3_files import MissingObject
-from ..spec import ToolSpec
+from ...buckets import resolve
+from ...jobs import Job
+from ...outcomes import default_prefix, latest_keys
+from ...provenance import FINISHED, Provenance, Resume, input_objects, job_argv, resume
+from ...s3_files import MissingObject
+from ...spec import ToolSpec
 
 THREADS = 32  # requests in flight: a few per job (record, inputs, output folder), each a round trip
 SHOWN = 5  # jobs named among those that run again

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .context import CommandError
+from ..common.context import CommandError
 
 PUSH_RECORD = Path("files") / "pushed-images.json"  # from the repository's folder, where run.py runs
 
