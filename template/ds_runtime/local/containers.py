@@ -31,8 +31,8 @@ from typing import Any
 
 from ..config import DSConfig
 from ..control.commands.image import docker_engine, first_line
-from ..control.commands.setup import container_gpus
 from ..control.common.context import CommandError, Context
+from ..control.machines.machine_fit import container_gpus
 from .workers import EMULATOR_KEYS, SHORT_RECEIVES, STOP_GRACE_SECONDS, container_definition
 
 LABEL_APP = "ds.app"
