@@ -17,7 +17,7 @@ from typing import Any
 
 from .source import TEMPLATE_ROOT
 
-TABLE_FILE = TEMPLATE_ROOT / "template" / "ds_runtime" / "control" / "instance_types.py"
+TABLE_FILE = TEMPLATE_ROOT / "template" / "ds_runtime" / "control" / "machines" / "instance_types.py"
 MOTO_DATA = "ec2/resources/instance_types.json.gz"
 
 _HEADER = '''\
