@@ -34,7 +34,7 @@ from ..common.context import AWS_ERRORS, CommandError, Context, warning
 from ..machines.fleet_file import load_fleet_file
 from ..machines.on_demand_prices import OnDemandPrice, on_demand_price
 from ..machines.placement import subnets_of
-from .outcome_records import RunRecords
+from .outcome_records import OutcomeRecords
 
 PRODUCTS = ["Linux/UNIX", "Linux/UNIX (Amazon VPC)"]  # what ECS-optimised Linux machines are billed as
 SAMPLE_JOBS = 200  # finished jobs read to measure the time per job
@@ -180,12 +180,12 @@ def current_price(ctx: Context, zones: list[str] | None = None) -> Price:
     return Price(float(c.MACHINE_PRICE), f"MACHINE_PRICE, your maximum bid ({why}): real cost is likely lower", True)
 
 
-def measured_job_seconds(ctx: Context, records: RunRecords | None = None) -> tuple[float | None, str]:
+def measured_job_seconds(ctx: Context, records: OutcomeRecords | None = None) -> tuple[float | None, str]:
     """The median duration of the latest finished jobs from their outcome records (`records` if given,
     else listed now), and where it came from."""
     bucket, prefix = ctx.config.AWS_BUCKET, default_prefix(ctx.config.APP_NAME)
     try:
-        records = RunRecords.of(ctx) if records is None else records
+        records = OutcomeRecords.of(ctx) if records is None else records
         done = sorted((k for k in records.latest.values() if k.state == "done"), key=IN_ORDER, reverse=True)
         read, _ = records.read(done[:SAMPLE_JOBS])  # status names bad ones
         durations = [record.duration_seconds for record in read.values()]
@@ -203,7 +203,7 @@ def make_estimate(
     job_seconds: float | None = None,
     fleet: dict[str, Any] | None = None,
     start: datetime | None = None,
-    records: RunRecords | None = None,
+    records: OutcomeRecords | None = None,
 ) -> Estimate:
     c = ctx.config
     if job_seconds is not None and job_seconds <= 0:

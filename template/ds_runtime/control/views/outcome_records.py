@@ -2,7 +2,7 @@
 
 `status`, `estimate` and `report` each need the records' keys (latest state per job,
 interruptions, finish times) and some records' bodies; `report` shows all three. They share
-one RunRecords: one (parallel) listing per command, and a record read by one part is not
+one OutcomeRecords: one (parallel) listing per command, and a record read by one part is not
 fetched again by another. Reads go in parallel, THREADS at a time.
 """
 
@@ -32,8 +32,8 @@ THREADS = 16
 
 
 @dataclass
-class RunRecords:
-    """The keys as listed, and the records read so far (RunRecords.of lists them)."""
+class OutcomeRecords:
+    """The keys as listed, and the records read so far (OutcomeRecords.of lists them)."""
 
     keys: list[OutcomeKey]  # every record's key, in key order
     notes: list[str]  # e.g. that the bucket does not exist
@@ -41,7 +41,7 @@ class RunRecords:
     _read: dict[str, Outcome | str] = field(default_factory=dict)  # key -> record, or why it is no record
 
     @classmethod
-    def of(cls, ctx: Context) -> RunRecords:
+    def of(cls, ctx: Context) -> OutcomeRecords:
         """The app's records in AWS_BUCKET, listed now; none (with a note) if the bucket does not exist."""
         s3, bucket = ctx.client("s3"), ctx.config.AWS_BUCKET
         try:

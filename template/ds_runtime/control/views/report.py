@@ -31,7 +31,7 @@ from ..common.context import Context
 from ..common.run_record import Plan, load_monitor_file
 from ..resources.teardown import spend
 from .estimate import make_estimate
-from .outcome_records import RunRecords
+from .outcome_records import OutcomeRecords
 from .report_svg import histogram, nice_number, timeline, worker_of
 from .status import Problem, Status, collect
 
@@ -79,7 +79,7 @@ class RunReport:
     memory_mb: float | None = None  # config.py's MEMORY: what each container may use
 
 
-def all_attempts(records: RunRecords) -> tuple[list[Outcome], list[str]]:
+def all_attempts(records: OutcomeRecords) -> tuple[list[Outcome], list[str]]:
     """Every outcome record of the app (the latest MAX_ATTEMPTS), in order of their end."""
     keys = sorted(records.keys, key=IN_ORDER)
     notes = []
@@ -103,7 +103,7 @@ def _stamp(text: str) -> float:
     return datetime.fromisoformat(text).astimezone(timezone.utc).timestamp()
 
 
-def costs(ctx: Context, attempts: list[Outcome], plan: Plan | None, records: RunRecords) -> list[Cost]:
+def costs(ctx: Context, attempts: list[Outcome], plan: Plan | None, records: OutcomeRecords) -> list[Cost]:
     c = ctx.config
     jobs = len(records.latest)  # every job with a record, also those older than the attempts drawn
     estimate = make_estimate(ctx, jobs, records=records)
@@ -131,7 +131,7 @@ def costs(ctx: Context, attempts: list[Outcome], plan: Plan | None, records: Run
 
 
 def gather(ctx: Context, plan: Plan | None = None) -> RunReport:
-    records = RunRecords.of(ctx)  # one listing, shared by status, the attempts and the estimate
+    records = OutcomeRecords.of(ctx)  # one listing, shared by status, the attempts and the estimate
     status = collect(ctx, records)
     attempts, notes = all_attempts(records)
     if not ctx.backend.spends_money:

@@ -32,7 +32,7 @@ from ...placeholders import FILTERS, scalar_text
 from ..common.context import Context
 from ..common.lease import Lease
 from .failed_jobs import FailedJob, print_failed_jobs
-from .outcome_records import RunRecords
+from .outcome_records import OutcomeRecords
 
 PEEK_LIMIT = 1000  # dead-letter messages looked at; the count above them comes from SQS
 PEEK_HOLD_SECONDS = 30  # how long a looked-at message stays out of sight (renewed) before all are given back
@@ -184,7 +184,7 @@ def _with_outcome(problem: Problem, outcome: Outcome | None) -> Problem:
     return problem
 
 
-def collect(ctx: Context, records: RunRecords | None = None) -> Status:
+def collect(ctx: Context, records: OutcomeRecords | None = None) -> Status:
     """The counts and problems; from `records` if given (report's, shared with estimate), else listed now."""
     c = ctx.config
     notes: list[str] = []
@@ -203,7 +203,7 @@ def collect(ctx: Context, records: RunRecords | None = None) -> Status:
             " app that shares it, or sent without an app): not counted, and left alone"
         )
 
-    records = RunRecords.of(ctx) if records is None else records
+    records = OutcomeRecords.of(ctx) if records is None else records
     notes += records.notes
     latest, interrupted = records.latest, records.interruptions
     states = Counter(k.state for k in latest.values())

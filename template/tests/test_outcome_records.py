@@ -14,7 +14,7 @@ import pytest
 from botocore.utils import parse_timestamp
 
 from ds_runtime.aws import read_timestamp
-from ds_runtime.control.views.outcome_records import RunRecords
+from ds_runtime.control.views.outcome_records import OutcomeRecords
 from ds_runtime.control.views.report import gather
 from ds_runtime.control.views.status import collect
 from ds_runtime.outcomes import HEX_DIGITS, OutcomeKey, default_prefix, outcome_key, outcome_keys, parse_key
@@ -89,7 +89,7 @@ class _Body:
 
 def test_records_are_fetched_in_parallel() -> None:
     keys = [parse_key(PREFIX, outcome_key(PREFIX, outcome(f"{i}a", "done"))) for i in range(4)]
-    records = RunRecords([k for k in keys if k], [], (SlowS3(together=4), BUCKET))
+    records = OutcomeRecords([k for k in keys if k], [], (SlowS3(together=4), BUCKET))
     read, warnings = records.read(records.keys)
     assert sorted(r.job_id for r in read.values()) == ["0a", "1a", "2a", "3a"] and warnings == []
 
