@@ -58,7 +58,7 @@ from ds_runtime.control.commands.monitor import Monitor  # noqa: E402
 from ds_runtime.control.common.context import Context  # noqa: E402
 from ds_runtime.control.machines.ec2_fleet import Capacity, after_fallback, after_resize  # noqa: E402
 from ds_runtime.control.machines.scalein import Machine  # noqa: E402
-from ds_runtime.control.resources.teardown import Plan  # noqa: E402
+from ds_runtime.control.resources.teardown import RunRecord  # noqa: E402
 
 MEDIAN_MINUTES = 4.0
 SIGMA = math.log(60 / MEDIAN_MINUTES) / 2.326  # P(run time > 60 min) = 1 %
@@ -311,7 +311,7 @@ class SimFleet:
 
 def ours(run: Run, idle_after: float, on_demand_after: int = 0) -> Callable[[], bool]:
     """The real monitor, with this run's clock, queue and fleet; it reads no config and no AWS."""
-    plan = Plan(
+    plan = RunRecord(
         app_name="sim",
         region="us-east-1",
         run_id="sim",

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from ds_runtime.control.cli import COMMANDS, Runs, command, parser
-from ds_runtime.control.common.run_record import Plan, write_monitor_file
+from ds_runtime.control.common.run_record import RunRecord, write_monitor_file
 from ds_runtime.entry import main, run
 
 from ._control_support import APP, fleet_data, write_config, write_job_file, write_spec
@@ -66,7 +66,7 @@ def _argv(name: str, folder: Path) -> list[str]:
     jobs = str(write_job_file(folder, 2))
     fleet = folder / "fleet.json"
     fleet.write_text(json.dumps(fleet_data("subnet-0a1b2c3d", "sg-0a1b2c3d")))
-    plan = Plan(APP, "us-east-1", "run", "sfr-1", "c", "s", "t", "q", "d", "b", ["g"], 0)
+    plan = RunRecord(APP, "us-east-1", "run", "sfr-1", "c", "s", "t", "q", "d", "b", ["g"], 0)
     monitor = folder / "monitor.json"
     write_monitor_file(monitor, plan)
     (folder / "inputs").mkdir(exist_ok=True)

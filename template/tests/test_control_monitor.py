@@ -340,7 +340,7 @@ def test_a_spot_fleet_run_of_an_earlier_version_is_watched_and_torn_down(tmp_pat
             }
         )["SpotFleetRequestId"]
         plan = asdict(app_plan(ctx, "20240101T000000Z-abcd", fleet_id, start_time_ms=0, on_demand_after=2))
-        del plan["launch_template"]  # that version's Plan had none
+        del plan["launch_template"]  # that version's RunRecord had none
         # The on-demand machine that version's fallback started beside the Spot Fleet (RunInstances, tagged).
         run_tags = [{"Key": "ds:app", "Value": APP}, {"Key": "ds:run", "Value": plan["run_id"]}]
         [beside] = ec2.run_instances(

@@ -26,7 +26,7 @@ from rich.text import Text
 from ...aws import queue_load
 from ..common.confirm import Confirm, confirm_policy
 from ..common.context import AWS_ERRORS, CommandError, Context, error_code, warning
-from ..common.run_record import Plan, write_monitor_file
+from ..common.run_record import RunRecord, write_monitor_file
 from ..common.wait import WaitTimeout, wait_for
 from ..machines.ec2_fleet import CONFIG_ERRORS, fleet_errors
 from ..machines.fleet_file import EXAMPLE_ID, SSM_PREFIX, FleetFileError, load_fleet_file
@@ -218,10 +218,10 @@ def _create_fleet(ctx: Context, launch: FleetLaunch, run_id: str) -> str:
         raise
 
 
-def app_plan(ctx: Context, run_id: str, fleet_id: str, **run_specific: Any) -> Plan:
+def app_plan(ctx: Context, run_id: str, fleet_id: str, **run_specific: Any) -> RunRecord:
     """What teardown needs to find this app's resources, from config; the rest is the run's own."""
     c = ctx.config
-    return Plan(
+    return RunRecord(
         app_name=c.APP_NAME,
         region=c.AWS_REGION,
         run_id=run_id,

@@ -31,7 +31,7 @@ from rich.text import Text
 
 from ...aws import QueueLoad
 from ..common.context import AWS_ERRORS, CommandError, Context
-from ..common.run_record import Plan, load_monitor_file
+from ..common.run_record import RunRecord, load_monitor_file
 from ..machines.ec2_fleet import Ec2Fleet, Fleet
 from ..machines.scalein import decide, idle_since, scale_out
 from ..machines.spot_fleet import SpotFleet
@@ -50,7 +50,7 @@ class Monitor:
     def __init__(
         self,
         ctx: Context,
-        plan: Plan,
+        plan: RunRecord,
         cheapest: bool = False,
         interval: float = 60,
         cheapest_after: float = 15 * 60,
@@ -175,7 +175,7 @@ class Monitor:
         return 0 if all(s.ok for s in steps) else 1
 
 
-def run_fleet(ctx: Context, plan: Plan) -> Fleet:
+def run_fleet(ctx: Context, plan: RunRecord) -> Fleet:
     """The run's fleet: an EC2 Fleet, or the Spot Fleet of a run an earlier version started."""
     return SpotFleet(ctx, plan) if is_spot_fleet(plan.fleet_id) else Ec2Fleet(ctx, plan)
 

@@ -1,7 +1,7 @@
-"""The run record: what a run created (its `Plan`) and the monitor file that holds it.
+"""The run record (`RunRecord`): what a run created, and the monitor file that holds it.
 
 startCluster writes the monitor file next to the fleet file; `monitor`, `report`,
-cleanup and local mode read it back, and the auto-monitor Lambda gets the same plan
+cleanup and local mode read it back, and the auto-monitor Lambda gets the same record
 in its environment. The file keeps DS's MONITOR_* keys, so DS users' scripts that
 read them keep working.
 
@@ -18,7 +18,7 @@ from typing import Any
 
 
 @dataclass(frozen=True)
-class Plan:
+class RunRecord:
     """What a run created and teardown removes; the monitor file holds it."""
 
     app_name: str
@@ -65,11 +65,11 @@ class Plan:
         }
 
     @classmethod
-    def from_monitor(cls, data: dict[str, Any]) -> Plan:
+    def from_monitor(cls, data: dict[str, Any]) -> RunRecord:
         return cls.from_dict(data["plan"])
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Plan:
+    def from_dict(cls, data: dict[str, Any]) -> RunRecord:
         """A plan as `asdict` wrote it, also by a version that owned alarms by a name prefix (`alarm_prefix`,
         'APP-'): its run made one alarm, APP-queue-empty, which is then named exactly."""
         data = dict(data)
@@ -79,19 +79,19 @@ class Plan:
         return cls(**data)
 
 
-def write_monitor_file(path: Path, plan: Plan) -> None:
+def write_monitor_file(path: Path, plan: RunRecord) -> None:
     tmp = path.with_suffix(".json.tmp")
     with tmp.open("w") as handle:
         json.dump(plan.to_monitor(), handle, indent=2)
     tmp.replace(path)  # never a half-written monitor file
 
 
-def load_monitor_file(path: Path) -> Plan:
-    # Imported here, not above: the Lambda ships this module for Plan, without the commands' context.
+def load_monitor_file(path: Path) -> RunRecord:
+    # Imported here, not above: the Lambda ships this module for RunRecord, without the commands' context.
     from .context import CommandError
 
     try:
-        return Plan.from_monitor(json.loads(path.read_text()))
+        return RunRecord.from_monitor(json.loads(path.read_text()))
     except FileNotFoundError:
         raise CommandError(f"{path}: monitor file not found; startCluster writes it next to the fleet file") from None
     except (json.JSONDecodeError, KeyError, TypeError) as exc:

@@ -31,7 +31,7 @@ from botocore.exceptions import ClientError
 
 from ...outcomes import default_prefix, interrupted_since, outcome_keys
 from ..common.context import AWS_ERRORS, Context
-from ..common.run_record import Plan
+from ..common.run_record import RunRecord
 from ..resources.catalogue import LIVE_FLEET_STATES, gone
 from .fleet_mapping import target_capacity
 from .scalein import Machine
@@ -124,7 +124,7 @@ def after_fallback(capacity: Capacity, spot_running: int, count: int) -> Capacit
 class RunMachines:
     """What every fleet of a run shares: its machines' ECS tasks, the worker service, the outcome records."""
 
-    def __init__(self, ctx: Context, plan: Plan):
+    def __init__(self, ctx: Context, plan: RunRecord):
         self.ctx, self.plan = ctx, plan
 
     def _machines(self, ids: list[str]) -> list[Machine]:

@@ -18,7 +18,7 @@ from pathlib import Path
 from botocore.exceptions import ClientError
 
 from ..common.context import Context, error_code
-from ..common.run_record import Plan
+from ..common.run_record import RunRecord
 from .account import role_name
 from .teardown import CHECK_CAPS, PLAN_ENV
 
@@ -48,7 +48,7 @@ def package() -> bytes:
     return buffer.getvalue()
 
 
-def create(ctx: Context, plan: Plan) -> None:
+def create(ctx: Context, plan: RunRecord) -> None:
     lam = ctx.client("lambda")
     name = ctx.monitor_function
     settings = {
@@ -117,7 +117,7 @@ def create(ctx: Context, plan: Plan) -> None:
         _schedule_cap_checks(ctx, plan, name, arn)
 
 
-def _schedule_cap_checks(ctx: Context, plan: Plan, function: str, arn: str) -> None:
+def _schedule_cap_checks(ctx: Context, plan: RunRecord, function: str, arn: str) -> None:
     events = ctx.client("events")
     rule_arn = events.put_rule(
         Name=plan.schedule_rule,

@@ -2,7 +2,7 @@
 
 Teardown (one run, from its record) runs every entry's `delete` as a step; cleanup (all of
 an app, with a record made from config.py) lists every entry's `find` and then deletes
-them, the same way. Each name comes from the plan (run_record.Plan), which config.py and
+them, the same way. Each name comes from the run record (run_record.RunRecord), which config.py and
 Context's names filled in. "Already gone" is decided in one place (`gone`), so a repeated
 teardown or cleanup reports what is gone rather than failing.
 
@@ -24,7 +24,7 @@ from botocore.exceptions import ClientError
 
 from ...aws import queue_load
 from ...outcomes import APP_ATTRIBUTE, sender_app
-from ..common.run_record import Plan
+from ..common.run_record import RunRecord
 from ..common.wait import WaitTimeout, wait_for
 
 EXPORT_PREFIX = "exportedlogs"  # where the run's logs go in its bucket (setupAccount's bucket policy allows it)
@@ -58,7 +58,7 @@ def remove(what: str, action: Callable[[], object]) -> str:
     return f"{what} deleted"
 
 
-def on_demand_filters(plan: Plan, states: tuple[str, ...] = LIVE_INSTANCE_STATES) -> list[dict[str, Any]]:
+def on_demand_filters(plan: RunRecord, states: tuple[str, ...] = LIVE_INSTANCE_STATES) -> list[dict[str, Any]]:
     """DescribeInstances filters for the run's live on-demand machines."""
     return [
         {"Name": "tag:ds:app", "Values": [plan.app_name]},
@@ -84,7 +84,7 @@ class Scope:
 
     def __init__(
         self,
-        plan: Plan,
+        plan: RunRecord,
         session: boto3.Session,
         export_timeout: float = 120.0,
         drain_timeout: float = 60.0,

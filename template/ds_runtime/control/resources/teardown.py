@@ -22,7 +22,7 @@ from typing import Any
 
 import boto3
 
-from ..common.run_record import Plan
+from ..common.run_record import RunRecord
 from .catalogue import LIVE_INSTANCE_STATES, Scope, delete_steps
 
 PLAN_ENV = "DS_TEARDOWN_PLAN"
@@ -74,7 +74,7 @@ def _ended(instance: dict[str, Any], now: float) -> float:
     return datetime.strptime(found.group(1), "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
 
 
-def spend(plan: Plan, session: boto3.Session, now: float | None = None) -> Spend:
+def spend(plan: RunRecord, session: boto3.Session, now: float | None = None) -> Spend:
     """Hours and machine-hours of the run so far, from the run's machines as EC2 lists them.
 
     A machine counts from its launch to its termination (or to now while it lives).
@@ -101,7 +101,7 @@ def spend(plan: Plan, session: boto3.Session, now: float | None = None) -> Spend
     )
 
 
-def cap_reached(plan: Plan, used: Spend) -> str:
+def cap_reached(plan: RunRecord, used: Spend) -> str:
     """Why the run must stop now, in plain words; '' while no cap is reached."""
     if plan.max_hours and used.hours >= plan.max_hours:
         return (
@@ -119,7 +119,7 @@ def cap_reached(plan: Plan, used: Spend) -> str:
     return ""
 
 
-def check_caps(plan: Plan, session: boto3.Session, now: float | None = None) -> str:
+def check_caps(plan: RunRecord, session: boto3.Session, now: float | None = None) -> str:
     """cap_reached for the run as it is now; '' at once if the run has no caps."""
     if not plan.max_cost and not plan.max_hours:
         return ""
@@ -144,7 +144,7 @@ class Teardown:
 
     def __init__(
         self,
-        plan: Plan,
+        plan: RunRecord,
         session: boto3.Session,
         export_timeout: float = 120.0,
         drain_timeout: float = 60.0,
@@ -175,7 +175,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     Invoked by the CloudWatch alarm (queue empty): tear down. Invoked by the
     schedule with CHECK_CAPS as input: tear down only if MAX_COST or MAX_HOURS is reached.
     """
-    plan = Plan.from_dict(json.loads(os.environ[PLAN_ENV]))
+    plan = RunRecord.from_dict(json.loads(os.environ[PLAN_ENV]))
     session = boto3.Session(region_name=plan.region)
     reason = ""
     if isinstance(event, dict) and event.get("ds_check") == CHECK_CAPS["ds_check"]:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from ...outcomes import IN_ORDER, Outcome, utc_now
 from ..common.context import Context
-from ..common.run_record import Plan, load_monitor_file
+from ..common.run_record import RunRecord, load_monitor_file
 from ..resources.teardown import spend
 from .estimate import make_estimate
 from .outcome_records import OutcomeRecords
@@ -103,7 +103,7 @@ def _stamp(text: str) -> float:
     return datetime.fromisoformat(text).astimezone(timezone.utc).timestamp()
 
 
-def costs(ctx: Context, attempts: list[Outcome], plan: Plan | None, records: OutcomeRecords) -> list[Cost]:
+def costs(ctx: Context, attempts: list[Outcome], plan: RunRecord | None, records: OutcomeRecords) -> list[Cost]:
     c = ctx.config
     jobs = len(records.latest)  # every job with a record, also those older than the attempts drawn
     estimate = make_estimate(ctx, jobs, records=records)
@@ -130,7 +130,7 @@ def costs(ctx: Context, attempts: list[Outcome], plan: Plan | None, records: Out
     return found
 
 
-def gather(ctx: Context, plan: Plan | None = None) -> RunReport:
+def gather(ctx: Context, plan: RunRecord | None = None) -> RunReport:
     records = OutcomeRecords.of(ctx)  # one listing, shared by status, the attempts and the estimate
     status = collect(ctx, records)
     attempts, notes = all_attempts(records)
@@ -262,13 +262,13 @@ def render(report: RunReport) -> str:
 """
 
 
-def write_report(ctx: Context, out: Path, plan: Plan | None = None) -> Path:
+def write_report(ctx: Context, out: Path, plan: RunRecord | None = None) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render(gather(ctx, plan)), encoding="utf-8")
     return out.resolve()
 
 
-def write_run_report(ctx: Context, plan: Plan, folder: Path) -> str:
+def write_run_report(ctx: Context, plan: RunRecord, folder: Path) -> str:
     """monitor's and localRun's report, one file per run in `folder`/reports/ (the monitor file's
     folder); the line to print. Never raises: the teardown that follows matters more than the page."""
     out = folder / REPORT_DIR / f"{plan.app_name}-{plan.run_id}.html"
@@ -278,7 +278,7 @@ def write_run_report(ctx: Context, plan: Plan, folder: Path) -> str:
         return f"the run report could not be written ({type(exc).__name__}: {exc})"
 
 
-def report_command(ctx: Context, out: Path, plan: Plan | None) -> int:
+def report_command(ctx: Context, out: Path, plan: RunRecord | None) -> int:
     ctx.console.print(f"report: {write_report(ctx, out, plan)}", highlight=False, soft_wrap=True)
     return 0
 
