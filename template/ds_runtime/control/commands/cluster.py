@@ -28,6 +28,7 @@ from ..common.confirm import Confirm, confirm_policy
 from ..common.context import AWS_ERRORS, CommandError, Context, error_code, warning
 from ..common.run_record import RunRecord, write_monitor_file
 from ..common.wait import WaitTimeout, wait_for
+from ..machines.ec2_fleet import CONFIG_ERRORS, fleet_errors
 from ..machines.fleet_file import EXAMPLE_ID, SSM_PREFIX, FleetFileError, load_fleet_file
 from ..machines.fleet_mapping import FleetLaunch, fleet_launch
 from ..machines.machine_fit import require_fit
@@ -41,15 +42,6 @@ from ..views.estimate import Price, current_price, fleet_zones, make_estimate, s
 ACCOUNT_PLACEHOLDER = "XXXXXXXXXXXX"  # DS fleet files' stand-in for the account id
 LOG_RETENTION_DAYS = 60
 FAILED_STATES = ("failed", "deleted", "deleted_running", "deleted_terminating")  # an EC2 Fleet's
-# Fleet history events that mean the request itself is wrong, in plain words.
-CONFIG_ERRORS = {
-    "iamFleetRoleInvalid": "the fleet may not launch or terminate machines (its service-linked role "
-    "AWSServiceRoleForEC2Fleet: run setupAccount)",
-    "spotFleetRequestConfigurationInvalid": "AWS refused the request's configuration",
-    "launchSpecUnusable": "a launch specification cannot be used (image, subnet, key or security group)",
-    "allLaunchSpecsTemporarilyBlacklisted": "no launch specification could start a machine",
-    "spotInstanceCountLimitExceeded": "your account's spot instance limit is reached; ask AWS for more",
-}
 
 
 def user_data(ctx: Context) -> str:
@@ -192,22 +184,6 @@ def _ensure_log_groups(ctx: Context, run_id: str) -> None:
         if not any(g["logGroupName"] == group for g in logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]):
             logs.create_log_group(logGroupName=group, tags=ctx.tags())
         logs.put_retention_policy(logGroupName=group, retentionInDays=LOG_RETENTION_DAYS)
-
-
-def fleet_errors(ctx: Context, fleet_id: str, since: datetime) -> list[tuple[str, str]]:
-    """(event subtype, plain words) for the fleet's error events; [] if the history cannot be read."""
-    try:
-        events = ctx.client("ec2").describe_fleet_history(FleetId=fleet_id, StartTime=since, EventType="service-error")[
-            "HistoryRecords"
-        ]
-    except (*AWS_ERRORS, NotImplementedError):  # moto answers HTTP 500 (ResponseParserError) or raises
-        return []
-    found = []
-    for event in events:
-        info = event.get("EventInformation", {})
-        sub = info.get("EventSubType", "")
-        found.append((sub, f"{CONFIG_ERRORS.get(sub, sub)}: {info.get('EventDescription', '')}"))
-    return found
 
 
 def _capacity(ctx: Context, fleet_id: str, since: datetime) -> int | None:

@@ -172,11 +172,6 @@ def task_definition_spec(ctx: Context, queue_url: str, task_role_arn: str, image
     }
 
 
-def container_gpus(container: dict[str, Any]) -> int:
-    """The GPUs a registered container definition asks for (0: none)."""
-    return sum(int(r["value"]) for r in container.get("resourceRequirements", []) if r["type"] == "GPU")
-
-
 def _matches(wanted: Any, actual: Any) -> bool:
     """True if every value we set is what AWS holds (AWS adds defaults of its own)."""
     if isinstance(wanted, dict):

@@ -1,7 +1,7 @@
-"""The run record: what a run created (its `RunRecord`) and the monitor file that holds it.
+"""The run record (`RunRecord`): what a run created, and the monitor file that holds it.
 
 startCluster writes the monitor file next to the fleet file; `monitor`, `report`,
-cleanup and local mode read it back, and the auto-monitor Lambda gets the same plan
+cleanup and local mode read it back, and the auto-monitor Lambda gets the same record
 in its environment. The file keeps DS's MONITOR_* keys, so DS users' scripts that
 read them keep working.
 

@@ -30,8 +30,7 @@ from typing import Any, Protocol
 from botocore.exceptions import ClientError
 
 from ...outcomes import default_prefix, interrupted_since, outcome_keys
-from ..commands.cluster import fleet_errors
-from ..common.context import Context
+from ..common.context import AWS_ERRORS, Context
 from ..common.run_record import RunRecord
 from ..resources.catalogue import LIVE_FLEET_STATES, gone
 from .fleet_mapping import target_capacity
@@ -41,6 +40,31 @@ ECS_DESCRIBE_LIMIT = 100  # container instances per DescribeContainerInstances c
 DESCRIBE_INSTANCES_LIMIT = 1000  # instance ids per DescribeInstances call
 # Error events of a fleet that mean spot capacity is short (the others mean a wrong request).
 CAPACITY_EVENTS = ("allLaunchSpecsTemporarilyBlacklisted", "spotInstanceCountLimitExceeded")
+# Fleet history events that mean the request itself is wrong, in plain words.
+CONFIG_ERRORS = {
+    "iamFleetRoleInvalid": "the fleet may not launch or terminate machines (its service-linked role "
+    "AWSServiceRoleForEC2Fleet: run setupAccount)",
+    "spotFleetRequestConfigurationInvalid": "AWS refused the request's configuration",
+    "launchSpecUnusable": "a launch specification cannot be used (image, subnet, key or security group)",
+    "allLaunchSpecsTemporarilyBlacklisted": "no launch specification could start a machine",
+    "spotInstanceCountLimitExceeded": "your account's spot instance limit is reached; ask AWS for more",
+}
+
+
+def fleet_errors(ctx: Context, fleet_id: str, since: datetime) -> list[tuple[str, str]]:
+    """(event subtype, plain words) for the fleet's error events; [] if the history cannot be read."""
+    try:
+        events = ctx.client("ec2").describe_fleet_history(FleetId=fleet_id, StartTime=since, EventType="service-error")[
+            "HistoryRecords"
+        ]
+    except (*AWS_ERRORS, NotImplementedError):  # moto answers HTTP 500 (ResponseParserError) or raises
+        return []
+    found = []
+    for event in events:
+        info = event.get("EventInformation", {})
+        sub = info.get("EventSubType", "")
+        found.append((sub, f"{CONFIG_ERRORS.get(sub, sub)}: {info.get('EventDescription', '')}"))
+    return found
 
 
 class Fleet(Protocol):

@@ -21,7 +21,6 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ...config import DSConfig
-from ..commands.setup import container_gpus
 from ..common.context import CommandError, Context, error_code
 from .instance_types import INSTANCE_TYPES, SOURCE
 from .pinned_image import by_digest
@@ -90,6 +89,11 @@ class Containers:
 class Fit:
     problems: list[str]  # types that cannot hold the containers, one each
     notes: list[str]  # types whose size is unknown here
+
+
+def container_gpus(container: dict[str, Any]) -> int:
+    """The GPUs a registered container definition asks for (0: none)."""
+    return sum(int(r["value"]) for r in container.get("resourceRequirements", []) if r["type"] == "GPU")
 
 
 def table_machine(name: str) -> Machine | None:

@@ -8,7 +8,7 @@ hour, from https://aws.amazon.com/ec2/pricing/on-demand/ as listed in 2024. Othe
 regions charge differently (mostly more); for them, and for types not listed, the price
 is unknown and `estimate` says so rather than guess.
 
-Standard library only: the auto-monitor Lambda reads RunRecord, which carries the price chosen here.
+Standard library only: the auto-monitor Lambda reads the run record, which carries the price chosen here.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Teardown (one run, from its record) runs every entry's `delete` as a step; cleanup (all of
 an app, with a record made from config.py) lists every entry's `find` and then deletes
-them, the same way. Each name comes from the plan (run_record.RunRecord), which config.py and
+them, the same way. Each name comes from the run record (run_record.RunRecord), which config.py and
 Context's names filled in. "Already gone" is decided in one place (`gone`), so a repeated
 teardown or cleanup reports what is gone rather than failing.
 
