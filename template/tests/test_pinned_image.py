@@ -1,6 +1,6 @@
 """The pinned image: setup names the worker image by digest in the task definition and in DS_IMAGE.
 
-Where the digest comes from (control/pinned_image.py): ECR's DescribeImages for an ECR tag, the
+Where the digest comes from (control/machines/pinned_image.py): ECR's DescribeImages for an ECR tag, the
 registry (through the Docker engine) or buildImage --push's record for any other, the built image's
 id for local containers; what a tag none of them can resolve gets; what check and status show.
 """

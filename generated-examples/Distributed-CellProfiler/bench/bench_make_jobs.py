@@ -27,9 +27,9 @@ from rich.console import Console
 
 from ds_runtime.aws import make_session
 from ds_runtime.control.cli import parser
-from ds_runtime.control.context import Context
-from ds_runtime.control.job_sources import s3_keys
-from ds_runtime.control.make_jobs import run_make_jobs
+from ds_runtime.control.commands.job_sources import s3_keys
+from ds_runtime.control.commands.make_jobs import run_make_jobs
+from ds_runtime.control.common.context import Context
 from ds_runtime.spec import ToolSpec
 
 SPEC = ToolSpec.model_validate(

@@ -13,7 +13,7 @@ from rich.console import Console
 
 from ds_runtime.aws import make_session
 from ds_runtime.config import load_config
-from ds_runtime.control.context import Context
+from ds_runtime.control.common.context import Context
 from ds_runtime.spec import ToolSpec
 
 REGION = "us-east-1"

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ds_runtime.control.export import PROCESS_RUN_CRATE
+from ds_runtime.control.commands.export import PROCESS_RUN_CRATE
 
 RO_CRATE = "https://w3id.org/ro/crate/1.3"
 TOOL_TYPES = {"SoftwareApplication", "SoftwareSourceCode", "ComputationalWorkflow"}

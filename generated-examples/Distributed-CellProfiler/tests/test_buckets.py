@@ -18,11 +18,11 @@ from moto import mock_aws
 from ds_runtime.bucket_names import BucketError, bucket_name_problem, bucket_names
 from ds_runtime.buckets import allowed_buckets, job_bucket_problems, require_job_buckets, resolve, writable_buckets
 from ds_runtime.config import ConfigError, load_config
-from ds_runtime.control.account import setup_account
-from ds_runtime.control.context import CommandError
-from ds_runtime.control.data import download_outputs, upload_inputs
-from ds_runtime.control.setup import setup
-from ds_runtime.control.submit import submit
+from ds_runtime.control.commands.data import download_outputs, upload_inputs
+from ds_runtime.control.commands.setup import setup
+from ds_runtime.control.commands.submit import submit
+from ds_runtime.control.common.context import CommandError
+from ds_runtime.control.resources.account import setup_account
 from ds_runtime.job_values import check_job
 from ds_runtime.jobs import JobFileError
 from ds_runtime.local.backend import prepare_account, save_bucket

@@ -12,16 +12,16 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from ds_runtime.control import automonitor
-from ds_runtime.control.account import setup_account
-from ds_runtime.control.cluster import app_plan, start_cluster
-from ds_runtime.control.context import CommandError
-from ds_runtime.control.monitor import Monitor, monitor
-from ds_runtime.control.resources import Service
-from ds_runtime.control.run_record import load_monitor_file
-from ds_runtime.control.setup import setup
-from ds_runtime.control.submit import submit
-from ds_runtime.control.teardown import PLAN_ENV, Teardown, lambda_handler
+from ds_runtime.control.commands.cluster import app_plan, start_cluster
+from ds_runtime.control.commands.monitor import Monitor, monitor
+from ds_runtime.control.commands.setup import setup
+from ds_runtime.control.commands.submit import submit
+from ds_runtime.control.common.context import CommandError
+from ds_runtime.control.common.run_record import load_monitor_file
+from ds_runtime.control.resources import automonitor
+from ds_runtime.control.resources.account import setup_account
+from ds_runtime.control.resources.catalogue import Service
+from ds_runtime.control.resources.teardown import PLAN_ENV, Teardown, lambda_handler
 
 from ._control_support import (
     APP,
@@ -239,13 +239,16 @@ def test_auto_monitor_package_imports_its_handler_alone(tmp_path: Path) -> None:
     import zipfile
 
     zipfile.ZipFile(io.BytesIO(automonitor.package())).extractall(tmp_path)
-    probe = "import ds_runtime.control.teardown as t, sys; print(t.lambda_handler.__module__, t.__file__)"
+    probe = "import ds_runtime.control.resources.teardown as t, sys; print(t.lambda_handler.__module__, t.__file__)"
     # -I: no user site, no PYTHONPATH, and not this checkout; only the zip's folder and boto3's site-packages.
     site = str(Path(__import__("boto3").__file__).parents[1])
     code = f"import sys; sys.path[:0] = [{str(tmp_path)!r}, {site!r}]; {probe}"
     done = subprocess.run([sys.executable, "-I", "-c", code], cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["ds_runtime.control.teardown", str(tmp_path / "ds_runtime/control/teardown.py")]
+    assert done.stdout.split() == [
+        "ds_runtime.control.resources.teardown",
+        str(tmp_path / "ds_runtime/control/resources/teardown.py"),
+    ]
 
 
 def test_a_failing_step_does_not_stop_the_others(running: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -337,7 +340,7 @@ def test_a_spot_fleet_run_of_an_earlier_version_is_watched_and_torn_down(tmp_pat
             }
         )["SpotFleetRequestId"]
         plan = asdict(app_plan(ctx, "20240101T000000Z-abcd", fleet_id, start_time_ms=0, on_demand_after=2))
-        del plan["launch_template"]  # that version's Plan had none
+        del plan["launch_template"]  # that version's RunRecord had none
         # The on-demand machine that version's fallback started beside the Spot Fleet (RunInstances, tagged).
         run_tags = [{"Key": "ds:app", "Value": APP}, {"Key": "ds:run", "Value": plan["run_id"]}]
         [beside] = ec2.run_instances(

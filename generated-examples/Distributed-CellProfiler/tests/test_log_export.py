@@ -12,9 +12,9 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from ds_runtime.control.account import setup_account
-from ds_runtime.control.context import Context
-from ds_runtime.control.log_export import ensure_log_export_policy, merged, statements
+from ds_runtime.control.common.context import Context
+from ds_runtime.control.resources.account import setup_account
+from ds_runtime.control.resources.log_export import ensure_log_export_policy, merged, statements
 
 from ._control_support import REGION, make_ctx, output
 

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests._control_support import APP, REGION, make_ctx
 
-from ds_runtime.control.report import gather, render
+from ds_runtime.control.views.report import gather, render
 from ds_runtime.outcomes import Outcome, default_prefix, write_outcome
 
 BUCKET = "echo-bucket"  # the test config's AWS_BUCKET

@@ -42,8 +42,8 @@ from rich.console import Console
 
 from ds_runtime.aws import make_session
 from ds_runtime.control import cli
-from ds_runtime.control.account import setup_account
-from ds_runtime.control.context import Context
+from ds_runtime.control.common.context import Context
+from ds_runtime.control.resources.account import setup_account
 from ds_runtime.entry import handler
 from ds_runtime.jobs import JOB_ID_KEY, job_id_of
 from ds_runtime.outcomes import Outcome, app_attribute, default_prefix, outcome_key

@@ -102,8 +102,8 @@ def ready(tmp_path: Path) -> Iterator[Path]:
     """An emulated account after setupAccount and setup, for the test tool and config.py in tmp_path."""
     from moto import mock_aws
 
-    from ds_runtime.control.account import setup_account
-    from ds_runtime.control.setup import setup
+    from ds_runtime.control.commands.setup import setup
+    from ds_runtime.control.resources.account import setup_account
 
     from ._control_support import make_ctx
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ds_runtime.control.check import preflight, report
+from ds_runtime.control.commands.check import preflight, report
 
 from ._control_support import fleet_data, write_config, write_job_file, write_spec
 

@@ -21,15 +21,15 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from ds_runtime.control.account import setup_account
-from ds_runtime.control.cleanup import cleanup, find
-from ds_runtime.control.cluster import start_cluster
-from ds_runtime.control.fleet import Capacity, Ec2Fleet, after_fallback, after_resize
-from ds_runtime.control.monitor import Monitor
-from ds_runtime.control.run_record import Plan, load_monitor_file
-from ds_runtime.control.setup import setup
-from ds_runtime.control.submit import submit
-from ds_runtime.control.teardown import PLAN_ENV, Teardown, lambda_handler
+from ds_runtime.control.commands.cleanup import cleanup, find
+from ds_runtime.control.commands.cluster import start_cluster
+from ds_runtime.control.commands.monitor import Monitor
+from ds_runtime.control.commands.setup import setup
+from ds_runtime.control.commands.submit import submit
+from ds_runtime.control.common.run_record import RunRecord, load_monitor_file
+from ds_runtime.control.machines.ec2_fleet import Capacity, Ec2Fleet, after_fallback, after_resize
+from ds_runtime.control.resources.account import setup_account
+from ds_runtime.control.resources.teardown import PLAN_ENV, Teardown, lambda_handler
 from ds_runtime.outcomes import Outcome, default_prefix, write_outcome
 
 from ._control_support import (
@@ -77,7 +77,7 @@ def machines(*states: str) -> list[dict]:
     return [i for r in ec2().describe_instances(Filters=filters)["Reservations"] for i in r["Instances"]]
 
 
-def spot_machines(plan: Plan) -> list[str]:
+def spot_machines(plan: RunRecord) -> list[str]:
     spot = {i["InstanceId"] for i in machines() if i.get("InstanceLifecycle") == "spot"}
     return [i for i in fleet_instances(plan.fleet_id) if i in spot]
 
@@ -87,7 +87,7 @@ def on_demand_machines(*states: str) -> list[dict]:
     return [i for i in machines(*states) if i.get("InstanceLifecycle") != "spot"]
 
 
-def interrupt(plan: Plan, job: str, when: datetime | None = None) -> None:
+def interrupt(plan: RunRecord, job: str, when: datetime | None = None) -> None:
     """An interrupted attempt, as the worker records it."""
     when = when or datetime.now(timezone.utc)
     stamp = when.isoformat(timespec="milliseconds")
@@ -95,7 +95,7 @@ def interrupt(plan: Plan, job: str, when: datetime | None = None) -> None:
     write_outcome(boto3.client("s3", region_name=REGION), plan.bucket, default_prefix(APP), record)
 
 
-def lose_a_spot_machine(plan: Plan) -> str:
+def lose_a_spot_machine(plan: RunRecord) -> str:
     """A spot machine goes (moto's fleet does not replace it, as a fleet short of spot capacity would not)."""
     lost = spot_machines(plan)[0]
     ec2().terminate_instances(InstanceIds=[lost])

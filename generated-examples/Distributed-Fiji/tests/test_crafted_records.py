@@ -21,9 +21,9 @@ import boto3
 import pytest
 from rich.console import Console
 
-from ds_runtime.control.context import Context
-from ds_runtime.control.report import gather, render
-from ds_runtime.control.status import status
+from ds_runtime.control.common.context import Context
+from ds_runtime.control.views.report import gather, render
+from ds_runtime.control.views.status import status
 from ds_runtime.entry import main
 from ds_runtime.outcomes import default_prefix
 

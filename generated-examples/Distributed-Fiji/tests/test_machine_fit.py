@@ -16,11 +16,11 @@ from moto import mock_aws
 
 from ds_runtime.config import load_config
 from ds_runtime.config_keys import DS_KEYS, REQUIRED, Derived
-from ds_runtime.control.cluster import start_cluster
-from ds_runtime.control.context import AwsBackend, CommandError
-from ds_runtime.control.instance_types import INSTANCE_TYPES
-from ds_runtime.control.machine_fit import Machine, offline_fit, require_fit
-from ds_runtime.control.setup import setup
+from ds_runtime.control.commands.cluster import start_cluster
+from ds_runtime.control.commands.setup import setup
+from ds_runtime.control.common.context import AwsBackend, CommandError
+from ds_runtime.control.machines.instance_types import INSTANCE_TYPES
+from ds_runtime.control.machines.machine_fit import Machine, offline_fit, require_fit
 from ds_runtime.entry import main
 from ds_runtime.local.backend import LocalBackend
 

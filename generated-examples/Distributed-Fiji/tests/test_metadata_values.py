@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ds_runtime.control.job_sources import loaddata_rows, table_rows
+from ds_runtime.control.commands.job_sources import loaddata_rows, table_rows
 from ds_runtime.entry import main
 from ds_runtime.jobs import JobFileError, read_job_file
 from ds_runtime.outcomes import app_attribute

@@ -19,17 +19,17 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from ds_runtime.control.account import roles, setup_account, user_policy
-from ds_runtime.control.cleanup import cleanup
-from ds_runtime.control.cluster import start_cluster
-from ds_runtime.control.context import Context
-from ds_runtime.control.monitor import monitor
-from ds_runtime.control.retry import retry_failed
-from ds_runtime.control.run_record import load_monitor_file
-from ds_runtime.control.setup import setup
-from ds_runtime.control.status import collect
-from ds_runtime.control.submit import submit
-from ds_runtime.control.teardown import PLAN_ENV, lambda_handler
+from ds_runtime.control.commands.cleanup import cleanup
+from ds_runtime.control.commands.cluster import start_cluster
+from ds_runtime.control.commands.monitor import monitor
+from ds_runtime.control.commands.retry import retry_failed
+from ds_runtime.control.commands.setup import setup
+from ds_runtime.control.commands.submit import submit
+from ds_runtime.control.common.context import Context
+from ds_runtime.control.common.run_record import load_monitor_file
+from ds_runtime.control.resources.account import roles, setup_account, user_policy
+from ds_runtime.control.resources.teardown import PLAN_ENV, lambda_handler
+from ds_runtime.control.views.status import collect
 from ds_runtime.outcomes import APP_ATTRIBUTE, default_prefix
 
 from ._control_support import REGION, drain, make_ctx, output, put_messages, write_fleet_file, write_job_file

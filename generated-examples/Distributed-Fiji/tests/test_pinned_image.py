@@ -1,6 +1,6 @@
 """The pinned image: setup names the worker image by digest in the task definition and in DS_IMAGE.
 
-Where the digest comes from (control/pinned_image.py): ECR's DescribeImages for an ECR tag, the
+Where the digest comes from (control/machines/pinned_image.py): ECR's DescribeImages for an ECR tag, the
 registry (through the Docker engine) or buildImage --push's record for any other, the built image's
 id for local containers; what a tag none of them can resolve gets; what check and status show.
 """
@@ -17,15 +17,15 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from ds_runtime.control.account import setup_account
-from ds_runtime.control.check import preflight, report
-from ds_runtime.control.cluster import start_cluster
-from ds_runtime.control.context import CommandError, Context
-from ds_runtime.control.image import build_image
-from ds_runtime.control.pinned_image import pin
-from ds_runtime.control.push_record import PUSH_RECORD, record_push
-from ds_runtime.control.setup import setup
-from ds_runtime.control.status import status
+from ds_runtime.control.commands.check import preflight, report
+from ds_runtime.control.commands.cluster import start_cluster
+from ds_runtime.control.commands.image import build_image
+from ds_runtime.control.commands.setup import setup
+from ds_runtime.control.common.context import CommandError, Context
+from ds_runtime.control.machines.pinned_image import pin
+from ds_runtime.control.machines.push_record import PUSH_RECORD, record_push
+from ds_runtime.control.resources.account import setup_account
+from ds_runtime.control.views.status import status
 from ds_runtime.entry import main
 from ds_runtime.local.backend import LocalBackend, LocalState, start_local_tasks
 from ds_runtime.local.containers import ContainerFleet, container_environment, start_containers

@@ -12,12 +12,12 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from ds_runtime.control.account import setup_account
-from ds_runtime.control.cleanup import find
-from ds_runtime.control.cluster import app_plan
-from ds_runtime.control.resources import KINDS, Fleets, LaunchTemplates, Scope, gone
-from ds_runtime.control.setup import setup
-from ds_runtime.control.teardown import Teardown
+from ds_runtime.control.commands.cleanup import find
+from ds_runtime.control.commands.cluster import app_plan
+from ds_runtime.control.commands.setup import setup
+from ds_runtime.control.resources.account import setup_account
+from ds_runtime.control.resources.catalogue import KINDS, Fleets, LaunchTemplates, Scope, gone
+from ds_runtime.control.resources.teardown import Teardown
 
 from ._control_support import APP, REGION, make_ctx
 

@@ -21,11 +21,11 @@ from rich.console import Console
 
 from ds_runtime.aws import make_session
 from ds_runtime.config import DSConfig, load_config
-from ds_runtime.control.account import output_prefixes
-from ds_runtime.control.context import Context
-from ds_runtime.control.fleet_file import FleetFileError, load_fleet_file
-from ds_runtime.control.machine_fit import offline_fit
-from ds_runtime.control.pinned_image import repository_of
+from ds_runtime.control.common.context import Context
+from ds_runtime.control.machines.fleet_file import FleetFileError, load_fleet_file
+from ds_runtime.control.machines.machine_fit import offline_fit
+from ds_runtime.control.machines.pinned_image import repository_of
+from ds_runtime.control.resources.account import output_prefixes
 from ds_runtime.entry import main
 from ds_runtime.jobs import read_job_file
 from ds_runtime.spec import ToolSpec, load_spec

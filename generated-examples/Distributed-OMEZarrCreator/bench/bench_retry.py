@@ -29,8 +29,8 @@ from _support import REGION, SPEC, bench_config
 from rich.console import Console
 
 from ds_runtime.aws import make_session
-from ds_runtime.control import retry
-from ds_runtime.control.context import Context
+from ds_runtime.control.commands import retry
+from ds_runtime.control.common.context import Context
 from ds_runtime.local.emulator import READY_LINE
 from ds_runtime.outcomes import app_attribute
 

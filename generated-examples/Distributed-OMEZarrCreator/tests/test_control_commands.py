@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 
 from ds_runtime.control.cli import COMMANDS, Runs, command, parser
-from ds_runtime.control.run_record import Plan, write_monitor_file
+from ds_runtime.control.common.run_record import RunRecord, write_monitor_file
 from ds_runtime.entry import main, run
 
 from ._control_support import APP, fleet_data, write_config, write_job_file, write_spec
@@ -38,7 +39,7 @@ def test_help_imports_no_command_module() -> None:
     assert "retryFailed" in done.stdout  # the help was printed
     command_modules = {f"ds_runtime.{c.module}" for c in COMMANDS.values()}
     assert not imported & command_modules
-    assert not imported & {"boto3", "botocore", "rich", "moto", "ds_runtime.control.context"}
+    assert not imported & {"boto3", "botocore", "rich", "moto", "ds_runtime.control.common.context"}
 
 
 def test_the_parser_offers_exactly_the_table_and_each_command_has_a_function_of_its_own() -> None:
@@ -65,7 +66,7 @@ def _argv(name: str, folder: Path) -> list[str]:
     jobs = str(write_job_file(folder, 2))
     fleet = folder / "fleet.json"
     fleet.write_text(json.dumps(fleet_data("subnet-0a1b2c3d", "sg-0a1b2c3d")))
-    plan = Plan(APP, "us-east-1", "run", "sfr-1", "c", "s", "t", "q", "d", "b", ["g"], 0)
+    plan = RunRecord(APP, "us-east-1", "run", "sfr-1", "c", "s", "t", "q", "d", "b", ["g"], 0)
     monitor = folder / "monitor.json"
     write_monitor_file(monitor, plan)
     (folder / "inputs").mkdir(exist_ok=True)
@@ -93,3 +94,32 @@ def test_every_command_runs_its_own_function(name: str, tmp_path: Path, monkeypa
     assert len(called) == 1
     if c.runs is not Runs.CHECK:
         assert called[0][-1].command == name  # with its own arguments
+
+
+def test_a_command_added_to_the_registry_is_offered_run_and_documented(tmp_path: Path) -> None:
+    """A Command entry in the table and a function in its module are all a new command needs: `run.py
+    --help` lists it, `run.py NAME` runs that function, and the commands page gets its section."""
+    copy = tmp_path / "repo"
+    shutil.copytree(REPO / "ds_runtime", copy / "ds_runtime", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "run.py", copy)
+    module = copy / "ds_runtime" / "control" / "commands" / "hello.py"
+    module.write_text('def run_hello(found):\n    print("hello from a new command")\n    return 0\n')
+    cli = copy / "ds_runtime" / "control" / "cli.py"
+    table = "COMMANDS: dict[str, Command] = {\n    c.name: c\n    for c in (\n"
+    entry = 'Command("hello", "say hello, a new command", "control.commands.hello", "run_hello", runs=Runs.CHECK)'
+    entry = f"        {entry},\n"
+    assert table in cli.read_text()
+    cli.write_text(cli.read_text().replace(table, table + entry))
+
+    def run_in_copy(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, *argv], cwd=copy, capture_output=True, text=True, timeout=120)
+
+    listed = run_in_copy("run.py", "--help")
+    assert "hello" in listed.stdout and "say hello, a new command" in listed.stdout, listed.stdout + listed.stderr
+    said = run_in_copy("run.py", "hello")
+    assert said.returncode == 0 and "hello from a new command" in said.stdout, said.stdout + said.stderr
+    (copy / "docs").mkdir()
+    written = run_in_copy("-m", "ds_runtime.control.docs", "--docs", "docs")
+    assert written.returncode == 0, written.stderr
+    page = (copy / "docs" / "commands.md").read_text()
+    assert "## hello\n\nsay hello, a new command\n" in page

@@ -16,12 +16,12 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from ds_runtime.control import retry
-from ds_runtime.control.account import setup_account
-from ds_runtime.control.lease import Lease
-from ds_runtime.control.resources import delete_own_messages
-from ds_runtime.control.setup import setup
-from ds_runtime.control.status import collect
+from ds_runtime.control.commands import retry
+from ds_runtime.control.commands.setup import setup
+from ds_runtime.control.common.lease import Lease
+from ds_runtime.control.resources.account import setup_account
+from ds_runtime.control.resources.catalogue import delete_own_messages
+from ds_runtime.control.views.status import collect
 from ds_runtime.local import fast_sqs
 
 from ._control_support import APP, REGION, make_ctx, output, put_messages, queue_counts

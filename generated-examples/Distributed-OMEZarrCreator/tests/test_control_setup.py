@@ -10,9 +10,15 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from ds_runtime.control.account import LAUNCH_RESOURCES, LAUNCH_TEMPLATES, setup_account, undo_account, user_policy
-from ds_runtime.control.context import CommandError
-from ds_runtime.control.setup import setup
+from ds_runtime.control.commands.setup import setup
+from ds_runtime.control.common.context import CommandError
+from ds_runtime.control.resources.account import (
+    LAUNCH_RESOURCES,
+    LAUNCH_TEMPLATES,
+    setup_account,
+    undo_account,
+    user_policy,
+)
 from ds_runtime.entry import main
 from ds_runtime.local.containers import run_options
 from ds_runtime.worker_settings import WorkerSettings

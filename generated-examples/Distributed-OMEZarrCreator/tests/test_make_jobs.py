@@ -12,9 +12,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from ds_runtime.control.account import setup_account
-from ds_runtime.control.job_sources import listing_rows
-from ds_runtime.control.setup import setup
+from ds_runtime.control.commands.job_sources import listing_rows
+from ds_runtime.control.commands.setup import setup
+from ds_runtime.control.resources.account import setup_account
 from ds_runtime.entry import main
 from ds_runtime.local import fast_sqs
 

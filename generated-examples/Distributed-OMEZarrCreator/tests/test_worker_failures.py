@@ -17,9 +17,9 @@ import pytest
 from botocore.exceptions import ClientError
 from rich.console import Console
 
-from ds_runtime.control.context import Context
-from ds_runtime.control.retry import retry_failed
-from ds_runtime.control.status import collect
+from ds_runtime.control.commands.retry import retry_failed
+from ds_runtime.control.common.context import Context
+from ds_runtime.control.views.status import collect
 from ds_runtime.jobs import JOB_ID_KEY
 from ds_runtime.outcomes import REASON_ATTRIBUTE, app_attribute
 from ds_runtime.s3_files import is_missing_object

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests._control_support import APP, REGION, make_ctx, write_job_file, write_spec
 
-from ds_runtime.control.export import build_crate, crate_files, export
+from ds_runtime.control.commands.export import build_crate, crate_files, export
 from ds_runtime.outcomes import Outcome, default_prefix, write_outcome
 
 BUCKET = "echo-bucket"  # the test config's AWS_BUCKET

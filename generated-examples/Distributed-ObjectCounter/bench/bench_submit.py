@@ -42,10 +42,10 @@ from _support import REGION, SPEC, SPEC_DATA, bench_config, write_config_file
 from rich.console import Console
 
 from ds_runtime.aws import make_session
-from ds_runtime.control import submit as submit_module
-from ds_runtime.control.account import setup_account
-from ds_runtime.control.context import Context
-from ds_runtime.control.submit import submit
+from ds_runtime.control.commands import submit as submit_module
+from ds_runtime.control.commands.submit import submit
+from ds_runtime.control.common.context import Context
+from ds_runtime.control.resources.account import setup_account
 from ds_runtime.entry import main as run_py
 from ds_runtime.jobs import read_job_file
 from ds_runtime.local.emulator import READY_LINE

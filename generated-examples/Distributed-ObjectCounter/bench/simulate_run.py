@@ -12,7 +12,7 @@ two scale-in policies:
   to the jobs in flight (noTermination); a CPU-idle alarm terminates a machine that has run
   no job for 15 minutes (and a `maintain` fleet below its target replaces it). An interrupted
   job's message comes back when its visibility timeout ends.
-- ours: the real `Monitor.poll` of ds_runtime/control/monitor.py, every minute, on a
+- ours: the real `Monitor.poll` of ds_runtime/control/commands/monitor.py, every minute, on a
   simulated clock, queue and fleet (scalein.py decides which idle machines go). An
   interrupted job goes back to the queue at the notice.
 
@@ -54,11 +54,11 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from ds_runtime.aws import QueueLoad  # noqa: E402 - after the path set-up
-from ds_runtime.control.context import Context  # noqa: E402
-from ds_runtime.control.fleet import Capacity, after_fallback, after_resize  # noqa: E402
-from ds_runtime.control.monitor import Monitor  # noqa: E402
-from ds_runtime.control.scalein import Machine  # noqa: E402
-from ds_runtime.control.teardown import Plan  # noqa: E402
+from ds_runtime.control.commands.monitor import Monitor  # noqa: E402
+from ds_runtime.control.common.context import Context  # noqa: E402
+from ds_runtime.control.machines.ec2_fleet import Capacity, after_fallback, after_resize  # noqa: E402
+from ds_runtime.control.machines.scalein import Machine  # noqa: E402
+from ds_runtime.control.resources.teardown import RunRecord  # noqa: E402
 
 MEDIAN_MINUTES = 4.0
 SIGMA = math.log(60 / MEDIAN_MINUTES) / 2.326  # P(run time > 60 min) = 1 %
@@ -265,7 +265,7 @@ class Run:
 
 
 class SimFleet:
-    """The Fleet interface of ds_runtime/control/fleet.py over a simulated run."""
+    """The Fleet interface of ds_runtime/control/machines/ec2_fleet.py over a simulated run."""
 
     def __init__(self, run: Run):
         self.run = run
@@ -311,7 +311,7 @@ class SimFleet:
 
 def ours(run: Run, idle_after: float, on_demand_after: int = 0) -> Callable[[], bool]:
     """The real monitor, with this run's clock, queue and fleet; it reads no config and no AWS."""
-    plan = Plan(
+    plan = RunRecord(
         app_name="sim",
         region="us-east-1",
         run_id="sim",

@@ -45,9 +45,9 @@ def run(args: argparse.Namespace, console: Console | None = None) -> int:
 
     from .aws import make_session
     from .config import ConfigError
-    from .control.check import preflight
-    from .control.context import AWS_ERRORS, AwsBackend, CommandError, Context
-    from .control.launch import run_on
+    from .control.commands.check import preflight
+    from .control.common.context import AWS_ERRORS, AwsBackend, CommandError, Context
+    from .control.common.launch import run_on
     from .jobs import JobFileError
     from .spec import SpecError
 

@@ -20,9 +20,9 @@ from typing import Any
 from parliament import UnknownActionException, analyze_policy_string, is_arn_strictly_valid
 from parliament.statement import get_arn_format, get_privilege_info
 
-from ds_runtime.control import log_export
-from ds_runtime.control.account import outputs_policy, roles, user_policy
-from ds_runtime.control.context import Context
+from ds_runtime.control.common.context import Context
+from ds_runtime.control.resources import log_export
+from ds_runtime.control.resources.account import outputs_policy, roles, user_policy
 
 # Findings accepted, each with why. Keep this short: a finding here is a grant AWS applies as written.
 ACCEPTED: dict[tuple[str, str], str] = {

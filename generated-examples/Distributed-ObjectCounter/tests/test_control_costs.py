@@ -18,21 +18,21 @@ from moto import mock_aws
 from rich.console import Console
 
 from ds_runtime.config import ConfigError, load_config
-from ds_runtime.control.account import setup_account
-from ds_runtime.control.cleanup import cleanup, find
-from ds_runtime.control.cluster import start_cluster
-from ds_runtime.control.confirm import always, confirm_policy
-from ds_runtime.control.context import CommandError, Context
-from ds_runtime.control.estimate import Estimate, Price, estimate_command, make_estimate
-from ds_runtime.control.fleet import Ec2Fleet
-from ds_runtime.control.monitor import Monitor, monitor
-from ds_runtime.control.on_demand_prices import on_demand_price
-from ds_runtime.control.retry import retry_failed
-from ds_runtime.control.run_record import load_monitor_file
-from ds_runtime.control.setup import setup
-from ds_runtime.control.status import status
-from ds_runtime.control.submit import submit
-from ds_runtime.control.teardown import CHECK_CAPS, PLAN_ENV, Spend, lambda_handler
+from ds_runtime.control.commands.cleanup import cleanup, find
+from ds_runtime.control.commands.cluster import start_cluster
+from ds_runtime.control.commands.monitor import Monitor, monitor
+from ds_runtime.control.commands.retry import retry_failed
+from ds_runtime.control.commands.setup import setup
+from ds_runtime.control.commands.submit import submit
+from ds_runtime.control.common.confirm import always, confirm_policy
+from ds_runtime.control.common.context import CommandError, Context
+from ds_runtime.control.common.run_record import load_monitor_file
+from ds_runtime.control.machines.ec2_fleet import Ec2Fleet
+from ds_runtime.control.machines.on_demand_prices import on_demand_price
+from ds_runtime.control.resources.account import setup_account
+from ds_runtime.control.resources.teardown import CHECK_CAPS, PLAN_ENV, Spend, lambda_handler
+from ds_runtime.control.views.estimate import Estimate, Price, estimate_command, make_estimate
+from ds_runtime.control.views.status import status
 from ds_runtime.entry import main
 from ds_runtime.jobs import read_job_file
 from ds_runtime.local.backend import LocalBackend

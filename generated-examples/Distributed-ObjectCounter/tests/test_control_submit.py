@@ -11,9 +11,9 @@ import pytest
 from moto import mock_aws
 
 from ds_runtime import jobs
-from ds_runtime.control.context import CommandError
-from ds_runtime.control.sqs_send import Batch, Unsent, batches, send_batch
-from ds_runtime.control.submit import submit
+from ds_runtime.control.commands.submit import submit
+from ds_runtime.control.common.context import CommandError
+from ds_runtime.control.common.sqs_send import Batch, Unsent, batches, send_batch
 from ds_runtime.entry import main
 from ds_runtime.jobs import Job, JobFileError, read_job_file
 from ds_runtime.outcomes import Outcome, default_prefix, write_outcome

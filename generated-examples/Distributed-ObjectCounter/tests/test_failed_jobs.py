@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console
 
-from ds_runtime.control.failed_jobs import FailedJob, print_failed_jobs
+from ds_runtime.control.views.failed_jobs import FailedJob, print_failed_jobs
 
 CLASH = "OutputClash: s3://bucket/results/img/argv.json was written by job 1f2e3d4c5b6a7980; job 0a1b2c3d4e5f6a7b would"
 TAIL = ["Times reported are CPU and Wall-clock times for each module", "Error: no image set matches the group"]

@@ -30,19 +30,19 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from ds_runtime.control.account import role_name, setup_account, user_policy
-from ds_runtime.control.cluster import start_cluster
-from ds_runtime.control.data import download_outputs
-from ds_runtime.control.fleet import Ec2Fleet
-from ds_runtime.control.machine_fit import Machine
-from ds_runtime.control.monitor import monitor
-from ds_runtime.control.pinned_image import pin
-from ds_runtime.control.retry import retry_failed
-from ds_runtime.control.run_record import load_monitor_file
-from ds_runtime.control.setup import setup
-from ds_runtime.control.spot_quota import check_gpu_spot_quota
-from ds_runtime.control.status import status
-from ds_runtime.control.submit import submit
+from ds_runtime.control.commands.cluster import start_cluster
+from ds_runtime.control.commands.data import download_outputs
+from ds_runtime.control.commands.monitor import monitor
+from ds_runtime.control.commands.retry import retry_failed
+from ds_runtime.control.commands.setup import setup
+from ds_runtime.control.commands.submit import submit
+from ds_runtime.control.common.run_record import load_monitor_file
+from ds_runtime.control.machines.ec2_fleet import Ec2Fleet
+from ds_runtime.control.machines.machine_fit import Machine
+from ds_runtime.control.machines.pinned_image import pin
+from ds_runtime.control.machines.spot_quota import check_gpu_spot_quota
+from ds_runtime.control.resources.account import role_name, setup_account, user_policy
+from ds_runtime.control.views.status import status
 from ds_runtime.local.workers import definition_environment
 
 from ._control_support import APP, REGION, make_ctx, output, spec, write_fleet_file, write_job_file

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from ds_runtime.control.fleet_file import FleetFileError, load_fleet_file
-from ds_runtime.control.job_sources import listing_rows, loaddata_rows, table_rows
+from ds_runtime.control.commands.job_sources import listing_rows, loaddata_rows, table_rows
+from ds_runtime.control.machines.fleet_file import FleetFileError, load_fleet_file
 from ds_runtime.jobs import JobFileError, jobs_from_data, read_job_file
 from ds_runtime.keys import S3_MAX_KEY_BYTES, join_key, safe_key
 from ds_runtime.placeholders import placeholders, render

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from ds_runtime.control.resume_preview import preview
+from ds_runtime.control.views.resume_preview import preview
 from ds_runtime.job_values import check_job
 from ds_runtime.jobs import Job, job_id_of
 from ds_runtime.outcomes import Outcome

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from ds_runtime.control.context import Context
-from ds_runtime.control.report import RunReport, gather, observed_machine_hours, render
-from ds_runtime.control.status import Status, status
+from ds_runtime.control.common.context import Context
+from ds_runtime.control.views.report import RunReport, gather, observed_machine_hours, render
+from ds_runtime.control.views.status import Status, status
 from ds_runtime.entry import main
 from ds_runtime.outcomes import Outcome
 
@@ -131,8 +131,8 @@ def test_report_command_writes_the_file_and_prints_its_path(aws: Path, monkeypat
 
 def test_report_on_aws_counts_the_machines_ec2_lists(aws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """With the run's monitor file (found in files/ by default), 'actual' is EC2's machine-hours, as the caps count."""
-    from ds_runtime.control.run_record import load_monitor_file
-    from ds_runtime.control.teardown import spend
+    from ds_runtime.control.common.run_record import load_monitor_file
+    from ds_runtime.control.resources.teardown import spend
 
     from .test_control_costs import monitor_file, started
 

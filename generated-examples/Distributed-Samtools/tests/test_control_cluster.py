@@ -13,17 +13,17 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from ds_runtime.control import cluster
-from ds_runtime.control.account import setup_account
-from ds_runtime.control.cluster import build_request, start_cluster
-from ds_runtime.control.context import CommandError, Context
-from ds_runtime.control.estimate import fleet_zones
-from ds_runtime.control.fleet_file import FleetFileError, load_fleet_file
-from ds_runtime.control.fleet_mapping import FleetLaunch
-from ds_runtime.control.machine_fit import require_fit
-from ds_runtime.control.setup import setup
-from ds_runtime.control.spot_quota import check_gpu_spot_quota, counted
-from ds_runtime.control.submit import submit
+from ds_runtime.control.commands import cluster
+from ds_runtime.control.commands.cluster import build_request, start_cluster
+from ds_runtime.control.commands.setup import setup
+from ds_runtime.control.commands.submit import submit
+from ds_runtime.control.common.context import CommandError, Context
+from ds_runtime.control.machines.fleet_file import FleetFileError, load_fleet_file
+from ds_runtime.control.machines.fleet_mapping import FleetLaunch
+from ds_runtime.control.machines.machine_fit import require_fit
+from ds_runtime.control.machines.spot_quota import check_gpu_spot_quota, counted
+from ds_runtime.control.resources.account import setup_account
+from ds_runtime.control.views.estimate import fleet_zones
 
 from ._control_support import (
     APP,

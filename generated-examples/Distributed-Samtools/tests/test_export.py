@@ -14,8 +14,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from ds_runtime.control.context import CommandError, Context
-from ds_runtime.control.export import action_id, crate_files, export, s3_uri
+from ds_runtime.control.commands.export import action_id, crate_files, export, s3_uri
+from ds_runtime.control.common.context import CommandError, Context
 from ds_runtime.outcomes import Outcome, default_prefix
 
 from ._control_support import REGION, make_ctx, output, write_job_file, write_spec

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from ds_runtime.control.submit import submit
+from ds_runtime.control.commands.submit import submit
 from ds_runtime.jobs import JobFileError
 
 from ._control_support import APP, make_ctx, output, queue_counts, spec

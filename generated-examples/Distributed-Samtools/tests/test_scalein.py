@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ds_runtime.aws import QueueLoad
-from ds_runtime.control.scalein import Machine, ScaleIn, decide, idle_since, scale_out
+from ds_runtime.control.machines.scalein import Machine, ScaleIn, decide, idle_since, scale_out
 
 BUSY, IDLE = Machine("i-busy", True), Machine("i-idle", False)
 

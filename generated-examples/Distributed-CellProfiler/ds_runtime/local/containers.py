@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from ..config import DSConfig
-from ..control.context import CommandError, Context, PinnedImage
-from ..control.image import docker_engine, first_line
-from ..control.setup import container_gpus
+from ..control.common.context import CommandError, Context, PinnedImage
+from ..control.common.docker_engine import docker_engine, first_line
+from ..control.machines.machine_fit import container_gpus
 from .workers import EMULATOR_KEYS, SHORT_RECEIVES, STOP_GRACE_SECONDS, container_definition
 
 LABEL_APP = "ds.app"

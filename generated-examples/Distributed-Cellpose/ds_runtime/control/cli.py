@@ -35,7 +35,7 @@ def _nothing(p: argparse.ArgumentParser) -> None:
 class Command:
     name: str
     help: str
-    module: str  # under ds_runtime, e.g. "control.submit": imported only when the command runs
+    module: str  # under ds_runtime, e.g. "control.commands.submit": imported only when the command runs
     function: str  # its entry in that module, called as `runs` says
     arguments: Callable[[argparse.ArgumentParser], None] = _nothing
     runs: Runs = Runs.BACKEND
@@ -218,37 +218,42 @@ COMMANDS: dict[str, Command] = {
             "check",
             "check config.py (and a Job and a Fleet file) offline, and that the containers fit each MACHINE_TYPE;"
             " create nothing",
-            "control.check",
+            "control.commands.check",
             "report",
             _check,
             runs=Runs.CHECK,
         ),
-        Command("setup", "create the queues, ECS cluster, task definition and service", "control.setup", "run_setup"),
+        Command(
+            "setup",
+            "create the queues, ECS cluster, task definition and service",
+            "control.commands.setup",
+            "run_setup",
+        ),
         Command(
             "submitJob",
             "check a job file and put one message per job on the queue",
-            "control.submit",
+            "control.commands.submit",
             "run_submit_job",
             _submit_job,
         ),
         Command(
             "startCluster",
             "ask for spot machines and start the workers",
-            "control.cluster",
+            "control.commands.cluster",
             "run_start_cluster",
             _start_cluster,
         ),
         Command(
             "monitor",
             "shrink the fleet as jobs finish and tear everything down at the end",
-            "control.monitor",
+            "control.commands.monitor",
             "run_monitor",
             _monitor,
         ),
         Command(
             "makeJobs",
             "write a Job file from a LoadData CSV, a listing of files, or a table",
-            "control.make_jobs",
+            "control.commands.make_jobs",
             "run_make_jobs",
             _make_jobs,
             description=MAKE_JOBS_EXAMPLES,
@@ -256,64 +261,66 @@ COMMANDS: dict[str, Command] = {
         Command(
             "estimate",
             "what a Job file will cost and when it will finish (nothing starts)",
-            "control.estimate",
+            "control.views.estimate",
             "run_estimate",
             _estimate,
         ),
         Command(
             "status",
             "jobs queued, running, done, failed, dead-lettered; why jobs failed",
-            "control.status",
+            "control.views.status",
             "run_status",
             _status,
         ),
         Command(
             "report",
             "one HTML page on the run: timeline, durations, peak memory, failures, cost",
-            "control.report",
+            "control.views.report",
             "run_report",
             _report,
         ),
         Command(
             "export",
             "write the run as a Workflow Run RO-Crate: each attempt's image, command, inputs, outputs with checksums",
-            "control.export",
+            "control.commands.export",
             "run_export",
             _export,
         ),
         Command(
             "retryFailed",
             "put dead-lettered jobs back on the queue (all, or those named)",
-            "control.retry",
+            "control.commands.retry",
             "run_retry_failed",
             _retry_failed,
         ),
         Command(
             "cleanup",
             "find and delete everything of this app left in AWS",
-            "control.cleanup",
+            "control.commands.cleanup",
             "run_cleanup",
             _cleanup,
         ),
         Command(
             "setupAccount",
             "once per account: create this app's least-privilege IAM roles",
-            "control.account",
+            "control.resources.account",
             "run_setup_account",
             _setup_account,
         ),
-        Command("undoAccount", "delete the IAM roles setupAccount created", "control.account", "run_undo_account"),
+        Command(
+            "undoAccount", "delete the IAM roles setupAccount created", "control.resources.account", "run_undo_account"
+        ),
         Command(
             "uploadInputs",
             "copy a local folder into the bucket (AWS_BUCKET, or --bucket)",
-            "control.data",
+            "control.commands.data",
             "run_upload_inputs",
             _upload_inputs,
         ),
         Command(
             "downloadOutputs",
             "copy everything under an S3 prefix into a local folder",
-            "control.data",
+            "control.commands.data",
             "run_download_outputs",
             _download_outputs,
         ),
@@ -336,7 +343,7 @@ COMMANDS: dict[str, Command] = {
         Command(
             "buildImage",
             "build the worker image from the Dockerfile, tagged DOCKERHUB_TAG",
-            "control.image",
+            "control.commands.image",
             "run_build_image",
             _build_image,
             runs=Runs.IMAGE,

@@ -27,13 +27,13 @@ from rich.console import Console
 from ..aws import make_session
 from ..buckets import allowed_buckets
 from ..config import DSConfig
-from ..control.account import roles, setup_account
 from ..control.cli import LOCAL_OUTPUTS
-from ..control.context import CommandError, Context, PinnedImage
+from ..control.common.context import CommandError, Context, PinnedImage
+from ..control.resources.account import roles, setup_account
 from ..s3_files import download
 from ..spec import ToolSpec
 from .emulator import READY_LINE
-from .fleet import STATE_DIR, LocalFleet, local_fleet
+from .tasks import STATE_DIR, LocalFleet, local_fleet
 from .workers import EMULATOR_KEYS, IDLE_STOP_GRACE_SECONDS, STOP_GRACE_SECONDS, alive, container_definition
 
 EMULATOR_START_SECONDS = 60

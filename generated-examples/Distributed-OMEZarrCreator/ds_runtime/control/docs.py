@@ -2,15 +2,17 @@
 
     python -m ds_runtime.control.docs           # rewrite docs/commands.md and docs/config.md
     python -m ds_runtime.control.docs --check   # exit 1 if they are stale (the tests do this)
+    python -m tests.command_examples            # run every command again for its example output, then rewrite
 
 commands.md comes from run.py's argparse parser (every command, argument and option,
-with its help and default) plus an example of each command's output; config.md from
+with its help and default) plus an example of each command's output (examples.json); config.md from
 the DS family's key table (config_keys.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -19,75 +21,19 @@ from .cli import parser
 
 GENERATED = "<!-- Written by `python -m ds_runtime.control.docs` from the code: do not edit by hand. -->\n"
 
-# What each command prints: real output of the demo tool (Distributed-ObjectCounter) in local mode, shortened.
-EXAMPLES: dict[str, str] = {
-    "setup": "image myorg/distributed-objectcounter:1.0: myorg/distributed-objectcounter@sha256:5f0c7e3b...\n"
-    "  (the registry's digest of the tag)\n"
-    "queue DistributedObjectCounterDeadMessages: created\n"
-    "queue DistributedObjectCounterQueue: created\n"
-    "cluster default: created\n"
-    "task definition DistributedObjectCounterTask: registered revision 1\n"
-    "service DistributedObjectCounterService: created (0 tasks until startCluster)",
-    "submitJob": "sent 9 of 9 job(s) from files/exampleJob.json to DistributedObjectCounterQueue",
-    "startCluster": "startCluster plan for DistributedObjectCounter in us-east-1:\n"
-    "jobs: 9; at once: 2 (CLUSTER_MACHINES x TASKS_PER_MACHINE x DOCKER_CORES)\n"
-    "...\n"
-    "EC2 Fleet fleet-7c3a9d52-1b4e-4f0a-9e21-5d8f6a0b3c44 requested: 2 x c5.large\n"
-    "2 machine(s) running\n"
-    "service DistributedObjectCounterService: 2 task(s) wanted\n"
-    "monitor file: files/DistributedObjectCounterSpotFleetRequestId.json\n"
-    "next: python run.py monitor files/DistributedObjectCounterSpotFleetRequestId.json",
-    "monitor": "run report: files/reports/DistributedObjectCounter-20261203T060200Z-9bc6.html\n"
-    "queue empty: tearing the run down\n"
-    "ok  delete fleet: fleet-7c3a9d52-1b4e-4f0a-9e21-5d8f6a0b3c44 deleted, its instances terminating\n"
-    "ok  delete queue: DistributedObjectCounterQueue deleted\n"
-    "...\n"
-    "ok  export logs to S3: DistributedObjectCounter -> s3://your-bucket-name/exportedlogs/",
-    "estimate": "jobs: 9; at once: 2 (CLUSTER_MACHINES x TASKS_PER_MACHINE x DOCKER_CORES)\n"
-    "price: $0.0312 per machine-hour, spot price now of c5.large in us-east-1a (cheapest type)\n"
-    "while running: 2 machine(s) = $0.0624 per hour\n"
-    "time per job: 30 s (given)\n"
-    "run time: 0.04 h; machine-hours: 0.07; cost: about $0.00",
-    "status": "image: myorg/distributed-objectcounter@sha256:5f0c7e3b...\n"
-    "queued: 0  running: 0  done: 9  failed: 0  dead-lettered: 0  skipped: 0  interrupted: 0\n"
-    "(with CHECK_IF_DONE_BOOL, why the latest finished jobs were skipped or ran again, e.g.\n"
-    "  0c1d2e3f4a5b6c7d ran again: changed since attempt 1 (done 2026-01-05T10:12:03): input\n"
-    "  s3://my-bucket/pipelines/analysis.cppipe changed (ETag 5d41... -> 7d79...))\n"
-    "(with failures, a table: each job by its key fields, state, tries, exit code, job id; below it each\n"
-    "reason, last lines and log stream)",
-    "check": "image: myorg/distributed-objectcounter:1.0; pushed as sha256:5f0c7e3b... at 2026-12-06T10:12:31+00:00: "
-    "setup pins that unless the registry has moved it\n"
-    "check: ok, the run can start",
-    "makeJobs": "3 job(s); the first 3:\n"
-    '  {"image": "inputs/coins.png", "method": "otsu"}\n'
-    '  {"image": "inputs/coins.png", "method": "li"}\n'
-    '  {"image": "inputs/hubble_deep_field.png", "method": "otsu"}\n'
-    "wrote files/fromTable.json; send it with: python run.py submitJob files/fromTable.json",
-    "report": "report: /home/me/Distributed-ObjectCounter/report.html",
-    "export": "RO-Crate of 3456 attempt(s): crate/ro-crate-metadata.json (7,210,113 bytes)",
-    "retryFailed": "1 job(s) put back on DistributedObjectCounterQueue",
-    "cleanup": "DistributedObjectCounter in us-east-1: 12 thing(s) found\n"
-    "  fleet: fleet-7c3a9d52-1b4e-4f0a-9e21-5d8f6a0b3c44  (deleted with its machines)\n"
-    "  queue: DistributedObjectCounterQueue\n"
-    "  ...\n"
-    "dry run: nothing deleted",
-    "setupAccount": "role DistributedObjectCounter-instance: created\n"
-    "...\n"
-    "instance profile DistributedObjectCounter-instance: ready\n"
-    "bucket your-bucket-name: policy lets CloudWatch Logs export into exportedlogs/ "
-    "(0 statement(s) already there kept)",
-    "undoAccount": "role DistributedObjectCounter-instance: deleted\n...",
-    "uploadInputs": "3 file(s) from demo-inputs uploaded to s3://your-bucket-name/inputs",
-    "downloadOutputs": "18 file(s) from s3://your-bucket-name/results/ downloaded to my-results",
-    "localRun": "9 job(s) on 2 local worker task(s) x 1 worker(s)\n"
-    "jobs ━━━━━━━━━━━━━━━━━━━━ 9/9 queued 0  running 0  done 9  skipped 0  failed 0 (+0 retrying)\n"
-    "(a summary table, each failed job's reason)\n"
-    "run report: /home/me/Distributed-ObjectCounter/files/reports/DistributedObjectCounter-....html",
-    "localStop": "local mode: bucket saved to local-outputs (40 files)\nlocal mode: workers and emulator stopped",
-    "buildImage": "building myorg/distributed-objectcounter:1.0 from Dockerfile\n"
-    "built myorg/distributed-objectcounter:1.0 (412 MB) in 95.2 s\n"
-    "push it with `python run.py buildImage --push` (or `docker push myorg/distributed-objectcounter:1.0`)",
-}
+# What each command prints, shown under it: real output of a toy tool's run in local mode, written by
+# `python -m tests.command_examples` (and checked by tests/test_docs.py) except where that cannot run it.
+EXAMPLES_FILE = Path(__file__).with_name("examples.json")
+EXAMPLES_NOTE = (
+    "Each example output is what the command printed in local mode for a toy tool, DistributedEcho "
+    "(`python run.py --local COMMAND ...`, one run from setupAccount to monitor), with ids and times "
+    "fixed and long outputs shortened (`...`)."
+)
+
+
+def read_examples() -> dict[str, dict[str, str]]:
+    """{command: {"run": how it was run, "output": what it printed}}."""
+    return json.loads(EXAMPLES_FILE.read_text(encoding="utf-8"))
 
 
 def _option(action: argparse.Action) -> str:
@@ -120,13 +66,17 @@ def _section(title: str, command: argparse.ArgumentParser, help_text: str) -> li
 
 def commands_page() -> str:
     p = parser()
+    examples = read_examples()
     lines = [GENERATED, "# Commands", "", p.description or "", "", p.epilog or "", ""]
     lines += ["Options before the command, for every command:", "", *_table(p._actions), ""]
+    lines += [EXAMPLES_NOTE, ""]
     for name, (command, help_text) in _subcommands(p).items():
         lines += _section(f"## {name}", command, help_text)
         for source, (one, one_help) in _subcommands(command).items():  # e.g. makeJobs loaddata | listing | table
             lines += _section(f"### {name} {source}", one, one_help)
-        lines += ["Example output:", "", "```", EXAMPLES[name], "```", ""]
+        if name in examples:  # a new command has none until the examples are run again
+            example = examples[name]
+            lines += [f"Example: `{example['run']}`", "", "```", example["output"], "```", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import DSConfig
-from ..control.context import Context, PinnedImage
+from ..control.common.context import Context, PinnedImage
 from ..worker_settings import ENV_NAMES
 
 # Keys the emulator accepts; never real credentials (those stay out of workers' environments).

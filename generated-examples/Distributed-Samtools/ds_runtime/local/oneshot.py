@@ -25,23 +25,23 @@ from rich.table import Table
 from rich.text import Text
 
 from ..config import DSConfig
-from ..control.cluster import start_cluster
-from ..control.context import Context
-from ..control.data import chosen_bucket
-from ..control.failed_jobs import FailedJob, print_failed_jobs
-from ..control.monitor import Monitor
-from ..control.report import write_run_report
-from ..control.run_record import Plan, load_monitor_file
-from ..control.setup import setup
-from ..control.submit import submit
-from ..control.teardown import Teardown, report
+from ..control.commands.cluster import start_cluster
+from ..control.commands.data import chosen_bucket
+from ..control.commands.monitor import Monitor
+from ..control.commands.setup import setup
+from ..control.commands.submit import submit
+from ..control.common.context import Context
+from ..control.common.run_record import RunRecord, load_monitor_file
+from ..control.resources.teardown import Teardown, report
+from ..control.views.failed_jobs import FailedJob, print_failed_jobs
+from ..control.views.report import write_run_report
 from ..jobs import Job, read_run_jobs
 from ..outcomes import Outcome, default_prefix, latest_keys, latest_outcomes
 from ..s3_files import download, listed_objects, upload
 from ..spec import ToolSpec
 from .backend import LocalBackend, bucket_folder
 from .emulator import start_emulator
-from .fleet import local_fleet
+from .tasks import local_fleet
 
 POLL_SECONDS = 1.0
 
@@ -144,7 +144,7 @@ def local_run(
     return 0 if tally.finished == len(jobs) and not tally.dead and torn_down else 1
 
 
-def _tally(ctx: Context, plan: Plan, total: int) -> tuple[Tally, bool]:
+def _tally(ctx: Context, plan: RunRecord, total: int) -> tuple[Tally, bool]:
     load = ctx.queue_load(plan.queue_name)
     # The state is in each record's key: a listing counts them, no record is read while polling.
     latest = latest_keys(ctx.client("s3"), ctx.config.AWS_BUCKET, default_prefix(ctx.config.APP_NAME))
@@ -159,7 +159,9 @@ def _dead_letters(ctx: Context) -> int:
     return dead.visible if dead else 0
 
 
-def _watch(ctx: Context, plan: Plan, total: int, console: Console, running: Callable[[], int]) -> tuple[Tally, bool]:
+def _watch(
+    ctx: Context, plan: RunRecord, total: int, console: Console, running: Callable[[], int]
+) -> tuple[Tally, bool]:
     """Poll until the queue is empty, showing progress; the monitor's shrinking runs as on AWS.
 
     Also stops, returning True, when no worker task runs any more (nothing would ever drain
