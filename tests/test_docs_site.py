@@ -18,6 +18,8 @@ PAGES = [
     "commands",
     "config",
     "costs",
+    "export",
+    "resume",
     "troubleshooting",
     "updating",
     "glossary",

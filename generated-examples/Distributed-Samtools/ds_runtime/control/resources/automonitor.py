@@ -30,6 +30,7 @@ SHIPPED = [
     "control/__init__.py",
     "control/resources/__init__.py",
     "control/common/__init__.py",
+    "control/common/lease.py",
     "control/resources/catalogue.py",
     "control/common/run_record.py",
     "control/resources/teardown.py",
