@@ -146,13 +146,19 @@ def one_command(command: str, size: int, folder: Path) -> dict[str, float]:
     ctx = context()
     start_mb = peak_mb()
     profile = cProfile.Profile() if PROFILE in os.environ else None
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     with profile or contextlib.nullcontext():
         assert handler(cli.command(args.command))(ctx, args) == 0, ctx.console.file.getvalue()  # type: ignore[attr-defined]
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     if profile is not None:
         profile.dump_stats(Path(os.environ[PROFILE]) / f"{command}-{size}.prof")
-    return {"seconds": seconds, "peak_mb": peak_mb(), "growth_mb": peak_mb() - start_mb}
+    return {"seconds": seconds, "client_cpu": cpu, "peak_mb": peak_mb(), "growth_mb": peak_mb() - start_mb}
+
+
+def own_cpu() -> float:
+    """This process's CPU seconds (all its threads, not its children's): the emulator's work, here."""
+    used = os.times()
+    return used.user + used.system
 
 
 def run_sizes(sizes: list[int], commands: list[str]) -> dict[int, dict[str, dict[str, float]]]:
@@ -170,6 +176,7 @@ def run_sizes(sizes: list[int], commands: list[str]) -> dict[int, dict[str, dict
             print(f"{size} jobs: emulator seeded in {time.perf_counter() - clock:.1f} s", flush=True)
             found[size] = {}
             for command in commands:
+                server = own_cpu()
                 done = subprocess.run(
                     [sys.executable, __file__, "--one", command, str(size), str(folder)],
                     capture_output=True,
@@ -178,9 +185,13 @@ def run_sizes(sizes: list[int], commands: list[str]) -> dict[int, dict[str, dict
                 )
                 if done.returncode != 0:
                     raise SystemExit(f"{command} at {size} jobs failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
-                found[size][command] = json.loads(done.stdout.strip().splitlines()[-1])
-                row = found[size][command]
-                print(f"  {command:<12} {row['seconds']:>8.2f} s {row['peak_mb']:>7.0f} MB peak", flush=True)
+                row = found[size][command] = json.loads(done.stdout.strip().splitlines()[-1])
+                row["server_cpu"] = own_cpu() - server
+                print(
+                    f"  {command:<12} {row['seconds']:>8.2f} s {row['peak_mb']:>7.0f} MB peak;"
+                    f" CPU s: command {row['client_cpu']:.2f}, emulator {row['server_cpu']:.2f}",
+                    flush=True,
+                )
     return found
 
 
