@@ -116,34 +116,47 @@ def test_a_thousand_keys_list_in_pages_of_a_thousand(restore: None) -> None:
     assert [key[0] for keys, _, _ in listed for key in keys] == names
 
 
-def test_install_refuses_an_unknown_moto_and_patches_nothing(restore: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    fast_s3.uninstall()
-    from moto.s3 import models
+@pytest.mark.parametrize("module", ["fast_s3", "fast_s3_get", "fast_s3_listing"])
+def test_install_refuses_an_unknown_moto_and_patches_nothing(
+    restore: None, monkeypatch: pytest.MonkeyPatch, module: str
+) -> None:
+    import importlib
 
-    before = models.S3Backend.list_objects_v2
-    monkeypatch.setitem(fast_s3.PINNED_SOURCES, (models.S3Backend, "list_objects_v2"), "0" * 16)
-    with pytest.warns(RuntimeWarning, match="list_objects_v2 has changed"):
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+    from moto.s3 import models, responses
+
+    fast_s3.uninstall()
+    pins = importlib.import_module(f"ds_runtime.local.{module}").PINNED_SOURCES
+    (owner, name) = next(iter(pins))
+    before = (models.S3Backend.list_objects_v2, MotoRequestHandler.run_wsgi, responses.S3Response.serialized)
+    monkeypatch.setitem(pins, (owner, name), "0" * 16)
+    with pytest.warns(RuntimeWarning, match=f"{name} has changed"):
         assert fast_s3.install() is False
-    assert models.S3Backend.list_objects_v2 is before and not fast_s3.is_installed()
+    after = (models.S3Backend.list_objects_v2, MotoRequestHandler.run_wsgi, responses.S3Response.serialized)
+    assert after == before and not fast_s3.is_installed()
 
 
 def test_uninstall_restores_moto(restore: None) -> None:
     from moto import backends
-    from moto.s3 import models, utils
+    from moto.core import serialize
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+    from moto.s3 import models, responses, utils
 
     fast_s3.uninstall()
-    from moto.core import serialize
-
     before = (
+        MotoRequestHandler.run_wsgi,
+        responses.S3Response.serialized,
         models.S3Backend.list_objects_v2,
         backends.list_of_moto_modules,
         dict(vars(utils._VersionedKeyStore)),
         serialize.parse_to_aware_datetime,
     )
     assert fast_s3.install() and fast_s3.install()
-    assert backends.list_of_moto_modules() == tuple(before[1]())
+    assert backends.list_of_moto_modules() == tuple(before[3]())
     fast_s3.uninstall()
     after = (
+        MotoRequestHandler.run_wsgi,
+        responses.S3Response.serialized,
         models.S3Backend.list_objects_v2,
         backends.list_of_moto_modules,
         dict(vars(utils._VersionedKeyStore)),
