@@ -42,6 +42,7 @@ from moto.iam import models as iam
 from moto.iam.access_control import PermissionResult
 from moto.iam.models import get_account_id_from, mark_account_as_visited
 from moto.moto_api import recorder
+from moto.moto_api._internal.recorder.models import Recorder
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler
 from moto.s3 import models
 from moto.s3.models import ARCHIVE_STORAGE_CLASSES, FakeBucket, FakeKey, s3_backends
@@ -58,6 +59,8 @@ PINNED_SOURCES: dict[tuple[Any, str], str] = {
     (utils.convert_to_flask_response, "__call__"): "2c82766d05909ebb",
     (BaseResponse, "setup_class"): "0650e29fa512aad1",
     (BaseResponse, "get_current_account"): "73816bc147411960",
+    (BaseResponse, "get_region_from_url"): "f26e68bd6df666c3",  # S3Response.backend's partition
+    (Recorder, "_record_request"): "c784770ea320915b",  # its _user_enabled
     (BaseResponse, "_enrich_response"): "86cd4a4051dd20e8",
     (ActionAuthenticatorMixin, "_authenticate_and_authorize_action"): "f8cfc0296ca017fa",
     (iam, "mark_account_as_visited"): "78dddadabbaf9328",
