@@ -31,7 +31,8 @@ _IMPORTABLE = str(Path(__file__).resolve().parent.parent)  # the folder holding 
 
 def process_count(keys: int, cores: int | None = None) -> int:
     """How many processes read `keys` records: one per core while each gets PER_PROCESS; 1 = here."""
-    return max(1, min(cores or os.cpu_count() or 1, MAX_PROCESSES, keys // PER_PROCESS))
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(cores or usable, MAX_PROCESSES, keys // PER_PROCESS))
 
 
 def read_many(session: Any, s3: Any, bucket: str, keys: Sequence[str], threads: int) -> dict[str, Outcome | str]:
