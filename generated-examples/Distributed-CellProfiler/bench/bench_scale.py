@@ -9,7 +9,8 @@ finished run straight into moto: one outcome record per job (1% failed three tim
 dead-lettered, 1% interrupted once then done) and the dead-lettered jobs' messages. Then each
 command runs as `run.py` runs it (the CLI's parser and the command table's handler), each in a process of its
 own: makeJobs (a table of N rows), submitJob (its Job file), status, estimate, report and
-retryFailed. Printed: seconds and the process's peak memory per command and size, then the
+retryFailed. Printed: seconds, the process's peak memory and the CPU seconds of the command
+(with its child processes) and of the emulator per command and size, then the
 growth exponent of each between sizes (1: linear; 2: quadratic; a least-squares fit of log
 figure on log jobs). Absolute times are the emulator's; the growth carries over.
 
@@ -146,13 +147,20 @@ def one_command(command: str, size: int, folder: Path) -> dict[str, float]:
     ctx = context()
     start_mb = peak_mb()
     profile = cProfile.Profile() if PROFILE in os.environ else None
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds(children=True)
     with profile or contextlib.nullcontext():
         assert handler(cli.command(args.command))(ctx, args) == 0, ctx.console.file.getvalue()  # type: ignore[attr-defined]
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, cpu_seconds(children=True) - cpu
     if profile is not None:
         profile.dump_stats(Path(os.environ[PROFILE]) / f"{command}-{size}.prof")
-    return {"seconds": seconds, "peak_mb": peak_mb(), "growth_mb": peak_mb() - start_mb}
+    return {"seconds": seconds, "client_cpu": cpu, "peak_mb": peak_mb(), "growth_mb": peak_mb() - start_mb}
+
+
+def cpu_seconds(children: bool) -> float:
+    """This process's CPU seconds, all threads, and its finished children's if `children` (a command's
+    reading processes); without them in the bench's own process: the emulator's work."""
+    used = os.times()
+    return used.user + used.system + (used.children_user + used.children_system if children else 0.0)
 
 
 def run_sizes(sizes: list[int], commands: list[str]) -> dict[int, dict[str, dict[str, float]]]:
@@ -170,6 +178,7 @@ def run_sizes(sizes: list[int], commands: list[str]) -> dict[int, dict[str, dict
             print(f"{size} jobs: emulator seeded in {time.perf_counter() - clock:.1f} s", flush=True)
             found[size] = {}
             for command in commands:
+                server = cpu_seconds(children=False)
                 done = subprocess.run(
                     [sys.executable, __file__, "--one", command, str(size), str(folder)],
                     capture_output=True,
@@ -178,9 +187,13 @@ def run_sizes(sizes: list[int], commands: list[str]) -> dict[int, dict[str, dict
                 )
                 if done.returncode != 0:
                     raise SystemExit(f"{command} at {size} jobs failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
-                found[size][command] = json.loads(done.stdout.strip().splitlines()[-1])
-                row = found[size][command]
-                print(f"  {command:<12} {row['seconds']:>8.2f} s {row['peak_mb']:>7.0f} MB peak", flush=True)
+                row = found[size][command] = json.loads(done.stdout.strip().splitlines()[-1])
+                row["server_cpu"] = cpu_seconds(children=False) - server
+                print(
+                    f"  {command:<12} {row['seconds']:>8.2f} s {row['peak_mb']:>7.0f} MB peak;"
+                    f" CPU s: command {row['client_cpu']:.2f}, emulator {row['server_cpu']:.2f}",
+                    flush=True,
+                )
     return found
 
 

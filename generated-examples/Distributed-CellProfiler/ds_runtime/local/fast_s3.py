@@ -11,6 +11,12 @@ listed (a third of a listing page's time).
 
 `install()` replaces, in-process:
 
+- its server's request handler with one that answers a plain GetObject itself, on a connection
+  kept open (fast_s3_get: werkzeug's one connection per request, moto's Flask app and generic
+  set-up cost ~1.5 ms of CPU per read);
+- `serialized` with one that writes ListObjectsV2's entries as strings (fast_s3_listing:
+  moto's model-driven serializer cost ~0.2 ms per key listed);
+
 - `S3Backend.list_objects_v2` with one that keeps each bucket's key names sorted (made again
   only after a write adds or removes a name) and answers a page by bisecting to its start
   and reading only the page's keys, with moto's own `_truncate_result` (tokens and all);
@@ -23,8 +29,8 @@ folders kept, common prefixes (Delimiter) count as entries of the page, keys and
 come merged in name order, a continuation token or StartAfter starts after that name.
 
 Guard: every function replaced or replicated is pinned by a hash of its source, as in
-fast_sqs. If anything differs, `install()` warns, patches nothing and returns False: moto
-then runs unchanged, only slower.
+fast_sqs (here and in the two modules' PINNED_SOURCES). If anything differs, `install()`
+warns, patches nothing and returns False: moto then runs unchanged, only slower.
 """
 
 from __future__ import annotations
@@ -70,9 +76,19 @@ def _source_hash(owner: Any, name: str) -> str:
     return hashlib.sha256(inspect.getsource(getattr(owner, name)).encode()).hexdigest()[:16]
 
 
+def _all_pins() -> dict[tuple[Any, str], str]:
+    from . import fast_s3_get, fast_s3_listing  # here: a moto lacking their names refuses, not breaks, import
+
+    return {**PINNED_SOURCES, **fast_s3_get.PINNED_SOURCES, **fast_s3_listing.PINNED_SOURCES}
+
+
 def incompatibility() -> str | None:
     """Why this moto cannot be patched safely, or None when it can."""
-    for (owner, name), expected in PINNED_SOURCES.items():
+    try:
+        pins = _all_pins()
+    except ImportError as exc:
+        return f"moto lacks what fast_s3 relies on ({exc})"
+    for (owner, name), expected in pins.items():
         try:
             if _source_hash(owner, name) != expected:
                 return f"moto's {owner.__name__}.{name} has changed"
@@ -182,8 +198,13 @@ def install() -> bool:
         if problem:
             warnings.warn(f"fast_s3 not installed, moto left unchanged: {problem}", RuntimeWarning, stacklevel=2)
             return False
+        from . import fast_s3_get, fast_s3_listing
+
         store = utils._VersionedKeyStore
+        handler, response = fast_s3_get.MotoRequestHandler, fast_s3_get.S3Response
         replacements: dict[tuple[Any, str], Any] = {
+            (handler, "run_wsgi"): fast_s3_get.handling(handler.run_wsgi),
+            (response, "serialized"): fast_s3_listing.serializing(response.serialized),
             (models.S3Backend, "list_objects_v2"): _list_objects_v2,
             (backends, "list_of_moto_modules"): _modules_once(backends.list_of_moto_modules),
             (serialize, "parse_to_aware_datetime"): _reading_text_fast(serialize.parse_to_aware_datetime),

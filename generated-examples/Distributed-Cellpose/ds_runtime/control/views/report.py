@@ -135,8 +135,10 @@ def costs(ctx: Context, attempts: list[Outcome], plan: RunRecord | None, records
 
 def gather(ctx: Context, plan: RunRecord | None = None) -> RunReport:
     records = OutcomeRecords.of(ctx)  # one listing, shared by status, the attempts and the estimate
-    status = collect(ctx, records)
+    # The attempts first: their records (up to MAX_ATTEMPTS) are read in one batch, in several processes when
+    # many, and hold most of those status and the estimate read after them.
     attempts, notes = all_attempts(records)
+    status = collect(ctx, records)
     if not ctx.backend.spends_money:
         notes.append("local run: nothing was billed; the costs are what the same work would cost on AWS")
     return RunReport(

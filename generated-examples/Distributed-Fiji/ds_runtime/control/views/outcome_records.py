@@ -3,7 +3,8 @@
 `status`, `estimate` and `report` each need the records' keys (latest state per job,
 interruptions, finish times) and some records' bodies; `report` shows all three. They share
 one OutcomeRecords: one (parallel) listing per command, and a record read by one part is not
-fetched again by another. Reads go in parallel, THREADS at a time.
+fetched again by another. Reads go in parallel, THREADS at a time, in several processes when
+there are many (outcome_reads).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from ...outcome_reads import read_many
 from ...outcomes import (
     Outcome,
     OutcomeKey,
@@ -23,7 +25,6 @@ from ...outcomes import (
     interruptions_of,
     latest_of,
     outcome_keys,
-    read_each,
     split_read,
 )
 from ..common.context import Context, error_code
@@ -44,6 +45,7 @@ class OutcomeRecords:
     keys: list[OutcomeKey]  # every record's key, in key order
     notes: list[str]  # e.g. that the bucket does not exist
     source: tuple[Any, str] | None = None  # (s3 client, bucket) the records are read from; None: no bucket
+    session: Any = None  # the session the client came from: processes that read records make theirs alike
     _read: dict[str, Outcome | str] = field(default_factory=dict)  # key -> record, or why it is no record
 
     @classmethod
@@ -56,7 +58,7 @@ class OutcomeRecords:
             if error_code(exc) != "NoSuchBucket":
                 raise
             return cls([], [f"bucket {bucket} not found: no outcome records"])
-        return cls(keys, [], (s3, bucket))
+        return cls(keys, [], (s3, bucket), ctx.session)
 
     @cached_property
     def latest(self) -> dict[str, OutcomeKey]:
@@ -73,5 +75,5 @@ class OutcomeRecords:
         wanted = list(dict.fromkeys(k.key for k in keys))
         new = [key for key in wanted if key not in self._read]
         if new and self.source is not None:
-            self._read.update(read_each(*self.source, new, THREADS))
+            self._read.update(read_many(self.session, *self.source, new, THREADS))
         return split_read({key: self._read[key] for key in wanted if key in self._read})
