@@ -26,8 +26,8 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.yml"))
 EDGE_CASES = sorted((ROOT / "tests" / "answers").glob("*.yml"))
 # The runtime tests read no rendered file and are the same in every repo: the root pytest runs them where
 # they live (template/tests). Each render runs the tests of its rendered files (tests/test_this_repo.py:
-# spec, config, Job and Fleet files, docs, setup + submitJob on moto), and collects the whole suite, which
-# proves that it imports as laid out in a generated repository.
+# spec, config, Job and Fleet files, docs, setup + submitJob on moto); one render collects the whole suite,
+# which proves that it imports as laid out in a generated repository.
 DATA_TESTS = ["tests/test_this_repo.py"]
 CASES = (
     [pytest.param(load_answers(p), id=p.stem) for p in EXAMPLES]
@@ -70,14 +70,22 @@ def test_every_structured_file_parses(rendered: Path) -> None:
     assert checked >= 10
 
 
+PYTEST_HERE = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+
+
 @pytest.mark.slow
 def test_rendered_repo_passes_its_own_tests(rendered: Path) -> None:
-    pytest_here = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
-    done = subprocess.run([*pytest_here, "-rs", *DATA_TESTS], cwd=rendered, capture_output=True, text=True, timeout=900)
+    done = subprocess.run([*PYTEST_HERE, "-rs", *DATA_TESTS], cwd=rendered, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert " passed" in done.stdout and " skipped" not in done.stdout, done.stdout[-4000:]
-    # The whole suite collects as laid out here: conftest, relative imports, ds_runtime from the repository root.
-    every = subprocess.run([*pytest_here, "--collect-only"], cwd=rendered, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_the_whole_suite_collects_as_a_generated_repository_lays_it_out(tmp_path: Path) -> None:
+    """conftest, relative imports, ds_runtime from the repository root. The runtime's test files are the same
+    in every render, so one render (copier's defaults) shows it for all."""
+    repo = render(tmp_path / "repo", {}, source=WORKING_TREE)
+    every = subprocess.run([*PYTEST_HERE, "--collect-only"], cwd=repo, capture_output=True, text=True, timeout=300)
     assert every.returncode == 0, every.stdout[-4000:] + every.stderr[-2000:]
     collected = re.search(r"^(\d+) tests collected", every.stdout, re.MULTILINE)
     in_place = len(list((ROOT / "template" / "tests").glob("test_*.py")))
