@@ -64,6 +64,7 @@ def run(args: argparse.Namespace, console: Console | None = None) -> int:
         aws=not local and chosen.runs != Runs.IMAGE,
         allow_stand_ins=local or args.command == "estimate",
         fit=args.command == "check",  # startCluster asks AWS itself (machine_fit.require_fit)
+        local=local,
     )
     if chosen.runs == Runs.CHECK:
         return handler(chosen)(found)

@@ -17,7 +17,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from ds_runtime.control.commands.check import preflight, report
+from ds_runtime.control.commands.check import LOCAL_IMAGE, preflight, report
 from ds_runtime.control.commands.cluster import start_cluster
 from ds_runtime.control.commands.image import build_image
 from ds_runtime.control.commands.setup import setup
@@ -204,6 +204,13 @@ def test_check_shows_what_setup_will_pin(tmp_path: Path, no_engine: None, capsys
     assert "no push of it is recorded" in line(HUB_TAG) and "buildImage --push" in line(HUB_TAG)
     record_push(HUB_TAG, PUSHED, tmp_path / PUSH_RECORD)
     assert line(HUB_TAG).startswith(f"image: {HUB_TAG}; pushed as {PUSHED} at ")
+
+
+def test_check_in_local_mode_says_what_local_workers_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(tmp_path, DOCKERHUB_TAG=f"'{ECHO_IMAGE}'")
+    assert report(preflight(write_spec(tmp_path), config, aws=False, local=True)) == 0
+    [shown] = [x for x in capsys.readouterr().out.splitlines() if x.startswith("image: ")]
+    assert shown == f"{LOCAL_IMAGE}{ECHO_IMAGE} (pinned by digest in config.py)"
 
 
 def test_status_shows_the_image_the_task_definition_pins(aws: None, tmp_path: Path) -> None:

@@ -19,6 +19,10 @@ from ..machines.machine_fit import offline_fit
 from ..machines.pinned_image import check_line
 
 LOCAL_FIT = "local mode runs the containers on this computer, but on AWS: "
+LOCAL_IMAGE = (
+    "image: in local mode setup pins what this computer's workers run (the built image's id with --docker, "
+    "else this Python environment); on AWS: "
+)
 
 
 @dataclass
@@ -26,6 +30,7 @@ class Preflight:
     spec: ToolSpec | None = None
     config: DSConfig | None = None
     profile: str | None = None  # the profile to open sessions with (None: the default chain)
+    local: bool = False  # checked for local mode (`--local`, localRun)
     jobs: list[Job] | None = None  # the Job file's jobs, read and checked (the command uses them: read once)
     notes: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
@@ -40,6 +45,7 @@ def preflight(
     aws: bool = True,
     allow_stand_ins: bool = False,
     fit: bool = False,
+    local: bool = False,
 ) -> Preflight:
     """Check everything a command will read; `aws` False skips the profile (local mode, buildImage).
 
@@ -47,7 +53,7 @@ def preflight(
     `fit`: also whether the containers fit each MACHINE_TYPE (`check`): a problem on AWS, a note
     in local mode (its containers run on this computer, where Docker refuses none).
     """
-    found = Preflight()
+    found = Preflight(local=local)
     try:
         found.spec = load_spec(spec_path)
     except SpecError as exc:
@@ -90,7 +96,8 @@ def report(found: Preflight) -> int:
     for problem in found.problems:
         print(f"problem: {problem}")
     if found.config is not None:
-        print(check_line(found.config.DOCKERHUB_TAG))
+        line = check_line(found.config.DOCKERHUB_TAG)
+        print(LOCAL_IMAGE + line.removeprefix("image: ") if found.local else line)
     if found.problems:
         print(f"check: {len(found.problems)} problem(s); fix them and run check again (nothing was created)")
         return 1
