@@ -64,12 +64,13 @@ def output_files(output_dir: Path, exclude: Sequence[str] = ()) -> list[Path]:
     return sorted(found)
 
 
-def download(s3: Any, bucket: str, keys: list[str], input_dir: Path) -> None:
-    """Each key to input_dir/<key>; MissingObject if one does not exist."""
+def download(s3: Any, bucket: str, keys: list[str], input_dir: Path, versions: Mapping[str, str] | None = None) -> None:
+    """Each key to input_dir/<key> (the version `versions` names for it, if any); MissingObject if one does
+    not exist."""
     targets = [(key, Path(local_path(str(input_dir), key))) for key in keys]
     for _, path in targets:
         path.parent.mkdir(parents=True, exist_ok=True)
-    run_all(s3, [("download", key, path) for key, path in targets], bucket)
+    run_all(s3, [("download", key, path) for key, path in targets], bucket, versions=versions)
 
 
 def upload_plan(output_dir: Path, prefix: str, exclude: Sequence[str] = ()) -> list[tuple[str, Path]]:
@@ -114,16 +115,24 @@ def check_sizes(s3: Any, bucket: str, plan: list[tuple[str, Path]], extra_args: 
 
 
 def run_all(
-    s3: Any, transfers: list[tuple[str, str, Path]], bucket: str, extra_args: dict[str, str] | None = None
+    s3: Any,
+    transfers: list[tuple[str, str, Path]],
+    bucket: str,
+    extra_args: dict[str, str] | None = None,
+    versions: Mapping[str, str] | None = None,
 ) -> None:
-    """Start every transfer at once on one manager, then wait for all; the first error is raised."""
+    """Start every transfer at once on one manager, then wait for all; the first error is raised.
+    `extra_args`: every upload's; `versions`: key -> the version a download fetches."""
+    versions = versions or {}
     if not transfers:
         return
     with create_transfer_manager(s3, TRANSFER) as manager:
         futures = [
             manager.upload(os.fspath(path), bucket, key, extra_args=extra_args)
             if kind == "upload"
-            else manager.download(bucket, key, os.fspath(path))
+            else manager.download(
+                bucket, key, os.fspath(path), extra_args={"VersionId": versions[key]} if versions.get(key) else None
+            )
             for kind, key, path in transfers
         ]
         for (kind, key, _), future in zip(transfers, futures, strict=True):

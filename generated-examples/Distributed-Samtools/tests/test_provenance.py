@@ -24,6 +24,8 @@ from ds_runtime.provenance import (
     runtime_commit,
     what_changed,
 )
+from ds_runtime.worker.failures import is_permanent
+from ds_runtime.worker.transfer import InputChanged, download_recorded
 
 from .test_worker_process import BUCKET, TOY, Rig, finish
 
@@ -257,3 +259,46 @@ def test_runtime_is_the_template_commit_copier_recorded(tmp_path: Path) -> None:
 def test_recorded_settings_leave_out_keys_named_like_secrets() -> None:
     kept = recorded_settings({"APP_NAME": "x", "OMERO_PASSWORD": "p", "API_TOKEN": "t", "THRESHOLD": "1"})
     assert kept == {"APP_NAME": "x", "THRESHOLD": "1"}
+
+
+def _s3_with(moto_server: str, versioned: bool) -> Any:
+    import boto3
+
+    s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=moto_server)
+    s3.create_bucket(Bucket="pinned")
+    if versioned:
+        s3.put_bucket_versioning(Bucket="pinned", VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket="pinned", Key="in/pipeline.cppipe", Body=b"threshold 0.5")
+    return s3
+
+
+def _recorded(s3: Any) -> list[dict[str, Any]]:
+    head = s3.head_object(Bucket="pinned", Key="in/pipeline.cppipe")
+    return [
+        {
+            "bucket": "pinned",
+            "key": "in/pipeline.cppipe",
+            "size": head["ContentLength"],
+            "etag": head["ETag"].strip('"'),
+            "version_id": head.get("VersionId") or "",
+        }
+    ]
+
+
+def test_an_input_of_a_versioned_bucket_is_read_as_the_version_recorded(moto_server: str, tmp_path: Path) -> None:
+    """Replaced after the attempt listed it, the input the tool reads is still the one its record names."""
+    s3 = _s3_with(moto_server, versioned=True)
+    recorded = _recorded(s3)
+    s3.put_object(Bucket="pinned", Key="in/pipeline.cppipe", Body=b"threshold 0.9, and a longer pipeline")
+    download_recorded(s3, recorded, tmp_path)
+    assert (tmp_path / "in" / "pipeline.cppipe").read_bytes() == b"threshold 0.5"
+
+
+def test_an_input_replaced_after_it_was_listed_fails_the_attempt_for_a_retry(moto_server: str, tmp_path: Path) -> None:
+    """Unversioned, it cannot be read as listed: the attempt fails (not for good), and the next one records it."""
+    s3 = _s3_with(moto_server, versioned=False)
+    recorded = _recorded(s3)
+    s3.put_object(Bucket="pinned", Key="in/pipeline.cppipe", Body=b"threshold 0.9, and a longer pipeline")
+    with pytest.raises(InputChanged, match=r"in/pipeline.cppipe changed while this attempt read it \(13 bytes when"):
+        download_recorded(s3, recorded, tmp_path)
+    assert not is_permanent(InputChanged("x"))

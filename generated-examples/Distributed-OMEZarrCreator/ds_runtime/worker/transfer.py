@@ -42,6 +42,26 @@ def by_bucket(entries: list[FileEntry]) -> dict[str, list[str]]:
     return found
 
 
+class InputChanged(TransferError):
+    """An input was replaced after the attempt listed it: a retry reads (and records) the new one."""
+
+
+def download_recorded(s3: Any, entries: list[FileEntry], input_dir: Path) -> None:
+    """The inputs as the record names them (job_inputs): an object of a versioned bucket by the version
+    recorded, and every file checked for the recorded size, so that the outputs come from the inputs the
+    outcome record names; an object replaced since it was listed is an InputChanged."""
+    for bucket, keys in by_bucket(entries).items():
+        versions = {str(e["key"]): str(e["version_id"]) for e in entries if e["bucket"] == bucket and e["version_id"]}
+        download(s3, bucket, keys, input_dir, versions)
+    for entry in entries:
+        size = Path(local_path(str(input_dir), str(entry["key"]))).stat().st_size
+        if size != entry["size"]:
+            raise InputChanged(
+                f"input s3://{entry['bucket']}/{entry['key']} changed while this attempt read it ({entry['size']}"
+                f" bytes when listed, {size} downloaded): the next attempt reads it again"
+            )
+
+
 def download_listed(s3: Any, job: JobView, aws_bucket: str, input_dir: Path) -> list[FileEntry]:
     """The files each downloaded list names (InputSpec.lists_files), next to the other inputs.
 
@@ -70,10 +90,10 @@ def download_listed(s3: Any, job: JobView, aws_bucket: str, input_dir: Path) -> 
     return fetched
 
 
-def download(s3: Any, bucket: str, keys: list[str], input_dir: Path) -> None:
+def download(s3: Any, bucket: str, keys: list[str], input_dir: Path, versions: Mapping[str, str] | None = None) -> None:
     """Each key to input_dir/<key> (the spec's argv points there); a missing one is an InputError."""
     try:
-        s3_files.download(s3, bucket, keys, input_dir)
+        s3_files.download(s3, bucket, keys, input_dir, versions)
     except MissingObject as exc:
         raise InputError(str(exc)) from exc.__cause__
 

@@ -18,7 +18,7 @@ from .context import WorkerContext
 from .done import done_problem
 from .joblog import JobLog
 from .steps import run_steps
-from .transfer import by_bucket, download, download_listed, upload
+from .transfer import by_bucket, download_listed, download_recorded, upload
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def run_attempt(
         output_dir.mkdir()
         for bucket, keys in by_bucket(inputs).items():
             log.line(f"downloading {len(keys)} input file(s) from s3://{bucket}")
-            download(ctx.s3, bucket, keys, input_dir)
+        download_recorded(ctx.s3, inputs, input_dir)
         listed = download_listed(ctx.s3, job, settings.bucket, input_dir)
         for bucket, keys in by_bucket(listed).items():
             log.line(f"downloaded {len(keys)} file(s) the input lists name from s3://{bucket}")
