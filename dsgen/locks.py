@@ -1,11 +1,12 @@
 """The locked installs: exact versions with hashes, compiled by uv from the honest ranges.
 
-Four locks, each a pip requirements file that `pip install -r` (or `uv pip install -r`) installs in
+Five locks, each a pip requirements file that `pip install -r` (or `uv pip install -r`) installs in
 hash-checking mode:
   requirements.txt                     dsgen and its test extra (pyproject.toml): the README's test command
   template/requirements.txt            what a generated repository's run.py needs (requirements.in)
   template/requirements-dev.txt        its tests and docs (requirements-dev.in): its README and CI
   template/worker-requirements.txt     its worker image (worker-requirements.in): its Dockerfile
+  .ci/roc-validator/requirements.txt   CI's venv for roc-validator (requirements.in), apart: it pins rich<14
 Each is universal (any OS and Python from its floor up: markers choose). The template's locks prefer
 dsgen's own pins, so a generated repository's tests run on the versions dsgen's tests ran on
 (tests/test_locks.py holds them to it). `dsgen lock` refreshes them, keeping every pin the ranges still
@@ -85,6 +86,7 @@ LOCKS = (
     Lock(TEMPLATE / "requirements.txt", ("requirements.in",), "3.11", DSGEN.path),
     Lock(TEMPLATE / "requirements-dev.txt", ("requirements-dev.in",), "3.11", DSGEN.path),
     Lock(TEMPLATE / "worker-requirements.txt", ("worker-requirements.in",), "3.10", DSGEN.path),
+    Lock(Path(".ci/roc-validator/requirements.txt"), ("requirements.in",), "3.11"),
 )
 
 
@@ -120,10 +122,11 @@ def stale(root: Path = TEMPLATE_ROOT) -> list[Path]:
     changed = []
     with tempfile.TemporaryDirectory(prefix="dsgen-lock-") as tmp:
         copy = Path(tmp)
-        (copy / TEMPLATE).mkdir()
-        sources = [Path("pyproject.toml"), *(p.relative_to(root) for p in (root / TEMPLATE).glob("*.in"))]
-        for part in (*sources, *(lock.path for lock in LOCKS)):
-            shutil.copy2(root / part, copy / part)
+        for lock in LOCKS:
+            folder = lock.path.parent
+            (copy / folder).mkdir(parents=True, exist_ok=True)
+            for part in (lock.path, *(folder / s for s in lock.sources if not s.startswith("--"))):
+                shutil.copy2(root / part, copy / part)
         refresh(copy)
         changed = [lock.path for lock in LOCKS if (copy / lock.path).read_text() != (root / lock.path).read_text()]
     return changed

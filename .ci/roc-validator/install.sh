@@ -6,19 +6,19 @@
 #   DSGEN_ROC_VENV  where the venv lives (default $DSGEN_CACHE/roc-validator-venv; DSGEN_CACHE defaults to ~/.cache/dsgen)
 set -euo pipefail
 
-PACKAGES=("roc-validator==0.13.0" "rocrate==0.16.0")  # rocrate: the RO-Crate 1.3 context the check reads offline
+LOCK="$(cd "$(dirname "$0")" && pwd)/requirements.txt"  # roc-validator and rocrate, with hashes (dsgen lock)
 VENV="${DSGEN_ROC_VENV:-${DSGEN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/dsgen}/roc-validator-venv}"
-MARKER="$VENV/.dsgen-$(echo "${PACKAGES[*]}" | tr ' =' '_-')"  # written last: a half-built venv is rebuilt
+MARKER="$VENV/.dsgen-$(sha256sum "$LOCK" | cut -c1-16)"  # written last: a half-built venv is rebuilt
 
 if [ -f "$MARKER" ] && "$VENV/bin/python" -c "import rocrate_validator, rocrate" 2>/dev/null; then
     echo "$VENV/bin/python"
     exit 0
 fi
-echo "installing ${PACKAGES[*]} into $VENV" >&2
+echo "installing $LOCK into $VENV" >&2
 rm -rf "$VENV"
 mkdir -p "$(dirname "$VENV")"
 python3 -m venv "$VENV"
-"$VENV/bin/pip" install -q --disable-pip-version-check "${PACKAGES[@]}" >&2
+"$VENV/bin/pip" install -q --disable-pip-version-check --require-hashes -r "$LOCK" >&2
 "$VENV/bin/python" -c "import rocrate_validator, rocrate"
 touch "$MARKER"
 echo "$VENV/bin/python"
