@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .buckets import resolve
-from .outcomes import MalformedOutcome, Outcome, OutcomeKey, read_outcome
+from .outcomes import FINISHED, MalformedOutcome, Outcome, OutcomeKey, read_outcome
 from .s3_files import CONCURRENCY, MissingObject, is_missing_object, listed, listed_objects
 from .spec import JobView
 
@@ -33,7 +33,6 @@ FOLDERS = {"work_dir": "$WORK", "input_dir": "$INPUT", "output_dir": "$OUTPUT"}
 ANSWERS_FILE = ".copier-answers.yml"  # copier's record of the template commit a repository was made from
 # Config key names whose values a record never keeps (none of DS's or dsgen's keys match; a tool's might).
 SECRET_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL|PRIVATE|ACCESS_KEY", re.IGNORECASE)
-FINISHED = ("done", "skipped")  # a latest attempt in these states finished the job (skipped: done before)
 HASH_CHUNK = 1 << 20
 
 FileEntry = dict[str, str | int]

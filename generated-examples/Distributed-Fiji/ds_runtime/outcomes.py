@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 State = Literal["done", "failed", "skipped", "interrupted"]
 STATES: tuple[State, ...] = ("done", "failed", "skipped", "interrupted")
+FINISHED: tuple[State, ...] = ("done", "skipped")  # an attempt in these states finished its job (skipped: before)
 FORMAT_VERSION = 1
 _KEY_TIME = "%Y%m%dT%H%M%S.%fZ"
 HEX_DIGITS = "0123456789abcdef"  # a job id's first character: outcome_keys lists one key range per digit

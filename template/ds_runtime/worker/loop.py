@@ -20,7 +20,7 @@ from typing import Any
 from ..buckets import require_job_buckets, resolve
 from ..job_clashes import per_job_fields
 from ..jobs import JOB_ID_KEY, ForgedJobId, Job, job_from_message, job_id_of
-from ..outcomes import Outcome, latest_of, outcome_keys, utc_now, write_outcome
+from ..outcomes import FINISHED, Outcome, latest_of, outcome_keys, utc_now, write_outcome
 from ..provenance import Provenance, Resume, files_rule, job_argv, resume
 from ..spec import JobView
 from .attempt import Result, run_attempt
@@ -158,7 +158,7 @@ def _settle(ctx: WorkerContext, message: dict[str, Any], outcome: Outcome) -> No
     except Exception as exc:  # settling the message matters more than its record
         log.error("job %s: could not record its outcome: %s", outcome.job_id, exc)
     try:
-        if outcome.state in ("done", "skipped"):
+        if outcome.state in FINISHED:
             ctx.sqs.delete_message(QueueUrl=settings.queue_url, ReceiptHandle=receipt)
         elif outcome.state == "interrupted":
             give_back(ctx.sqs, settings.queue_url, message, outcome.attempt, settings.app_name)

@@ -16,8 +16,8 @@ from typing import Any
 
 from ...buckets import resolve
 from ...jobs import Job
-from ...outcomes import default_prefix, latest_keys
-from ...provenance import FINISHED, Provenance, Resume, input_objects, job_argv, resume
+from ...outcomes import FINISHED, default_prefix, latest_keys
+from ...provenance import Provenance, Resume, input_objects, job_argv, resume
 from ...s3_files import MissingObject
 from ...spec import ToolSpec
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from ...aws import queue_load
 from ...jobs import JOB_ID_KEY, job_id_of
-from ...outcomes import APP_ATTRIBUTE, REASON_ATTRIBUTE, Outcome, OutcomeKey, sender_app
+from ...outcomes import APP_ATTRIBUTE, FINISHED, REASON_ATTRIBUTE, Outcome, OutcomeKey, sender_app
 from ...placeholders import FILTERS, scalar_text
 from ..common.context import Context
 from ..common.lease import Lease
@@ -254,7 +254,7 @@ def collect(ctx: Context, records: OutcomeRecords | None = None) -> Status:
         "skipped": states["skipped"],
         "interrupted": states["interrupted"],
     }
-    resumed = _resumed(records, [k for k in latest.values() if k.state in ("done", "skipped")])
+    resumed = _resumed(records, [k for k in latest.values() if k.state in FINISHED])
     return Status(
         counts, list(problems.values()), notes, dict(interrupted.most_common()), registered_image(ctx), resumed
     )

@@ -11,7 +11,7 @@ The crate (RO-Crate 1.3, Process Run Crate 0.6, written with the `rocrate` packa
 Records written before provenance was recorded say less (no image, no inputs, the output folder as a
 Dataset instead of each file): the crate stays valid and says what is known.
 
-An action's id is `#attempt/<job id>/<record name>` (run_records.attempt_id): the report names it beside each
+An action's id is `#attempt/<job id>/<record name>` (outcome_records.attempt_id): the report names it beside each
 failed job.
 """
 
@@ -29,7 +29,8 @@ from urllib.parse import quote
 from rocrate.model.contextentity import ContextEntity
 from rocrate.rocrate import ROCrate
 
-from ...outcomes import IN_ORDER, Outcome, default_prefix, outcome_key, utc_now
+from ...outcomes import FINISHED, IN_ORDER, Outcome, default_prefix, outcome_key, utc_now
+from ...provenance import file_sha256
 from ..common.context import CommandError, Context
 from ..views.outcome_records import OutcomeRecords, attempt_id
 
@@ -49,7 +50,6 @@ TERMS = {
 }
 COMPLETED = {"@id": "http://schema.org/CompletedActionStatus"}
 FAILED = {"@id": "http://schema.org/FailedActionStatus"}
-FINISHED_STATES = ("done", "skipped")  # the others ended without the job's outputs
 NO_LICENSE = "#license-not-chosen"
 ABOUT = {"config.py": "the run's settings (DS's config.py)", "tool/spec.json": "the tool spec: its command and fields"}
 RUNTIME_NAME = "ds_runtime"  # the worker's runtime, named with its template commit
@@ -163,7 +163,7 @@ class CrateWriter:
             properties = {"contentSize": str(entry.get("size", "")), "sha256": str(entry.get("sha256", ""))}
             uri = s3_uri(str(entry.get("bucket") or bucket), str(entry.get("key", "")))
             found.append(self.file(uri, {k: v for k, v in properties.items() if v != ""}))
-        if not found and record.state in FINISHED_STATES and record.output_prefix:
+        if not found and record.state in FINISHED and record.output_prefix:
             # A record before provenance names only its output folder.
             folder = s3_uri(bucket, record.output_prefix.strip("/") + "/")
             if folder not in self.added:
@@ -173,7 +173,7 @@ class CrateWriter:
         return found
 
     def action(self, record: Outcome, tool: dict[str, str]) -> dict[str, str]:
-        ok = record.state in FINISHED_STATES
+        ok = record.state in FINISHED
         steps = "; ".join(shlex.join(step) for step in record.argv)
         properties: dict[str, Any] = {
             "@type": "CreateAction",
@@ -215,7 +215,7 @@ def build_crate(
                 "name": dest,
                 "description": ABOUT.get(dest, "a Job file the run submitted"),
                 "encodingFormat": "text/x-python" if dest.endswith(".py") else "application/json",
-                "sha256": _sha256(source),
+                "sha256": file_sha256(source),
             },
         )
         for dest, source in files.items()
@@ -253,10 +253,6 @@ def build_crate(
     )
     writer.add(ETAG, {"@type": "rdf:Property", "rdfs:label": "etag", "rdfs:comment": "an S3 object's ETag"})
     return crate
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def crate_files(config: Path, spec: Path, job_files: list[Path]) -> dict[str, Path]:

@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError
 from ...aws import RETRIES
 from ..common.context import CommandError, Context, PinnedImage, error_code
 from ..common.docker_engine import docker_engine, first_line
-from ..resources.account import ecr_repository
+from ..resources.account import ecr_image, ecr_repository
 from .push_record import PUSH_RECORD, recorded_push
 
 DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
@@ -80,9 +80,9 @@ def registry_digest(tag: str, engine: Callable[[], Any]) -> tuple[str, str]:
 
 
 def _ecr_digest(ctx: Context, tag: str) -> str:
-    match = re.fullmatch(r"(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com/([^:@]+)(?::(.+))?", tag)
-    assert match is not None  # ecr_repository matched it, and a digest was taken as it is
-    account, region, name, version = match.groups()
+    parts = ecr_image(tag)
+    assert parts is not None  # ecr_repository matched it, and a digest was taken as it is
+    account, region, name, version = parts
     ecr = ctx.session.client("ecr", region_name=region, config=RETRIES)  # the repository's region, maybe not ours
     try:
         found = ecr.describe_images(

@@ -87,10 +87,20 @@ def _tagged(c: Any, key: str = "ec2:ResourceTag") -> dict[str, Any]:
     return {"StringEquals": {f"{key}/ds:app": c.APP_NAME}}
 
 
+# An image in ECR: account.dkr.ecr.region.amazonaws.com/name, then :tag and/or @digest.
+ECR_IMAGE = re.compile(r"(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com/([^:@]+)(?::([^@]*))?(?:@.*)?")
+
+
+def ecr_image(image: str) -> tuple[str, str, str, str] | None:
+    """(account, region, repository name, tag or '') of an image in ECR, else None."""
+    match = ECR_IMAGE.fullmatch(image)
+    return (match[1], match[2], match[3], match[4] or "") if match else None
+
+
 def ecr_repository(image: str) -> str | None:
-    """The ECR repository ARN of an image in ECR (account.dkr.ecr.region.amazonaws.com/name:tag), else None."""
-    match = re.fullmatch(r"(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com/([^:@]+)(?:[:@].*)?", image)
-    return f"arn:aws:ecr:{match[2]}:{match[1]}:repository/{match[3]}" if match else None
+    """The ECR repository ARN of an image in ECR, else None."""
+    parts = ecr_image(image)
+    return f"arn:aws:ecr:{parts[1]}:{parts[0]}:repository/{parts[2]}" if parts else None
 
 
 def roles(ctx: Context) -> list[Role]:
